@@ -1,0 +1,1 @@
+// Intentionally empty: CLibc only re-exports libc headers to Swift.

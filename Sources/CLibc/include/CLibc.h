@@ -1,0 +1,19 @@
+// The libc surface EdgeDETR's libc-only modules use. Kernels and EdgeRuntime import this module
+// instead of Glibc so that the same sources compile under Embedded Swift for aarch64, where no
+// Glibc overlay exists (Targets/build.sh passes the cross sysroot's headers).
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
