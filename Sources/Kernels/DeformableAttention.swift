@@ -1,0 +1,93 @@
+import CLibc
+
+/// Multi-scale deformable attention core (Deformable DETR), exactly
+/// sum_{l,p} A[q,h,l,p] * grid_sample(V_l, 2*loc-1, mode=bilinear, padding_mode=zeros, align_corners=False).
+///
+/// value: [sum_l H_l*W_l, heads*headDim], levels concatenated in order, each level HWC (row = y*W_l + x).
+/// levelShapes: [H_0, W_0, H_1, W_1, ...]; levelStarts: first row of each level in value.
+/// locations: [queries, heads, levels, points, 2], normalized (x, y), not clamped.
+/// weights: [queries, heads, levels, points], already softmaxed. output: [queries, heads*headDim].
+public func deformableAttention(value: UnsafePointer<Float>, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>,
+                                levels: Int, heads: Int, headDim: Int, points: Int, queries: Int,
+                                locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                output: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+    deformableAttentionReference(value: value, levelShapes: levelShapes, levelStarts: levelStarts, levels: levels,
+                                 heads: heads, headDim: headDim, points: points, queries: queries,
+                                 locations: locations, weights: weights, output: output)
+}
+
+/// The scalar reference of `deformableAttention`, computed as PyTorch's grid_sample does:
+/// g = 2*loc - 1, x_im = ((g + 1) * W - 1) / 2, bilinear over the 4 neighbours summed in the order
+/// north-west, north-east, south-west, south-east; taps outside the map contribute zero.
+public func deformableAttentionReference(value: UnsafePointer<Float>, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>,
+                                         levels: Int, heads: Int, headDim: Int, points: Int, queries: Int,
+                                         locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                         output: UnsafeMutablePointer<Float>) {
+    if queries <= 0 || heads <= 0 || headDim <= 0 { return }
+    let valueStride = heads * headDim
+    for query in 0..<queries {
+        for head in 0..<heads {
+            let destination = output + query * valueStride + head * headDim
+            for dimension in 0..<headDim { destination[dimension] = 0 }
+            for level in 0..<max(levels, 0) {
+                let height = levelShapes[2 * level]
+                let width = levelShapes[2 * level + 1]
+                let levelValue = value + levelStarts[level] * valueStride + head * headDim
+                for point in 0..<max(points, 0) {
+                    let sample = ((query * heads + head) * levels + level) * points + point
+                    let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
+                                           width: width, height: height)
+                    guard let tap else { continue }
+                    let attention = weights[sample]
+                    for dimension in 0..<headDim {
+                        let sampled = tap.sample(levelValue, stride: valueStride, width: width, height: height,
+                                                 dimension: dimension)
+                        destination[dimension] += attention * sampled
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The four bilinear neighbours of one sampling location and their weights, in grid_sample's
+/// pixel convention (align_corners=False).
+struct BilinearTaps {
+    var x0: Int, y0: Int
+    var northWest: Float, northEast: Float, southWest: Float, southEast: Float
+
+    /// nil when no neighbour lies inside the map (every tap would contribute zero), which also
+    /// rejects NaN and huge locations before they are converted to integers.
+    @inline(__always)
+    init?(x normalizedX: Float, y normalizedY: Float, width: Int, height: Int) {
+        let gridX = 2 * normalizedX - 1
+        let gridY = 2 * normalizedY - 1
+        let x = ((gridX + 1) * Float(width) - 1) / 2
+        let y = ((gridY + 1) * Float(height) - 1) / 2
+        guard x > -1, x < Float(width), y > -1, y < Float(height) else { return nil }
+        let floorX = floorf(x)
+        let floorY = floorf(y)
+        x0 = Int(floorX)
+        y0 = Int(floorY)
+        // Distances to each side, formed as PyTorch's CPU grid_sample forms them, so the weights
+        // round the same way: the north-west weight is (distance to south) * (distance to east).
+        let toWest = x - floorX, toEast = 1 - toWest
+        let toNorth = y - floorY, toSouth = 1 - toNorth
+        northWest = toSouth * toEast
+        northEast = toSouth * toWest
+        southWest = toNorth * toEast
+        southEast = toNorth * toWest
+    }
+
+    /// Bilinear value of channel `dimension` (row stride `stride`), zero for taps off the map.
+    @inline(__always)
+    func sample(_ level: UnsafePointer<Float>, stride: Int, width: Int, height: Int, dimension: Int) -> Float {
+        let x1 = x0 + 1, y1 = y0 + 1
+        var result: Float = 0
+        if y0 >= 0 && x0 >= 0 { result += northWest * level[(y0 * width + x0) * stride + dimension] }
+        if y0 >= 0 && x1 < width { result += northEast * level[(y0 * width + x1) * stride + dimension] }
+        if y1 < height && x0 >= 0 { result += southWest * level[(y1 * width + x0) * stride + dimension] }
+        if y1 < height && x1 < width { result += southEast * level[(y1 * width + x1) * stride + dimension] }
+        return result
+    }
+}
