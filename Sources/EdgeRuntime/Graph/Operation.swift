@@ -1,0 +1,117 @@
+/// The op set of EdgeDETR's graph IR.
+///
+/// Every family (Deformable DETR, DAB-DETR, Conditional DETR) is lowered to these ops by a builder in
+/// Quantize; the float executor, the quantizer and the int8 runtime all read the same list. Tensors are
+/// batch-1 and row-major: feature maps are `[height, width, channels]` (HWC), token matrices are
+/// `[rows, columns]`. Each case documents its inputs in order; `Operation.outputShape` is its shape rule.
+public enum Operation: Equatable, Sendable {
+    /// Inputs: x `[H, W, Cin]`, weight `[Cout, Cin, kH, kW]`, bias `[Cout]`, optional residual `[Ho, Wo, Cout]`.
+    /// Output `activation(conv(x) + bias + residual)`, zero padding.
+    case conv2d(stride: Int, padding: Int, activation: Activation)
+    /// Inputs: x `[H, W, C]`. Max pooling with -infinity padding (PyTorch `MaxPool2d`).
+    case maxPool2d(kernel: Int, stride: Int, padding: Int)
+    /// Inputs: x `[R, K]`, weight `[N, K]`, bias `[N]`, optional residual `[R, N]`.
+    /// Output `activation(x W^T + bias + residual)`.
+    case linear(activation: Activation)
+    /// Inputs: x `[R, C]`, gamma `[C]`, beta `[C]`, optional residual `[R, C]`: LayerNorm of (x + residual).
+    case layerNorm(epsilon: Float)
+    /// Inputs: x `[H, W, C]`, gamma `[C]`, beta `[C]`.
+    case groupNorm(groups: Int, epsilon: Float)
+    /// Inputs: a, b. `b` is a's shape, a row `[C]` broadcast over rows, a column `[R, 1]` broadcast over
+    /// columns, or a scalar `[1]`.
+    case binary(BinaryOperator)
+    /// Inputs: x; for `.prelu` also alpha `[1]` or `[C]`.
+    case unary(UnaryOperator)
+    /// Inputs: x. `log(x1 / x2)` with x clamped to [0, 1], x1 = max(x, eps), x2 = max(1 - x, eps).
+    case inverseSigmoid(epsilon: Float)
+    /// Inputs: x. Softmax over consecutive groups of `groupSize` elements of each row.
+    case softmax(groupSize: Int)
+    /// Inputs: q `[Nq, heads * dq]`, k `[Nk, heads * dq]`, v `[Nk, heads * dv]`. Output `[Nq, heads * dv]`.
+    case attention(heads: Int, scale: Float)
+    /// Multi-scale deformable sampling (the core of MSDeformAttn). Inputs: value `[sum HW, heads * dh]`,
+    /// locations `[Nq, heads * L * P * 2]` (normalized x, y), weights `[Nq, heads * L * P]` (softmaxed).
+    /// Output `[Nq, heads * dh]`.
+    case deformableSampling(levels: [LevelShape], heads: Int, points: Int)
+    /// Sampling locations of MSDeformAttn. Inputs: reference `[Nq, 2]` or `[Nq, 4]` (normalized cx, cy(, w, h)),
+    /// offsets `[Nq, heads * L * P * 2]`. 2-d: ref + offset / (W_l, H_l); 4-d: ref_xy + offset / P * ref_wh / 2.
+    case deformableLocations(levels: [LevelShape], heads: Int, points: Int)
+    /// Inputs: two or more matrices with the same row count; output their columns side by side.
+    case concatenateColumns
+    /// Inputs: two or more matrices with the same column count; output their rows one after the other.
+    case concatenateRows
+    /// Inputs: x `[R, C]`; output columns `start ..< start + count`.
+    case sliceColumns(start: Int, count: Int)
+    /// Inputs: a `[R, heads * da]`, b `[R, heads * db]`; output `[R, heads * (da + db)]`, each head's
+    /// a-part followed by its b-part (DAB/Conditional DETR's content + spatial query and key).
+    case interleaveHeads(heads: Int)
+    /// Inputs: x `[R, k]` coordinates; output `[R, k * features]`: each coordinate c (taken in `order`)
+    /// becomes `features` values sin/cos(c * scale / T^(2 floor(i/2) / features)) interleaved.
+    case sineEmbedding(features: Int, temperature: Float, scale: Float, order: [Int])
+    /// Inputs: scores `[R, C]`, rows `[R, X]`. Output `[count, X]`: the rows with the `count` largest
+    /// `scores[:, column]`, in descending order (two-stage Deformable DETR's proposal selection).
+    case topRows(count: Int, column: Int)
+    /// Inputs: x. Same data, new shape with the same element count.
+    case reshape([Int])
+}
+
+public enum Activation: UInt8, Equatable, Sendable {
+    case none = 0
+    case relu = 1
+}
+
+public enum BinaryOperator: UInt8, Equatable, Sendable {
+    case add = 0, subtract = 1, multiply = 2, divide = 3
+}
+
+public enum UnaryOperator: UInt8, Equatable, Sendable {
+    case relu = 0, sigmoid = 1, prelu = 2
+}
+
+/// The spatial size of one feature level.
+public struct LevelShape: Equatable, Sendable {
+    public var height: Int
+    public var width: Int
+    public init(height: Int, width: Int) {
+        self.height = height
+        self.width = width
+    }
+    public var pixels: Int { height * width }
+}
+
+extension Operation {
+    /// A short name for plans, errors and `inspect`.
+    public var kindName: String {
+        switch self {
+        case .conv2d: "conv2d"
+        case .maxPool2d: "maxPool2d"
+        case .linear: "linear"
+        case .layerNorm: "layerNorm"
+        case .groupNorm: "groupNorm"
+        case .binary(let op):
+            switch op {
+            case .add: "add"
+            case .subtract: "subtract"
+            case .multiply: "multiply"
+            case .divide: "divide"
+            }
+        case .unary(let op):
+            switch op {
+            case .relu: "relu"
+            case .sigmoid: "sigmoid"
+            case .prelu: "prelu"
+            }
+        case .inverseSigmoid: "inverseSigmoid"
+        case .softmax: "softmax"
+        case .attention: "attention"
+        case .deformableSampling: "deformableSampling"
+        case .deformableLocations: "deformableLocations"
+        case .concatenateColumns: "concatenateColumns"
+        case .concatenateRows: "concatenateRows"
+        case .sliceColumns: "sliceColumns"
+        case .interleaveHeads: "interleaveHeads"
+        case .sineEmbedding: "sineEmbedding"
+        case .topRows: "topRows"
+        case .reshape: "reshape"
+        }
+    }
+}

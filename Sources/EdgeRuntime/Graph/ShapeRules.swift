@@ -1,0 +1,216 @@
+extension Operation {
+    /// The op's shape rule: checks arity, input shapes and attributes, and returns the output shape.
+    public func outputShape(inputs shapes: [[Int]], node: String) throws(GraphError) -> [Int] {
+        let name = kindName
+        func arity(_ allowed: ClosedRange<Int>) throws(GraphError) {
+            guard allowed.contains(shapes.count) else {
+                let expected = allowed.lowerBound == allowed.upperBound
+                    ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) to \(allowed.upperBound)"
+                throw .arity(node: node, operation: name, expected: expected, got: shapes.count)
+            }
+        }
+        func mismatch(_ detail: String) -> GraphError { .shapeMismatch(node: node, operation: name, detail: detail) }
+        func attribute(_ detail: String) -> GraphError { .invalidAttribute(node: node, operation: name, detail: detail) }
+        func rank(_ index: Int, _ expected: Int) throws(GraphError) {
+            guard shapes[index].count == expected else {
+                throw mismatch("input \(index) has shape \(shapes[index]), expected rank \(expected)")
+            }
+        }
+        func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+
+        switch self {
+        case .conv2d(let stride, let padding, _):
+            try arity(3...4)
+            try rank(0, 3)
+            try rank(1, 4)
+            let (height, width, channels) = (shapes[0][0], shapes[0][1], shapes[0][2])
+            let weight = shapes[1]
+            guard stride >= 1, padding >= 0 else { throw attribute("stride \(stride), padding \(padding)") }
+            guard weight[1] == channels else { throw mismatch("weight \(weight) does not take \(channels) input channels") }
+            guard shapes[2] == [weight[0]] else { throw mismatch("bias \(shapes[2]) does not match weight \(weight)") }
+            let outHeight = (height + 2 * padding - weight[2]) / stride + 1
+            let outWidth = (width + 2 * padding - weight[3]) / stride + 1
+            guard height + 2 * padding >= weight[2], width + 2 * padding >= weight[3], outHeight >= 1, outWidth >= 1 else {
+                throw mismatch("input \(height)x\(width) is smaller than kernel \(weight[2])x\(weight[3])")
+            }
+            let output = [outHeight, outWidth, weight[0]]
+            if shapes.count == 4, shapes[3] != output { throw mismatch("residual \(shapes[3]) is not \(output)") }
+            return output
+
+        case .maxPool2d(let kernel, let stride, let padding):
+            try arity(1...1)
+            try rank(0, 3)
+            guard kernel >= 1, stride >= 1, padding >= 0, padding * 2 <= kernel else {
+                throw attribute("kernel \(kernel), stride \(stride), padding \(padding)")
+            }
+            let (height, width) = (shapes[0][0], shapes[0][1])
+            guard height + 2 * padding >= kernel, width + 2 * padding >= kernel else {
+                throw mismatch("input \(height)x\(width) is smaller than kernel \(kernel)")
+            }
+            return [(height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1, shapes[0][2]]
+
+        case .linear:
+            try arity(3...4)
+            try rank(0, 2)
+            try rank(1, 2)
+            guard shapes[1][1] == shapes[0][1] else { throw mismatch("weight \(shapes[1]) does not take \(shapes[0][1]) inputs") }
+            guard shapes[2] == [shapes[1][0]] else { throw mismatch("bias \(shapes[2]) does not match weight \(shapes[1])") }
+            let output = [shapes[0][0], shapes[1][0]]
+            if shapes.count == 4, shapes[3] != output { throw mismatch("residual \(shapes[3]) is not \(output)") }
+            return output
+
+        case .layerNorm(let epsilon):
+            try arity(3...4)
+            try rank(0, 2)
+            guard epsilon > 0 else { throw attribute("epsilon \(epsilon) must be positive") }
+            let columns = shapes[0][1]
+            guard shapes[1] == [columns], shapes[2] == [columns] else { throw mismatch("gamma/beta do not have \(columns) values") }
+            if shapes.count == 4, shapes[3] != shapes[0] { throw mismatch("residual \(shapes[3]) is not \(shapes[0])") }
+            return shapes[0]
+
+        case .groupNorm(let groups, let epsilon):
+            try arity(3...3)
+            try rank(0, 3)
+            let channels = shapes[0][2]
+            guard groups >= 1, channels % groups == 0, epsilon > 0 else {
+                throw attribute("\(channels) channels cannot form \(groups) groups")
+            }
+            guard shapes[1] == [channels], shapes[2] == [channels] else { throw mismatch("gamma/beta do not have \(channels) values") }
+            return shapes[0]
+
+        case .binary:
+            try arity(2...2)
+            let (a, b) = (shapes[0], shapes[1])
+            if a == b || b == [1] { return a }
+            if a.count == 2, b == [a[1]] { return a }
+            if a.count == 2, b == [a[0], 1] { return a }
+            throw mismatch("cannot broadcast \(b) onto \(a)")
+
+        case .unary(let op):
+            if op == .prelu {
+                try arity(2...2)
+                let channels = shapes[0].last ?? 1
+                guard shapes[1] == [1] || shapes[1] == [channels] else { throw mismatch("alpha \(shapes[1]) for \(channels) channels") }
+            } else {
+                try arity(1...1)
+            }
+            return shapes[0]
+
+        case .inverseSigmoid(let epsilon):
+            try arity(1...1)
+            guard epsilon > 0 else { throw attribute("epsilon \(epsilon) must be positive") }
+            return shapes[0]
+
+        case .softmax(let groupSize):
+            try arity(1...1)
+            guard let columns = shapes[0].last, groupSize >= 1, columns % groupSize == 0 else {
+                throw attribute("rows of \(shapes[0]) cannot be split into groups of \(groupSize)")
+            }
+            return shapes[0]
+
+        case .attention(let heads, _):
+            try arity(3...3)
+            try rank(0, 2)
+            try rank(1, 2)
+            try rank(2, 2)
+            let (q, k, v) = (shapes[0], shapes[1], shapes[2])
+            guard heads >= 1, q[1] % heads == 0, v[1] % heads == 0 else { throw attribute("\(heads) heads do not divide \(q[1]) and \(v[1])") }
+            guard k[1] == q[1], k[0] == v[0] else { throw mismatch("q \(q), k \(k), v \(v) do not agree") }
+            return [q[0], v[1]]
+
+        case .deformableSampling(let levels, let heads, let points):
+            try arity(3...3)
+            try rank(0, 2)
+            try rank(1, 2)
+            try rank(2, 2)
+            var tokens = 0
+            for level in levels {
+                guard level.height >= 1, level.width >= 1 else { throw attribute("level \(level.height)x\(level.width)") }
+                tokens += level.pixels
+            }
+            guard heads >= 1, points >= 1, !levels.isEmpty, shapes[0][1] % heads == 0 else {
+                throw attribute("\(heads) heads, \(points) points, \(levels.count) levels")
+            }
+            guard shapes[0][0] == tokens else { throw mismatch("value has \(shapes[0][0]) rows, levels hold \(tokens)") }
+            let queries = shapes[1][0]
+            let samples = heads * levels.count * points
+            guard shapes[1] == [queries, samples * 2], shapes[2] == [queries, samples] else {
+                throw mismatch("locations \(shapes[1]) / weights \(shapes[2]) do not hold \(samples) samples per query")
+            }
+            return [queries, shapes[0][1]]
+
+        case .deformableLocations(let levels, let heads, let points):
+            try arity(2...2)
+            try rank(0, 2)
+            try rank(1, 2)
+            guard shapes[0][1] == 2 || shapes[0][1] == 4 else { throw mismatch("reference \(shapes[0]) must have 2 or 4 columns") }
+            let samples = heads * levels.count * points
+            guard shapes[1] == [shapes[0][0], samples * 2] else { throw mismatch("offsets \(shapes[1]) for \(samples) samples") }
+            return shapes[1]
+
+        case .concatenateColumns:
+            guard shapes.count >= 2 else { throw .arity(node: node, operation: name, expected: "2 or more", got: shapes.count) }
+            var columns = 0
+            for (index, shape) in shapes.enumerated() {
+                try rank(index, 2)
+                guard shape[0] == shapes[0][0] else { throw mismatch("row counts differ: \(shapes[0]) and \(shape)") }
+                columns += shape[1]
+            }
+            return [shapes[0][0], columns]
+
+        case .concatenateRows:
+            guard shapes.count >= 2 else { throw .arity(node: node, operation: name, expected: "2 or more", got: shapes.count) }
+            var rows = 0
+            for (index, shape) in shapes.enumerated() {
+                try rank(index, 2)
+                guard shape[1] == shapes[0][1] else { throw mismatch("column counts differ: \(shapes[0]) and \(shape)") }
+                rows += shape[0]
+            }
+            return [rows, shapes[0][1]]
+
+        case .sliceColumns(let start, let length):
+            try arity(1...1)
+            try rank(0, 2)
+            guard start >= 0, length >= 0, start + length <= shapes[0][1] else {
+                throw attribute("columns \(start)..<\(start + length) outside \(shapes[0])")
+            }
+            return [shapes[0][0], length]
+
+        case .interleaveHeads(let heads):
+            try arity(2...2)
+            try rank(0, 2)
+            try rank(1, 2)
+            guard heads >= 1, shapes[0][0] == shapes[1][0], shapes[0][1] % heads == 0, shapes[1][1] % heads == 0 else {
+                throw mismatch("\(shapes[0]) and \(shapes[1]) cannot be split into \(heads) heads")
+            }
+            return [shapes[0][0], shapes[0][1] + shapes[1][1]]
+
+        case .sineEmbedding(let features, let temperature, _, let order):
+            try arity(1...1)
+            try rank(0, 2)
+            guard features >= 2, features % 2 == 0, temperature > 0, !order.isEmpty else {
+                throw attribute("features \(features), temperature \(temperature)")
+            }
+            for coordinate in order where coordinate < 0 || coordinate >= shapes[0][1] {
+                throw attribute("coordinate \(coordinate) outside \(shapes[0])")
+            }
+            return [shapes[0][0], features * order.count]
+
+        case .topRows(let selected, let column):
+            try arity(2...2)
+            try rank(0, 2)
+            try rank(1, 2)
+            guard shapes[0][0] == shapes[1][0] else { throw mismatch("scores \(shapes[0]) and rows \(shapes[1]) differ in rows") }
+            guard column >= 0, column < shapes[0][1], selected >= 1, selected <= shapes[0][0] else {
+                throw attribute("top \(selected) by column \(column) of \(shapes[0])")
+            }
+            return [selected, shapes[1][1]]
+
+        case .reshape(let shape):
+            try arity(1...1)
+            for dimension in shape where dimension < 0 { throw attribute("negative dimension in \(shape)") }
+            guard count(shape) == count(shapes[0]) else { throw mismatch("cannot reshape \(shapes[0]) to \(shape)") }
+            return shape
+        }
+    }
+}
