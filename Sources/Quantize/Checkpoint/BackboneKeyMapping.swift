@@ -1,0 +1,86 @@
+/// Renames backbone tensors to one canonical torchvision/timm naming under `backbone.`, so builders
+/// handle one layout:
+///
+///     backbone.conv1.weight                      backbone.bn1.{weight,bias,running_mean,running_var}
+///     backbone.layer{1-4}.{b}.conv{1,2,3}.weight backbone.layer{s}.{b}.bn{1,2,3}.*
+///     backbone.layer{s}.{b}.downsample.0.weight  backbone.layer{s}.{b}.downsample.1.*
+///
+/// Sources (verified against models saved by transformers 5.23 `save_pretrained`):
+/// - timm: Deformable and Conditional DETR `model.backbone.conv_encoder.model.<torchvision name>`,
+///   DAB-DETR `model.backbone.conv_encoder.model._backbone.<torchvision name>` (it keeps the
+///   TimmBackbone wrapper).
+/// - HF ResNet, all three families, under `model.backbone.conv_encoder.model.`:
+///   `embedder.embedder.convolution` -> `conv1`, `embedder.embedder.normalization` -> `bn1`,
+///   `encoder.stages.{s}.layers.{b}.layer.{i}.convolution` -> `layer{s+1}.{b}.conv{i+1}`,
+///   `....layer.{i}.normalization` -> `bn{i+1}`, `....shortcut.convolution` -> `downsample.0`,
+///   `....shortcut.normalization` -> `downsample.1`.
+enum BackboneKeyMapping {
+    static let canonicalPrefix = "backbone."
+    static let huggingFacePrefix = "model.backbone.conv_encoder.model."
+
+    static func timmPrefix(for family: DetectorFamily) -> String {
+        switch family {
+        case .dabDETR: "model.backbone.conv_encoder.model._backbone."
+        case .deformableDETR, .conditionalDETR: "model.backbone.conv_encoder.model."
+        }
+    }
+
+    /// The file key whose presence identifies each layout: the stem convolution.
+    static func stemKey(for layout: BackboneKeyLayout, family: DetectorFamily) -> String {
+        switch layout {
+        case .timm: timmPrefix(for: family) + "conv1.weight"
+        case .huggingFaceResNet: huggingFacePrefix + "embedder.embedder.convolution.weight"
+        }
+    }
+
+    /// The canonical name for a file key of the given layout, or nil if the key is not a backbone
+    /// tensor of that layout (it then keeps its file name).
+    static func canonicalName(for key: String, layout: BackboneKeyLayout, family: DetectorFamily) -> String? {
+        switch layout {
+        case .timm:
+            let prefix = timmPrefix(for: family)
+            guard key.hasPrefix(prefix) else { return nil }
+            let rest = key.dropFirst(prefix.count)
+            // A Deformable/Conditional key with "_backbone." is not this layout's; leave it visible.
+            guard !rest.hasPrefix("_backbone.") else { return nil }
+            return canonicalPrefix + rest
+        case .huggingFaceResNet:
+            guard key.hasPrefix(huggingFacePrefix) else { return nil }
+            return huggingFaceResNetName(key.dropFirst(huggingFacePrefix.count)).map { canonicalPrefix + $0 }
+        }
+    }
+
+    /// Maps the part after the prefix, e.g. `encoder.stages.1.layers.0.shortcut.normalization.bias`
+    /// to `layer2.0.downsample.1.bias`.
+    private static func huggingFaceResNetName(_ rest: Substring) -> String? {
+        let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts[0] == "embedder", parts[1] == "embedder" {
+            switch parts[2] {
+            case "convolution": return "conv1.\(parts[3])"
+            case "normalization": return "bn1.\(parts[3])"
+            default: return nil
+            }
+        }
+        // encoder.stages.{s}.layers.{b}.layer.{i}.{convolution|normalization}.{param}   (9 parts)
+        // encoder.stages.{s}.layers.{b}.shortcut.{convolution|normalization}.{param}   (8 parts)
+        guard parts.count >= 8, parts[0] == "encoder", parts[1] == "stages", parts[3] == "layers",
+              let stage = Int(parts[2]), let block = Int(parts[4]), stage >= 0, block >= 0
+        else { return nil }
+        let layer = "layer\(stage + 1).\(block)"
+        if parts.count == 9, parts[5] == "layer", let convolution = Int(parts[6]), convolution >= 0 {
+            switch parts[7] {
+            case "convolution": return "\(layer).conv\(convolution + 1).\(parts[8])"
+            case "normalization": return "\(layer).bn\(convolution + 1).\(parts[8])"
+            default: return nil
+            }
+        }
+        if parts.count == 8, parts[5] == "shortcut" {
+            switch parts[6] {
+            case "convolution": return "\(layer).downsample.0.\(parts[7])"
+            case "normalization": return "\(layer).downsample.1.\(parts[7])"
+            default: return nil
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+
+/// Typed, error-reporting access to one JSON object produced by `JSONSerialization`.
+///
+/// Foundation hands back `NSNumber` for both booleans and numbers, and `as? Int` happily turns
+/// `true` into 1 and `3.7` into nil-or-3 depending on the platform; these accessors decide once what
+/// counts as an integer, a boolean or a number, and every wrong type becomes a
+/// `CheckpointError.wrongFieldType` naming the field with its full path (`backbone_config.depths`).
+struct JSONFields {
+    let file: String
+    /// Prefix for field names in errors, "" at top level or e.g. "backbone_config.".
+    let path: String
+    let object: [String: Any]
+
+    init(file: String, path: String = "", object: [String: Any]) {
+        self.file = file
+        self.path = path
+        self.object = object
+    }
+
+    /// Parses `data` as a JSON object; anything else is `invalidJSON`.
+    static func parse(_ data: Data, file: String) throws(CheckpointError) -> JSONFields {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data, options: [])
+        } catch {
+            throw .invalidJSON(file: file, reason: error.localizedDescription)
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw .invalidJSON(file: file, reason: "top level is \(describe(parsed))")
+        }
+        return JSONFields(file: file, object: object)
+    }
+
+    func fieldName(_ key: String) -> String { path + key }
+
+    /// Whether the key is present with a non-null value.
+    func has(_ key: String) -> Bool {
+        guard let value = object[key] else { return false }
+        return !(value is NSNull)
+    }
+
+    /// The value, or nil when absent or null: HF writes `null` for "use the default" in optional fields.
+    private func present(_ key: String) -> Any? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        return value
+    }
+
+    private func mismatch(_ key: String, expected: String, value: Any) -> CheckpointError {
+        .wrongFieldType(file: file, field: fieldName(key), expected: expected, found: JSONFields.describe(value))
+    }
+
+    func int(_ key: String, default defaultValue: Int) throws(CheckpointError) -> Int {
+        guard let value = present(key) else { return defaultValue }
+        guard let integer = JSONFields.integer(value) else { throw mismatch(key, expected: "an integer", value: value) }
+        return integer
+    }
+
+    func optionalInt(_ key: String) throws(CheckpointError) -> Int? {
+        guard let value = present(key) else { return nil }
+        guard let integer = JSONFields.integer(value) else { throw mismatch(key, expected: "an integer", value: value) }
+        return integer
+    }
+
+    func bool(_ key: String, default defaultValue: Bool) throws(CheckpointError) -> Bool {
+        guard let value = present(key) else { return defaultValue }
+        guard let flag = JSONFields.boolean(value) else { throw mismatch(key, expected: "true or false", value: value) }
+        return flag
+    }
+
+    func optionalDouble(_ key: String) throws(CheckpointError) -> Double? {
+        guard let value = present(key) else { return nil }
+        guard let number = value as? NSNumber, !JSONFields.isBoolean(number) else {
+            throw mismatch(key, expected: "a number", value: value)
+        }
+        return number.doubleValue
+    }
+
+    func optionalString(_ key: String) throws(CheckpointError) -> String? {
+        guard let value = present(key) else { return nil }
+        guard let text = value as? String else { throw mismatch(key, expected: "a string", value: value) }
+        return text
+    }
+
+    func string(_ key: String, default defaultValue: String) throws(CheckpointError) -> String {
+        try optionalString(key) ?? defaultValue
+    }
+
+    func optionalIntArray(_ key: String) throws(CheckpointError) -> [Int]? {
+        guard let value = present(key) else { return nil }
+        guard let array = value as? [Any] else { throw mismatch(key, expected: "an array of integers", value: value) }
+        var result: [Int] = []
+        result.reserveCapacity(array.count)
+        for element in array {
+            guard let integer = JSONFields.integer(element) else {
+                throw mismatch(key, expected: "an array of integers", value: element)
+            }
+            result.append(integer)
+        }
+        return result
+    }
+
+    func optionalStringArray(_ key: String) throws(CheckpointError) -> [String]? {
+        guard let value = present(key) else { return nil }
+        guard let array = value as? [Any] else { throw mismatch(key, expected: "an array of strings", value: value) }
+        var result: [String] = []
+        for element in array {
+            guard let text = element as? String else {
+                throw mismatch(key, expected: "an array of strings", value: element)
+            }
+            result.append(text)
+        }
+        return result
+    }
+
+    func optionalObject(_ key: String) throws(CheckpointError) -> JSONFields? {
+        guard let value = present(key) else { return nil }
+        guard let nested = value as? [String: Any] else { throw mismatch(key, expected: "an object", value: value) }
+        return JSONFields(file: file, path: fieldName(key) + ".", object: nested)
+    }
+
+    // MARK: Classifying Foundation's values
+
+    static func isBoolean(_ number: NSNumber) -> Bool {
+        // JSONSerialization creates booleans as the CF boolean singletons, whose ObjC type is "c"
+        // (char) on both Darwin and swift-corelibs-foundation; it never uses "c" for numbers.
+        String(cString: number.objCType) == "c"
+    }
+
+    static func boolean(_ value: Any) -> Bool? {
+        guard let number = value as? NSNumber, isBoolean(number) else { return nil }
+        return number.boolValue
+    }
+
+    /// An integer, or a floating-point number with an exact integer value that fits in `Int`.
+    static func integer(_ value: Any) -> Int? {
+        guard let number = value as? NSNumber, !isBoolean(number) else { return nil }
+        switch String(cString: number.objCType) {
+        case "d", "f":
+            return Int(exactly: number.doubleValue)
+        case "Q", "L", "I", "S", "C":
+            return Int(exactly: number.uint64Value)
+        default:
+            return Int(exactly: number.int64Value)
+        }
+    }
+
+    /// A short phrase for error messages: "null", "true", "a string", "2.5".
+    static func describe(_ value: Any) -> String {
+        if value is NSNull { return "null" }
+        if let text = value as? String { return "the string \"\(text.prefix(40))\"" }
+        if let number = value as? NSNumber {
+            if isBoolean(number) { return number.boolValue ? "true" : "false" }
+            return "\(number)"
+        }
+        if value is [Any] { return "an array" }
+        if value is [String: Any] { return "an object" }
+        return "a \(type(of: value))"
+    }
+}
