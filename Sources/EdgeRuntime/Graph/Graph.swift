@@ -23,7 +23,7 @@ public struct ValueInfo: Sendable {
 /// One op applied to values, producing one new value.
 public struct Node: Sendable {
     public var name: String
-    public var operation: Operation
+    public var operation: GraphOperation
     public var inputs: [ValueID]
     public var output: ValueID
 }
@@ -114,7 +114,7 @@ public final class Graph {
 
     /// Appends a node; returns its output value.
     @discardableResult
-    public func add(_ operation: Operation, _ inputs: [ValueID], name: String) throws(GraphError) -> ValueID {
+    public func add(_ operation: GraphOperation, _ inputs: [ValueID], name: String) throws(GraphError) -> ValueID {
         var shapes: [[Int]] = []
         shapes.reserveCapacity(inputs.count)
         for input in inputs {

@@ -3,8 +3,8 @@
 /// Every family (Deformable DETR, DAB-DETR, Conditional DETR) is lowered to these ops by a builder in
 /// Quantize; the float executor, the quantizer and the int8 runtime all read the same list. Tensors are
 /// batch-1 and row-major: feature maps are `[height, width, channels]` (HWC), token matrices are
-/// `[rows, columns]`. Each case documents its inputs in order; `Operation.outputShape` is its shape rule.
-public enum Operation: Equatable, Sendable {
+/// `[rows, columns]`. Each case documents its inputs in order; `GraphOperation.outputShape` is its shape rule.
+public enum GraphOperation: Equatable, Sendable {
     /// Inputs: x `[H, W, Cin]`, weight `[Cout, Cin, kH, kW]`, bias `[Cout]`, optional residual `[Ho, Wo, Cout]`.
     /// Output `activation(conv(x) + bias + residual)`, zero padding.
     case conv2d(stride: Int, padding: Int, activation: Activation)
@@ -78,7 +78,7 @@ public struct LevelShape: Equatable, Sendable {
     public var pixels: Int { height * width }
 }
 
-extension Operation {
+extension GraphOperation {
     /// A short name for plans, errors and `inspect`.
     public var kindName: String {
         switch self {

@@ -1,4 +1,4 @@
-extension Operation {
+extension GraphOperation {
     /// The op's shape rule: checks arity, input shapes and attributes, and returns the output shape.
     public func outputShape(inputs shapes: [[Int]], node: String) throws(GraphError) -> [Int] {
         let name = kindName

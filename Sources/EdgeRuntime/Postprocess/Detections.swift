@@ -1,0 +1,41 @@
+import CLibc
+
+/// One detected object, in pixels of the original image.
+public struct Detection: Equatable, Sendable {
+    public var label: Int
+    public var score: Float
+    /// Corners (x0, y0, x1, y1) in pixels of the original image.
+    public var x0: Float, y0: Float, x1: Float, y1: Float
+}
+
+public enum Postprocess {
+    /// transformers' `post_process_object_detection` for sigmoid (focal-loss) DETR heads: sigmoid over
+    /// queries x classes, the `topK` best pairs, boxes from (cx, cy, w, h) to corners scaled to the
+    /// original `imageWidth` x `imageHeight`, then those scoring above `threshold`.
+    ///
+    /// logits: `[queries, labels]`; boxes: `[queries, 4]` normalized. Ties keep the lower index first.
+    public static func detections(logits: [Float], boxes: [Float], queries: Int, labels: Int,
+                                  imageWidth: Int, imageHeight: Int, topK: Int, threshold: Float) -> [Detection] {
+        let count = queries * labels
+        guard count > 0, logits.count >= count, boxes.count >= queries * 4 else { return [] }
+        var scores = [Float](repeating: 0, count: count)
+        for i in 0..<count { scores[i] = 1 / (1 + expf(-logits[i])) }
+        var order = Array(0..<count)
+        order.sort { a, b in
+            let (sa, sb) = (scores[a].isNaN ? -1 : scores[a], scores[b].isNaN ? -1 : scores[b])
+            return sa != sb ? sa > sb : a < b
+        }
+        let width = Float(imageWidth)
+        let height = Float(imageHeight)
+        var result: [Detection] = []
+        for index in order.prefix(min(topK, count)) where scores[index] > threshold {
+            let query = index / labels
+            let cx = boxes[query * 4], cy = boxes[query * 4 + 1], w = boxes[query * 4 + 2], h = boxes[query * 4 + 3]
+            result.append(Detection(
+                label: index % labels, score: scores[index],
+                x0: (cx - 0.5 * w) * width, y0: (cy - 0.5 * h) * height,
+                x1: (cx + 0.5 * w) * width, y1: (cy + 0.5 * h) * height))
+        }
+        return result
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import EdgeRuntime
+
+/// Why a checkpoint could not be lowered to the graph IR.
+public enum BuildError: Error, CustomStringConvertible {
+    case checkpoint(CheckpointError)
+    case graph(GraphError)
+    case unsupported(String)
+    case inputTooSmall(height: Int, width: Int, detail: String)
+
+    public var description: String {
+        switch self {
+        case .checkpoint(let error): return error.description
+        case .graph(let error): return "internal graph error: \(error.description)"
+        case .unsupported(let detail): return detail
+        case .inputTooSmall(let height, let width, let detail):
+            return "input \(height)x\(width) px is too small for this model: \(detail)"
+        }
+    }
+}
+
+/// Appends ops to a `Graph` with weights read from a checkpoint by their canonical names.
+///
+/// transformers 5 renamed some modules in memory (`self_attn.out_proj` to `self_attn.o_proj`,
+/// `layers.N.fc1` to `layers.N.mlp.fc1`); hub checkpoints and `save_pretrained` use the old names, which
+/// are the canonical ones here, but a checkpoint written with the new names loads too.
+final class GraphBuilder {
+    let graph = Graph()
+    let checkpoint: CheckpointFolder
+    private var loaded: [String: ValueID] = [:]
+
+    init(checkpoint: CheckpointFolder) {
+        self.checkpoint = checkpoint
+    }
+
+    /// The name under which `name` is stored in the checkpoint, trying transformers 5's renamings.
+    func storedName(_ name: String) -> String {
+        if checkpoint.contains(name) { return name }
+        for alternative in Self.alternativeNames(name) where checkpoint.contains(alternative) { return alternative }
+        return name
+    }
+
+    func has(_ name: String) -> Bool { checkpoint.contains(storedName(name)) }
+
+    static func alternativeNames(_ name: String) -> [String] {
+        var names: [String] = []
+        if name.contains(".out_proj.") { names.append(name.replacingOccurrences(of: ".out_proj.", with: ".o_proj.")) }
+        for layer in ["fc1", "fc2"] where name.contains(".\(layer).") {
+            names.append(name.replacingOccurrences(of: ".\(layer).", with: ".mlp.\(layer)."))
+        }
+        return names
+    }
+
+    /// Raw values of a checkpoint tensor with its shape checked.
+    func values(_ name: String, shape: [Int]) throws(BuildError) -> [Float] {
+        do { return try checkpoint.tensor(storedName(name), shape: shape) } catch { throw .checkpoint(error) }
+    }
+
+    /// Shape of a checkpoint tensor (to infer widths the config does not state).
+    func shape(of name: String) throws(BuildError) -> [Int] {
+        do { return try checkpoint.tensor(storedName(name)).shape } catch { throw .checkpoint(error) }
+    }
+
+    /// A checkpoint tensor as a graph constant, loaded once per graph.
+    func weight(_ name: String, shape: [Int]) throws(BuildError) -> ValueID {
+        if let id = loaded[name] { return id }
+        let data = try values(name, shape: shape)
+        let id = try constant(name, shape: shape, values: data)
+        loaded[name] = id
+        return id
+    }
+
+    func constant(_ name: String, shape: [Int], values data: [Float]) throws(BuildError) -> ValueID {
+        do { return try graph.constant(name, shape: shape, values: data) } catch { throw .graph(error) }
+    }
+
+    @discardableResult
+    func add(_ operation: GraphOperation, _ inputs: [ValueID], name: String) throws(BuildError) -> ValueID {
+        do { return try graph.add(operation, inputs, name: name) } catch { throw .graph(error) }
+    }
+
+    func columns(_ value: ValueID) -> Int { graph.shape(of: value).last ?? 0 }
+    func rows(_ value: ValueID) -> Int { graph.shape(of: value).first ?? 0 }
+
+    // MARK: - Layers in transformers' terms
+
+    /// `nn.Linear` at `prefix` (`prefix.weight` [outputs, inputs], `prefix.bias`).
+    func linear(_ x: ValueID, _ prefix: String, outputs: Int, activation: Activation = .none,
+                residual: ValueID? = nil) throws(BuildError) -> ValueID {
+        let weight = try self.weight("\(prefix).weight", shape: [outputs, columns(x)])
+        let bias = try self.weight("\(prefix).bias", shape: [outputs])
+        var inputs = [x, weight, bias]
+        if let residual { inputs.append(residual) }
+        return try add(.linear(activation: activation), inputs, name: prefix)
+    }
+
+    /// `nn.LayerNorm` at `prefix` applied to x (+ residual).
+    func layerNorm(_ x: ValueID, _ prefix: String, residual: ValueID? = nil, epsilon: Float = 1e-5) throws(BuildError) -> ValueID {
+        let width = columns(x)
+        let gamma = try weight("\(prefix).weight", shape: [width])
+        let beta = try weight("\(prefix).bias", shape: [width])
+        var inputs = [x, gamma, beta]
+        if let residual { inputs.append(residual) }
+        return try add(.layerNorm(epsilon: epsilon), inputs, name: prefix)
+    }
+
+    /// The DETR prediction MLP (`prefix.layers.{i}`): ReLU between layers, none after the last.
+    func mlp(_ x: ValueID, _ prefix: String, hidden: Int, outputs: Int, layers: Int) throws(BuildError) -> ValueID {
+        var h = x
+        for layer in 0..<layers {
+            let last = layer == layers - 1
+            h = try linear(h, "\(prefix).layers.\(layer)", outputs: last ? outputs : hidden,
+                           activation: last ? .none : .relu)
+        }
+        return h
+    }
+
+    func binary(_ op: BinaryOperator, _ a: ValueID, _ b: ValueID, name: String) throws(BuildError) -> ValueID {
+        try add(.binary(op), [a, b], name: name)
+    }
+
+    func sigmoid(_ x: ValueID, name: String) throws(BuildError) -> ValueID {
+        try add(.unary(.sigmoid), [x], name: name)
+    }
+
+    func slice(_ x: ValueID, start: Int, count: Int, name: String) throws(BuildError) -> ValueID {
+        try add(.sliceColumns(start: start, count: count), [x], name: name)
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import EdgeRuntime
+import Foundation
+import Quantize
+
+struct DetectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Detect objects in images and print one line per detection.",
+        discussion: """
+            Each line reads: image, label, score, box (x0 y0 x1 y1 in pixels of the original image).
+            Images: PNG, JPEG (baseline) and binary PPM/PGM.
+            """
+    )
+
+    @Option(name: .long, help: "A Hugging Face checkpoint folder (config.json + model.safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "Worker threads (1 to 64).")
+    var threads: Int = 1
+
+    @Option(name: .long, help: "Keep the K best (query, class) pairs before thresholding (default: 300 for DAB-DETR, 100 otherwise).")
+    var topK: Int?
+
+    @Option(name: .long, help: "Print detections scoring above this (0 to 1; use 0 for COCO evaluation).")
+    var threshold: Float = 0.5
+
+    @Option(name: .long, help: "Write all detections in COCO results format to this JSON file.")
+    var json: String?
+
+    @Option(name: .long, help: "Draw the boxes on the image and write a PNG here (one image only).")
+    var draw: String?
+
+    @Argument(help: "Image files.")
+    var images: [String]
+
+    func validate() throws {
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
+        guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must be from 0 to 1, got \(threshold)") }
+        guard !images.isEmpty else { throw ValidationError("give at least one image") }
+        if draw != nil, images.count != 1 { throw ValidationError("--draw takes exactly one image, got \(images.count)") }
+    }
+
+    func run() throws {
+        let detector: FloatDetector
+        do { detector = try FloatDetector(folder: model, threads: threads) } catch { throw CLIError(error.description) }
+        var results: [[String: Any]] = []
+        for (index, path) in images.enumerated() {
+            let image = try ImageFile.load(path)
+            let detections: [Detection]
+            do { detections = try detector.detect(image, topK: topK, threshold: threshold) } catch {
+                throw CLIError("\(path): \(error.description)")
+            }
+            for detection in detections {
+                let box = [detection.x0, detection.y0, detection.x1, detection.y1].map { String(format: "%.1f", $0) }
+                print("\(path)\t\(detector.labelName(detection.label))\t\(String(format: "%.3f", detection.score))\t\(box.joined(separator: " "))")
+                results.append([
+                    "image_id": index + 1, "file_name": path, "category_id": detection.label,
+                    "bbox": [detection.x0, detection.y0, detection.x1 - detection.x0, detection.y1 - detection.y0].map(Double.init),
+                    "score": Double(detection.score),
+                ])
+            }
+            if let draw {
+                var canvas = image
+                DetectionDrawing.draw(detections, on: &canvas, label: detector.labelName)
+                try ImageFile.writePNG(canvas, to: draw)
+            }
+        }
+        if let json {
+            let data = try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
+            do { try data.write(to: URL(fileURLWithPath: json)) } catch {
+                throw CLIError("\(json): cannot write (\(error.localizedDescription))")
+            }
+        }
+    }
+}
+
+/// A one-line error for the user; ArgumentParser prints it as `Error: ...` and exits non-zero.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum ImageFile {
+    static func load(_ path: String) throws -> RGBImage {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError("\(path): cannot read file")
+        }
+        do {
+            return try decodeImage([UInt8](data))
+        } catch {
+            throw CLIError("\(path): \(error.description)")
+        }
+    }
+
+    static func writePNG(_ image: RGBImage, to path: String) throws {
+        let bytes = encodePNG(image)
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw CLIError("\(path): cannot write file")
+        }
+    }
+}
+
+enum DetectionDrawing {
+    static let palette: [(UInt8, UInt8, UInt8)] = [
+        (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+        (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    ]
+
+    static func draw(_ detections: [Detection], on image: inout RGBImage, label: (Int) -> String) {
+        let thickness = max(1, min(image.width, image.height) / 200)
+        for detection in detections {
+            let color = palette[detection.label % palette.count]
+            let x0 = Int(detection.x0.rounded()), y0 = Int(detection.y0.rounded())
+            let x1 = Int(detection.x1.rounded()), y1 = Int(detection.y1.rounded())
+            drawRectangle(on: &image, x0: x0, y0: y0, x1: x1, y1: y1, red: color.0, green: color.1, blue: color.2, thickness: thickness)
+            drawText("\(label(detection.label)) \(String(format: "%.2f", detection.score))", on: &image,
+                     x: x0, y: max(0, y0 - 9), red: color.0, green: color.1, blue: color.2)
+        }
+    }
+}

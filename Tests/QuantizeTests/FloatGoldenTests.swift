@@ -1,0 +1,44 @@
+import EdgeRuntime
+import Foundation
+import Quantize
+import Testing
+
+/// The float engine against transformers: every fixture, every image, outputs and intermediates.
+/// Tolerances from the float-foundation issue: logits 1e-4 * max(1, |HF|), boxes 1e-5 absolute.
+@Suite struct FloatGoldenTests {
+    static let fixtures = [
+        "deformable_base", "deformable_refine_two_stage", "deformable_one_level",
+        "dab_detr", "dab_detr_patterns", "conditional_detr",
+    ]
+
+    @Test(arguments: fixtures)
+    func matchesTransformers(_ name: String) throws {
+        let fixture = try GoldenFixture(name)
+        let checkpoint = try CheckpointFolder(path: fixture.folder)
+        #expect(fixture.imageCount >= 1)
+        for image in 0..<fixture.imageCount {
+            let input = try fixture.pixelValues(image: image)
+            let graph = try DetectorGraph.build(checkpoint, height: input.height, width: input.width)
+            let outputs = try FloatExecutor(graph: graph).run(input: input.values)
+            func output(_ name: String) throws -> [Float] {
+                guard let tensor = outputs.first(where: { $0.name == name }) else { throw FixtureError("no output \(name)") }
+                return tensor.values
+            }
+            let checks: [(String, String, Float, Float)] = [
+                ("logits", "logits", 1e-4, 1e-4),
+                ("pred_boxes", "pred_boxes", 1e-5, 0),
+                ("encoder_last_hidden_state", "encoder_last_hidden_state", 1e-4, 1e-4),
+                ("decoder_layer0", "decoder_layer0", 1e-4, 1e-4),
+                ("enc_outputs_class", "enc_outputs_class", 1e-4, 1e-4),
+            ]
+            for (outputName, goldenName, absolute, relative) in checks {
+                let key = "image\(image).\(goldenName)"
+                guard fixture.has(key) else { continue }
+                let comparison = Comparison(got: try output(outputName), want: try fixture.tensor(key).values,
+                                            absolute: absolute, relative: relative)
+                #expect(comparison.passes, "\(name) image \(image) \(outputName): \(comparison)")
+                print("golden \(name) image \(image) \(outputName): \(comparison)")
+            }
+        }
+    }
+}
