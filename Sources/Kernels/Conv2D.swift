@@ -28,36 +28,119 @@ public struct Conv2DShape: Sendable, Equatable {
     /// Elements in one output pixel's receptive field: the GEMM depth of the convolution.
     var patchLength: Int { kernelHeight * kernelWidth * inputChannels }
 
-    /// Float elements of scratch the fast conv2d needs (its im2col rows); 0 if none.
+    /// Float elements of scratch the fast conv2d needs; 0: it reads patches straight from the
+    /// input (implicit GEMM) and copies only the few padded ones into a small per-task buffer.
     public var scratchElementCount: Int { 0 }
 }
 
-/// Conv weights [outCh, inCh, kH, kW] (PyTorch layout), repacked once.
+/// Conv weights [outCh, inCh, kH, kW] (PyTorch layout), repacked once as GEMM panels whose depth
+/// runs over (kernel row, kernel column, input channel): the order of an HWC patch, so one kernel
+/// row of a patch is kW*inCh consecutive input floats.
 public final class PackedConv2DWeights {
     public let shape: Conv2DShape
-    /// The weights in PyTorch layout; the reference path reads them.
-    let pytorchLayout: UnsafeMutablePointer<Float>
+    let panels: FloatPackedPanels
 
     public init(weights: UnsafePointer<Float>, shape: Conv2DShape) {
         self.shape = shape
-        let count = max(shape.outputChannels, 0) * max(shape.patchLength, 0)
-        pytorchLayout = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        pytorchLayout.initialize(from: weights, count: count)
+        let channels = max(shape.inputChannels, 0)
+        let kernelHeight = max(shape.kernelHeight, 0)
+        let kernelWidth = max(shape.kernelWidth, 0)
+        panels = FloatPackedPanels(depth: kernelHeight * kernelWidth * channels, columns: shape.outputChannels) { k, outputChannel in
+            let inputChannel = k % channels
+            let kernelX = (k / channels) % kernelWidth
+            let kernelY = k / (channels * kernelWidth)
+            return weights[((outputChannel * channels + inputChannel) * kernelHeight + kernelY) * kernelWidth + kernelX]
+        }
     }
 
     deinit {
-        pytorchLayout.deallocate()
+        panels.deallocate()
     }
 }
 
 /// HWC in, HWC out, zero padding: output = act(conv + bias (+ residual)), where `residual` is an
-/// HWC map of the output's shape (ResNet's bottleneck shortcut). `scratch` must hold
-/// `shape.scratchElementCount` floats (it may be nil when that is 0).
+/// HWC map of the output's shape (ResNet's bottleneck shortcut). `scratch` may be nil (see
+/// `Conv2DShape.scratchElementCount`).
+///
+/// Implicit GEMM on the 6x16 tile: rows are output pixels, columns output channels, and the depth
+/// is walked one kernel row at a time, each a contiguous run of kW*inCh input floats.
 public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bias: UnsafePointer<Float>?,
                    residual: UnsafePointer<Float>?, activation: FloatActivation,
                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, pool: ThreadPool?) {
-    conv2dReference(input: input, shape: weights.shape, weights: weights.pytorchLayout, bias: bias,
-                    residual: residual, activation: activation, output: output)
+    let shape = weights.shape
+    let outputWidth = shape.outputWidth
+    let pixels = shape.outputHeight * outputWidth
+    let outputChannels = shape.outputChannels
+    let channels = shape.inputChannels
+    let segmentLength = shape.kernelWidth * channels
+    if pixels <= 0 || outputChannels <= 0 || channels <= 0 || shape.kernelHeight <= 0 || shape.kernelWidth <= 0 { return }
+    let panels = weights.panels
+    let tasks = FloatGEMMTasks(rows: pixels, panels: panels.panelCount, depth: panels.depth, threads: pool?.threadCount ?? 1)
+    runTasks(tasks.count, pool: pool) { task in
+        let firstPixel = (task / tasks.panelBlocks) * tasks.rowsPerTask
+        let lastPixel = min(pixels, firstPixel + tasks.rowsPerTask)
+        let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
+        let lastPanel = min(panels.panelCount, firstPanel + tasks.panelsPerTask)
+        // One padded copy per tile row plus one run of zeros for kernel rows above or below the map.
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: (floatTileRows + 1) * segmentLength)
+        defer { padded.deallocate() }
+        let zeros = padded + floatTileRows * segmentLength
+        zeros.initialize(repeating: 0, count: segmentLength)
+        for panel in firstPanel..<lastPanel {
+            let firstColumn = panel * floatTileColumns
+            let columnCount = min(floatTileColumns, outputChannels - firstColumn)
+            var pixel = firstPixel
+            while pixel < lastPixel {
+                let rowCount = min(floatTileRows, lastPixel - pixel)
+                var tile = FloatTile6x16()
+                for kernelY in 0..<shape.kernelHeight {
+                    @inline(__always) func segment(_ row: Int) -> UnsafePointer<Float> {
+                        convolutionSegment(input: input, shape: shape, pixel: pixel + min(row, rowCount - 1),
+                                           outputWidth: outputWidth, kernelY: kernelY,
+                                           padded: padded + row * segmentLength, zeros: zeros)
+                    }
+                    let rows = FloatTileRowPointers(segment(0), segment(1), segment(2), segment(3), segment(4), segment(5))
+                    tile.accumulate(rows, aStep: 1, b: panels.panel(panel) + kernelY * segmentLength * floatTileColumns,
+                                    bStep: floatTileColumns, depth: segmentLength)
+                }
+                tile.store(rowCount: rowCount, columnCount: columnCount,
+                           output: output + pixel * outputChannels + firstColumn, outputStride: outputChannels,
+                           bias: bias.map { $0 + firstColumn },
+                           residual: residual.map { $0 + pixel * outputChannels + firstColumn },
+                           residualStride: outputChannels, activation: activation)
+                pixel += floatTileRows
+            }
+        }
+    }
+}
+
+/// The kW*inCh input floats that kernel row `kernelY` of output pixel `pixel` multiplies: a
+/// pointer into the input when the run lies inside the map, `zeros` when the whole kernel row
+/// falls in the padding, otherwise a copy with zeros in `padded`.
+@inline(__always)
+private func convolutionSegment(input: UnsafePointer<Float>, shape: Conv2DShape, pixel: Int, outputWidth: Int,
+                                kernelY: Int, padded: UnsafeMutablePointer<Float>,
+                                zeros: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    let outputY = pixel / outputWidth
+    let outputX = pixel - outputY * outputWidth
+    let inputY = outputY * shape.stride - shape.padding + kernelY
+    if inputY < 0 || inputY >= shape.inputHeight { return UnsafePointer(zeros) }
+    let firstX = outputX * shape.stride - shape.padding
+    let channels = shape.inputChannels
+    let inputRow = input + inputY * shape.inputWidth * channels
+    if firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
+        return inputRow + firstX * channels
+    }
+    for kernelX in 0..<shape.kernelWidth {
+        let inputX = firstX + kernelX
+        let destination = padded + kernelX * channels
+        if inputX < 0 || inputX >= shape.inputWidth {
+            destination.update(repeating: 0, count: channels)
+        } else {
+            destination.update(from: inputRow + inputX * channels, count: channels)
+        }
+    }
+    return UnsafePointer(padded)
 }
 
 /// The scalar reference of `conv2d`, read straight off the definition:

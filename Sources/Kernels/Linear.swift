@@ -1,33 +1,60 @@
 /// Linear weights [outputs, inputs] (PyTorch layout), repacked once into the GEMM kernel's tile
-/// layout so that the hot loop never rearranges them.
+/// layout (panels of 16 outputs, k-major) so that the hot loop never rearranges them.
 public final class PackedLinearWeights {
     public let outputs: Int
     public let inputs: Int
-    /// The weights in PyTorch layout; the reference path and the fast path read them.
-    let rowMajor: UnsafeMutablePointer<Float>
+    /// B = W^T [inputs, outputs] as 16-column panels.
+    let panels: FloatPackedPanels
 
     public init(weights: UnsafePointer<Float>, outputs: Int, inputs: Int) {
         self.outputs = max(outputs, 0)
         self.inputs = max(inputs, 0)
-        let count = self.outputs * self.inputs
-        rowMajor = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        rowMajor.initialize(from: weights, count: count)
+        let inputCount = self.inputs
+        panels = FloatPackedPanels(depth: self.inputs, columns: self.outputs) { k, output in
+            weights[output * inputCount + k]
+        }
     }
 
     deinit {
-        rowMajor.deallocate()
+        panels.deallocate()
     }
 }
 
 /// output[r, o] = act(sum_i input[r*inputStride + i] * W[o, i] + bias[o] (+ residual[r*outputs + o])).
 /// `inputStride` >= `inputs`, so a column slice of a wider matrix can be fed; `output` is
 /// [rows, outputs] contiguous and must not overlap `input` (it may equal `residual`).
+///
+/// The 6x16 SIMD tile of FloatGEMM.swift over the packed panels, tasks spread over `pool`.
 public func linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, weights: PackedLinearWeights,
                    bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation,
                    output: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
-    linearReference(input: input, rows: rows, inputStride: inputStride, weights: weights.rowMajor,
-                    outputs: weights.outputs, inputs: weights.inputs, bias: bias, residual: residual,
-                    activation: activation, output: output)
+    let outputs = weights.outputs
+    let depth = weights.inputs
+    if rows <= 0 || outputs <= 0 { return }
+    let panels = weights.panels
+    let tasks = FloatGEMMTasks(rows: rows, panels: panels.panelCount, depth: depth, threads: pool?.threadCount ?? 1)
+    runTasks(tasks.count, pool: pool) { task in
+        let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
+        let lastRow = min(rows, firstRow + tasks.rowsPerTask)
+        let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
+        let lastPanel = min(panels.panelCount, firstPanel + tasks.panelsPerTask)
+        for panel in firstPanel..<lastPanel {
+            let firstColumn = panel * floatTileColumns
+            let columnCount = min(floatTileColumns, outputs - firstColumn)
+            var row = firstRow
+            while row < lastRow {
+                let rowCount = min(floatTileRows, lastRow - row)
+                var tile = FloatTile6x16()
+                tile.accumulate(FloatTileRowPointers(first: input + row * inputStride, stride: inputStride, count: rowCount),
+                                aStep: 1, b: panels.panel(panel), bStep: floatTileColumns, depth: depth)
+                tile.store(rowCount: rowCount, columnCount: columnCount, output: output + row * outputs + firstColumn,
+                           outputStride: outputs, bias: bias.map { $0 + firstColumn },
+                           residual: residual.map { $0 + row * outputs + firstColumn }, residualStride: outputs,
+                           activation: activation)
+                row += floatTileRows
+            }
+        }
+    }
 }
 
 /// The scalar reference of `linear`: one dot product per output, summed in input order.
