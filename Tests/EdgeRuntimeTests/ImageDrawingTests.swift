@@ -30,6 +30,9 @@ import Testing
     @Test func rectangleIsClippedForAnyCoordinates() throws {
         var image = try RGBImage(width: 5, height: 4)
         drawRectangle(on: &image, x0: Int.min, y0: Int.min, x1: Int.max, y1: Int.max, red: 1, green: 2, blue: 3, thickness: Int.max)
+        // The top and left bands end at -2; the bottom and right ones start at Int.max - (Int.max - 1).
+        #expect(mask(image, color: [1, 2, 3]) == [".####", "#####", "#####", "#####"])
+        drawRectangle(on: &image, x0: -3, y0: Int.max, x1: Int.max, y1: -3, red: 1, green: 2, blue: 3, thickness: Int.max)
         #expect(image.pixels.allSatisfy { $0 != 0 })
         var outline = try RGBImage(width: 5, height: 4)
         drawRectangle(on: &outline, x0: -10, y0: 1, x1: 2, y1: 100, red: 9, green: 9, blue: 9, thickness: 1)
