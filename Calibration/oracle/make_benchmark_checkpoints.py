@@ -1,0 +1,86 @@
+"""Write full-size ResNet-50 DETR-family checkpoints with random weights, in the hub (timm) key layout.
+
+    HF_HUB_OFFLINE=1 .venv-ref/bin/python Calibration/oracle/make_benchmark_checkpoints.py [OUT_DIR]
+
+OUT_DIR defaults to /tmp/edgedetr-bench. Writes OUT_DIR/{deformable_detr,dab_detr,conditional_detr}/
+{config.json, model.safetensors}. Default configs of each family (Deformable: 4 levels, 6+6 layers, 300
+queries; DAB-DETR and Conditional DETR: 6+6, 300 queries), 91 labels. Not committed (each ~160 MB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+from safetensors.torch import save_file
+from transformers import (
+    ConditionalDetrConfig,
+    ConditionalDetrForObjectDetection,
+    DabDetrConfig,
+    DabDetrForObjectDetection,
+    DeformableDetrConfig,
+    DeformableDetrForObjectDetection,
+    ResNetConfig,
+)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_common import hf_resnet_to_hub, hub_config_dict, legacy_state_dict, randomize_  # noqa: E402
+
+SEED = 1234
+
+FAMILIES = {
+    # name: (config class, model class, family key, timm out_indices, HF ResNet out_features)
+    "deformable_detr": (DeformableDetrConfig, DeformableDetrForObjectDetection, "deformable_detr", [2, 3, 4],
+                        ["stage2", "stage3", "stage4"]),
+    "dab_detr": (DabDetrConfig, DabDetrForObjectDetection, "dab_detr", [1, 2, 3, 4],
+                 ["stage1", "stage2", "stage3", "stage4"]),
+    "conditional_detr": (ConditionalDetrConfig, ConditionalDetrForObjectDetection, "conditional_detr", [1, 2, 3, 4],
+                         ["stage1", "stage2", "stage3", "stage4"]),
+}
+
+
+def resnet50_config(out_features):
+    return ResNetConfig(
+        embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3], layer_type="bottleneck",
+        out_features=out_features,
+    )
+
+
+def coco_id2label():
+    return {i: f"class_{i}" for i in range(91)}
+
+
+def build(name):
+    cfg_cls, model_cls, family, out_indices, out_features = FAMILIES[name]
+    cfg = cfg_cls(
+        use_timm_backbone=False, use_pretrained_backbone=False, backbone=None,
+        backbone_config=resnet50_config(out_features), id2label=coco_id2label(),
+    )
+    torch.manual_seed(SEED)
+    model = model_cls(cfg).eval()
+    randomize_(model, SEED)
+    return model, family, out_indices
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else "/tmp/edgedetr-bench"
+    for name in FAMILIES:
+        model, family, out_indices = build(name)
+        d = os.path.join(out_dir, name)
+        os.makedirs(d, exist_ok=True)
+        sd = hf_resnet_to_hub(legacy_state_dict(model), family)
+        save_file(sd, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+        cfg = hub_config_dict(model.config, backbone_name="resnet50", out_indices=out_indices,
+                              architecture=type(model).__name__)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        n = sum(v.numel() for v in sd.values())
+        print(f"{name}: {len(sd)} tensors, {n / 1e6:.1f} M values -> {d}")
+
+
+if __name__ == "__main__":
+    main()
