@@ -70,6 +70,33 @@ import Testing
         #expect(decodingError(Array("P5 99999999999 3 255\n".utf8)) == .ppmInvalidHeaderField(field: "width"))
     }
 
+    @Test func jpegErrors() {
+        expectError("corrupt/truncated.jpg", { $0 == .jpegEntropyDataEndsEarly },
+                    containing: "JPEG data ends early (truncated entropy-coded scan data)")
+        expectError("jpeg/progressive.jpg", { $0 == .jpegUnsupportedProcess(process: "progressive DCT (SOF2)") },
+                    containing: "unsupported JPEG coding process: progressive DCT (SOF2)")
+        expectError("jpeg/cmyk.jpg", { $0 == .jpegUnsupportedComponentCount(count: 4) },
+                    containing: "4 components (CMYK")
+        // SOI, then a 12-bit SOF0 header.
+        let twelveBit: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 12, 0, 8, 0, 8, 1, 1, 0x11, 0]
+        #expect(decodingError(twelveBit) == .jpegUnsupportedPrecision(bits: 12))
+        let arithmetic: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC9, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0]
+        #expect(decodingError(arithmetic) == .jpegUnsupportedProcess(process: "arithmetic coding (SOF9)"))
+        #expect(decodingError([0xFF, 0xD8, 0xFF, 0xD9]) == .jpegMissingImageData)
+        #expect(decodingError([0xFF, 0xD8, 0xFF, 0xDB, 0x00]) == .jpegSegmentTruncated(marker: 0xDB))
+    }
+
+    @Test func everyTruncationOfAJPEGReturns() {
+        let good = ImageFixtures.bytes("jpeg/q75-420-restart.jpg")
+        #expect(decodingError(good) == nil)
+        var failures = 0
+        for length in 0..<good.count where decodingError(Array(good.prefix(length))) != nil {
+            failures += 1
+        }
+        // Only prefixes that still hold every scan byte (missing just EOI) may decode.
+        #expect(failures >= good.count - 2)
+    }
+
     @Test func everyTruncationOfAPNGFails() {
         let good = ImageFixtures.bytes("corrupt/good.png")
         #expect(decodingError(good) == nil)
@@ -115,7 +142,8 @@ import Testing
 
     @Test func mutatedFilesNeverCrash() {
         var random = SplitMix64(state: 7)
-        for path in ["corrupt/good.png", "ppm/P5-max1000.pgm", "png/ct3-d4-trns.png"] {
+        for path in ["corrupt/good.png", "ppm/P5-max1000.pgm", "png/ct3-d4-trns.png", "jpeg/q75-420-restart.jpg",
+                     "jpeg/q95-444.jpg", "jpeg/gray-q80.jpg"] {
             let good = ImageFixtures.bytes(path)
             for _ in 0..<1000 {
                 var bytes = good

@@ -59,3 +59,18 @@ import Testing
         #expect(image.isConsistent)
     }
 }
+
+/// JPEG output against PIL (libjpeg-turbo: islow IDCT, fancy upsampling, fixed-point colour).
+@Suite struct JPEGDecodingTests {
+    @Test(arguments: ImageFixtures.imagesWithExpectedPixels(in: "jpeg"))
+    func jpegMatchesPIL(_ path: String) throws {
+        let image = try decodeImage(ImageFixtures.bytes(path))
+        let expected = ImageFixtures.expectedPixels(for: path)
+        #expect(image.pixels.count == expected.count, "\(path)")
+        var largestDifference = 0
+        for (decoded, reference) in zip(image.pixels, expected) {
+            largestDifference = max(largestDifference, abs(Int(decoded) - Int(reference)))
+        }
+        #expect(largestDifference == 0, "\(path): max abs difference \(largestDifference)")
+    }
+}

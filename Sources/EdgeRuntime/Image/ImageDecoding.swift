@@ -7,6 +7,9 @@ public func decodeImage(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> R
     if bytes.count >= pngSignature.count && bytes.prefix(pngSignature.count).elementsEqual(pngSignature) {
         return try decodePNG(bytes)
     }
+    if bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF {
+        return try decodeJPEG(bytes)
+    }
     if bytes.count >= 2 && bytes[0] == UInt8(ascii: "P") && isNetpbmVariant(bytes[1]) {
         return try decodePPM(bytes)
     }
