@@ -1,10 +1,13 @@
 import CLibc
 
+/// Queries one attention task handles: one 16-wide GEMM panel of them.
+let attentionQueryBlock = floatTileColumns
+
 /// Float elements of scratch `multiHeadAttention` needs when run with a pool of `threads`
-/// threads (pass the pool's threadCount, or 1 without a pool): each thread keeps one block of
-/// score rows.
+/// threads (pass the pool's threadCount, or 1 without a pool): each thread keeps the
+/// probabilities of one block of 16 queries against every key.
 public func attentionScratchCount(queries: Int, keys: Int, heads: Int, threads: Int) -> Int {
-    max(threads, 1) * max(keys, 1)
+    max(threads, 1) * attentionQueryBlock * max(keys, 1)
 }
 
 /// Multi-head scaled dot-product attention, batch 1, no mask: out_h = softmax(scale * Q_h K_h^T) V_h.
@@ -12,19 +15,109 @@ public func attentionScratchCount(queries: Int, keys: Int, heads: Int, threads: 
 /// row stride kStride; v: [keys, heads*valueHeadDim] with row stride vStride; output:
 /// [queries, heads*valueHeadDim] contiguous. queryHeadDim may differ from valueHeadDim
 /// (DAB-DETR and Conditional DETR concatenate content and position: 64 against 32).
-/// `scratch` holds `attentionScratchCount(queries:keys:heads:threads:)` floats for a
-/// `threads` at least the pool's threadCount.
+/// `scratch` holds `attentionScratchCount(queries:keys:heads:threads:)` floats for a `threads`
+/// of at least the pool's threadCount.
+///
+/// Each task takes one head and 16 queries and runs both products on the 6x16 GEMM tile: the
+/// scores transposed, S^T = K_h Q_h^T (16 queries across the tile, keys down it), a vectorized
+/// softmax down each column, then out = P V_h reading P^T by columns and V_h in place.
 public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
                                v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
                                queryHeadDim: Int, valueHeadDim: Int, scale: Float,
                                output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
     if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
-    for query in 0..<queries {
-        for head in 0..<heads {
-            attendOneRowReference(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
-                                  query: query, head: head, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
-                                  valueHeadDim: valueHeadDim, scale: scale, output: output, scores: scratch)
+    let outputStride = heads * valueHeadDim
+    if keys <= 0 {
+        // An empty sum: zeros rather than the NaN of softmax over nothing.
+        output.update(repeating: 0, count: queries * outputStride)
+        return
+    }
+    let queryDepth = max(queryHeadDim, 0)
+    let blocks = (queries + attentionQueryBlock - 1) / attentionQueryBlock
+    let taskCount = heads * blocks
+    let body = { (task: Int, thread: Int) in
+        let head = task / blocks
+        let firstQuery = (task % blocks) * attentionQueryBlock
+        let queryCount = min(attentionQueryBlock, queries - firstQuery)
+        let probabilities = scratch + thread * attentionQueryBlock * keys
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(queryDepth, 1) * attentionQueryBlock) { buffer in
+            let transposedQueries = buffer.baseAddress!
+            // Q_h^T as one 16-column panel, zero columns past the last query.
+            for dimension in 0..<queryDepth {
+                for column in 0..<attentionQueryBlock {
+                    transposedQueries[dimension * attentionQueryBlock + column] = column < queryCount
+                        ? q[(firstQuery + column) * qStride + head * queryDepth + dimension] : 0
+                }
+            }
+            var key = 0
+            while key < keys {
+                let rowCount = min(floatTileRows, keys - key)
+                var tile = FloatTile6x16()
+                tile.accumulate(FloatTileRowPointers(first: k + key * kStride + head * queryDepth, stride: kStride, count: rowCount),
+                                aStep: 1, b: transposedQueries, bStep: attentionQueryBlock, depth: queryDepth)
+                tile.store(rowCount: rowCount, columnCount: attentionQueryBlock,
+                           output: probabilities + key * attentionQueryBlock, outputStride: attentionQueryBlock,
+                           bias: nil, residual: nil, residualStride: 0, activation: .none)
+                key += floatTileRows
+            }
         }
+        softmaxColumns(probabilities, keys: keys, scale: scale)
+        for query in Swift.stride(from: 0, to: queryCount, by: floatTileRows) {
+            let rowCount = min(floatTileRows, queryCount - query)
+            let rows = FloatTileRowPointers(first: probabilities + query, stride: 1, count: rowCount)
+            let destination = output + (firstQuery + query) * outputStride + head * valueHeadDim
+            let values = v + head * valueHeadDim
+            var column = 0
+            while column + floatTileColumns <= valueHeadDim {
+                var tile = FloatTile6x16()
+                tile.accumulate(rows, aStep: attentionQueryBlock, b: values + column, bStep: vStride, depth: keys)
+                tile.store(rowCount: rowCount, columnCount: floatTileColumns, output: destination + column,
+                           outputStride: outputStride, bias: nil, residual: nil, residualStride: 0, activation: .none)
+                column += floatTileColumns
+            }
+            // Value columns past the last whole panel: a 16-wide load would run past the head.
+            for row in 0..<rowCount {
+                for dimension in column..<valueHeadDim {
+                    var sum: Float = 0
+                    for key in 0..<keys {
+                        sum += probabilities[key * attentionQueryBlock + query + row] * values[key * vStride + dimension]
+                    }
+                    destination[row * outputStride + dimension] = sum
+                }
+            }
+        }
+    }
+    if let pool {
+        pool.parallelFor(taskCount, withThreadIndex: body)
+    } else {
+        for task in 0..<taskCount { body(task, 0) }
+    }
+}
+
+/// Softmax of scale·S down each of the 16 columns of S^T [keys, 16], in place, max-subtracted.
+@inline(__always)
+private func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, keys: Int, scale: Float) {
+    var maximum0 = SIMD8<Float>(repeating: -.infinity), maximum1 = maximum0
+    for key in 0..<keys {
+        let row = scores + key * attentionQueryBlock
+        maximum0 = pointwiseMax(maximum0, scale * loadVector(row))
+        maximum1 = pointwiseMax(maximum1, scale * loadVector(row + 8))
+    }
+    var sum0 = SIMD8<Float>(), sum1 = SIMD8<Float>()
+    for key in 0..<keys {
+        let row = scores + key * attentionQueryBlock
+        let exponential0 = exponential(scale * loadVector(row) - maximum0)
+        let exponential1 = exponential(scale * loadVector(row + 8) - maximum1)
+        storeVector(exponential0, row)
+        storeVector(exponential1, row + 8)
+        sum0 += exponential0
+        sum1 += exponential1
+    }
+    let inverse0 = 1 / sum0, inverse1 = 1 / sum1
+    for key in 0..<keys {
+        let row = scores + key * attentionQueryBlock
+        storeVector(loadVector(row) * inverse0, row)
+        storeVector(loadVector(row + 8) * inverse1, row + 8)
     }
 }
 

@@ -1,0 +1,60 @@
+import Testing
+import Kernels
+
+@Suite struct DeformableAttentionTests {
+    /// Two levels (3x4 and 2x2), a value row per pixel.
+    static let levelShapes = [3, 4, 2, 2]
+    static let levelStarts = [0, 12]
+
+    @Test(arguments: [(1, 8), (2, 32), (3, 13)])
+    func fastEqualsReferenceExactly(heads: Int, headDim: Int) {
+        var generator = SeededGenerator(seed: UInt64(heads * 100 + headDim))
+        let (levels, points, queries) = (2, 3, 37)
+        let value = randomFloats(16 * heads * headDim, using: &generator)
+        // Locations reach past the map on every side, so taps fall off all four edges.
+        let locations = randomFloats(queries * heads * levels * points * 2, in: -0.3...1.3, using: &generator)
+        let weights = randomFloats(queries * heads * levels * points, in: 0...1, using: &generator)
+        var expected = [Float](repeating: .nan, count: queries * heads * headDim)
+        deformableAttentionReference(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
+                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     locations: locations, weights: weights, output: &expected)
+        eachPool([nil, 1, 3]) { pool in
+            var actual = [Float](repeating: .nan, count: queries * heads * headDim)
+            deformableAttention(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
+                                levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                locations: locations, weights: weights, output: &actual, pool: pool)
+            #expect(actual == expected)
+        }
+    }
+
+    /// grid_sample(align_corners=False) semantics on one 3x4 single-channel level.
+    @Test func samplesLikeGridSample() {
+        let value: [Float] = (0..<12).map { Float($0) }  // value at (y, x) = 4y + x
+        func sample(_ x: Float, _ y: Float) -> Float {
+            var output: [Float] = [.nan]
+            deformableAttention(value: value, levelShapes: [3, 4], levelStarts: [0], levels: 1, heads: 1, headDim: 1,
+                                points: 1, queries: 1, locations: [x, y], weights: [1], output: &output, pool: nil)
+            return output[0]
+        }
+        // Pixel centres (x + 0.5)/W, (y + 0.5)/H return the pixel itself.
+        #expect(sample(1.5 / 4, 2.5 / 3) == 9)
+        // Halfway between (0,0) and (1,0) horizontally (0.5/3 is inexact, hence the tolerance).
+        #expect(abs(sample(1.0 / 4, 0.5 / 3) - 0.5) <= 1e-6)
+        // On the left border of the image: half of the edge pixel, half of zero padding.
+        #expect(abs(sample(0, 0.5 / 3) - 0) <= 1e-6)
+        #expect(abs(sample(0, 1.5 / 3) - 2) <= 1e-6)
+        // Fully outside, and NaN, contribute nothing.
+        #expect(sample(-1, 0.5) == 0)
+        #expect(sample(.nan, 0.5) == 0)
+        #expect(sample(2e30, 0.5) == 0)
+    }
+
+    @Test func attentionWeightsScaleAndSumTheSamples() {
+        let value: [Float] = [1, 10, 100, 1000]  // one 2x2 level, one channel
+        var output: [Float] = [.nan]
+        deformableAttention(value: value, levelShapes: [2, 2], levelStarts: [0], levels: 1, heads: 1, headDim: 1,
+                            points: 2, queries: 1, locations: [0.25, 0.25, 0.75, 0.75], weights: [0.5, 0.25],
+                            output: &output, pool: ThreadPool(threadCount: 2))
+        #expect(output[0] == 0.5 * 1 + 0.25 * 1000)
+    }
+}
