@@ -126,7 +126,7 @@ import Testing
             for _ in 0..<(1 + random.next(below: 3)) {
                 bytes[idatType + 4 + random.next(below: length)] ^= UInt8(1 + random.next(below: 255))
             }
-            var crc = CRC32()
+            var crc = ChunkCRC32()
             crc.update(Array(bytes[idatType..<(idatType + 4 + length)]))
             let value = crc.value
             let crcIndex = idatType + 4 + length

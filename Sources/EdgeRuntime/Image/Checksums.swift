@@ -1,7 +1,7 @@
 /// The two checksums PNG relies on: CRC-32 over every chunk and Adler-32 over the zlib payload.
 
 /// CRC-32 (ISO 3309, polynomial 0xEDB88320 reflected) as PNG specifies it for chunks.
-struct CRC32 {
+struct ChunkCRC32 {
     /// Byte-at-a-time lookup table, built once; 1 KiB.
     private static let table: [UInt32] = {
         var table = [UInt32](repeating: 0, count: 256)
@@ -20,7 +20,7 @@ struct CRC32 {
     init() {}
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        let table = CRC32.table
+        let table = ChunkCRC32.table
         var crc = state
         for byte in bytes {
             crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
@@ -36,7 +36,7 @@ struct CRC32 {
 }
 
 /// Adler-32 (RFC 1950) over the decompressed zlib data.
-struct Adler32 {
+struct ZlibAdler32 {
     private var a: UInt32 = 1
     private var b: UInt32 = 0
 

@@ -117,6 +117,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .pixelCountMismatch(let width, let height, let byteCount):
             return "RGB buffer has \(byteCount) bytes but a \(width)x\(height) image needs width*height*3"
         case .pngChunkTruncated(let chunk, let declaredLength, let bytesAvailable):
+            if chunk.isEmpty { return "PNG ends inside a chunk header" }
             return "PNG chunk '\(chunk)' is truncated (declares \(declaredLength) data bytes, "
                 + "\(bytesAvailable) bytes remain in the file)"
         case .pngChunkCRCMismatch(let chunk, let stored, let computed):
@@ -211,7 +212,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Bytes as lowercase two-digit hex separated by spaces, e.g. `7f 45 4c 46`.
-func hexBytes(_ bytes: [UInt8]) -> String {
+private func hexBytes(_ bytes: [UInt8]) -> String {
     var text = ""
     for (index, byte) in bytes.enumerated() {
         if index > 0 { text += " " }
@@ -221,12 +222,12 @@ func hexBytes(_ bytes: [UInt8]) -> String {
 }
 
 /// A 32-bit value as `0x` and eight lowercase hex digits, the way CRCs are usually printed.
-func hex32(_ value: UInt32) -> String {
+private func hex32(_ value: UInt32) -> String {
     "0x" + hexDigits(value, count: 8)
 }
 
 /// A JPEG marker as `0xffc2`-style text for error messages.
-func markerName(_ marker: UInt8) -> String {
+private func markerName(_ marker: UInt8) -> String {
     "0xff" + hexDigits(UInt32(marker), count: 2)
 }
 

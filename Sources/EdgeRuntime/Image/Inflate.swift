@@ -27,7 +27,7 @@ func inflateZlib(_ input: [UInt8], expectedByteCount: Int) throws(ImageError) ->
     guard trailerStart + 4 <= input.count else { throw .pngDataEndsEarly }
     let stored = UInt32(input[trailerStart]) << 24 | UInt32(input[trailerStart + 1]) << 16
         | UInt32(input[trailerStart + 2]) << 8 | UInt32(input[trailerStart + 3])
-    var adler = Adler32()
+    var adler = ZlibAdler32()
     inflater.output.withUnsafeBufferPointer { adler.update($0) }
     guard adler.value == stored else { throw .zlibAdler32Mismatch(stored: stored, computed: adler.value) }
     return inflater.output

@@ -23,7 +23,7 @@ struct JPEGPlane {
 /// component is more than 2 samples wide, and for 2x vertical always; otherwise it replicates
 /// samples. The row above the first and below the last are the edge rows themselves, and the
 /// last column is treated as repeated, just like its context-row buffers.
-func upsample(_ plane: JPEGPlane, width: Int, height: Int) -> [UInt8] {
+func upsampleJPEGPlane(_ plane: JPEGPlane, width: Int, height: Int) -> [UInt8] {
     var output = [UInt8](repeating: 0, count: width * height)
     let lastRow = plane.height - 1
     let lastColumn = plane.width - 1

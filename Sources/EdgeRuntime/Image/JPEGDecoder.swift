@@ -323,7 +323,7 @@ private struct JPEGDecoder {
                 horizontalRatio: maximumHorizontalFactor / component.horizontalFactor,
                 verticalRatio: maximumVerticalFactor / component.verticalFactor)
         }
-        let full = planes.map { upsample($0, width: width, height: height) }
+        let full = planes.map { upsampleJPEGPlane($0, width: width, height: height) }
         var pixels: [UInt8]
         if full.count == 1 {
             pixels = [UInt8](repeating: 0, count: width * height * 3)

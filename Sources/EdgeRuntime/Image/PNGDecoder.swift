@@ -155,7 +155,7 @@ private func readPNGChunks(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -
         guard length <= 0x7FFF_FFFF, length + 4 <= remaining - 8 else {
             throw .pngChunkTruncated(chunk: name, declaredLength: length, bytesAvailable: max(0, remaining - 8))
         }
-        var crc = CRC32()
+        var crc = ChunkCRC32()
         crc.update(UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 8 + length)]))
         let stored = readBigEndian32(bytes, at: offset + 8 + length)
         guard crc.value == stored else {

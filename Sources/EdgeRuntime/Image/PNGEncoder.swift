@@ -52,7 +52,7 @@ private func zlibStored(_ data: [UInt8]) -> [UInt8] {
         stream.append(contentsOf: data[start..<(start + length)])
         start += length
     } while start < data.count
-    var adler = Adler32()
+    var adler = ZlibAdler32()
     data.withUnsafeBufferPointer { adler.update($0) }
     appendBigEndian32(adler.value, to: &stream)
     return stream
@@ -61,7 +61,7 @@ private func zlibStored(_ data: [UInt8]) -> [UInt8] {
 private func appendChunk(_ type: String, _ data: [UInt8], to file: inout [UInt8]) {
     appendBigEndian32(UInt32(data.count), to: &file)
     let typeBytes = Array(type.utf8)
-    var crc = CRC32()
+    var crc = ChunkCRC32()
     crc.update(typeBytes)
     crc.update(data)
     file += typeBytes
