@@ -124,10 +124,13 @@ public final class ThreadPool {
                 return
             }
             seenGeneration = generation
-            let body = job
-            pthread_mutex_unlock(mutex)
-
-            if let body { runTasks(body, threadIndex: threadIndex) }
+            do {
+                // Scoped so the worker's reference to the job is gone before it reports done:
+                // parallelFor's withoutActuallyEscaping checks that nobody kept the closure.
+                let body = job
+                pthread_mutex_unlock(mutex)
+                if let body { runTasks(body, threadIndex: threadIndex) }
+            }
 
             pthread_mutex_lock(mutex)
             busyWorkers -= 1

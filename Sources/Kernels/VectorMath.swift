@@ -2,15 +2,17 @@
 /// than the matrix products around it.
 ///
 /// Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n by building
-/// the exponent bits. Relative error about 2 ulp; inputs are clamped to [-87.3, 88.3] (so 2^n stays a normal float), so very
-/// negative inputs give ~1e-38 instead of 0. Only additions, multiplications and conversions,
-/// so it vectorizes on any SSE2/NEON target.
+/// the exponent bits. Relative error about 2 ulp. Inputs are clamped to [-87.3, 88.3] so that
+/// 2^n stays a normal float; very negative inputs therefore give ~1e-38 instead of 0. Only
+/// additions, multiplications and integer bit operations, so it vectorizes on any SSE2/NEON target.
 @inline(__always)
 func exponential(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-    // Round x·log2(e) to the nearest integer by adding and removing 1.5·2^23.
+    let clamped = pointwiseMin(pointwiseMax(x, SIMD8(repeating: -87.3)), SIMD8(repeating: 88.3))
+    // Round x·log2(e) to the nearest integer n by adding and removing 1.5·2^23; the sum's low
+    // mantissa bits then hold n itself, so 2^n needs no float-to-int conversion.
     let roundingMagic = SIMD8<Float>(repeating: 12_582_912)
-    let n = (clamped * 1.442_695_04 + roundingMagic) - roundingMagic
+    let shifted = clamped * 1.442_695_04 + roundingMagic
+    let n = shifted - roundingMagic
     let r = (clamped - n * 0.693_359_375) - n * -2.121_944_4e-4
     var polynomial = SIMD8<Float>(repeating: 1.987_569_15e-4)
     polynomial = polynomial * r + 1.398_199_95e-3
@@ -19,6 +21,7 @@ func exponential(_ x: SIMD8<Float>) -> SIMD8<Float> {
     polynomial = polynomial * r + 1.666_666_55e-1
     polynomial = polynomial * r + 5.000_000_12e-1
     let expR = (polynomial * r * r + r) + 1
-    let exponentBits = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    let integerN = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(roundingMagic, to: SIMD8<Int32>.self)
+    let exponentBits = (integerN &+ 127) &<< 23
     return expR * unsafeBitCast(exponentBits, to: SIMD8<Float>.self)
 }
