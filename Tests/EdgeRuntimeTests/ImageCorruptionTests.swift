@@ -153,6 +153,44 @@ import Testing
         }
     }
 
+    /// A PNG around `scanlines` (filter bytes included) stored uncompressed, with valid CRCs and
+    /// Adler-32, so that only the pixel-level problem under test is wrong.
+    private func storedPNG(width: Int, height: Int, bitDepth: UInt8, colorType: UInt8, palette: [UInt8]?, scanlines: [UInt8]) -> [UInt8] {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            var crc = ChunkCRC32()
+            crc.update(Array(type.utf8) + data)
+            return bigEndian(UInt32(data.count)) + Array(type.utf8) + data + bigEndian(crc.value)
+        }
+        func bigEndian(_ value: UInt32) -> [UInt8] {
+            [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
+        }
+        var adler = ZlibAdler32()
+        scanlines.withUnsafeBufferPointer { adler.update($0) }
+        let length = UInt16(scanlines.count)
+        let zlib: [UInt8] = [0x78, 0x01, 1, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)]
+            + scanlines + bigEndian(adler.value)
+        var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        file += chunk("IHDR", bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [bitDepth, colorType, 0, 0, 0])
+        if let palette { file += chunk("PLTE", palette) }
+        return file + chunk("IDAT", zlib) + chunk("IEND", [])
+    }
+
+    @Test func pixelLevelErrors() throws {
+        let palette: [UInt8] = [255, 0, 0, 0, 255, 0]
+        let valid = storedPNG(width: 2, height: 1, bitDepth: 8, colorType: 3, palette: palette, scanlines: [0, 1, 0])
+        #expect(try decodeImage(valid).pixels == [0, 255, 0, 255, 0, 0])
+        let pastPalette = storedPNG(width: 2, height: 1, bitDepth: 8, colorType: 3, palette: palette, scanlines: [0, 1, 5])
+        #expect(decodingError(pastPalette) == .pngPaletteIndexOutOfRange(index: 5, paletteCount: 2))
+        let noPalette = storedPNG(width: 2, height: 1, bitDepth: 8, colorType: 3, palette: nil, scanlines: [0, 1, 0])
+        #expect(decodingError(noPalette) == .pngMissingChunk(chunk: "PLTE"))
+        let badFilter = storedPNG(width: 1, height: 2, bitDepth: 8, colorType: 0, palette: nil, scanlines: [0, 9, 7, 9])
+        #expect(decodingError(badFilter) == .pngInvalidFilterType(row: 1, filterType: 7))
+        let tooLong = storedPNG(width: 1, height: 1, bitDepth: 8, colorType: 0, palette: nil, scanlines: [0, 9, 9])
+        #expect(decodingError(tooLong) == .pngDataTooLong(expectedByteCount: 2))
+        let tooShort = storedPNG(width: 2, height: 1, bitDepth: 8, colorType: 0, palette: nil, scanlines: [0, 9])
+        #expect(decodingError(tooShort) == .pngDataEndsEarly)
+    }
+
     private func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         return (0...(haystack.count - needle.count)).first { Array(haystack[$0..<($0 + needle.count)]) == needle }

@@ -22,6 +22,7 @@ import Testing
         // Guards against the fixture folder going missing, which would make the tests above vacuous.
         #expect(ImageFixtures.imagesWithExpectedPixels(in: "png").count >= 40)
         #expect(ImageFixtures.imagesWithExpectedPixels(in: "ppm").count >= 13)
+        #expect(ImageFixtures.imagesWithExpectedPixels(in: "jpeg").count >= 13)
     }
 
     @Test func dimensionsComeFromTheHeader() throws {
