@@ -34,10 +34,7 @@ let package = Package(
         ),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "Kernels"]),
-        .testTarget(
-            name: "QuantizeTests",
-            dependencies: ["Quantize", "EdgeRuntime"],
-            resources: []
-        ),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "EdgeRuntime"]),
+        .testTarget(name: "CLITests", dependencies: ["edgedetr", "Quantize", "EdgeRuntime"]),
     ]
 )

@@ -44,12 +44,16 @@ import Testing
             #expect(ours.count == scores.count, "\(name) image \(index): \(ours.count) detections, transformers \(scores.count)")
             let pixelTolerance = 2e-5 * Float(max(image.width, image.height))
             for (rank, score) in scores.enumerated() where rank < ours.count {
-                #expect(abs(ours[rank].score - score) <= 1e-5, "\(name) image \(index) rank \(rank): score \(ours[rank].score) vs \(score)")
+                // The logits tolerance, 1e-4 * max(1, |logit|), carried through the sigmoid (slope <= 1/4).
+                let logit = logf(score / (1 - score))
+                let scoreTolerance = 0.25e-4 * max(1, abs(logit)) + 1e-7
+                #expect(abs(ours[rank].score - score) <= scoreTolerance,
+                        "\(name) image \(index) rank \(rank): score \(ours[rank].score) vs \(score)")
                 // Equal-scored pairs may come in either order; find the transformers detection among ours.
                 let label = Int(labels[rank])
                 let box = Array(boxes[rank * 4 ..< rank * 4 + 4])
                 let found = ours.contains { detection in
-                    detection.label == label && abs(detection.score - score) <= 1e-5
+                    detection.label == label && abs(detection.score - score) <= scoreTolerance
                         && abs(detection.x0 - box[0]) <= pixelTolerance && abs(detection.y0 - box[1]) <= pixelTolerance
                         && abs(detection.x1 - box[2]) <= pixelTolerance && abs(detection.y1 - box[3]) <= pixelTolerance
                 }

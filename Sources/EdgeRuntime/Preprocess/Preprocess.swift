@@ -112,46 +112,67 @@ public enum Preprocess {
     }
 
     /// Pillow's `Image.resize(..., BILINEAR)` for 8-bit RGB, bit for bit: a separable triangle filter
-    /// widened by the downscale factor (antialiasing), coefficients in 22-bit fixed point, horizontal
-    /// pass first into 8-bit rows, then the vertical pass.
+    /// widened by the downscale factor (antialiasing), coefficients in 22-bit fixed point, two passes
+    /// through an 8-bit intermediate. Pillow 13 runs the vertical pass first when the height shrinks
+    /// by more than twice as many pixels as the width, else the horizontal pass first (on only the
+    /// source rows the vertical pass will read); the order changes the rounding, so it is kept.
     public static func resizeBilinear(_ image: RGBImage, height: Int, width: Int) -> RGBImage {
         let horizontal = coefficients(inputSize: image.width, outputSize: width)
         let vertical = coefficients(inputSize: image.height, outputSize: height)
-        var source = image
-        var rowOffset = 0
-        if width != image.width {
-            // Only the source rows the vertical pass will read.
-            let first = vertical.bounds[0]
-            let last = vertical.bounds[(height - 1) * 2] + vertical.bounds[(height - 1) * 2 + 1]
-            var temporary = [UInt8](repeating: 0, count: width * (last - first) * 3)
-            for y in 0..<(last - first) {
-                for x in 0..<width {
-                    let start = horizontal.bounds[x * 2]
-                    let count = horizontal.bounds[x * 2 + 1]
-                    for channel in 0..<3 {
-                        var sum: Int32 = 1 << (precisionBits - 1)
-                        for k in 0..<count {
-                            let pixel = Int32(image.pixels[((y + first) * image.width + start + k) * 3 + channel])
-                            sum &+= pixel &* horizontal.weights[x * horizontal.kernelSize + k]
-                        }
-                        temporary[(y * width + x) * 3 + channel] = clip8(sum)
+        let shrink = image.height - height
+        let horizontalFirst = !(shrink > 0 && shrink > (image.width - width) * 2)
+        if horizontalFirst {
+            var source = image
+            var rowOffset = 0
+            if width != image.width {
+                let first = vertical.bounds[0]
+                let last = vertical.bounds[(height - 1) * 2] + vertical.bounds[(height - 1) * 2 + 1]
+                source = resampleRows(image, rows: first..<last, width: width, coefficients: horizontal)
+                rowOffset = first
+            }
+            guard height != image.height else { return source }
+            return resampleColumns(source, height: height, rowOffset: rowOffset, coefficients: vertical)
+        }
+        let shorter = resampleColumns(image, height: height, rowOffset: 0, coefficients: vertical)
+        guard width != image.width else { return shorter }
+        return resampleRows(shorter, rows: 0..<height, width: width, coefficients: horizontal)
+    }
+
+    private typealias Coefficients = (bounds: [Int], weights: [Int32], kernelSize: Int)
+
+    /// Horizontal pass over `rows` of the source: each output pixel a fixed-point sum along its row.
+    private static func resampleRows(_ image: RGBImage, rows: Range<Int>, width: Int, coefficients: Coefficients) -> RGBImage {
+        var output = [UInt8](repeating: 0, count: width * rows.count * 3)
+        for (y, sourceRow) in rows.enumerated() {
+            for x in 0..<width {
+                let start = coefficients.bounds[x * 2]
+                let count = coefficients.bounds[x * 2 + 1]
+                for channel in 0..<3 {
+                    var sum: Int32 = 1 << (precisionBits - 1)
+                    for k in 0..<count {
+                        let pixel = Int32(image.pixels[(sourceRow * image.width + start + k) * 3 + channel])
+                        sum &+= pixel &* coefficients.weights[x * coefficients.kernelSize + k]
                     }
+                    output[(y * width + x) * 3 + channel] = clip8(sum)
                 }
             }
-            source = RGBImage(validatedWidth: width, height: last - first, pixels: temporary)
-            rowOffset = first
         }
-        guard height != image.height else { return source }
+        return RGBImage(validatedWidth: width, height: rows.count, pixels: output)
+    }
+
+    /// Vertical pass: each output pixel a fixed-point sum down its column; source row = bound - rowOffset.
+    private static func resampleColumns(_ image: RGBImage, height: Int, rowOffset: Int, coefficients: Coefficients) -> RGBImage {
+        let width = image.width
         var output = [UInt8](repeating: 0, count: width * height * 3)
         for y in 0..<height {
-            let start = vertical.bounds[y * 2] - rowOffset
-            let count = vertical.bounds[y * 2 + 1]
+            let start = coefficients.bounds[y * 2] - rowOffset
+            let count = coefficients.bounds[y * 2 + 1]
             for x in 0..<width {
                 for channel in 0..<3 {
                     var sum: Int32 = 1 << (precisionBits - 1)
                     for k in 0..<count {
-                        let pixel = Int32(source.pixels[((start + k) * width + x) * 3 + channel])
-                        sum &+= pixel &* vertical.weights[y * vertical.kernelSize + k]
+                        let pixel = Int32(image.pixels[((start + k) * width + x) * 3 + channel])
+                        sum &+= pixel &* coefficients.weights[y * coefficients.kernelSize + k]
                     }
                     output[(y * width + x) * 3 + channel] = clip8(sum)
                 }
@@ -168,7 +189,7 @@ public enum Preprocess {
     }
 
     /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear (triangle) filter.
-    private static func coefficients(inputSize: Int, outputSize: Int) -> (bounds: [Int], weights: [Int32], kernelSize: Int) {
+    private static func coefficients(inputSize: Int, outputSize: Int) -> Coefficients {
         let scale = Double(inputSize) / Double(outputSize)
         let filterScale = max(scale, 1.0)
         let support = 1.0 * filterScale
