@@ -1,6 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// KernelsAVX2 holds the AVX2 + FMA microkernels that Kernels calls after checking the CPU at run
+/// time (Kernels/CPUFeatures.swift). Its ISA flags are chosen by the architecture this manifest is
+/// evaluated on: a native x86-64 build gets them, an arm64 host compiles the module empty. Cross
+/// builds for the boards go through Targets/, not this manifest.
+#if arch(x86_64)
+let avx2Flags: [String] = ["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma"]
+#else
+let avx2Flags: [String] = ["-Ounchecked"]
+#endif
+
 /// Kernels and EdgeRuntime depend on libc only: they are also compiled with Embedded Swift for
 /// aarch64 (see Targets/), so no Foundation, no existentials and typed throws there.
 let package = Package(
@@ -21,9 +31,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .target(name: "CLibc"),
+        .target(name: "CCPUID"),
+        .target(name: "KernelsAVX2", swiftSettings: [.unsafeFlags(avx2Flags)]),
         .target(
             name: "Kernels",
-            dependencies: ["CLibc", .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))],
+            dependencies: ["CLibc", "CCPUID", "KernelsAVX2",
+                           .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
         .target(name: "EdgeRuntime", dependencies: ["CLibc", "Kernels"], swiftSettings: [.unsafeFlags(["-O"])]),

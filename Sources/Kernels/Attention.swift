@@ -32,6 +32,13 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
         output.update(repeating: 0, count: queries * outputStride)
         return
     }
+    let level = KernelDispatch.current
+    if level == .scalar {
+        multiHeadAttentionReference(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
+                                    queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                    valueHeadDim: valueHeadDim, scale: scale, output: output)
+        return
+    }
     let queryDepth = max(queryHeadDim, 0)
     let blocks = (queries + attentionQueryBlock - 1) / attentionQueryBlock
     let taskCount = heads * blocks
@@ -54,7 +61,7 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
                 let rowCount = min(floatTileRows, keys - key)
                 var tile = FloatTile6x16()
                 tile.accumulate(FloatTileRowPointers(first: k + key * kStride + head * queryDepth, stride: kStride, count: rowCount),
-                                aStep: 1, b: transposedQueries, bStep: attentionQueryBlock, depth: queryDepth)
+                                aStep: 1, b: transposedQueries, bStep: attentionQueryBlock, depth: queryDepth, level: level)
                 tile.store(rowCount: rowCount, columnCount: attentionQueryBlock,
                            output: probabilities + key * attentionQueryBlock, outputStride: attentionQueryBlock,
                            bias: nil, residual: nil, residualStride: 0, activation: .none)
@@ -70,7 +77,7 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
             var column = 0
             while column + floatTileColumns <= valueHeadDim {
                 var tile = FloatTile6x16()
-                tile.accumulate(rows, aStep: attentionQueryBlock, b: values + column, bStep: vStride, depth: keys)
+                tile.accumulate(rows, aStep: attentionQueryBlock, b: values + column, bStep: vStride, depth: keys, level: level)
                 tile.store(rowCount: rowCount, columnCount: floatTileColumns, output: destination + column,
                            outputStride: outputStride, bias: nil, residual: nil, residualStride: 0, activation: .none)
                 column += floatTileColumns

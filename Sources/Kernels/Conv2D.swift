@@ -74,6 +74,11 @@ public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bi
     let channels = shape.inputChannels
     let segmentLength = shape.kernelWidth * channels
     if pixels <= 0 || outputChannels <= 0 || channels <= 0 || shape.kernelHeight <= 0 || shape.kernelWidth <= 0 { return }
+    let level = KernelDispatch.current
+    if level == .scalar {
+        conv2dScalar(input: input, weights: weights, bias: bias, residual: residual, activation: activation, output: output)
+        return
+    }
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: pixels, panels: panels.panelCount, depth: panels.depth, threads: pool?.threadCount ?? 1)
     runTasks(tasks.count, pool: pool) { task in
@@ -101,7 +106,7 @@ public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bi
                     }
                     let rows = FloatTileRowPointers(segment(0), segment(1), segment(2), segment(3), segment(4), segment(5))
                     tile.accumulate(rows, aStep: 1, b: panels.panel(panel) + kernelY * segmentLength * floatTileColumns,
-                                    bStep: floatTileColumns, depth: segmentLength)
+                                    bStep: floatTileColumns, depth: segmentLength, level: level)
                 }
                 tile.store(rowCount: rowCount, columnCount: columnCount,
                            output: output + pixel * outputChannels + firstColumn, outputStride: outputChannels,
@@ -141,6 +146,29 @@ private func convolutionSegment(input: UnsafePointer<Float>, shape: Conv2DShape,
         }
     }
     return UnsafePointer(padded)
+}
+
+/// The scalar dispatch level: `conv2dReference` on the weights unpacked back to [outCh, inCh, kH, kW].
+private func conv2dScalar(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bias: UnsafePointer<Float>?,
+                          residual: UnsafePointer<Float>?, activation: FloatActivation, output: UnsafeMutablePointer<Float>) {
+    let shape = weights.shape
+    let channels = shape.inputChannels
+    let count = shape.outputChannels * channels * shape.kernelHeight * shape.kernelWidth
+    let unpacked = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    defer { unpacked.deallocate() }
+    for outputChannel in 0..<shape.outputChannels {
+        for inputChannel in 0..<channels {
+            for kernelY in 0..<shape.kernelHeight {
+                for kernelX in 0..<shape.kernelWidth {
+                    let k = (kernelY * shape.kernelWidth + kernelX) * channels + inputChannel
+                    unpacked[((outputChannel * channels + inputChannel) * shape.kernelHeight + kernelY) * shape.kernelWidth + kernelX]
+                        = weights.panels.element(k, outputChannel)
+                }
+            }
+        }
+    }
+    conv2dReference(input: input, shape: shape, weights: unpacked, bias: bias, residual: residual,
+                    activation: activation, output: output)
 }
 
 /// The scalar reference of `conv2d`, read straight off the definition:

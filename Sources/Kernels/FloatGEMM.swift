@@ -5,6 +5,10 @@
 /// Every output element is one chain of multiply-adds in k order, whichever tile, task or
 /// thread computes it, so results never depend on the thread count or on tile edges.
 
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
+
 /// Rows of the register tile.
 let floatTileRows = 6
 /// Columns of the register tile, and the width of one packed B panel.
@@ -46,8 +50,17 @@ struct FloatTile6x16 {
     /// Adds A[6, depth] * B[depth, 16]. Row r of A starts at `rows.r` and steps by `aStep`
     /// floats per k (1 for a row-major matrix); row k of B starts at `b + k * bStep`
     /// (16 for a packed panel).
+    /// Runs on KernelsAVX2's `floatGEMM6x16AVX2` at `level` `.avx2` (the caller's `KernelDispatch.current`,
+    /// which is `.avx2` only on a CPU with AVX2 + FMA), else on the portable SIMD8 loop below.
     @inline(__always)
-    mutating func accumulate(_ rows: FloatTileRowPointers, aStep: Int, b: UnsafePointer<Float>, bStep: Int, depth: Int) {
+    mutating func accumulate(_ rows: FloatTileRowPointers, aStep: Int, b: UnsafePointer<Float>, bStep: Int, depth: Int,
+                             level: KernelLevel) {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if level == .avx2 {
+            accumulateAVX2(rows, aStep: aStep, b: b, bStep: bStep, depth: depth)
+            return
+        }
+        #endif
         var a0 = rows.row0, a1 = rows.row1, a2 = rows.row2, a3 = rows.row3, a4 = rows.row4, a5 = rows.row5
         var bRow = b
         var c00 = r00, c01 = r01, c10 = r10, c11 = r11, c20 = r20, c21 = r21
@@ -75,6 +88,22 @@ struct FloatTile6x16 {
         r00 = c00; r01 = c01; r10 = c10; r11 = c11; r20 = c20; r21 = c21
         r30 = c30; r31 = c31; r40 = c40; r41 = c41; r50 = c50; r51 = c51
     }
+
+    #if arch(x86_64) && canImport(KernelsAVX2)
+    /// `accumulate` on the AVX2 + FMA microkernel; the accumulators travel through a 6x16 staging tile.
+    @inline(__always)
+    mutating func accumulateAVX2(_ rows: FloatTileRowPointers, aStep: Int, b: UnsafePointer<Float>, bStep: Int, depth: Int) {
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 12) { buffer in
+            let staged = buffer.baseAddress!
+            staged[0] = r00; staged[1] = r01; staged[2] = r10; staged[3] = r11; staged[4] = r20; staged[5] = r21
+            staged[6] = r30; staged[7] = r31; staged[8] = r40; staged[9] = r41; staged[10] = r50; staged[11] = r51
+            floatGEMM6x16AVX2(rows.row0, rows.row1, rows.row2, rows.row3, rows.row4, rows.row5,
+                              aStep: aStep, b: b, bStep: bStep, depth: depth, tile: UnsafeMutableRawPointer(staged))
+            r00 = staged[0]; r01 = staged[1]; r10 = staged[2]; r11 = staged[3]; r20 = staged[4]; r21 = staged[5]
+            r30 = staged[6]; r31 = staged[7]; r40 = staged[8]; r41 = staged[9]; r50 = staged[10]; r51 = staged[11]
+        }
+    }
+    #endif
 
     /// The two halves of row `row`.
     @inline(__always)
@@ -195,6 +224,12 @@ struct FloatPackedPanels {
                 }
             }
         }
+    }
+
+    /// B[k, column], read back from the panels (the scalar dispatch level unpacks with it).
+    @inline(__always)
+    func element(_ k: Int, _ column: Int) -> Float {
+        storage[(column / floatTileColumns) * depth * floatTileColumns + k * floatTileColumns + column % floatTileColumns]
     }
 
     /// The first float of panel `panel`.

@@ -31,6 +31,12 @@ public func linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, wei
     let outputs = weights.outputs
     let depth = weights.inputs
     if rows <= 0 || outputs <= 0 { return }
+    let level = KernelDispatch.current
+    if level == .scalar {
+        linearScalar(input: input, rows: rows, inputStride: inputStride, weights: weights, bias: bias,
+                     residual: residual, activation: activation, output: output)
+        return
+    }
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: rows, panels: panels.panelCount, depth: depth, threads: pool?.threadCount ?? 1)
     runTasks(tasks.count, pool: pool) { task in
@@ -46,7 +52,7 @@ public func linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, wei
                 let rowCount = min(floatTileRows, lastRow - row)
                 var tile = FloatTile6x16()
                 tile.accumulate(FloatTileRowPointers(first: input + row * inputStride, stride: inputStride, count: rowCount),
-                                aStep: 1, b: panels.panel(panel), bStep: floatTileColumns, depth: depth)
+                                aStep: 1, b: panels.panel(panel), bStep: floatTileColumns, depth: depth, level: level)
                 tile.store(rowCount: rowCount, columnCount: columnCount, output: output + row * outputs + firstColumn,
                            outputStride: outputs, bias: bias.map { $0 + firstColumn },
                            residual: residual.map { $0 + row * outputs + firstColumn }, residualStride: outputs,
@@ -55,6 +61,23 @@ public func linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, wei
             }
         }
     }
+}
+
+/// The scalar dispatch level: `linearReference` on the weights unpacked back to [outputs, inputs].
+private func linearScalar(input: UnsafePointer<Float>, rows: Int, inputStride: Int, weights: PackedLinearWeights,
+                          bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation,
+                          output: UnsafeMutablePointer<Float>) {
+    let outputs = weights.outputs
+    let inputs = weights.inputs
+    let unpacked = UnsafeMutablePointer<Float>.allocate(capacity: max(outputs * inputs, 1))
+    defer { unpacked.deallocate() }
+    for outputIndex in 0..<outputs {
+        for inputIndex in 0..<inputs {
+            unpacked[outputIndex * inputs + inputIndex] = weights.panels.element(inputIndex, outputIndex)
+        }
+    }
+    linearReference(input: input, rows: rows, inputStride: inputStride, weights: unpacked, outputs: outputs,
+                    inputs: inputs, bias: bias, residual: residual, activation: activation, output: output)
 }
 
 /// The scalar reference of `linear`: one dot product per output, summed in input order.

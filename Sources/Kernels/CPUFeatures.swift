@@ -1,0 +1,146 @@
+import CLibc
+#if arch(x86_64) && canImport(CCPUID)
+import CCPUID
+#endif
+
+/// What the processor running this process offers, read once from the hardware: CPUID and XCR0 on
+/// x86-64, the kernel's HWCAP bits on Linux ARM64. `KernelDispatch` picks kernels from it.
+public struct CPUFeatures: Sendable, Equatable {
+    /// x86-64: AVX2 (CPUID.7.0:EBX bit 5).
+    public var avx2 = false
+    /// x86-64: FMA3 (CPUID.1:ECX bit 12).
+    public var fma = false
+    /// x86-64: the OS saves the YMM registers on context switches (OSXSAVE, XCR0 bits 1 and 2).
+    /// Without it AVX instructions fault even on a CPU that has them.
+    public var osSavesYMM = false
+    /// ARM64: Advanced SIMD (NEON), baseline on every ARMv8-A core.
+    public var asimd = false
+    /// ARM64: the SDOT/UDOT dot-product instructions (ARMv8.2 DotProd; Cortex-A76 and later, not A72).
+    public var asimdDotProduct = false
+
+    public init() {}
+
+    /// AVX2 and FMA usable by this process: the CPU has both and the OS saves YMM state.
+    public var hasAVX2FMA: Bool { avx2 && fma && osSavesYMM }
+
+    /// The features of this machine (queried once).
+    public static let host: CPUFeatures = detect()
+
+    /// Queries the hardware.
+    public static func detect() -> CPUFeatures {
+        var features = CPUFeatures()
+        #if arch(x86_64) && canImport(CCPUID)
+        let leaf1 = ccpuid_query(1, 0)
+        let leaf7 = ccpuid_query(7, 0)
+        features.fma = leaf1.ecx & (1 << 12) != 0
+        features.avx2 = leaf7.ebx & (1 << 5) != 0
+        let osxsave = leaf1.ecx & (1 << 27) != 0
+        features.osSavesYMM = osxsave && ccpuid_xcr0() & 0b110 == 0b110
+        #elseif arch(arm64)
+        features.asimd = true
+        #if os(Linux)
+        // AT_HWCAP = 16; HWCAP_ASIMD = bit 1, HWCAP_ASIMDDP = bit 20 (linux/arch/arm64/include/uapi/asm/hwcap.h).
+        let hwcap = getauxval(16)
+        features.asimd = hwcap & (1 << 1) != 0
+        features.asimdDotProduct = hwcap & (1 << 20) != 0
+        #endif
+        #endif
+        return features
+    }
+}
+
+/// Which implementation the float GEMM kernels (`linear`, `conv2d`, `multiHeadAttention`) run.
+public enum KernelLevel: UInt8, Sendable, Comparable {
+    /// The scalar references (`linearReference`, `conv2dReference`, `multiHeadAttentionReference`):
+    /// slow, for tests and for checking a suspect result on a board.
+    case scalar = 0
+    /// The portable SIMD8 6x16 tile: NEON with fused multiply-add on ARM64, SSE2 (separate multiply
+    /// and add) in a baseline x86-64 build.
+    case simd = 1
+    /// The 6x16 tile of KernelsAVX2, with AVX2 and FMA (x86-64 only).
+    case avx2 = 2
+
+    public static func < (a: KernelLevel, b: KernelLevel) -> Bool { a.rawValue < b.rawValue }
+
+    public var name: StaticString {
+        switch self {
+        case .scalar: "scalar"
+        case .simd: "simd"
+        case .avx2: "avx2"
+        }
+    }
+}
+
+/// The runtime choice of kernels. By default the best level this CPU supports. Lowered for the
+/// whole process by the environment variable `EDGEDETR_KERNELS=scalar|simd|avx2` (read on first use)
+/// or `force(_:)`, and for the calling thread by `withLevel(_:_:)` (tests run in parallel, so they
+/// use that). A request above what the CPU supports is clamped: AVX2 code never runs without the
+/// feature. Kernels read `current` once per call, on the calling thread, and hand it to their tasks.
+public enum KernelDispatch {
+    /// The best level the host CPU supports.
+    public static var best: KernelLevel {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if CPUFeatures.host.hasAVX2FMA { return .avx2 }
+        #endif
+        return .simd
+    }
+
+    /// The level a kernel called now on this thread runs at.
+    public static var current: KernelLevel {
+        if let bits = pthread_getspecific(threadLevelKey), let level = KernelLevel(rawValue: UInt8(Int(bitPattern: bits) - 1)) {
+            return level
+        }
+        if let level = KernelLevel(rawValue: processLevel) { return level }
+        return force(environmentLevel())
+    }
+
+    /// Sets the process-wide level (clamped to `best`) and returns the level in use. Not synchronized
+    /// with running kernels: call it between runs.
+    @discardableResult
+    public static func force(_ level: KernelLevel) -> KernelLevel {
+        let chosen = min(level, best)
+        processLevel = chosen.rawValue
+        return chosen
+    }
+
+    /// Runs `body` with kernels called on this thread at `level` (clamped to `best`).
+    public static func withLevel<Result, Failure: Error>(_ level: KernelLevel,
+                                                         _ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        let previous = pthread_getspecific(threadLevelKey)
+        pthread_setspecific(threadLevelKey, UnsafeRawPointer(bitPattern: Int(min(level, best).rawValue) + 1))
+        defer { pthread_setspecific(threadLevelKey, previous) }
+        return try body()
+    }
+
+    /// `EDGEDETR_KERNELS` as a level (clamped later), `best` when unset; a warning on stderr when unknown.
+    static func environmentLevel() -> KernelLevel {
+        guard let value = getenv("EDGEDETR_KERNELS") else { return best }
+        if let level = KernelLevel(cString: value) { return level }
+        let warning: StaticString = "edgedetr: ignoring EDGEDETR_KERNELS (expected scalar, simd or avx2)\n"
+        _ = write(2, warning.utf8Start, warning.utf8CodeUnitCount)
+        return best
+    }
+}
+
+extension KernelLevel {
+    /// The level named `scalar`, `simd` or `avx2` (the values of `EDGEDETR_KERNELS`).
+    public init?(cString: UnsafePointer<CChar>) {
+        for level in [KernelLevel.scalar, .simd, .avx2] where strcmp(cString, UnsafeRawPointer(level.name.utf8Start)
+            .assumingMemoryBound(to: CChar.self)) == 0 {
+            self = level
+            return
+        }
+        return nil
+    }
+}
+
+/// The process-wide `KernelLevel`, or 0xFF before first use. A constant-initialized global (no
+/// lazy-initialization check); racing first uses all write the same value.
+nonisolated(unsafe) private var processLevel: UInt8 = 0xFF
+
+/// Per-thread override set by `KernelDispatch.withLevel`: level + 1 stored as the pointer's bits.
+private let threadLevelKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()

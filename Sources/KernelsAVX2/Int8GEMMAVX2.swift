@@ -1,0 +1,158 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+
+/// The int8 GEMM tile of Kernels (Int8GEMM.swift) for AVX2: C[6, 16] = bias + A[6, K] * W^T[K, 16]
+/// on vpmaddwd, then the requantization of Kernels/Requantize.swift in registers.
+///
+/// Why vpmaddwd on int16 and not vpmaddubsw on bytes: vpmaddubsw sums two u8 x s8 products in
+/// int16 with saturation (255*127*2 > 32767), so its result is not exact for all inputs; the
+/// int16 route has no intermediate rounding or saturation at all (each pair sum fits int32).
+///
+/// A: six rows of int16 (the tile's int8 rows sign-extended by Kernels), `aStride` int16 apart,
+/// at least 2 * depthPairs long. Rows past `rows` must be readable; their results are dropped.
+/// panel: one `.avx2` panel of `PackedInt8Weights` (16 Int32 folded biases, 16 Float scales,
+/// then per k pair the 16 columns' (k, k+1) bytes), at least depthPairs pairs long.
+/// Twelve YMM accumulators, two weight vectors and one broadcast A pair: 15 of 16 registers.
+///
+/// Output element (r, c) is at `output + (r * outputStride + c) * (floatOutput ? 4 : 1)`:
+/// Float(acc) * scale (+ residual term) for float output, else clamp to [lower, upper], round half
+/// to even (magic-number addition), add the zero point; exactly `requantize`'s operations.
+@inline(never)
+public func int8GEMM6x16AVX2(a: UnsafePointer<Int16>, aStride: Int, depthPairs: Int, panel: UnsafeRawPointer,
+                             rows: Int, columns: Int, output: UnsafeMutableRawPointer, outputStride: Int,
+                             floatOutput: Bool, residual: UnsafePointer<Int8>?, residualStride: Int,
+                             residualZeroPoint: Int32, residualScale: Float, lower: Float, upper: Float,
+                             outputZeroPoint: Int32) {
+    let bias0 = panel.loadUnaligned(as: __m256i.self)
+    let bias1 = panel.loadUnaligned(fromByteOffset: 32, as: __m256i.self)
+    var c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1
+    var c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1
+    let rowBytes = aStride &* 2
+    var p0 = UnsafeRawPointer(a)
+    var p1 = p0 + rowBytes, p2 = p0 + 2 &* rowBytes, p3 = p0 + 3 &* rowBytes
+    var p4 = p0 + 4 &* rowBytes, p5 = p0 + 5 &* rowBytes
+    var w = panel + 128
+    var remaining = depthPairs
+    while remaining > 0 {
+        let b0 = _mm256_cvtepi8_epi16(w.loadUnaligned(as: __m128i.self))
+        let b1 = _mm256_cvtepi8_epi16(w.loadUnaligned(fromByteOffset: 16, as: __m128i.self))
+        var x = _mm256_set1_epi32(p0.loadUnaligned(as: Int32.self))
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, b0)); c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, b1))
+        x = _mm256_set1_epi32(p1.loadUnaligned(as: Int32.self))
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, b0)); c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, b1))
+        x = _mm256_set1_epi32(p2.loadUnaligned(as: Int32.self))
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, b0)); c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, b1))
+        x = _mm256_set1_epi32(p3.loadUnaligned(as: Int32.self))
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, b0)); c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, b1))
+        x = _mm256_set1_epi32(p4.loadUnaligned(as: Int32.self))
+        c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(x, b0)); c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(x, b1))
+        x = _mm256_set1_epi32(p5.loadUnaligned(as: Int32.self))
+        c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(x, b0)); c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(x, b1))
+        p0 += 4; p1 += 4; p2 += 4; p3 += 4; p4 += 4; p5 += 4
+        w += 32
+        remaining &-= 1
+    }
+    let epilogue = Int8EpilogueAVX2(scales: panel + 64, columns: columns, output: output, outputStride: outputStride,
+                                    floatOutput: floatOutput, residual: residual, residualStride: residualStride,
+                                    residualZeroPoint: residualZeroPoint, residualScale: residualScale,
+                                    lower: lower, upper: upper, outputZeroPoint: outputZeroPoint)
+    epilogue.store(c00, c01, row: 0)
+    if rows > 1 { epilogue.store(c10, c11, row: 1) }
+    if rows > 2 { epilogue.store(c20, c21, row: 2) }
+    if rows > 3 { epilogue.store(c30, c31, row: 3) }
+    if rows > 4 { epilogue.store(c40, c41, row: 4) }
+    if rows > 5 { epilogue.store(c50, c51, row: 5) }
+}
+
+/// The requantization of 16 int32 accumulators of one tile row, in AVX2 registers.
+private struct Int8EpilogueAVX2 {
+    let scale0: __m256, scale1: __m256
+    let columns: Int
+    let output: UnsafeMutableRawPointer
+    let outputStride: Int
+    let floatOutput: Bool
+    let residual: UnsafePointer<Int8>?
+    let residualStride: Int
+    let residualZeroPoint: __m256i
+    let residualScale: __m256
+    let lower: __m256, upper: __m256
+    let outputZeroPoint: __m256i
+
+    @inline(__always)
+    init(scales: UnsafeRawPointer, columns: Int, output: UnsafeMutableRawPointer, outputStride: Int, floatOutput: Bool,
+         residual: UnsafePointer<Int8>?, residualStride: Int, residualZeroPoint: Int32, residualScale: Float,
+         lower: Float, upper: Float, outputZeroPoint: Int32) {
+        scale0 = scales.loadUnaligned(as: __m256.self)
+        scale1 = scales.loadUnaligned(fromByteOffset: 32, as: __m256.self)
+        self.columns = columns
+        self.output = output
+        self.outputStride = outputStride
+        self.floatOutput = floatOutput
+        self.residual = residual
+        self.residualStride = residualStride
+        self.residualZeroPoint = _mm256_set1_epi32(residualZeroPoint)
+        self.residualScale = _mm256_set1_ps(residualScale)
+        self.lower = _mm256_set1_ps(lower)
+        self.upper = _mm256_set1_ps(upper)
+        self.outputZeroPoint = _mm256_set1_epi32(outputZeroPoint)
+    }
+
+    /// Float(acc) * scale, plus Float(r - zr) * residualScale: two roundings, then one addition.
+    @inline(__always)
+    func real(_ accumulator: __m256i, scale: __m256, residualBytes: UnsafeRawPointer?) -> __m256 {
+        let value = _mm256_mul_ps(_mm256_cvtepi32_ps(accumulator), scale)
+        guard let residualBytes else { return value }
+        let bytes = _mm_cvtsi64_si128(residualBytes.loadUnaligned(as: Int64.self))
+        let centred = _mm256_sub_epi32(_mm256_cvtepi8_epi32(bytes), residualZeroPoint)
+        return _mm256_add_ps(value, _mm256_mul_ps(_mm256_cvtepi32_ps(centred), residualScale))
+    }
+
+    /// clamp, round half to even by adding 1.5 * 2^23, add the zero point.
+    @inline(__always)
+    func quantize(_ value: __m256) -> __m256i {
+        let clamped = _mm256_min_ps(_mm256_max_ps(value, lower), upper)
+        let shifted = _mm256_add_ps(clamped, _mm256_set1_ps(12_582_912))
+        let integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B40_0000))
+        return _mm256_add_epi32(integer, outputZeroPoint)
+    }
+
+    @inline(__always)
+    func store(_ accumulator0: __m256i, _ accumulator1: __m256i, row: Int) {
+        var residualRow: UnsafeRawPointer?
+        if let residual { residualRow = UnsafeRawPointer(residual + row &* residualStride) }
+        let full = columns == 16
+        // A partial tile's residual is read through a zero-filled copy so no byte past the row is touched.
+        var residualCopy = SIMD16<Int8>()
+        if let row = residualRow, !full {
+            for column in 0..<columns { residualCopy[column] = row.load(fromByteOffset: column, as: Int8.self) }
+        }
+        withUnsafeBytes(of: &residualCopy) { copy in
+            let source: UnsafeRawPointer? = residualRow == nil ? nil : (full ? residualRow : copy.baseAddress)
+            let value0 = real(accumulator0, scale: scale0, residualBytes: source)
+            let value1 = real(accumulator1, scale: scale1, residualBytes: source.map { $0 + 8 })
+            if floatOutput {
+                let destination = output + (row &* outputStride) &* 4
+                if full {
+                    destination.storeBytes(of: value0, as: __m256.self)
+                    destination.storeBytes(of: value1, toByteOffset: 32, as: __m256.self)
+                } else {
+                    let values = unsafeBitCast((value0, value1), to: SIMD16<Float>.self)
+                    for column in 0..<columns { destination.storeBytes(of: values[column], toByteOffset: 4 &* column, as: Float.self) }
+                }
+            } else {
+                // In [-128, 127] already (clamped before the zero point was added): truncation is exact.
+                let low = SIMD8<Int8>(truncatingIfNeeded: unsafeBitCast(quantize(value0), to: SIMD8<Int32>.self))
+                let high = SIMD8<Int8>(truncatingIfNeeded: unsafeBitCast(quantize(value1), to: SIMD8<Int32>.self))
+                let destination = output + row &* outputStride
+                if full {
+                    destination.storeBytes(of: low, as: SIMD8<Int8>.self)
+                    destination.storeBytes(of: high, toByteOffset: 8, as: SIMD8<Int8>.self)
+                } else {
+                    let values = SIMD16<Int8>(lowHalf: low, highHalf: high)
+                    for column in 0..<columns { destination.storeBytes(of: values[column], toByteOffset: column, as: Int8.self) }
+                }
+            }
+        }
+    }
+}
+#endif
