@@ -180,6 +180,27 @@ FIXTURES = {
         num_labels=8, size=SIZE_SHORT_LONG,
         notes="Conditional DETR defaults; narrow basic ResNet-34 depths [3,4,6,3].",
     ),
+    "conditional_detr_aux_gelu": dict(
+        family="conditional_detr", seed=32, layout="hf", timm_name=None, out_indices=[4],
+        backbone=dict(kind="basic", depths=[2, 2, 2, 2], stem=8, widths=[8, 16, 24, 48]),
+        config=dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                    decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=12,
+                    activation_function="gelu", auxiliary_loss=True),
+        num_labels=5, size=SIZE_SHORT_LONG,
+        notes="Conditional DETR with GELU and auxiliary_loss=True (transformers then feeds the layer-normed "
+              "decoder state to the next layer); HF ResNet keys.",
+    ),
+    "deformable_two_level_silu": dict(
+        family="deformable_detr", seed=14, layout="hf", timm_name=None, out_indices=[3, 4],
+        backbone=dict(kind="basic", depths=[1, 1, 1, 1], stem=8, widths=[8, 16, 32, 64]),
+        config=dict(d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=4,
+                    decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10,
+                    num_feature_levels=2, encoder_n_points=3, decoder_n_points=1, with_box_refine=True,
+                    activation_function="silu"),
+        num_labels=4, size=SIZE_SHORT_LONG,
+        notes="Deformable DETR with 2 levels (C4, C5), SiLU, box refinement without two-stage (2-d initial "
+              "references), 1 decoder point; HF ResNet keys.",
+    ),
 }
 
 FAMILY = {

@@ -8,7 +8,7 @@ import Testing
 @Suite struct FloatGoldenTests {
     static let fixtures = [
         "deformable_base", "deformable_refine_two_stage", "deformable_one_level",
-        "dab_detr", "dab_detr_patterns", "conditional_detr",
+        "deformable_two_level_silu", "dab_detr", "dab_detr_patterns", "conditional_detr", "conditional_detr_aux_gelu",
     ]
 
     @Test(arguments: fixtures)

@@ -1,3 +1,4 @@
+import CLibc
 import Kernels
 
 /// Float32 data of one value during execution. Reshapes share their source's memory through `base`.
@@ -195,6 +196,10 @@ public final class FloatExecutor {
             case .sigmoid: sigmoid(out, count: output.count)
             case .prelu:
                 prelu(out, count: output.count, alpha: operands[1].pointer, channels: operands[1].count)
+            case .gelu:
+                for i in 0..<output.count { out[i] = 0.5 * out[i] * (1 + erff(out[i] * 0.70710678118654752)) }
+            case .silu:
+                for i in 0..<output.count { out[i] = out[i] / (1 + expf(-out[i])) }
             }
 
         case .inverseSigmoid(let epsilon):

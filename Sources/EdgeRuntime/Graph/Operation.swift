@@ -65,6 +65,10 @@ public enum BinaryOperator: UInt8, Equatable, Sendable {
 
 public enum UnaryOperator: UInt8, Equatable, Sendable {
     case relu = 0, sigmoid = 1, prelu = 2
+    /// PyTorch's exact GELU: x * (1 + erf(x / sqrt 2)) / 2.
+    case gelu = 3
+    /// x * sigmoid(x) (transformers' "silu" / "swish").
+    case silu = 4
 }
 
 /// The spatial size of one feature level.
@@ -99,6 +103,8 @@ extension GraphOperation {
             case .relu: "relu"
             case .sigmoid: "sigmoid"
             case .prelu: "prelu"
+            case .gelu: "gelu"
+            case .silu: "silu"
             }
         case .inverseSigmoid: "inverseSigmoid"
         case .softmax: "softmax"

@@ -68,17 +68,7 @@ struct ConditionalDecoderParts {
     /// learned slope stored at `activation.weight`.
     func feedForward(_ x: ValueID, fc1: String, activation: String, fc2: String, norm: String,
                      hidden: Int) throws(BuildError) -> ValueID {
-        var h: ValueID
-        switch config.activation {
-        case "relu":
-            h = try builder.linear(x, fc1, outputs: hidden, activation: .relu)
-        case "prelu":
-            h = try builder.linear(x, fc1, outputs: hidden)
-            let slope = try builder.weight("\(activation).weight", shape: [1])
-            h = try builder.add(.unary(.prelu), [h, slope], name: activation)
-        default:
-            throw .unsupported("config.json: activation_function '\(config.activation)' is not supported for \(config.family.rawValue) (relu or prelu)")
-        }
+        let h = try builder.linearWithActivation(x, fc1, outputs: hidden, activation: config.activation, slope: activation)
         let y = try builder.linear(h, fc2, outputs: d, residual: x)
         return try builder.layerNorm(y, norm)
     }

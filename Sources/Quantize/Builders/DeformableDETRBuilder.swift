@@ -114,12 +114,9 @@ struct DeformableDETRBuilder {
         return try builder.linear(sampled, "\(prefix).output_proj", outputs: d, residual: residual)
     }
 
-    /// fc1 + ReLU, fc2 + residual, final LayerNorm.
+    /// fc1 + activation, fc2 + residual, final LayerNorm.
     private func feedForward(_ x: ValueID, prefix: String, hidden: Int) throws(BuildError) -> ValueID {
-        guard config.activation == "relu" else {
-            throw .unsupported("config.json: activation_function '\(config.activation)' is not supported for deformable_detr (relu)")
-        }
-        let h = try builder.linear(x, "\(prefix).fc1", outputs: hidden, activation: .relu)
+        let h = try builder.linearWithActivation(x, "\(prefix).fc1", outputs: hidden, activation: config.activation)
         let y = try builder.linear(h, "\(prefix).fc2", outputs: d, residual: x)
         return try builder.layerNorm(y, "\(prefix).final_layer_norm")
     }
@@ -249,10 +246,14 @@ struct DeformableDETRBuilder {
         return try builder.sigmoid(logits, name: name)
     }
 
-    /// The head of decoder layer `layer`: its own when heads are not shared (refinement), else the
-    /// first (older transformers saved only one copy of tied heads).
+    /// The head of decoder layer `layer`: its own (`class_embed.{layer}`), else the decoder's copy that
+    /// refinement and two-stage tie it to (`model.decoder.bbox_embed.{layer}`: transformers 5 saves only
+    /// one of tied tensors), else the first head, shared by all layers without refinement.
     private func headName(_ head: String, layer: Int) -> String {
-        let own = "\(head).\(layer)"
-        return builder.has("\(own).weight") || builder.has("\(own).layers.0.weight") ? own : "\(head).0"
+        for candidate in ["\(head).\(layer)", "model.decoder.\(head).\(layer)"]
+        where builder.has("\(candidate).weight") || builder.has("\(candidate).layers.0.weight") {
+            return candidate
+        }
+        return "\(head).0"
     }
 }

@@ -104,6 +104,26 @@ final class GraphBuilder {
         return try add(.layerNorm(epsilon: epsilon), inputs, name: prefix)
     }
 
+    /// fc1 followed by the configured activation (transformers' `activation_function`): ReLU fused into
+    /// the linear; PReLU with its one learned slope at `slope` (`nn.PReLU()`); exact GELU; SiLU.
+    func linearWithActivation(_ x: ValueID, _ prefix: String, outputs: Int, activation: String,
+                              slope: String? = nil) throws(BuildError) -> ValueID {
+        switch activation {
+        case "relu":
+            return try linear(x, prefix, outputs: outputs, activation: .relu)
+        case "prelu":
+            guard let slope else { throw .unsupported("config.json: activation_function 'prelu' is only supported for dab-detr") }
+            let h = try linear(x, prefix, outputs: outputs)
+            let alpha = try weight("\(slope).weight", shape: [1])
+            return try add(.unary(.prelu), [h, alpha], name: slope)
+        case "gelu", "silu":
+            let h = try linear(x, prefix, outputs: outputs)
+            return try add(.unary(activation == "gelu" ? .gelu : .silu), [h], name: "\(prefix).\(activation)")
+        default:
+            throw .unsupported("config.json: activation_function '\(activation)' is not supported (relu, prelu, gelu, silu)")
+        }
+    }
+
     /// The DETR prediction MLP (`prefix.layers.{i}`): ReLU between layers, none after the last.
     func mlp(_ x: ValueID, _ prefix: String, hidden: Int, outputs: Int, layers: Int) throws(BuildError) -> ValueID {
         var h = x
