@@ -1,0 +1,150 @@
+import ArgumentParser
+import EdgeRuntime
+import Foundation
+import Kernels
+import Quantize
+
+/// `edgedetr bench`: float latency of one checkpoint on a fixed-size random input, with the time
+/// spent in each kind of graph operation. Not a test: numbers depend on the machine and its load;
+/// compare ratios measured in one run (Calibration/bench/float_bench.sh, docs/PERFORMANCE.md).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the float engine on one checkpoint with a random HxW input.",
+        discussion: """
+            Builds the graph for a --size x --size input of random pixel values (no preprocessing), runs it \
+            --warmup times, then --runs timed times, and prints median/min/max latency, the mean time per \
+            operation kind with its multiply-accumulates and GFLOP/s, and the float weight bytes. \
+            EDGEDETR_KERNELS=scalar|simd|avx2 picks the kernel level (default: the best this CPU has).
+            """
+    )
+
+    @Option(name: .long, help: "A Hugging Face checkpoint folder (config.json + model.safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "Input height and width in pixels (32 to 2048).")
+    var size: Int = 512
+
+    @Option(name: .long, help: "Worker threads (1 to 64).")
+    var threads: Int = 2
+
+    @Option(name: .long, help: "Timed runs (1 to 100).")
+    var runs: Int = 3
+
+    @Option(name: .long, help: "Untimed runs first (0 to 100).")
+    var warmup: Int = 1
+
+    func validate() throws {
+        guard (32...2048).contains(size) else { throw ValidationError("--size must be from 32 to 2048, got \(size)") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+        guard (1...100).contains(runs) else { throw ValidationError("--runs must be from 1 to 100, got \(runs)") }
+        guard (0...100).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100, got \(warmup)") }
+    }
+
+    func run() throws {
+        let start = monotonicSeconds()
+        let checkpoint: CheckpointFolder
+        do { checkpoint = try CheckpointFolder(path: model) } catch { throw CLIError(error.description) }
+        let graph: Graph
+        do { graph = try DetectorGraph.build(checkpoint, height: size, width: size) } catch { throw CLIError(error.description) }
+        let built = monotonicSeconds()
+        let executor: FloatExecutor
+        do { executor = try FloatExecutor(graph: graph, threads: threads) } catch { throw CLIError(error.description) }
+        let packed = monotonicSeconds()
+
+        guard let inputID = graph.inputs.first else { throw CLIError("\(model): the graph has no input") }
+        var generator = SplitMix64(seed: 2024)
+        let input = (0..<graph.values[inputID.index].elementCount).map { _ in Float.random(in: -2...2, using: &generator) }
+
+        let kinds = graph.nodes.map { operationKind($0.operation) }
+        let kindNames = Array(Set(kinds)).sorted()
+        let costs = graph.nodes.map { multiplyAccumulates($0, in: graph) }
+        var latencies: [Double] = []
+        var kindSeconds: [String: Double] = [:]
+        for iteration in 0..<(warmup + runs) {
+            let timed = iteration >= warmup
+            var nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
+            let runStart = monotonicSeconds()
+            var last = runStart
+            do {
+                _ = try executor.run(input: input, afterNode: { index in
+                    let now = monotonicSeconds()
+                    nodeSeconds[index] = now - last
+                    last = now
+                })
+            } catch { throw CLIError(error.description) }
+            let runSeconds = monotonicSeconds() - runStart
+            if timed {
+                latencies.append(runSeconds)
+                for (index, seconds) in nodeSeconds.enumerated() { kindSeconds[kinds[index], default: 0] += seconds / Double(runs) }
+            }
+        }
+
+        let sorted = latencies.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let weightBytes = graph.constantElementCount * MemoryLayout<Float>.size
+        print("model: \(model) (\(checkpoint.config.family)), input \(size)x\(size), \(threads) threads, kernels \(KernelDispatch.current.name)")
+        print(String(format: "graph: %d nodes, float weights %.1f MB (%d bytes); build %.2f s, pack %.2f s",
+                     graph.nodes.count, Double(weightBytes) / 1e6, weightBytes, built - start, packed - built))
+        print(String(format: "latency: median %.3f s, min %.3f s, max %.3f s over %d runs after %d warm-up",
+                     median, sorted.first!, sorted.last!, runs, warmup))
+        print("")
+        print("| operation | nodes | mean time | share | GMAC | GFLOP/s |")
+        print("|---|---|---|---|---|---|")
+        let mean = latencies.reduce(0, +) / Double(latencies.count)
+        for name in kindNames.sorted(by: { kindSeconds[$0, default: 0] > kindSeconds[$1, default: 0] }) {
+            let seconds = kindSeconds[name, default: 0]
+            let macs = zip(kinds, costs).filter { $0.0 == name }.reduce(0) { $0 + $1.1 }
+            let rate = macs > 0 && seconds > 0 ? String(format: "%.1f", 2 * Double(macs) / seconds / 1e9) : "-"
+            print(String(format: "| %@ | %d | %.1f ms | %.1f%% | %@ | %@ |", name, kinds.filter { $0 == name }.count,
+                         seconds * 1e3, 100 * seconds / mean, macs > 0 ? String(format: "%.2f", Double(macs) / 1e9) : "-", rate))
+        }
+        let totalMACs = costs.reduce(0, +)
+        print(String(format: "\nsummary: median_s=%.4f min_s=%.4f max_s=%.4f gmac=%.2f weight_bytes=%d kernels=%@",
+                     median, sorted.first!, sorted.last!, Double(totalMACs) / 1e9, weightBytes, "\(KernelDispatch.current.name)"))
+    }
+}
+
+/// The case name of an operation ("conv2d", "linear", ...), without its attributes.
+private func operationKind(_ operation: GraphOperation) -> String {
+    let described = String(describing: operation)
+    return String(described.prefix { $0 != "(" })
+}
+
+/// Multiply-accumulates of the GEMM-like nodes (conv2d, linear, attention); 0 for the others.
+private func multiplyAccumulates(_ node: Node, in graph: Graph) -> Int {
+    let output = graph.shape(of: node.output)
+    switch node.operation {
+    case .conv2d:
+        let weight = graph.shape(of: node.inputs[1])
+        return output.reduce(1, *) * weight[1] * weight[2] * weight[3]
+    case .linear:
+        return output.reduce(1, *) * graph.shape(of: node.inputs[1])[1]
+    case .attention:
+        let q = graph.shape(of: node.inputs[0])
+        let k = graph.shape(of: node.inputs[1])
+        let v = graph.shape(of: node.inputs[2])
+        return q[0] * k[0] * (q[1] + v[1])
+    default:
+        return 0
+    }
+}
+
+private func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
+/// A small deterministic generator so every bench run sees the same pixels.
+private struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
