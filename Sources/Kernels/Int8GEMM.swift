@@ -1,0 +1,371 @@
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
+#if arch(arm64) && canImport(CKernelsDotProduct)
+// The C declaration of KernelsDotProduct's `edgedetr_int8_gemm_4x16_neondot` (see that module).
+import CKernelsDotProduct
+#endif
+
+/// An int8 tensor added to a kernel's output before requantization (ResNet's shortcut, the
+/// transformer's residual), with its own quantization: the term is Float(r - zeroPoint) * scale,
+/// where `scale` = s_residual / s_out. Row `row` starts at `values + row * stride`.
+public struct Int8Residual {
+    public var values: UnsafePointer<Int8>
+    public var stride: Int
+    public var zeroPoint: Int32
+    public var scale: Float
+
+    public init(values: UnsafePointer<Int8>, stride: Int, zeroPoint: Int32, scale: Float) {
+        self.values = values
+        self.stride = stride
+        self.zeroPoint = zeroPoint
+        self.scale = scale
+    }
+}
+
+/// Where an int8 GEMM's results go, [rows, outputs] contiguous: requantized int8 (the rule of
+/// Requantize.swift) or float Float(acc) * scale[n] (dequantized, for the last layers).
+public enum Int8GEMMOutput {
+    case int8(UnsafeMutablePointer<Int8>, Int8OutputRange)
+    case float(UnsafeMutablePointer<Float>)
+}
+
+/// The int8 GEMM microkernels, one per packed layout (plus the scalar one, which reads any).
+enum Int8GEMMKernel {
+    /// Reads any layout through `PackedInt8Weights.weight`; the forced-scalar and fallback path.
+    case scalar
+    /// 6x16, vpmaddwd on int16 (KernelsAVX2).
+    case avx2
+    /// 2x8, SMULL/SMLAL + SADALP on 8 consecutive k (Int8GEMMNEON.swift).
+    case neon
+    /// 4x16, SDOT (KernelsDotProduct, through its C declaration CKernelsDotProduct).
+    case neonDot
+
+    /// The fastest kernel that reads `layout` on this CPU at the current `KernelDispatch` level.
+    /// Read once per kernel call, on the calling thread (`KernelDispatch.withLevel` applies).
+    static func choose(for layout: Int8WeightLayout) -> Int8GEMMKernel {
+        let level = KernelDispatch.current
+        if level == .scalar { return .scalar }
+        switch layout {
+        case .avx2:
+            #if arch(x86_64) && canImport(KernelsAVX2)
+            if level == .avx2 { return .avx2 }
+            #endif
+            return .scalar
+        case .neon:
+            #if arch(arm64)
+            return .neon
+            #else
+            return .scalar
+            #endif
+        case .neonDot:
+            #if arch(arm64) && canImport(CKernelsDotProduct)
+            if CPUFeatures.host.asimdDotProduct { return .neonDot }
+            #endif
+            return .scalar
+        }
+    }
+
+    /// MR: rows of the register tile.
+    var tileRows: Int {
+        switch self {
+        case .scalar: return 4
+        case .avx2: return 6
+        case .neon: return 2
+        case .neonDot: return 4
+        }
+    }
+
+    /// The staged A tile holds int16 (vpmaddwd) rather than int8.
+    var stagesInt16: Bool { self == .avx2 }
+}
+
+/// One tile's epilogue parameters, shared by every microkernel.
+struct Int8TileOutput {
+    /// Element (0, 0) of the tile in the output (Int8 or Float elements).
+    var base: UnsafeMutableRawPointer
+    var stride: Int
+    var isFloat: Bool
+    var range: Int8OutputRange
+    /// Element (0, 0) of the tile in the residual, or nil.
+    var residual: UnsafePointer<Int8>?
+    var residualStride: Int
+    var residualZeroPoint: Int32
+    var residualScale: Float
+}
+
+/// output = requantize(input * W^T + bias [+ residual]), int8 x int8 -> exact int32 -> int8 or float.
+/// `input` is [rows, inputs] int8 with row stride `inputStride`, quantized with the zero point
+/// the weights were packed for; `output` is [rows, outputs] contiguous.
+///
+/// Runs the microkernel of the weights' layout when the CPU has it (see `Int8GEMMKernel`), the
+/// scalar packed kernel otherwise; every path computes the same integers and applies the same
+/// requantization, so results equal `int8LinearReference` bit for bit, for any thread count.
+public func int8Linear(input: UnsafePointer<Int8>, rows: Int, inputStride: Int, weights: PackedInt8Weights,
+                       residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?) {
+    let depth = weights.inputs
+    int8GEMM(rows: rows, weights: weights, residual: residual, output: output, pool: pool) { row, _ in
+        UnsafePointer(input + row * inputStride)
+    } _: { _ in depth }
+}
+
+/// The scalar reference of `int8Linear`, straight from the definition on unpacked weights:
+/// acc = bias[n] + sum_k (x[r, k] - zp_in) * W[n, k], then `requantize` (or Float(acc) * scale[n]).
+public func int8LinearReference(input: UnsafePointer<Int8>, rows: Int, inputStride: Int, inputZeroPoint: Int32,
+                                weights: UnsafePointer<Int8>, outputs: Int, inputs: Int, bias: UnsafePointer<Int32>?,
+                                scales: UnsafePointer<Float>, residual: Int8Residual?, output: Int8GEMMOutput) {
+    if rows <= 0 || outputs <= 0 { return }
+    for row in 0..<rows {
+        for channel in 0..<outputs {
+            var accumulator = bias?[channel] ?? 0
+            for k in 0..<max(inputs, 0) {
+                // The packers clamp -128 weights to -127 (the symmetric range); so does the reference.
+                let weight = Int32(max(weights[channel * inputs + k], -127))
+                accumulator &+= (Int32(input[row * inputStride + k]) - inputZeroPoint) * weight
+            }
+            storeReference(accumulator, row: row, channel: channel, outputs: outputs, scale: scales[channel],
+                           residual: residual, output: output)
+        }
+    }
+}
+
+/// Writes one accumulator through the reference requantization.
+@inline(__always)
+func storeReference(_ accumulator: Int32, row: Int, channel: Int, outputs: Int, scale: Float,
+                    residual: Int8Residual?, output: Int8GEMMOutput) {
+    switch output {
+    case .float(let destination):
+        var value = Float(accumulator) * scale
+        if let residual {
+            value = value + Float(Int32(residual.values[row * residual.stride + channel]) - residual.zeroPoint) * residual.scale
+        }
+        destination[row * outputs + channel] = value
+    case .int8(let destination, let range):
+        if let residual {
+            destination[row * outputs + channel] = requantize(
+                accumulator: accumulator, scale: scale, residual: residual.values[row * residual.stride + channel],
+                residualZeroPoint: residual.zeroPoint, residualScale: residual.scale, range)
+        } else {
+            destination[row * outputs + channel] = requantize(accumulator: accumulator, scale: scale, range)
+        }
+    }
+}
+
+/// How an int8 GEMM is cut into pool tasks: blocks of row tiles times blocks of panels, a panel
+/// block sized to stay in a 256 KiB share of L2 while the task's row tiles stream past it.
+struct Int8GEMMTasks {
+    let rowsPerTask: Int
+    let panelsPerTask: Int
+    let rowBlocks: Int
+    let panelBlocks: Int
+    var count: Int { rowBlocks * panelBlocks }
+
+    init(rows: Int, tileRows: Int, panels: Int, panelBytes: Int, threads: Int) {
+        var panelsPerTask = max(1, min(panels, (256 * 1024) / max(panelBytes, 1)))
+        let rowTiles = (rows + tileRows - 1) / tileRows
+        var tilesPerTask = max(1, 48 / tileRows)
+        if threads > 1 {
+            let wanted = 4 * threads
+            func taskCount() -> Int {
+                ((rowTiles + tilesPerTask - 1) / tilesPerTask) * ((panels + panelsPerTask - 1) / panelsPerTask)
+            }
+            while tilesPerTask > 1 && taskCount() < wanted { tilesPerTask = (tilesPerTask + 1) / 2 }
+            while panelsPerTask > 1 && taskCount() < wanted { panelsPerTask = (panelsPerTask + 1) / 2 }
+        }
+        rowsPerTask = tilesPerTask * tileRows
+        self.panelsPerTask = panelsPerTask
+        rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask
+        panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+    }
+}
+
+/// The shared driver of `int8Linear` and `int8Conv2d`: for each task, each tile of MR rows is
+/// staged once (rows copied or gathered by `rowSource`, padded to the layout's depth group with
+/// zeros, widened to int16 for AVX2) and then multiplied by every panel of the task's block.
+///
+/// `rowSource(row, scratch)` returns the K int8 values of A's row `row`, either in place or
+/// written to `scratch` (K bytes). `scratchLength(depth)` is the scratch it needs.
+func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
+              _ rowSource: (_ row: Int, _ scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8>,
+              _ scratchLength: (_ depth: Int) -> Int) {
+    let outputs = weights.outputs
+    if rows <= 0 || outputs <= 0 { return }
+    let kernel = Int8GEMMKernel.choose(for: weights.layout)
+    let tileRows = kernel.tileRows
+    let layout = weights.layout
+    let depth = weights.inputs
+    // Depth rounded up to two groups: the NEON kernels consume two groups per step.
+    let paddedDepth = max(roundedUp(depth, to: 2 * layout.depthGroup), 2 * layout.depthGroup)
+    let tasks = Int8GEMMTasks(rows: rows, tileRows: tileRows, panels: weights.panelCount,
+                              panelBytes: weights.panelStride, threads: pool?.threadCount ?? 1)
+    let columns = layout.panelColumns
+    let isFloat: Bool
+    let base: UnsafeMutableRawPointer
+    var range = Int8OutputRange(zeroPoint: 0)
+    switch output {
+    case .int8(let pointer, let outputRange):
+        isFloat = false
+        base = UnsafeMutableRawPointer(pointer)
+        range = outputRange
+    case .float(let pointer):
+        isFloat = true
+        base = UnsafeMutableRawPointer(pointer)
+    }
+    let elementSize = isFloat ? 4 : 1
+    let gatherLength = max(scratchLength(depth), 1)
+    runTasks(tasks.count, pool: pool) { task in
+        let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
+        let lastRow = min(rows, firstRow + tasks.rowsPerTask)
+        let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
+        let lastPanel = min(weights.panelCount, firstPanel + tasks.panelsPerTask)
+        let stagedBytes = tileRows * paddedDepth * (kernel.stagesInt16 ? 2 : 1)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: stagedBytes + gatherLength + 64, alignment: 64)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: stagedBytes)
+        let gather = (buffer + stagedBytes).assumingMemoryBound(to: Int8.self)
+        var row = firstRow
+        while row < lastRow {
+            let rowCount = min(tileRows, lastRow - row)
+            for tileRow in 0..<rowCount {
+                let source = rowSource(row + tileRow, gather)
+                if kernel.stagesInt16 {
+                    widenToInt16(source, count: depth,
+                                 into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
+                } else {
+                    (buffer + tileRow * paddedDepth).copyMemory(from: source, byteCount: depth)
+                }
+            }
+            for panel in firstPanel..<lastPanel {
+                let firstColumn = panel * columns
+                let tile = Int8TileOutput(
+                    base: base + (row * outputs + firstColumn) * elementSize, stride: outputs, isFloat: isFloat,
+                    range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
+                    residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
+                    residualScale: residual?.scale ?? 0)
+                runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
+                            weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
+                            paddedDepth: paddedDepth, output: tile)
+            }
+            row += tileRows
+        }
+    }
+}
+
+/// Sign-extends `count` int8 to int16 (SSE2/NEON vectors of 16).
+@inline(__always)
+private func widenToInt16(_ source: UnsafePointer<Int8>, count: Int, into destination: UnsafeMutablePointer<Int16>) {
+    var index = 0
+    while index + 16 <= count {
+        let bytes = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD16<Int8>.self)
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: SIMD16<Int16>(truncatingIfNeeded: bytes),
+                                                                as: SIMD16<Int16>.self)
+        index += 16
+    }
+    while index < count {
+        destination[index] = Int16(source[index])
+        index += 1
+    }
+}
+
+/// One tile of rows x columns (at most MR x NR) on `kernel`.
+@inline(__always)
+private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, stagedStride: Int, rows: Int,
+                         weights: PackedInt8Weights, panel: Int, columns: Int, paddedDepth: Int, output: Int8TileOutput) {
+    switch kernel {
+    case .scalar:
+        int8TileScalar(staged.assumingMemoryBound(to: Int8.self), stagedStride: stagedStride, rows: rows,
+                       weights: weights, panel: panel, columns: columns, output: output)
+    case .avx2:
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        int8GEMM6x16AVX2(a: staged.assumingMemoryBound(to: Int16.self), aStride: stagedStride,
+                         depthPairs: paddedDepth / 2, panel: weights.panel(panel), rows: rows, columns: columns,
+                         output: output.base, outputStride: output.stride, floatOutput: output.isFloat,
+                         residual: output.residual, residualStride: output.residualStride,
+                         residualZeroPoint: output.residualZeroPoint, residualScale: output.residualScale,
+                         lower: output.range.lowerBound, upper: output.range.upperBound,
+                         outputZeroPoint: output.range.zeroPoint)
+        #endif
+    case .neon:
+        #if arch(arm64)
+        int8Tile2x8NEON(staged.assumingMemoryBound(to: Int8.self), stagedStride: stagedStride, rows: rows,
+                        panel: weights.panel(panel), depthGroups: paddedDepth / 8, columns: columns, output: output)
+        #endif
+    case .neonDot:
+        #if arch(arm64) && canImport(CKernelsDotProduct)
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 64) { accumulators in
+            edgedetr_int8_gemm_4x16_neondot(staged.assumingMemoryBound(to: Int8.self), stagedStride,
+                                            paddedDepth / 4, weights.panel(panel), accumulators.baseAddress!)
+            storeInt8Tile(accumulators.baseAddress!, accumulatorStride: 16, rows: rows, columns: columns,
+                          scales: (weights.panel(panel) + 64).assumingMemoryBound(to: Float.self), output: output)
+        }
+        #endif
+    }
+}
+
+/// The scalar packed kernel: one dot product per element, reading W through the layout formula.
+private func int8TileScalar(_ staged: UnsafePointer<Int8>, stagedStride: Int, rows: Int, weights: PackedInt8Weights,
+                            panel: Int, columns: Int, output: Int8TileOutput) {
+    let nr = weights.layout.panelColumns
+    let depth = weights.inputs
+    for row in 0..<rows {
+        let a = staged + row * stagedStride
+        for column in 0..<columns {
+            let channel = panel * nr + column
+            var accumulator = weights.foldedBias(output: channel)
+            for k in 0..<depth {
+                accumulator &+= Int32(a[k]) * Int32(weights.weight(output: channel, input: k))
+            }
+            storeInt8Element(accumulator, row: row, column: column, scale: weights.scale(output: channel), output: output)
+        }
+    }
+}
+
+/// Writes one accumulator of a tile with the reference requantization.
+@inline(__always)
+func storeInt8Element(_ accumulator: Int32, row: Int, column: Int, scale: Float, output: Int8TileOutput) {
+    var value = Float(accumulator) * scale
+    if let residual = output.residual {
+        value = value + Float(Int32(residual[row * output.residualStride + column]) - output.residualZeroPoint) * output.residualScale
+    }
+    let offset = row * output.stride + column
+    if output.isFloat {
+        output.base.storeBytes(of: value, toByteOffset: 4 * offset, as: Float.self)
+    } else {
+        output.base.storeBytes(of: requantize(value, output.range), toByteOffset: offset, as: Int8.self)
+    }
+}
+
+/// The SIMD epilogue of a tile whose int32 accumulators (folded bias included) lie in memory,
+/// `accumulatorStride` per row: eight columns at a time with the scalar rule's operations.
+@inline(__always)
+func storeInt8Tile(_ accumulators: UnsafePointer<Int32>, accumulatorStride: Int, rows: Int, columns: Int,
+                   scales: UnsafePointer<Float>, output: Int8TileOutput) {
+    let lower = SIMD8<Float>(repeating: output.range.lowerBound)
+    let upper = SIMD8<Float>(repeating: output.range.upperBound)
+    let zeroPoint = SIMD8<Int32>(repeating: output.range.zeroPoint)
+    for row in 0..<rows {
+        var column = 0
+        while column + 8 <= columns {
+            let accumulator = UnsafeRawPointer(accumulators + row * accumulatorStride + column).loadUnaligned(as: SIMD8<Int32>.self)
+            var value = SIMD8<Float>(accumulator) * UnsafeRawPointer(scales + column).loadUnaligned(as: SIMD8<Float>.self)
+            if let residual = output.residual {
+                let bytes = UnsafeRawPointer(residual + row * output.residualStride + column).loadUnaligned(as: SIMD8<Int8>.self)
+                let centred = SIMD8<Int32>(truncatingIfNeeded: bytes) &- SIMD8<Int32>(repeating: output.residualZeroPoint)
+                value = value + SIMD8<Float>(centred) * SIMD8<Float>(repeating: output.residualScale)
+            }
+            let offset = row * output.stride + column
+            if output.isFloat {
+                output.base.storeBytes(of: value, toByteOffset: 4 * offset, as: SIMD8<Float>.self)
+            } else {
+                let quantized = requantize(value, lower: lower, upper: upper, zeroPoint: zeroPoint)
+                output.base.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: quantized), toByteOffset: offset, as: SIMD8<Int8>.self)
+            }
+            column += 8
+        }
+        while column < columns {
+            storeInt8Element(accumulators[row * accumulatorStride + column], row: row, column: column,
+                             scale: scales[column], output: output)
+            column += 1
+        }
+    }
+}

@@ -1,0 +1,168 @@
+/// The tile layouts int8 weights are packed in, one per microkernel family. The packed bytes are
+/// what a model file stores, so the layout is part of the file (docs/QUANTIZATION.md, "Packed
+/// weights").
+///
+/// Every layout is panels of `panelColumns` output channels (NR). Panel p covers outputs
+/// NR*p ..< NR*p + NR and holds, in order, 64-byte aligned:
+///   NR x Int32   bias with the input zero point folded in: bias[n] - zp_in * sum_k W[n, k]
+///   NR x Float32 requantization scale s_in * s_w[n] / s_out (or s_in * s_w[n] for float output)
+///   ceil(K / KR) groups (rounded up to even) of NR x KR Int8 weights: W[n, k] at byte (n % NR) * KR + k % KR of group k / KR
+/// Columns past N and depths past K are zero. All numbers little-endian.
+public enum Int8WeightLayout: UInt8, Sendable, CaseIterable {
+    /// 16 x 2: vpmaddwd pairs (x86-64 AVX2). A group is the (k, k+1) pairs of 16 outputs.
+    case avx2 = 1
+    /// 8 x 8: SMULL/SMLAL + SADALP over 8 consecutive k (ARMv8 NEON, Cortex-A72).
+    case neon = 2
+    /// 16 x 4: SDOT over 4 consecutive k (ARMv8.2 dot product, Cortex-A76).
+    case neonDot = 3
+
+    /// NR: output channels per panel.
+    public var panelColumns: Int {
+        switch self {
+        case .avx2: return 16
+        case .neon: return 8
+        case .neonDot: return 16
+        }
+    }
+
+    /// KR: consecutive depths stored together for one output channel.
+    public var depthGroup: Int {
+        switch self {
+        case .avx2: return 2
+        case .neon: return 8
+        case .neonDot: return 4
+        }
+    }
+
+    /// The layout the fastest kernel of this machine reads.
+    public static var native: Int8WeightLayout {
+        #if arch(arm64)
+        return CPUFeatures.host.asimdDotProduct ? .neonDot : .neon
+        #else
+        return .avx2
+        #endif
+    }
+
+    /// Bytes of one panel of a [outputs, inputs] matrix: header plus the weight groups.
+    public func panelByteCount(inputs: Int) -> Int {
+        // An even number of groups: the NEON kernels consume two per step.
+        let groups = roundedUp((max(inputs, 0) + depthGroup - 1) / depthGroup, to: 2)
+        return panelHeaderByteCount + roundedUp(groups * panelColumns * depthGroup, to: 64)
+    }
+
+    /// Bias and scale of one panel, rounded up to 64 bytes.
+    var panelHeaderByteCount: Int { roundedUp(panelColumns * 8, to: 64) }
+}
+
+@inline(__always)
+func roundedUp(_ value: Int, to multiple: Int) -> Int {
+    (value + multiple - 1) / multiple * multiple
+}
+
+/// Per-output-channel symmetric int8 weights packed once into one kernel's tile layout, with
+/// the bias, the input zero-point correction and the requantization scales folded in. `bytes`
+/// is exactly what a model file stores for the tensor (see `Int8WeightLayout`).
+public final class PackedInt8Weights {
+    public let layout: Int8WeightLayout
+    /// N: output channels.
+    public let outputs: Int
+    /// K: depth (input features, or kH*kW*inC for a convolution).
+    public let inputs: Int
+    public let panelCount: Int
+    /// Bytes from one panel to the next.
+    public let panelStride: Int
+    /// The packed bytes, 64-byte aligned, `byteCount` long.
+    public let bytes: UnsafeMutableRawPointer
+    public var byteCount: Int { panelCount * panelStride }
+
+    /// Packs `weights` [outputs, inputs] (int8, symmetric; -128 is clamped to -127, which the
+    /// NEON kernel's exact int16 pair sums require) with int32 `bias` (scale s_in * s_w, may be
+    /// nil), per-channel requantization `scales` and the input tensor's zero point.
+    public init(weights: UnsafePointer<Int8>, outputs: Int, inputs: Int, bias: UnsafePointer<Int32>?,
+                scales: UnsafePointer<Float>, inputZeroPoint: Int32, layout: Int8WeightLayout) {
+        self.layout = layout
+        self.outputs = max(outputs, 0)
+        self.inputs = max(inputs, 0)
+        let columns = layout.panelColumns, group = layout.depthGroup
+        panelCount = (self.outputs + columns - 1) / columns
+        panelStride = layout.panelByteCount(inputs: self.inputs)
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(panelCount * panelStride, 64), alignment: 64)
+        bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(panelCount * panelStride, 64))
+        let header = layout.panelHeaderByteCount
+        for output in 0..<self.outputs {
+            let panel = bytes + (output / columns) * panelStride
+            let column = output % columns
+            var sum: Int32 = 0
+            let weightBytes = (panel + header).assumingMemoryBound(to: Int8.self)
+            for input in 0..<self.inputs {
+                let weight = max(weights[output * self.inputs + input], -127)
+                sum &+= Int32(weight)
+                weightBytes[(input / group) * columns * group + column * group + input % group] = weight
+            }
+            let correctedBias = (bias?[output] ?? 0) &- inputZeroPoint &* sum
+            panel.storeBytes(of: correctedBias, toByteOffset: 4 * column, as: Int32.self)
+            panel.storeBytes(of: scales[output], toByteOffset: 4 * (columns + column), as: Float.self)
+        }
+    }
+
+    /// Adopts bytes read from a model file (copied), after checking their count.
+    public init?(packedBytes: UnsafeRawBufferPointer, outputs: Int, inputs: Int, layout: Int8WeightLayout) {
+        if outputs < 0 || inputs < 0 { return nil }
+        self.layout = layout
+        self.outputs = outputs
+        self.inputs = inputs
+        panelCount = (outputs + layout.panelColumns - 1) / layout.panelColumns
+        panelStride = layout.panelByteCount(inputs: inputs)
+        let (total, overflow) = panelCount.multipliedReportingOverflow(by: panelStride)
+        if overflow || total != packedBytes.count { return nil }
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(total, 64), alignment: 64)
+        if total > 0 { bytes.copyMemory(from: packedBytes.baseAddress!, byteCount: total) }
+    }
+
+    deinit {
+        bytes.deallocate()
+    }
+
+    /// The first byte of panel `panel`.
+    @inline(__always)
+    func panel(_ panel: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(bytes + panel * panelStride)
+    }
+
+    /// W[output, input] as stored (zero past the matrix).
+    @inline(__always)
+    public func weight(output: Int, input: Int) -> Int8 {
+        let columns = layout.panelColumns, group = layout.depthGroup
+        let groupBytes = panel(output / columns) + layout.panelHeaderByteCount
+        return groupBytes.load(fromByteOffset: (input / group) * columns * group + (output % columns) * group + input % group,
+                               as: Int8.self)
+    }
+
+    /// The folded bias of `output`: bias - zp_in * sum_k W[output, k].
+    @inline(__always)
+    public func foldedBias(output: Int) -> Int32 {
+        panel(output / layout.panelColumns).load(fromByteOffset: 4 * (output % layout.panelColumns), as: Int32.self)
+    }
+
+    /// The requantization scale of `output`.
+    @inline(__always)
+    public func scale(output: Int) -> Float {
+        let columns = layout.panelColumns
+        return panel(output / columns).load(fromByteOffset: 4 * (columns + output % columns), as: Float.self)
+    }
+}
+
+/// Quantizes float weights [outputs, inputs] symmetrically per output channel: scale[n] =
+/// max|W[n, :]| / 127 (1 for an all-zero channel: ncnn#1412's infinite scale), q in [-127, 127].
+public func quantizeWeightsPerChannel(_ weights: UnsafePointer<Float>, outputs: Int, inputs: Int,
+                                      quantized: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
+    for output in 0..<max(outputs, 0) {
+        var bound: Float = 0
+        for input in 0..<max(inputs, 0) { bound = max(bound, weights[output * inputs + input].magnitude) }
+        let quantization = Int8Quantization.symmetric(absoluteMaximum: bound)
+        scales[output] = quantization.scale
+        for input in 0..<max(inputs, 0) {
+            quantized[output * inputs + input] = max(quantization.quantize(weights[output * inputs + input]), -127)
+        }
+    }
+}
