@@ -1,41 +1,6 @@
 import CLibc
 import Kernels
 
-/// Float32 data of one value during execution. Reshapes share their source's memory through `base`.
-final class FloatBuffer {
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
-    private let owned: Bool
-    private let base: FloatBuffer?
-    private let constant: ConstantStorage?
-
-    init(count: Int) {
-        self.count = count
-        pointer = .allocate(capacity: max(count, 1))
-        owned = true
-        base = nil
-        constant = nil
-    }
-
-    init(constant: ConstantStorage) {
-        count = constant.count
-        pointer = constant.pointer
-        owned = false
-        base = nil
-        self.constant = constant
-    }
-
-    init(aliasing base: FloatBuffer) {
-        count = base.count
-        pointer = base.pointer
-        owned = false
-        self.base = base
-        constant = nil
-    }
-
-    deinit { if owned { pointer.deallocate() } }
-}
-
 public enum ExecutionError: Error, Equatable, CustomStringConvertible {
     case inputShape(name: String, expected: Int, got: Int)
     case weightNotConstant(node: String)
@@ -58,26 +23,43 @@ public struct FloatTensor: Sendable {
 }
 
 /// Runs a graph in float32: the reference the int8 path is measured against, and the engine calibration
-/// drives. Weights are packed for the kernels once, at init; buffers live from their producer to their
-/// last reader.
+/// drives. Everything is prepared at init: weights packed for the kernels, one arena holding every
+/// activation at the offsets of an `ArenaPlan`, scratch for the kernels and per-node tables. `run`
+/// then allocates nothing.
 public final class FloatExecutor {
     public let graph: Graph
+    public let plan: ArenaPlan
     public let pool: ThreadPool?
+    private let threads: Int
     private var packedLinear: [PackedLinearWeights?]
     private var packedConv: [PackedConv2DWeights?]
-    private var lastUse: [Int]
-    private var scratch: UnsafeMutablePointer<Float>
-    private var scratchCount: Int
+    /// Base of each value's data: its constant's memory, or its place in the arena.
+    private var pointers: [UnsafeMutablePointer<Float>]
+    private let arena: UnsafeMutableRawPointer
+    private let scratch: UnsafeMutablePointer<Float>
+    /// Per-node tables computed at init (deformable level shapes and starts, sine frequencies,
+    /// top-k ordering space), so no node builds an array while running.
+    private var nodeTables: [UnsafeMutableRawPointer?]
 
-    public init(graph: Graph, threads: Int = 1) throws(ExecutionError) {
+    /// Bytes of the activation arena plus the kernels' scratch: all the memory a run touches besides
+    /// the weights.
+    public var workingBytes: Int { plan.size + scratchCount * MemoryLayout<Float>.stride }
+    private let scratchCount: Int
+
+    /// - Parameter plan: where activations live; planned here (greedy) when nil. A plan read from a
+    ///   file must have passed `ArenaPlanner.validate`.
+    public init(graph: Graph, plan: ArenaPlan? = nil, threads: Int = 1) throws(ExecutionError) {
         self.graph = graph
+        self.plan = plan ?? ArenaPlanner.plan(graph)
+        self.threads = max(threads, 1)
         pool = threads > 1 ? ThreadPool(threadCount: threads) : nil
         packedLinear = Array(repeating: nil, count: graph.nodes.count)
         packedConv = Array(repeating: nil, count: graph.nodes.count)
-        lastUse = Array(repeating: -1, count: graph.values.count)
+        nodeTables = Array(repeating: nil, count: graph.nodes.count)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(self.plan.size, ArenaPlanner.alignment),
+                                                 alignment: ArenaPlanner.alignment)
         var needed = 0
         for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs { lastUse[input.index] = index }
             switch node.operation {
             case .linear:
                 guard case .constant(let c) = graph.values[node.inputs[1].index].source else {
@@ -100,75 +82,101 @@ public final class FloatExecutor {
             case .attention(let heads, _):
                 let q = graph.shape(of: node.inputs[0])
                 let k = graph.shape(of: node.inputs[1])
-                needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, threads: threads))
+                needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, threads: self.threads))
+            case .deformableSampling(let levels, _, _):
+                let table = UnsafeMutablePointer<Int>.allocate(capacity: levels.count * 3)
+                var start = 0
+                for (level, shape) in levels.enumerated() {
+                    table[level * 2] = shape.height
+                    table[level * 2 + 1] = shape.width
+                    table[levels.count * 2 + level] = start
+                    start += shape.pixels
+                }
+                nodeTables[index] = UnsafeMutableRawPointer(table)
+            case .sineEmbedding(let features, let temperature, _, _):
+                let table = UnsafeMutablePointer<Float>.allocate(capacity: features)
+                fillSineFrequencies(table, features: features, temperature: temperature)
+                nodeTables[index] = UnsafeMutableRawPointer(table)
+            case .topRows:
+                let rows = graph.shape(of: node.inputs[0])[0]
+                nodeTables[index] = UnsafeMutableRawPointer(UnsafeMutablePointer<Int>.allocate(capacity: max(rows, 1)))
             default:
                 break
             }
         }
-        for output in graph.outputs { lastUse[output.value.index] = Int.max }
         scratchCount = needed
         scratch = .allocate(capacity: max(needed, 1))
+        pointers = []
+        pointers.reserveCapacity(graph.values.count)
+        for (index, value) in graph.values.enumerated() {
+            if case .constant(let c) = value.source {
+                pointers.append(graph.constants[c].pointer)
+            } else {
+                pointers.append((arena + self.plan.offsets[index]).assumingMemoryBound(to: Float.self))
+            }
+        }
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        scratch.deallocate()
+        arena.deallocate()
+        for table in nodeTables { table?.deallocate() }
+    }
 
-    /// Runs the graph on its single input and returns the graph's named outputs. `afterNode`, when
-    /// given, is called with each node's index once the node has run and its dead inputs are freed
-    /// (`edgedetr bench` times the nodes with it).
-    public func run(input: [Float], afterNode: ((_ index: Int) -> Void)? = nil) throws(ExecutionError) -> [FloatTensor] {
-        var buffers: [FloatBuffer?] = Array(repeating: nil, count: graph.values.count)
-        for (index, value) in graph.values.enumerated() {
-            if case .constant(let c) = value.source { buffers[index] = FloatBuffer(constant: graph.constants[c]) }
-        }
-        guard let inputID = graph.inputs.first else { return [] }
+    /// Runs the graph on its input (`count` floats, the input value's element count) without
+    /// allocating; read results with `output(named:)`. `afterNode`, when given, is called with each
+    /// node's index once it has run (`edgedetr bench` times the nodes with it).
+    public func run(input: UnsafePointer<Float>, count: Int, afterNode: ((_ index: Int) -> Void)? = nil) throws(ExecutionError) {
+        guard let inputID = graph.inputs.first else { return }
         let inputInfo = graph.values[inputID.index]
-        guard input.count == inputInfo.elementCount else {
-            throw .inputShape(name: inputInfo.name, expected: inputInfo.elementCount, got: input.count)
+        guard count == inputInfo.elementCount else {
+            throw .inputShape(name: inputInfo.name, expected: inputInfo.elementCount, got: count)
         }
-        let inputBuffer = FloatBuffer(count: input.count)
-        input.withUnsafeBufferPointer { source in
-            if let base = source.baseAddress { inputBuffer.pointer.update(from: base, count: input.count) }
-        }
-        buffers[inputID.index] = inputBuffer
-
+        pointers[inputID.index].update(from: input, count: count)
         for (index, node) in graph.nodes.enumerated() {
-            var operands: [FloatBuffer] = []
-            operands.reserveCapacity(node.inputs.count)
-            for input in node.inputs {
-                // Every value read was produced earlier: Graph.add guarantees topological order.
-                operands.append(buffers[input.index]!)
-            }
-            buffers[node.output.index] = execute(node: node, index: index, operands: operands)
-            for input in node.inputs where lastUse[input.index] == index {
-                if case .constant = graph.values[input.index].source { continue }
-                buffers[input.index] = nil
-            }
+            execute(node: node, index: index)
             afterNode?(index)
         }
+    }
 
+    /// A graph output of the last run, valid until the next run.
+    public func output(named name: String) -> UnsafeBufferPointer<Float>? {
+        guard let value = graph.output(named: name) else { return nil }
+        return UnsafeBufferPointer(start: pointers[value.index], count: graph.values[value.index].elementCount)
+    }
+
+    /// Runs the graph and copies out every named output (convenient; allocates the result arrays).
+    public func run(input: [Float], afterNode: ((_ index: Int) -> Void)? = nil) throws(ExecutionError) -> [FloatTensor] {
+        try input.withUnsafeBufferPointer { (buffer: UnsafeBufferPointer<Float>) throws(ExecutionError) in
+            guard let base = buffer.baseAddress else {
+                throw ExecutionError.inputShape(name: graph.values[graph.inputs.first?.index ?? 0].name,
+                                                expected: graph.values[graph.inputs.first?.index ?? 0].elementCount, got: 0)
+            }
+            try run(input: base, count: buffer.count, afterNode: afterNode)
+        }
         var results: [FloatTensor] = []
         for output in graph.outputs {
             let info = graph.values[output.value.index]
-            let buffer = buffers[output.value.index]!
             results.append(FloatTensor(
                 name: output.name, shape: info.shape,
-                values: Array(UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))))
+                values: Array(UnsafeBufferPointer(start: pointers[output.value.index], count: info.elementCount))))
         }
         return results
     }
 
-    private func execute(node: Node, index: Int, operands: [FloatBuffer]) -> FloatBuffer {
+    private func execute(node: Node, index: Int) {
+        if case .reshape = node.operation { return }  // shares its source's bytes
         let outputShape = graph.shape(of: node.output)
         let inputShape = graph.shape(of: node.inputs[0])
-        if case .reshape = node.operation { return FloatBuffer(aliasing: operands[0]) }
-        let output = FloatBuffer(count: outputShape.reduce(1, *))
-        let out = output.pointer
-        let x = operands[0].pointer
-        let optionalResidual = operands.count > 3 ? UnsafePointer(operands[3].pointer) : nil
+        let outputCount = graph.values[node.output.index].elementCount
+        let out = pointers[node.output.index]
+        let x = UnsafePointer(pointers[node.inputs[0].index])
+        @inline(__always) func operand(_ position: Int) -> UnsafeMutablePointer<Float> { pointers[node.inputs[position].index] }
+        let optionalResidual = node.inputs.count > 3 ? UnsafePointer(operand(3)) : nil
 
         switch node.operation {
         case .conv2d(_, _, let activation):
-            conv2d(input: x, weights: packedConv[index]!, bias: operands[2].pointer, residual: optionalResidual,
+            conv2d(input: x, weights: packedConv[index]!, bias: operand(2), residual: optionalResidual,
                    activation: activation.kernelActivation, output: out, scratch: scratch, pool: pool)
 
         case .maxPool2d(let kernel, let stride, let padding):
@@ -177,93 +185,82 @@ public final class FloatExecutor {
 
         case .linear(let activation):
             linear(input: x, rows: inputShape[0], inputStride: inputShape[1], weights: packedLinear[index]!,
-                   bias: operands[2].pointer, residual: optionalResidual, activation: activation.kernelActivation,
+                   bias: operand(2), residual: optionalResidual, activation: activation.kernelActivation,
                    output: out, pool: pool)
 
         case .layerNorm(let epsilon):
             layerNorm(input: x, residual: optionalResidual, rows: inputShape[0], columns: inputShape[1],
-                      gamma: operands[1].pointer, beta: operands[2].pointer, epsilon: epsilon, output: out)
+                      gamma: operand(1), beta: operand(2), epsilon: epsilon, output: out)
 
         case .groupNorm(let groups, let epsilon):
             groupNorm(input: x, pixels: inputShape[0] * inputShape[1], channels: inputShape[2], groups: groups,
-                      gamma: operands[1].pointer, beta: operands[2].pointer, epsilon: epsilon, output: out)
+                      gamma: operand(1), beta: operand(2), epsilon: epsilon, output: out)
 
         case .binary(let op):
-            applyBinary(op, a: x, aShape: inputShape, b: operands[1].pointer,
+            applyBinary(op, a: x, aShape: inputShape, b: operand(1),
                         bShape: graph.shape(of: node.inputs[1]), output: out)
 
         case .unary(let op):
-            out.update(from: x, count: output.count)
+            out.update(from: x, count: outputCount)
             switch op {
-            case .relu: relu(out, count: output.count)
-            case .sigmoid: sigmoid(out, count: output.count)
+            case .relu: relu(out, count: outputCount)
+            case .sigmoid: sigmoid(out, count: outputCount)
             case .prelu:
-                prelu(out, count: output.count, alpha: operands[1].pointer, channels: operands[1].count)
+                prelu(out, count: outputCount, alpha: operand(1), channels: graph.values[node.inputs[1].index].elementCount)
             case .gelu:
-                for i in 0..<output.count { out[i] = 0.5 * out[i] * (1 + erff(out[i] * 0.70710678118654752)) }
+                for i in 0..<outputCount { out[i] = 0.5 * out[i] * (1 + erff(out[i] * 0.70710678118654752)) }
             case .silu:
-                for i in 0..<output.count { out[i] = out[i] / (1 + expf(-out[i])) }
+                for i in 0..<outputCount { out[i] = out[i] / (1 + expf(-out[i])) }
             }
 
         case .inverseSigmoid(let epsilon):
-            applyInverseSigmoid(x, count: output.count, epsilon: epsilon, output: out)
+            applyInverseSigmoid(x, count: outputCount, epsilon: epsilon, output: out)
 
         case .softmax(let groupSize):
-            out.update(from: x, count: output.count)
-            softmax(out, groups: output.count / groupSize, groupSize: groupSize)
+            out.update(from: x, count: outputCount)
+            softmax(out, groups: outputCount / groupSize, groupSize: groupSize)
 
         case .attention(let heads, let scale):
             let q = graph.shape(of: node.inputs[0])
             let k = graph.shape(of: node.inputs[1])
             let v = graph.shape(of: node.inputs[2])
             multiHeadAttention(
-                q: x, qStride: q[1], k: operands[1].pointer, kStride: k[1], v: operands[2].pointer, vStride: v[1],
+                q: x, qStride: q[1], k: operand(1), kStride: k[1], v: operand(2), vStride: v[1],
                 queries: q[0], keys: k[0], heads: heads, queryHeadDim: q[1] / heads, valueHeadDim: v[1] / heads,
                 scale: scale, output: out, scratch: scratch, pool: pool)
 
         case .deformableSampling(let levels, let heads, let points):
-            var shapes: [Int] = []
-            var starts: [Int] = []
-            var start = 0
-            for level in levels {
-                shapes.append(level.height)
-                shapes.append(level.width)
-                starts.append(start)
-                start += level.pixels
-            }
-            let queries = graph.shape(of: node.inputs[1])[0]
-            shapes.withUnsafeBufferPointer { shapePointer in
-                starts.withUnsafeBufferPointer { startPointer in
-                    deformableAttention(
-                        value: x, levelShapes: shapePointer.baseAddress!, levelStarts: startPointer.baseAddress!,
-                        levels: levels.count, heads: heads, headDim: inputShape[1] / heads, points: points,
-                        queries: queries, locations: operands[1].pointer, weights: operands[2].pointer,
-                        output: out, pool: pool)
-                }
-            }
+            let table = nodeTables[index]!.assumingMemoryBound(to: Int.self)
+            deformableAttention(
+                value: x, levelShapes: table, levelStarts: table + levels.count * 2,
+                levels: levels.count, heads: heads, headDim: inputShape[1] / heads, points: points,
+                queries: graph.shape(of: node.inputs[1])[0], locations: operand(1), weights: operand(2),
+                output: out, pool: pool)
 
         case .deformableLocations(let levels, let heads, let points):
             applyDeformableLocations(
-                reference: x, referenceColumns: inputShape[1], offsets: operands[1].pointer,
+                reference: x, referenceColumns: inputShape[1], offsets: operand(1),
                 queries: inputShape[0], levels: levels, heads: heads, points: points, output: out)
 
         case .concatenateColumns:
             var column = 0
             let rows = outputShape[0]
             let columns = outputShape[1]
-            for (operandIndex, operand) in operands.enumerated() {
-                let width = graph.shape(of: node.inputs[operandIndex])[1]
+            for input in node.inputs {
+                let width = graph.shape(of: input)[1]
+                let source = pointers[input.index]
                 for row in 0..<rows {
-                    (out + row * columns + column).update(from: operand.pointer + row * width, count: width)
+                    (out + row * columns + column).update(from: source + row * width, count: width)
                 }
                 column += width
             }
 
         case .concatenateRows:
             var offset = 0
-            for operand in operands {
-                (out + offset).update(from: operand.pointer, count: operand.count)
-                offset += operand.count
+            for input in node.inputs {
+                let count = graph.values[input.index].elementCount
+                (out + offset).update(from: pointers[input.index], count: count)
+                offset += count
             }
 
         case .sliceColumns(let start, let count):
@@ -274,7 +271,7 @@ public final class FloatExecutor {
         case .interleaveHeads(let heads):
             let aWidth = inputShape[1] / heads
             let bWidth = graph.shape(of: node.inputs[1])[1] / heads
-            let b = operands[1].pointer
+            let b = operand(1)
             for row in 0..<outputShape[0] {
                 var target = out + row * outputShape[1]
                 for head in 0..<heads {
@@ -285,18 +282,19 @@ public final class FloatExecutor {
                 }
             }
 
-        case .sineEmbedding(let features, let temperature, let scale, let order):
+        case .sineEmbedding(let features, _, let scale, let order):
             applySineEmbedding(x, rows: inputShape[0], columns: inputShape[1], features: features,
-                               temperature: temperature, scale: scale, order: order, output: out)
+                               frequencies: nodeTables[index]!.assumingMemoryBound(to: Float.self),
+                               scale: scale, order: order, output: out)
 
         case .topRows(let count, let column):
             applyTopRows(scores: x, rows: inputShape[0], scoreColumns: inputShape[1], column: column,
-                         values: operands[1].pointer, valueColumns: outputShape[1], count: count, output: out)
+                         values: operand(1), valueColumns: outputShape[1], count: count,
+                         order: nodeTables[index]!.assumingMemoryBound(to: Int.self), output: out)
 
         case .reshape:
             break  // handled above
         }
-        return output
     }
 }
 

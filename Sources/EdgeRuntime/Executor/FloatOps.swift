@@ -67,15 +67,19 @@ func applyDeformableLocations(reference: UnsafePointer<Float>, referenceColumns:
     }
 }
 
-/// Sine embedding of coordinates, as transformers computes it for DAB anchors, Conditional DETR's
-/// reference points and two-stage proposals: for coordinate c (in `order`), value i of its block is
-/// sin (i even) or cos (i odd) of (c * scale) / T^(2 floor(i / 2) / features).
-func applySineEmbedding(_ x: UnsafePointer<Float>, rows: Int, columns: Int, features: Int, temperature: Float,
-                        scale: Float, order: [Int], output: UnsafeMutablePointer<Float>) {
-    var frequencies = [Float](repeating: 0, count: features)
+/// The frequencies T^(2 floor(i / 2) / features) of a sine embedding, as transformers computes them.
+func fillSineFrequencies(_ frequencies: UnsafeMutablePointer<Float>, features: Int, temperature: Float) {
     for i in 0..<features {
         frequencies[i] = powf(temperature, Float(2 * (i / 2)) / Float(features))
     }
+}
+
+/// Sine embedding of coordinates, as transformers computes it for DAB anchors, Conditional DETR's
+/// reference points and two-stage proposals: for coordinate c (in `order`), value i of its block is
+/// sin (i even) or cos (i odd) of (c * scale) / frequencies[i].
+func applySineEmbedding(_ x: UnsafePointer<Float>, rows: Int, columns: Int, features: Int,
+                        frequencies: UnsafePointer<Float>, scale: Float, order: [Int],
+                        output: UnsafeMutablePointer<Float>) {
     let width = features * order.count
     for row in 0..<rows {
         for (block, coordinate) in order.enumerated() {
@@ -92,19 +96,29 @@ func applySineEmbedding(_ x: UnsafePointer<Float>, rows: Int, columns: Int, feat
 }
 
 /// Rows of `values` with the `count` largest `scores[:, column]`, in descending score order; ties keep
-/// the lower row first. NaN scores sort last.
+/// the lower row first; NaN scores rank last. `order` is caller-provided space for `count` row
+/// indices: an insertion-sorted top list, so nothing is allocated.
 func applyTopRows(scores: UnsafePointer<Float>, rows: Int, scoreColumns: Int, column: Int,
-                  values: UnsafePointer<Float>, valueColumns: Int, count: Int, output: UnsafeMutablePointer<Float>) {
-    var order = Array(0..<rows)
+                  values: UnsafePointer<Float>, valueColumns: Int, count: Int,
+                  order: UnsafeMutablePointer<Int>, output: UnsafeMutablePointer<Float>) {
     @inline(__always) func key(_ row: Int) -> Float {
         let score = scores[row * scoreColumns + column]
         return score.isNaN ? -Float.infinity : score
     }
-    order.sort { lhs, rhs in
-        let (a, b) = (key(lhs), key(rhs))
-        return a != b ? a > b : lhs < rhs
+    var kept = 0
+    for row in 0..<rows {
+        let score = key(row)
+        // Rows arrive in increasing order, so an equal score never displaces an earlier row.
+        if kept == count && !(score > key(order[count - 1])) { continue }
+        var position = kept < count ? kept : count - 1
+        while position > 0 && score > key(order[position - 1]) {
+            order[position] = order[position - 1]
+            position -= 1
+        }
+        order[position] = row
+        if kept < count { kept += 1 }
     }
-    for (rank, row) in order.prefix(count).enumerated() {
-        (output + rank * valueColumns).update(from: values + row * valueColumns, count: valueColumns)
+    for rank in 0..<kept {
+        (output + rank * valueColumns).update(from: values + order[rank] * valueColumns, count: valueColumns)
     }
 }

@@ -1,0 +1,163 @@
+/// How each `GraphOperation` is stored in a model file: an opcode and a list of 64-bit attribute
+/// words (integers as Int64 bit patterns, floats as Float64 bit patterns). The writer and the reader
+/// share this file, so the two cannot drift; docs/FORMAT.md lists the same table.
+public enum OperationCoding {
+    /// Stored opcodes. Never renumber: add new ones at the end.
+    public enum Opcode: UInt32, Sendable {
+        case conv2d = 1, maxPool2d, linear, layerNorm, groupNorm, binary, unary, inverseSigmoid, softmax, attention
+        case deformableSampling, deformableLocations, concatenateColumns, concatenateRows, sliceColumns
+        case interleaveHeads, sineEmbedding, topRows, reshape
+    }
+
+    public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
+        func int(_ value: Int) -> UInt64 { UInt64(bitPattern: Int64(value)) }
+        func float(_ value: Float) -> UInt64 { Double(value).bitPattern }
+        func levels(_ shapes: [LevelShape]) -> [UInt64] { shapes.flatMap { [int($0.height), int($0.width)] } }
+        switch operation {
+        case .conv2d(let stride, let padding, let activation):
+            return (.conv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
+        case .maxPool2d(let kernel, let stride, let padding):
+            return (.maxPool2d, [int(kernel), int(stride), int(padding)])
+        case .linear(let activation):
+            return (.linear, [UInt64(activation.rawValue)])
+        case .layerNorm(let epsilon):
+            return (.layerNorm, [float(epsilon)])
+        case .groupNorm(let groups, let epsilon):
+            return (.groupNorm, [int(groups), float(epsilon)])
+        case .binary(let op):
+            return (.binary, [UInt64(op.rawValue)])
+        case .unary(let op):
+            return (.unary, [UInt64(op.rawValue)])
+        case .inverseSigmoid(let epsilon):
+            return (.inverseSigmoid, [float(epsilon)])
+        case .softmax(let groupSize):
+            return (.softmax, [int(groupSize)])
+        case .attention(let heads, let scale):
+            return (.attention, [int(heads), float(scale)])
+        case .deformableSampling(let shapes, let heads, let points):
+            return (.deformableSampling, [int(heads), int(points)] + levels(shapes))
+        case .deformableLocations(let shapes, let heads, let points):
+            return (.deformableLocations, [int(heads), int(points)] + levels(shapes))
+        case .concatenateColumns:
+            return (.concatenateColumns, [])
+        case .concatenateRows:
+            return (.concatenateRows, [])
+        case .sliceColumns(let start, let count):
+            return (.sliceColumns, [int(start), int(count)])
+        case .interleaveHeads(let heads):
+            return (.interleaveHeads, [int(heads)])
+        case .sineEmbedding(let features, let temperature, let scale, let order):
+            return (.sineEmbedding, [int(features), float(temperature), float(scale)] + order.map(int))
+        case .topRows(let count, let column):
+            return (.topRows, [int(count), int(column)])
+        case .reshape(let shape):
+            return (.reshape, shape.map(int))
+        }
+    }
+
+    /// Rebuilds an operation from stored words; every enum value, count and size is checked, so a
+    /// corrupt file gives an error, never a trap. Shapes are checked afterwards by the shape rules.
+    public static func decode(opcode raw: UInt32, words: [UInt64], node: String) throws(ModelFileError) -> GraphOperation {
+        guard let opcode = Opcode(rawValue: raw) else { throw .unknownOpcode(node: node, opcode: raw) }
+        func bad(_ detail: String) -> ModelFileError { .invalidAttributes(node: node, detail: detail) }
+        func expect(_ count: Int) throws(ModelFileError) {
+            guard words.count == count else { throw bad("\(words.count) attribute words, expected \(count)") }
+        }
+        /// An integer attribute in 0...limit (limits keep later arithmetic far from overflow).
+        func int(_ index: Int, limit: Int = 1 << 24) throws(ModelFileError) -> Int {
+            let value = Int64(bitPattern: words[index])
+            guard value >= 0, value <= Int64(limit) else { throw bad("attribute \(index) = \(value) outside 0...\(limit)") }
+            return Int(value)
+        }
+        func float(_ index: Int) throws(ModelFileError) -> Float {
+            let value = Float(Double(bitPattern: words[index]))
+            guard value.isFinite else { throw bad("attribute \(index) is not a finite number") }
+            return value
+        }
+        func activation(_ index: Int) throws(ModelFileError) -> Activation {
+            guard let value = Activation(rawValue: UInt8(truncatingIfNeeded: words[index])), words[index] <= 255 else {
+                throw bad("unknown activation \(words[index])")
+            }
+            return value
+        }
+        func levels(from start: Int) throws(ModelFileError) -> [LevelShape] {
+            guard (words.count - start) % 2 == 0, words.count > start, words.count - start <= 16 else {
+                throw bad("level list of \(words.count - start) words")
+            }
+            var shapes: [LevelShape] = []
+            var index = start
+            while index < words.count {
+                shapes.append(LevelShape(height: try int(index, limit: 16384), width: try int(index + 1, limit: 16384)))
+                index += 2
+            }
+            return shapes
+        }
+        switch opcode {
+        case .conv2d:
+            try expect(3)
+            return .conv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))
+        case .maxPool2d:
+            try expect(3)
+            return .maxPool2d(kernel: try int(0, limit: 64), stride: try int(1, limit: 64), padding: try int(2, limit: 64))
+        case .linear:
+            try expect(1)
+            return .linear(activation: try activation(0))
+        case .layerNorm:
+            try expect(1)
+            return .layerNorm(epsilon: try float(0))
+        case .groupNorm:
+            try expect(2)
+            return .groupNorm(groups: try int(0, limit: 65536), epsilon: try float(1))
+        case .binary:
+            try expect(1)
+            guard words[0] <= 255, let op = BinaryOperator(rawValue: UInt8(words[0])) else { throw bad("unknown binary operator \(words[0])") }
+            return .binary(op)
+        case .unary:
+            try expect(1)
+            guard words[0] <= 255, let op = UnaryOperator(rawValue: UInt8(words[0])) else { throw bad("unknown unary operator \(words[0])") }
+            return .unary(op)
+        case .inverseSigmoid:
+            try expect(1)
+            return .inverseSigmoid(epsilon: try float(0))
+        case .softmax:
+            try expect(1)
+            return .softmax(groupSize: try int(0))
+        case .attention:
+            try expect(2)
+            return .attention(heads: try int(0, limit: 4096), scale: try float(1))
+        case .deformableSampling, .deformableLocations:
+            guard words.count >= 4 else { throw bad("\(words.count) attribute words, expected at least 4") }
+            let heads = try int(0, limit: 4096)
+            let points = try int(1, limit: 4096)
+            let shapes = try levels(from: 2)
+            return opcode == .deformableSampling
+                ? .deformableSampling(levels: shapes, heads: heads, points: points)
+                : .deformableLocations(levels: shapes, heads: heads, points: points)
+        case .concatenateColumns:
+            try expect(0)
+            return .concatenateColumns
+        case .concatenateRows:
+            try expect(0)
+            return .concatenateRows
+        case .sliceColumns:
+            try expect(2)
+            return .sliceColumns(start: try int(0), count: try int(1))
+        case .interleaveHeads:
+            try expect(1)
+            return .interleaveHeads(heads: try int(0, limit: 4096))
+        case .sineEmbedding:
+            guard words.count >= 4, words.count <= 3 + 8 else { throw bad("\(words.count) attribute words, expected 4 to 11") }
+            var order: [Int] = []
+            for index in 3..<words.count { order.append(try int(index, limit: 64)) }
+            return .sineEmbedding(features: try int(0, limit: 65536), temperature: try float(1), scale: try float(2), order: order)
+        case .topRows:
+            try expect(2)
+            return .topRows(count: try int(0), column: try int(1))
+        case .reshape:
+            guard words.count >= 1, words.count <= 4 else { throw bad("reshape to \(words.count) dimensions") }
+            var shape: [Int] = []
+            for index in 0..<words.count { shape.append(try int(index, limit: 1 << 30)) }
+            return .reshape(shape)
+        }
+    }
+}
