@@ -17,3 +17,10 @@
 #if defined(__linux__)
 #include <sys/auxv.h>
 #endif
+
+/// Helpers for what Swift cannot call or see directly: variadic open(2), the errno macro,
+/// the MAP_FAILED macro and the S_ISREG macro.
+static inline int edgedetr_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+static inline int edgedetr_errno(void) { return errno; }
+static inline int edgedetr_map_failed(const void *address) { return address == MAP_FAILED; }
+static inline int edgedetr_is_regular_file(mode_t mode) { return S_ISREG(mode); }

@@ -28,21 +28,34 @@ public struct Node: Sendable {
     public var output: ValueID
 }
 
-/// Float data of a constant, in memory it owns (so kernels can hold a stable pointer to it). A class so
-/// that graphs built for several input sizes share one copy of the weights.
+/// Float data of a constant. A class so that graphs built for several input sizes share one copy of
+/// the weights. It either owns its memory (weights imported from a checkpoint) or borrows it from a
+/// mapped model file that it keeps alive (zero-copy weights).
 public final class ConstantStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    private let owned: Bool
+    private let file: MappedFile?
 
     public init(_ values: [Float]) {
         count = values.count
         pointer = .allocate(capacity: max(count, 1))
+        owned = true
+        file = nil
         values.withUnsafeBufferPointer { source in
             if let base = source.baseAddress, count > 0 { pointer.initialize(from: base, count: count) }
         }
     }
 
-    deinit { pointer.deallocate() }
+    /// Borrows `count` floats at `pointer` inside `file` (read-only: kernels never write constants).
+    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, from file: MappedFile) {
+        self.pointer = pointer
+        self.count = count
+        owned = false
+        self.file = file
+    }
+
+    deinit { if owned { pointer.deallocate() } }
 
     /// A copy of the data as an array (for tests and tools; kernels use `pointer`).
     public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }

@@ -1,0 +1,310 @@
+/// A model file read and validated (docs/FORMAT.md): the graph with its constants borrowed from the
+/// mapping, the arena plan, and the metadata. Reading follows the format section by section; every
+/// count, offset and size is checked against the file before it is used, and the graph is rebuilt
+/// through `Graph.add`, so its shape rules check every op's arity and shapes.
+public final class ModelFile {
+    public let file: MappedFile
+    public let graph: Graph
+    public let plan: ArenaPlan
+    public let metadata: ModelMetadata
+    /// Bytes of constant data (weights and folded constants).
+    public let constantBytes: Int
+
+    public convenience init(path: String) throws(ModelFileError) {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    public convenience init(bytes: [UInt8]) throws(ModelFileError) {
+        let file = bytes.withUnsafeBytes { MappedFile(bytes: $0) }
+        try self.init(file: file)
+    }
+
+    public init(file: MappedFile) throws(ModelFileError) {
+        self.file = file
+        let bytes = file.bytes
+        let sections = try Self.readSections(bytes)
+        let strings = StringTable(bytes: sections.section(.strings))
+        metadata = try ModelMetadata(entries: try Self.readMetadata(sections.section(.metadata), strings: strings))
+        let (graph, constantBytes) = try Self.readGraph(sections: sections, strings: strings, file: file)
+        self.graph = graph
+        self.constantBytes = constantBytes
+        plan = try Self.readPlan(sections.section(.plan), values: graph.values.count)
+        try ArenaPlanner.validate(plan, for: graph)
+        guard graph.shape(of: graph.inputs[0]) == [metadata.inputHeight, metadata.inputWidth, 3] else {
+            throw .invalidMetadata(key: "input.size", detail: "does not match the graph input \(graph.shape(of: graph.inputs[0]))")
+        }
+    }
+
+    // MARK: - Header and sections
+
+    struct Sections {
+        var ranges: [UnsafeRawBufferPointer?] = Array(repeating: nil, count: ModelFileFormat.SectionKind.allCases.count + 1)
+
+        func section(_ kind: ModelFileFormat.SectionKind) -> UnsafeRawBufferPointer { ranges[Int(kind.rawValue)]! }
+    }
+
+    static func readSections(_ bytes: UnsafeRawBufferPointer) throws(ModelFileError) -> Sections {
+        var header = ByteReader(bytes, what: "header")
+        try header.require(ModelFileFormat.headerSize)
+        for (index, byte) in ModelFileFormat.magic.enumerated() where bytes[index] != byte { throw .badMagic }
+        try header.skip(8)
+        let version = try header.u32()
+        let byteOrder = try header.u32()
+        if byteOrder != ModelFileFormat.byteOrderMark {
+            throw byteOrder == ModelFileFormat.byteOrderMark.byteSwapped ? .wrongByteOrder : .badHeader(detail: "bad byte-order mark")
+        }
+        guard version == ModelFileFormat.version else { throw .unsupportedVersion(version) }
+        let headerSize = try header.u32()
+        guard headerSize == UInt32(ModelFileFormat.headerSize) else { throw .badHeader(detail: "header size \(headerSize)") }
+        let sectionCount = Int(try header.u32())
+        let tableOffset = try header.u64()
+        let fileSize = try header.u64()
+        let storedCRC = bytes.loadUnaligned(fromByteOffset: 60, as: UInt32.self).littleEndian
+        let computedCRC = modelFileCRC32(UnsafeRawBufferPointer(rebasing: bytes[0..<60]))
+        guard storedCRC == computedCRC else { throw .headerChecksum(stored: storedCRC, computed: computedCRC) }
+        guard fileSize == UInt64(bytes.count) else { throw .fileSizeMismatch(header: fileSize, actual: bytes.count) }
+        guard sectionCount <= 16 else { throw .countTooLarge(what: "section", count: sectionCount, limit: 16) }
+        guard tableOffset <= UInt64(bytes.count) else {
+            throw .truncated(what: "section table", needed: sectionCount * ModelFileFormat.sectionEntrySize, available: 0)
+        }
+        var table = ByteReader(bytes, what: "section table", at: Int(tableOffset))
+        try table.require(sectionCount * ModelFileFormat.sectionEntrySize)
+        var sections = Sections()
+        for _ in 0..<sectionCount {
+            let rawKind = try table.u32()
+            _ = try table.u32()
+            let offset = try table.u64()
+            let size = try table.u64()
+            let crc = try table.u32()
+            _ = try table.u32()
+            guard let kind = ModelFileFormat.SectionKind(rawValue: rawKind) else { throw .unknownSection(rawKind) }
+            guard sections.ranges[Int(rawKind)] == nil else { throw .duplicateSection(kind.name) }
+            let (end, overflow) = offset.addingReportingOverflow(size)
+            guard !overflow, end <= UInt64(bytes.count) else {
+                throw .sectionOutOfBounds(section: kind.name, offset: offset, size: size, fileSize: bytes.count)
+            }
+            guard offset % UInt64(ModelFileFormat.alignment) == 0 else { throw .sectionMisaligned(section: kind.name, offset: offset) }
+            let range = UnsafeRawBufferPointer(rebasing: bytes[Int(offset)..<Int(end)])
+            let computed = modelFileCRC32(range)
+            guard computed == crc else { throw .sectionChecksum(section: kind.name, stored: crc, computed: computed) }
+            sections.ranges[Int(rawKind)] = range
+        }
+        for kind in ModelFileFormat.SectionKind.allCases where sections.ranges[Int(kind.rawValue)] == nil {
+            throw .missingSection(kind.name)
+        }
+        return sections
+    }
+
+    /// Strings are (offset, length) references into the strings section, UTF-8.
+    struct StringTable {
+        let bytes: UnsafeRawBufferPointer
+
+        func string(offset: UInt32, length: UInt32) throws(ModelFileError) -> String {
+            let (end, overflow) = Int(offset).addingReportingOverflow(Int(length))
+            guard !overflow, end <= bytes.count else {
+                throw .badString(offset: offset, length: length, tableSize: bytes.count)
+            }
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[Int(offset)..<end])
+            guard let text = String(validating: slice.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                throw .badString(offset: offset, length: length, tableSize: bytes.count)
+            }
+            return text
+        }
+
+        func read(_ reader: inout ByteReader) throws(ModelFileError) -> String {
+            let offset = try reader.u32()
+            let length = try reader.u32()
+            return try string(offset: offset, length: length)
+        }
+    }
+
+    // MARK: - Metadata
+
+    static func readMetadata(_ bytes: UnsafeRawBufferPointer, strings: StringTable) throws(ModelFileError) -> [(key: String, value: MetadataValue)] {
+        var reader = ByteReader(bytes, what: "metadata")
+        let count = Int(try reader.u32())
+        _ = try reader.u32()
+        guard count <= ModelFileFormat.maximumMetadataEntries else {
+            throw .countTooLarge(what: "metadata entry", count: count, limit: ModelFileFormat.maximumMetadataEntries)
+        }
+        var entries: [(key: String, value: MetadataValue)] = []
+        for _ in 0..<count {
+            let key = try strings.read(&reader)
+            let rawType = try reader.u32()
+            let items = Int(try reader.u32())
+            guard items <= ModelFileFormat.maximumMetadataItems else {
+                throw .countTooLarge(what: "metadata '\(key)' item", count: items, limit: ModelFileFormat.maximumMetadataItems)
+            }
+            try reader.require(items * 8)
+            switch ModelFileFormat.MetadataType(rawValue: rawType) {
+            case .integers:
+                var values: [Int64] = []
+                for _ in 0..<items { values.append(Int64(bitPattern: try reader.u64())) }
+                entries.append((key, .integers(values)))
+            case .floats:
+                var values: [Double] = []
+                for _ in 0..<items { values.append(Double(bitPattern: try reader.u64())) }
+                entries.append((key, .floats(values)))
+            case .strings:
+                var values: [String] = []
+                for _ in 0..<items { values.append(try strings.read(&reader)) }
+                entries.append((key, .strings(values)))
+            case nil:
+                throw .invalidMetadata(key: key, detail: "unknown type \(rawType)")
+            }
+        }
+        return entries
+    }
+
+    // MARK: - Values and nodes
+
+    private struct ValueRecord {
+        var name: String
+        var source: ModelFileFormat.ValueSourceCode
+        var shape: [Int]
+        var dataOffset: UInt64
+        var dataSize: UInt64
+    }
+
+    static func readGraph(sections: Sections, strings: StringTable, file: MappedFile) throws(ModelFileError) -> (Graph, Int) {
+        let data = sections.section(.data)
+        var values = ByteReader(sections.section(.values), what: "values")
+        let valueCount = Int(try values.u32())
+        _ = try values.u32()
+        guard valueCount <= ModelFileFormat.maximumValues else {
+            throw .countTooLarge(what: "value", count: valueCount, limit: ModelFileFormat.maximumValues)
+        }
+        try values.require(valueCount * ModelFileFormat.valueRecordSize)
+        var nodes = ByteReader(sections.section(.nodes), what: "nodes")
+        let nodeCount = Int(try nodes.u32())
+        let outputCount = Int(try nodes.u32())
+        guard nodeCount <= ModelFileFormat.maximumNodes, outputCount <= 64 else {
+            throw .countTooLarge(what: "node", count: nodeCount, limit: ModelFileFormat.maximumNodes)
+        }
+
+        let graph = Graph()
+        var constantBytes = 0
+        var nodesRead = 0
+        for index in 0..<valueCount {
+            let record = try readValueRecord(&values, index: index, strings: strings)
+            func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: index, name: record.name, detail: detail) }
+            switch record.source {
+            case .input:
+                guard graph.inputs.isEmpty else { throw invalid("a second graph input") }
+                guard record.shape.count == 3, record.shape[2] == 3 else { throw invalid("the input must be [height, width, 3], got \(record.shape)") }
+                _ = graph.input(record.name, shape: record.shape)
+            case .constant:
+                let count = record.shape.reduce(1, *)
+                let (end, overflow) = record.dataOffset.addingReportingOverflow(record.dataSize)
+                guard !overflow, end <= UInt64(data.count) else {
+                    throw invalid("data at \(record.dataOffset) of \(record.dataSize) bytes is past the end of the data section (\(data.count) bytes)")
+                }
+                guard record.dataOffset % UInt64(ModelFileFormat.alignment) == 0 else {
+                    throw invalid("data offset \(record.dataOffset) is not \(ModelFileFormat.alignment)-byte aligned")
+                }
+                guard record.dataSize == UInt64(count * 4) else { throw invalid("\(record.dataSize) data bytes for \(count) float32 values") }
+                let pointer = UnsafeMutableRawPointer(mutating: data.baseAddress! + Int(record.dataOffset)).assumingMemoryBound(to: Float.self)
+                let storage = ConstantStorage(borrowing: pointer, count: count, from: file)
+                do { _ = try graph.constant(record.name, shape: record.shape, storage: storage) } catch { throw .graph(error) }
+                constantBytes += Int(record.dataSize)
+            case .node:
+                guard nodesRead < nodeCount else { throw invalid("produced by a node past the \(nodeCount) stored") }
+                let node = try readNode(&nodes, index: nodesRead, output: index, strings: strings)
+                let id: ValueID
+                do { id = try graph.add(node.operation, node.inputs.map(ValueID.init), name: node.name) } catch { throw .graph(error) }
+                guard graph.shape(of: id) == record.shape else {
+                    throw invalid("stored shape \(record.shape), but '\(node.name)' produces \(graph.shape(of: id))")
+                }
+                nodesRead += 1
+            }
+        }
+        guard graph.inputs.count == 1 else { throw .invalidValue(index: 0, name: "", detail: "the graph has no input") }
+        guard nodesRead == nodeCount else { throw .invalidNode(index: nodesRead, name: "", detail: "node produces no stored value") }
+        for _ in 0..<outputCount {
+            let name = try strings.read(&nodes)
+            let value = Int(try nodes.u32())
+            _ = try nodes.u32()
+            guard value < graph.values.count, case .node = graph.values[value].source else {
+                throw .invalidNode(index: value, name: name, detail: "graph output '\(name)' is not a node's value")
+            }
+            graph.markOutput(name, ValueID(value))
+        }
+        for required in ["logits", "pred_boxes"] where graph.output(named: required) == nil {
+            throw .invalidNode(index: 0, name: required, detail: "the graph has no '\(required)' output")
+        }
+        return (graph, constantBytes)
+    }
+
+    private static func readValueRecord(_ reader: inout ByteReader, index: Int, strings: StringTable) throws(ModelFileError) -> ValueRecord {
+        let start = reader.position
+        let name = try strings.read(&reader)
+        let rawSource = try reader.u8()
+        let rawType = try reader.u8()
+        let rank = Int(try reader.u8())
+        _ = try reader.u8()
+        _ = try reader.u32()  // quantization zero point: int8 values come with the int8 runtime
+        var dims: [UInt32] = []
+        for _ in 0..<ModelFileFormat.maximumRank { dims.append(try reader.u32()) }
+        _ = try reader.f32()  // quantization scale
+        _ = try reader.u32()
+        let dataOffset = try reader.u64()
+        let dataSize = try reader.u64()
+        reader.position = start + ModelFileFormat.valueRecordSize
+        func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: index, name: name, detail: detail) }
+        guard let source = ModelFileFormat.ValueSourceCode(rawValue: rawSource) else { throw invalid("unknown source \(rawSource)") }
+        guard let type = ModelFileFormat.ElementType(rawValue: rawType) else { throw invalid("unknown element type \(rawType)") }
+        guard type == .float32 else { throw invalid("element type \(rawType) is not supported by this runtime yet") }
+        guard rank >= 1, rank <= ModelFileFormat.maximumRank else { throw invalid("rank \(rank) outside 1...\(ModelFileFormat.maximumRank)") }
+        var shape: [Int] = []
+        var count = 1
+        for dimension in dims.prefix(rank) {
+            let (product, overflow) = count.multipliedReportingOverflow(by: Int(dimension))
+            guard !overflow, product <= 1 << 36 else { throw invalid("dimensions \(dims.prefix(rank).map { Int($0) }) overflow") }
+            count = product
+            shape.append(Int(dimension))
+        }
+        return ValueRecord(name: name, source: source, shape: shape, dataOffset: dataOffset, dataSize: dataSize)
+    }
+
+    private static func readNode(_ reader: inout ByteReader, index: Int, output: Int, strings: StringTable) throws(ModelFileError) -> (name: String, operation: GraphOperation, inputs: [Int]) {
+        let name = try strings.read(&reader)
+        let opcode = try reader.u32()
+        let inputCount = Int(try reader.u32())
+        let wordCount = Int(try reader.u32())
+        let storedOutput = Int(try reader.u32())
+        func invalid(_ detail: String) -> ModelFileError { .invalidNode(index: index, name: name, detail: detail) }
+        guard inputCount <= ModelFileFormat.maximumInputsPerNode else { throw invalid("\(inputCount) inputs") }
+        guard wordCount <= ModelFileFormat.maximumAttributeWords else { throw invalid("\(wordCount) attribute words") }
+        guard storedOutput == output else { throw invalid("writes value \(storedOutput), expected \(output)") }
+        var inputs: [Int] = []
+        for _ in 0..<inputCount {
+            let input = Int(try reader.u32())
+            guard input < output else { throw invalid("reads value \(input), which is not defined before it") }
+            inputs.append(input)
+        }
+        var words: [UInt64] = []
+        for _ in 0..<wordCount { words.append(try reader.u64()) }
+        let operation = try OperationCoding.decode(opcode: opcode, words: words, node: name)
+        return (name, operation, inputs)
+    }
+
+    // MARK: - Plan
+
+    static func readPlan(_ bytes: UnsafeRawBufferPointer, values: Int) throws(ModelFileError) -> ArenaPlan {
+        var reader = ByteReader(bytes, what: "plan")
+        let size = try reader.u64()
+        let count = Int(try reader.u32())
+        _ = try reader.u32()
+        guard size <= 1 << 40 else { throw .invalidPlan(detail: "arena of \(size) bytes") }
+        guard count == values else { throw .invalidPlan(detail: "\(count) offsets for \(values) values") }
+        try reader.require(count * 8)
+        var offsets: [Int] = []
+        offsets.reserveCapacity(count)
+        for _ in 0..<count {
+            let raw = Int64(bitPattern: try reader.u64())
+            guard raw >= -1, raw <= 1 << 40 else { throw .invalidPlan(detail: "offset \(raw)") }
+            offsets.append(Int(raw))
+        }
+        return ArenaPlan(offsets: offsets, size: Int(size))
+    }
+}

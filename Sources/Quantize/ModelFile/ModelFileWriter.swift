@@ -1,0 +1,192 @@
+import EdgeRuntime
+import Foundation
+
+/// Writes a graph, its arena plan and its metadata as one model file (docs/FORMAT.md), the layout
+/// `EdgeRuntime.ModelFile` reads: header, sections at 64-byte aligned offsets, constant data at
+/// 64-byte aligned offsets within the data section, the section table last. The output depends only
+/// on its inputs, so identical inputs give byte-identical files.
+public enum ModelFileWriter {
+    public static func encode(graph: Graph, plan: ArenaPlan, metadata: ModelMetadata) -> [UInt8] {
+        var strings = StringTableBuilder()
+
+        // Metadata.
+        var metadataBytes = ByteWriter()
+        let entries = metadata.entries
+        metadataBytes.u32(UInt32(entries.count))
+        metadataBytes.u32(0)
+        for entry in entries {
+            strings.write(entry.key, to: &metadataBytes)
+            switch entry.value {
+            case .integers(let values):
+                metadataBytes.u32(ModelFileFormat.MetadataType.integers.rawValue)
+                metadataBytes.u32(UInt32(values.count))
+                for value in values { metadataBytes.u64(UInt64(bitPattern: value)) }
+            case .floats(let values):
+                metadataBytes.u32(ModelFileFormat.MetadataType.floats.rawValue)
+                metadataBytes.u32(UInt32(values.count))
+                for value in values { metadataBytes.u64(value.bitPattern) }
+            case .strings(let values):
+                metadataBytes.u32(ModelFileFormat.MetadataType.strings.rawValue)
+                metadataBytes.u32(UInt32(values.count))
+                for value in values { strings.write(value, to: &metadataBytes) }
+            }
+        }
+
+        // Values, with constant data laid out in the data section.
+        var data = ByteWriter()
+        var values = ByteWriter()
+        values.u32(UInt32(graph.values.count))
+        values.u32(0)
+        for value in graph.values {
+            let start = values.bytes.count
+            strings.write(value.name, to: &values)
+            var dataOffset = ModelFileFormat.none64
+            var dataSize: UInt64 = 0
+            let source: ModelFileFormat.ValueSourceCode
+            switch value.source {
+            case .input:
+                source = .input
+            case .node:
+                source = .node
+            case .constant(let c):
+                source = .constant
+                data.align(to: ModelFileFormat.alignment)
+                dataOffset = UInt64(data.bytes.count)
+                let storage = graph.constants[c]
+                dataSize = UInt64(storage.count * 4)
+                for index in 0..<storage.count { data.u32(storage.pointer[index].bitPattern) }
+            }
+            values.u8(source.rawValue)
+            values.u8(ModelFileFormat.ElementType.float32.rawValue)
+            values.u8(UInt8(value.shape.count))
+            values.u8(0)
+            values.u32(0)  // zero point
+            for axis in 0..<ModelFileFormat.maximumRank { values.u32(axis < value.shape.count ? UInt32(value.shape[axis]) : 0) }
+            values.u32(Float(0).bitPattern)  // scale
+            values.u32(0)
+            values.u64(dataOffset)
+            values.u64(dataSize)
+            values.u32(0)
+            values.u32(0)
+            precondition(values.bytes.count - start == ModelFileFormat.valueRecordSize, "value record layout")
+        }
+
+        // Nodes, then the named graph outputs.
+        var nodes = ByteWriter()
+        nodes.u32(UInt32(graph.nodes.count))
+        nodes.u32(UInt32(graph.outputs.count))
+        for node in graph.nodes {
+            let (opcode, words) = OperationCoding.encode(node.operation)
+            strings.write(node.name, to: &nodes)
+            nodes.u32(opcode.rawValue)
+            nodes.u32(UInt32(node.inputs.count))
+            nodes.u32(UInt32(words.count))
+            nodes.u32(UInt32(node.output.index))
+            for input in node.inputs { nodes.u32(UInt32(input.index)) }
+            for word in words { nodes.u64(word) }
+        }
+        for output in graph.outputs {
+            strings.write(output.name, to: &nodes)
+            nodes.u32(UInt32(output.value.index))
+            nodes.u32(0)
+        }
+
+        // Arena plan.
+        var planBytes = ByteWriter()
+        planBytes.u64(UInt64(plan.size))
+        planBytes.u32(UInt32(plan.offsets.count))
+        planBytes.u32(0)
+        for offset in plan.offsets { planBytes.u64(UInt64(bitPattern: Int64(offset))) }
+
+        // Assemble: header, sections, section table.
+        let sections: [(ModelFileFormat.SectionKind, [UInt8])] = [
+            (.strings, strings.bytes), (.metadata, metadataBytes.bytes), (.values, values.bytes),
+            (.nodes, nodes.bytes), (.plan, planBytes.bytes), (.data, data.bytes),
+        ]
+        var file = ByteWriter()
+        file.bytes = [UInt8](repeating: 0, count: ModelFileFormat.headerSize)
+        var table = ByteWriter()
+        for (kind, bytes) in sections {
+            file.align(to: ModelFileFormat.alignment)
+            let offset = file.bytes.count
+            file.bytes.append(contentsOf: bytes)
+            table.u32(kind.rawValue)
+            table.u32(0)
+            table.u64(UInt64(offset))
+            table.u64(UInt64(bytes.count))
+            table.u32(bytes.withUnsafeBytes { modelFileCRC32($0) })
+            table.u32(0)
+        }
+        file.align(to: ModelFileFormat.alignment)
+        let tableOffset = file.bytes.count
+        file.bytes.append(contentsOf: table.bytes)
+
+        var header = ByteWriter()
+        header.bytes.append(contentsOf: ModelFileFormat.magic)
+        header.u32(ModelFileFormat.version)
+        header.u32(ModelFileFormat.byteOrderMark)
+        header.u32(UInt32(ModelFileFormat.headerSize))
+        header.u32(UInt32(sections.count))
+        header.u64(UInt64(tableOffset))
+        header.u64(UInt64(file.bytes.count))
+        header.u64(0)
+        header.bytes.append(contentsOf: [UInt8](repeating: 0, count: 12))
+        header.u32(header.bytes.withUnsafeBytes { modelFileCRC32($0) })
+        file.bytes.replaceSubrange(0..<ModelFileFormat.headerSize, with: header.bytes)
+        return file.bytes
+    }
+
+    public static func write(graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, to path: String) throws(ModelExportError) {
+        let bytes = encode(graph: graph, plan: plan, metadata: metadata)
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw .cannotWrite(path: path)
+        }
+    }
+}
+
+public enum ModelExportError: Error, CustomStringConvertible {
+    case cannotWrite(path: String)
+    case build(BuildError)
+    case checkpoint(CheckpointError)
+
+    public var description: String {
+        switch self {
+        case .cannotWrite(let path): "\(path): cannot write the model file"
+        case .build(let error): error.description
+        case .checkpoint(let error): error.description
+        }
+    }
+}
+
+/// Little-endian byte output.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ value: UInt8) { bytes.append(value) }
+    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func align(to alignment: Int) {
+        let padding = (alignment - bytes.count % alignment) % alignment
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: padding))
+    }
+}
+
+/// The strings section: each distinct string stored once, referenced by (offset, length).
+struct StringTableBuilder {
+    var bytes: [UInt8] = []
+    private var offsets: [String: UInt32] = [:]
+
+    mutating func write(_ string: String, to writer: inout ByteWriter) {
+        let utf8 = Array(string.utf8)
+        let offset: UInt32
+        if let known = offsets[string] {
+            offset = known
+        } else {
+            offset = UInt32(bytes.count)
+            bytes.append(contentsOf: utf8)
+            offsets[string] = offset
+        }
+        writer.u32(offset)
+        writer.u32(UInt32(utf8.count))
+    }
+}
