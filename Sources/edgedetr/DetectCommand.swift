@@ -13,7 +13,7 @@ struct DetectCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "A Hugging Face checkpoint folder (config.json + model.safetensors).")
+    @Option(name: .long, help: "A model file (.edq) or a Hugging Face checkpoint folder (config.json + model.safetensors).")
     var model: String
 
     @Option(name: .long, help: "Worker threads (1 to 64).")
@@ -43,13 +43,12 @@ struct DetectCommand: ParsableCommand {
     }
 
     func run() throws {
-        let detector: FloatDetector
-        do { detector = try FloatDetector(folder: model, threads: threads) } catch { throw CLIError(error.description) }
+        let detector = try AnyDetector(model: model, threads: threads)
         var results: [[String: Any]] = []
         for (index, path) in images.enumerated() {
             let image = try ImageFile.load(path)
             let detections: [Detection]
-            do { detections = try detector.detect(image, topK: topK, threshold: threshold) } catch {
+            do { detections = try detector.detect(image, topK, threshold) } catch let error as CLIError {
                 throw CLIError("\(path): \(error.description)")
             }
             for detection in detections {
@@ -72,6 +71,34 @@ struct DetectCommand: ParsableCommand {
             do { try data.write(to: URL(fileURLWithPath: json)) } catch {
                 throw CLIError("\(json): cannot write (\(error.localizedDescription))")
             }
+        }
+    }
+}
+
+/// A model file run by the runtime, or a checkpoint folder run by the float engine, behind one face.
+struct AnyDetector {
+    let detect: (RGBImage, Int?, Float) throws -> [Detection]
+    let labelName: (Int) -> String
+
+    init(model: String, threads: Int) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isFolder) else {
+            throw CLIError("\(model): no such file or folder")
+        }
+        if isFolder.boolValue {
+            let detector: FloatDetector
+            do { detector = try FloatDetector(folder: model, threads: threads) } catch { throw CLIError(error.description) }
+            detect = { image, topK, threshold in
+                do { return try detector.detect(image, topK: topK, threshold: threshold) } catch { throw CLIError("\(error)") }
+            }
+            labelName = detector.labelName
+        } else {
+            let detector: Detector
+            do { detector = try Detector(path: model, threads: threads) } catch { throw CLIError("\(model): \(error.description)") }
+            detect = { image, topK, threshold in
+                do { return try detector.detect(image, topK: topK, threshold: threshold) } catch { throw CLIError("\(error)") }
+            }
+            labelName = detector.labelName
         }
     }
 }

@@ -45,8 +45,11 @@ public final class ModelFile {
 
     static func readSections(_ bytes: UnsafeRawBufferPointer) throws(ModelFileError) -> Sections {
         var header = ByteReader(bytes, what: "header")
+        // The magic first, so any other file is named for what it is rather than "truncated".
+        for (index, byte) in ModelFileFormat.magic.enumerated() where index >= bytes.count || bytes[index] != byte {
+            throw index >= bytes.count && index > 0 ? .truncated(what: "header", needed: ModelFileFormat.headerSize, available: bytes.count) : .badMagic
+        }
         try header.require(ModelFileFormat.headerSize)
-        for (index, byte) in ModelFileFormat.magic.enumerated() where bytes[index] != byte { throw .badMagic }
         try header.skip(8)
         let version = try header.u32()
         let byteOrder = try header.u32()

@@ -1,0 +1,103 @@
+import ArgumentParser
+import EdgeRuntime
+import Foundation
+import Quantize
+
+/// Parses `HxW` (e.g. `512x512`).
+struct InputSize: ExpressibleByArgument {
+    let height: Int
+    let width: Int
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x")
+        guard parts.count == 2, let height = Int(parts[0]), let width = Int(parts[1]),
+              (32...4096).contains(height), (32...4096).contains(width) else { return nil }
+        self.height = height
+        self.width = width
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a checkpoint as a float32 model file (the runtime's format, before quantization).",
+        discussion: "The graph, its arena plan and metadata are built for one input size; `detect` resizes images to it."
+    )
+
+    @Option(name: .long, help: "A Hugging Face checkpoint folder.")
+    var model: String
+
+    @Option(name: .long, help: "Model input size HxW (32 to 4096 each); default: what the checkpoint's preprocessing makes of a 640x480 photo.")
+    var inputSize: InputSize?
+
+    @Option(name: [.customShort("o"), .long], help: "The model file to write.")
+    var output: String
+
+    func run() throws {
+        let size: (height: Int, width: Int)
+        if let inputSize {
+            size = (inputSize.height, inputSize.width)
+        } else {
+            do {
+                let checkpoint = try CheckpointFolder(path: model)
+                size = ModelExport.defaultInputSize(for: try PreprocessorConfigParser.parse(checkpoint.preprocessorConfig))
+            } catch { throw CLIError(error.description) }
+        }
+        let (graph, plan) : (Graph, ArenaPlan)
+        do { (graph, plan) = try ModelExport.exportFloat(folder: model, height: size.height, width: size.width, to: output) } catch {
+            throw CLIError(error.description)
+        }
+        print("wrote \(output): \(size.height)x\(size.width) input, \(graph.nodes.count) ops, "
+              + "\(graph.constantElementCount * 4) weight bytes, arena \(plan.size) bytes")
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a model file: metadata, ops with their shapes, weight and arena bytes, the arena plan."
+    )
+
+    @Argument(help: "A model file (.edq).")
+    var model: String
+
+    @Flag(name: .long, help: "Print the arena plan, one line per buffer.")
+    var plan = false
+
+    @Flag(name: .long, help: "Machine-readable output.")
+    var json = false
+
+    func run() throws {
+        let file: ModelFile
+        do { file = try ModelFile(path: model) } catch { throw CLIError("\(model): \(error.description)") }
+        let graph = file.graph
+        let metadata = file.metadata
+        if json {
+            let ops: [[String: Any]] = graph.nodes.map { node in
+                ["name": node.name, "op": node.operation.kindName, "precision": "float32",
+                 "inputs": node.inputs.map { graph.shape(of: $0) }, "output": graph.shape(of: node.output)]
+            }
+            let object: [String: Any] = [
+                "family": metadata.family, "input": [metadata.inputHeight, metadata.inputWidth],
+                "labels": Dictionary(uniqueKeysWithValues: zip(metadata.labelIDs.map(String.init), metadata.labelNames)),
+                "weight_bytes": file.constantBytes, "arena_bytes": file.plan.size, "file_bytes": file.file.count,
+                "ops": ops, "notes": metadata.notes,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("\(model): \(metadata.family), input \(metadata.inputHeight)x\(metadata.inputWidth), "
+              + "\(metadata.labelIDs.count) labels, top-k \(metadata.topK)")
+        for note in metadata.notes { print("  \(note)") }
+        print("file \(file.file.count) bytes, weights \(file.constantBytes) bytes, arena \(file.plan.size) bytes, \(graph.nodes.count) ops")
+        var counts: [String: Int] = [:]
+        for node in graph.nodes { counts[node.operation.kindName, default: 0] += 1 }
+        print("ops: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        for node in graph.nodes {
+            let inputs = node.inputs.map { "\(graph.shape(of: $0))" }.joined(separator: " ")
+            print("  float32  \(node.operation.kindName.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.name)  \(inputs) -> \(graph.shape(of: node.output))")
+        }
+        if plan { print(ArenaPlanner.describe(file.plan, for: graph)) }
+    }
+}
