@@ -1,0 +1,58 @@
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
+
+/// Register-only loops for `edgedetr bench-kernels`: the machine's peak multiply-accumulates per
+/// second on one core, to quote kernel speeds as a fraction of it.
+public enum Int8PeakLoops {
+    /// MACs one iteration of `int8(iterations:)` performs.
+    public static var int8MACsPerIteration: Int {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if CPUFeatures.host.hasAVX2FMA { return 128 }
+        #endif
+        return 64
+    }
+
+    /// MACs one iteration of `float(iterations:)` performs.
+    public static var floatMACsPerIteration: Int {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if CPUFeatures.host.hasAVX2FMA { return 80 }
+        #endif
+        return 64
+    }
+
+    /// int8 peak loop: vpmaddwd chains on AVX2; elsewhere eight chains of widening int16 SIMD8
+    /// multiply-adds (SMLAL on NEON). Returns a value to keep the loop alive.
+    @inline(never)
+    public static func int8(iterations: Int, seed: Int32) -> Int32 {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if CPUFeatures.host.hasAVX2FMA { return int8PeakLoopAVX2(iterations: iterations, seed: seed) }
+        #endif
+        let b = SIMD8<Int32>(repeating: seed | 1)
+        var c = (SIMD8<Int32>(repeating: seed), SIMD8<Int32>(repeating: 1), SIMD8<Int32>(repeating: 2), SIMD8<Int32>(repeating: 3),
+                 SIMD8<Int32>(repeating: 4), SIMD8<Int32>(repeating: 5), SIMD8<Int32>(repeating: 6), SIMD8<Int32>(repeating: 7))
+        for _ in 0..<max(iterations, 0) {
+            @inline(__always) func step(_ x: SIMD8<Int32>) -> SIMD8<Int32> {
+                x &+ SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int16>(truncatingIfNeeded: x)) &* b
+            }
+            c = (step(c.0), step(c.1), step(c.2), step(c.3), step(c.4), step(c.5), step(c.6), step(c.7))
+        }
+        return (c.0 &+ c.1 &+ c.2 &+ c.3 &+ c.4 &+ c.5 &+ c.6 &+ c.7).wrappedSum()
+    }
+
+    /// fp32 peak loop: FMA chains on AVX2; elsewhere eight SIMD8 multiply-add chains.
+    @inline(never)
+    public static func float(iterations: Int, seed: Float) -> Float {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if CPUFeatures.host.hasAVX2FMA { return floatPeakLoopAVX2(iterations: iterations, seed: seed) }
+        #endif
+        let b = SIMD8<Float>(repeating: 0.9999), d = SIMD8<Float>(repeating: seed * 1e-4)
+        var c = (SIMD8<Float>(repeating: seed), SIMD8<Float>(repeating: 1), SIMD8<Float>(repeating: 2), SIMD8<Float>(repeating: 3),
+                 SIMD8<Float>(repeating: 4), SIMD8<Float>(repeating: 5), SIMD8<Float>(repeating: 6), SIMD8<Float>(repeating: 7))
+        for _ in 0..<max(iterations, 0) {
+            c = (multiplyAdd(d, c.0, b), multiplyAdd(d, c.1, b), multiplyAdd(d, c.2, b), multiplyAdd(d, c.3, b),
+                 multiplyAdd(d, c.4, b), multiplyAdd(d, c.5, b), multiplyAdd(d, c.6, b), multiplyAdd(d, c.7, b))
+        }
+        return (c.0 + c.1 + c.2 + c.3 + c.4 + c.5 + c.6 + c.7).sum()
+    }
+}

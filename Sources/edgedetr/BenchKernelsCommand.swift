@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Kernels
+
+/// `edgedetr bench-kernels`: int8 against fp32 kernels on the DETR shapes, as fractions of this
+/// machine's measured peaks. Not a test: the machine is shared, so quote the ratios of one run.
+struct BenchKernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-kernels",
+        abstract: "Time the int8 and fp32 kernels (GEMM, conv, deformable core) against the measured peaks.",
+        discussion: """
+            Measures the int8 and fp32 peak of one core with register-only loops, then times int8 and fp32 \
+            GEMM (M=5440 K=256 N=256, M=5440 K=256 N=1024, M=300 K=256 N=2048), conv 3x3 256->256 and 1x1 \
+            1024->256 at 32x32, and the deformable core for 5440 queries x 8 heads x 4 levels x 4 points \
+            (head dim 32, levels 64x64..8x8). Median of --runs after one warm-up. Peaks are per core times \
+            --threads. EDGEDETR_KERNELS=scalar|simd|avx2 picks the kernel level.
+            """
+    )
+
+    @Option(name: .long, help: "Worker threads (1 to 64).")
+    var threads: Int = 1
+
+    @Option(name: .long, help: "Timed runs per kernel (1 to 50).")
+    var runs: Int = 5
+
+    func validate() throws {
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+        guard (1...50).contains(runs) else { throw ValidationError("--runs must be from 1 to 50, got \(runs)") }
+    }
+
+    func run() throws {
+        let pool: ThreadPool? = threads > 1 ? ThreadPool(threadCount: threads) : nil
+        print("edgedetr bench-kernels --threads \(threads) --runs \(runs)   (kernel level: \(KernelDispatch.current.name))")
+        let int8Peak = Double(threads) * peak(macsPerIteration: Int8PeakLoops.int8MACsPerIteration) {
+            _ = Int8PeakLoops.int8(iterations: $0, seed: 3)
+        }
+        let floatPeak = Double(threads) * peak(macsPerIteration: Int8PeakLoops.floatMACsPerIteration) {
+            _ = Int8PeakLoops.float(iterations: $0, seed: 0.5)
+        }
+        print(String(format: "peak (register-only, %d core%@): int8 %.1f GMAC/s, fp32 %.1f GMAC/s, int8/fp32 %.2fx",
+                     threads, threads > 1 ? "s" : "", int8Peak, floatPeak, int8Peak / floatPeak))
+        print("| kernel | int8 ms | int8 GMAC/s | % int8 peak | fp32 ms | fp32 GMAC/s | % fp32 peak | int8 speed-up |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (m, k, n) in [(5440, 256, 256), (5440, 256, 1024), (300, 256, 2048)] {
+            let (int8Time, floatTime) = gemm(m: m, k: k, n: n, pool: pool)
+            report("GEMM M=\(m) K=\(k) N=\(n)", macs: Double(m * k * n), int8Time, floatTime, int8Peak, floatPeak)
+        }
+        for (kernel, inputChannels) in [(3, 256), (1, 1024)] {
+            let shape = Conv2DShape(inputHeight: 32, inputWidth: 32, inputChannels: inputChannels, outputChannels: 256,
+                                    kernelHeight: kernel, kernelWidth: kernel, stride: 1, padding: kernel / 2)
+            let (int8Time, floatTime) = conv(shape, pool: pool)
+            report("conv \(kernel)x\(kernel) \(inputChannels)->256 32x32", macs: Double(32 * 32 * 256 * kernel * kernel * inputChannels),
+                   int8Time, floatTime, int8Peak, floatPeak)
+        }
+        let (int8Time, floatTime) = deformable(pool: pool)
+        print(String(format: "| deformable core 5440q x 8h x 4l x 4p, d=32 | %.2f | - | - | %.2f | - | - | %.2fx |",
+                     int8Time * 1e3, floatTime * 1e3, floatTime / int8Time))
+    }
+
+    func report(_ name: String, macs: Double, _ int8Time: Double, _ floatTime: Double, _ int8Peak: Double, _ floatPeak: Double) {
+        let int8Rate = macs / int8Time / 1e9, floatRate = macs / floatTime / 1e9
+        print(String(format: "| %@ | %.2f | %.1f | %.0f%% | %.2f | %.1f | %.0f%% | %.2fx |", name, int8Time * 1e3, int8Rate,
+                     100 * int8Rate / int8Peak, floatTime * 1e3, floatRate, 100 * floatRate / floatPeak, floatTime / int8Time))
+    }
+
+    /// GMAC/s of a register-only loop: the best of 5 runs of ~50 ms.
+    func peak(macsPerIteration: Int, _ loop: (Int) -> Void) -> Double {
+        let iterations = 2_000_000
+        var best = Double.infinity
+        for _ in 0..<5 { best = min(best, seconds { loop(iterations) }) }
+        return Double(iterations * macsPerIteration) / best / 1e9
+    }
+
+    /// Median seconds of `runs` calls after one warm-up.
+    func median(_ body: () -> Void) -> Double {
+        body()
+        let times = (0..<runs).map { _ in seconds(body) }.sorted()
+        return times[times.count / 2]
+    }
+
+    func seconds(_ body: () -> Void) -> Double {
+        var start = timespec(), end = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        body()
+        clock_gettime(CLOCK_MONOTONIC, &end)
+        return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9
+    }
+
+    func randomBytes(_ count: Int, seed: UInt64) -> [Int8] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int8(truncatingIfNeeded: state >> 33)
+        }
+    }
+
+    func gemm(m: Int, k: Int, n: Int, pool: ThreadPool?) -> (Double, Double) {
+        let input = randomBytes(m * k, seed: 1), weights = randomBytes(n * k, seed: 2)
+        let scales = [Float](repeating: 1.0 / 4096, count: n)
+        let packed = PackedInt8Weights(weights: weights, outputs: n, inputs: k, bias: nil, scales: scales, inputZeroPoint: 3,
+                                       layout: .native)
+        var output = [Int8](repeating: 0, count: m * n)
+        let int8Time = median {
+            output.withUnsafeMutableBufferPointer { destination in
+                int8Linear(input: input, rows: m, inputStride: k, weights: packed, residual: nil,
+                           output: .int8(destination.baseAddress!, Int8OutputRange(zeroPoint: 0)), pool: pool)
+            }
+        }
+        let floatInput = input.map { Float($0) / 128 }, floatWeights = weights.map { Float($0) / 128 }
+        let floatPacked = PackedLinearWeights(weights: floatWeights, outputs: n, inputs: k)
+        var floatOutput = [Float](repeating: 0, count: m * n)
+        let floatTime = median {
+            linear(input: floatInput, rows: m, inputStride: k, weights: floatPacked, bias: nil, residual: nil,
+                   activation: .none, output: &floatOutput, pool: pool)
+        }
+        return (int8Time, floatTime)
+    }
+
+    func conv(_ shape: Conv2DShape, pool: ThreadPool?) -> (Double, Double) {
+        let inputCount = shape.inputHeight * shape.inputWidth * shape.inputChannels
+        let weightCount = shape.outputChannels * shape.inputChannels * shape.kernelHeight * shape.kernelWidth
+        let input = randomBytes(inputCount, seed: 3), weights = randomBytes(weightCount, seed: 4)
+        let scales = [Float](repeating: 1.0 / 8192, count: shape.outputChannels)
+        let packed = PackedInt8Conv2DWeights(weights: weights, shape: shape, bias: nil, scales: scales, inputZeroPoint: -128,
+                                             layout: .native)
+        let outputCount = shape.outputHeight * shape.outputWidth * shape.outputChannels
+        var output = [Int8](repeating: 0, count: outputCount)
+        let int8Time = median {
+            output.withUnsafeMutableBufferPointer { destination in
+                int8Conv2d(input: input, weights: packed, residual: nil,
+                           output: .int8(destination.baseAddress!, Int8OutputRange(zeroPoint: -128, relu: true)), pool: pool)
+            }
+        }
+        let floatInput = input.map { Float($0) / 128 }, floatWeights = weights.map { Float($0) / 128 }
+        let floatPacked = PackedConv2DWeights(weights: floatWeights, shape: shape)
+        var floatOutput = [Float](repeating: 0, count: outputCount)
+        let floatTime = median {
+            conv2d(input: floatInput, weights: floatPacked, bias: nil, residual: nil, activation: .relu, output: &floatOutput,
+                   scratch: nil, pool: pool)
+        }
+        return (int8Time, floatTime)
+    }
+
+    func deformable(pool: ThreadPool?) -> (Double, Double) {
+        let (queries, heads, levels, points, headDim) = (5440, 8, 4, 4, 32)
+        let levelShapes = [64, 64, 32, 32, 16, 16, 8, 8], levelStarts = [0, 4096, 5120, 5376]
+        let value = randomBytes(5440 * heads * headDim, seed: 5)
+        var state: UInt64 = 9
+        func uniform() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24)
+        }
+        let samples = queries * heads * levels * points
+        let locations = (0..<(2 * samples)).map { _ in uniform() * 1.1 - 0.05 }
+        let weights = (0..<samples).map { _ in uniform() / 16 }
+        var output = [Int8](repeating: 0, count: queries * heads * headDim)
+        let int8Time = median {
+            int8DeformableAttention(value: value, valueZeroPoint: 2, levelShapes: levelShapes, levelStarts: levelStarts,
+                                    levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                    locations: locations, weights: weights, outputScale: 1.0 / 16_384,
+                                    outputRange: Int8OutputRange(zeroPoint: 0), output: &output, pool: pool)
+        }
+        let floatValue = value.map { Float($0) / 128 }
+        var floatOutput = [Float](repeating: 0, count: queries * heads * headDim)
+        let floatTime = median {
+            deformableAttention(value: floatValue, levelShapes: levelShapes, levelStarts: levelStarts, levels: levels,
+                                heads: heads, headDim: headDim, points: points, queries: queries, locations: locations,
+                                weights: weights, output: &floatOutput, pool: pool)
+        }
+        return (int8Time, floatTime)
+    }
+}
