@@ -34,8 +34,6 @@ public struct ArenaBuffer: Equatable, Sendable {
 public enum ArenaPlanner {
     public static let alignment = 64
 
-    /// Bytes per element of a value (float32 everywhere until int8 values are planned).
-    static func elementBytes(_ info: ValueInfo) -> Int { 4 }
 
     /// For each value, the value whose bytes it uses: itself, or the source of a reshape chain.
     /// -1 for constants.
@@ -78,7 +76,7 @@ public enum ArenaPlanner {
         }
         var result: [ArenaBuffer] = []
         for (index, value) in graph.values.enumerated() where owner[index] == index {
-            let bytes = alignUp(value.elementCount * elementBytes(value))
+            let bytes = alignUp(value.byteCount)
             result.append(ArenaBuffer(value: index, bytes: bytes, firstUse: first[index], lastUse: last[index]))
         }
         return result

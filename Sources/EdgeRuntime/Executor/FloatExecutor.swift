@@ -34,7 +34,9 @@ public final class FloatExecutor {
     private var packedLinear: [PackedLinearWeights?]
     private var packedConv: [PackedConv2DWeights?]
     /// Base of each value's data: its constant's memory, or its place in the arena.
-    private var pointers: [UnsafeMutablePointer<Float>]
+    private var pointers: [UnsafeMutableRawPointer]
+    private var packedInt8Linear: [PackedInt8Weights?]
+    private var packedInt8Conv: [PackedInt8Conv2DWeights?]
     private let arena: UnsafeMutableRawPointer
     private let scratch: UnsafeMutablePointer<Float>
     /// Per-node tables computed at init (deformable level shapes and starts, sine frequencies,
@@ -55,6 +57,8 @@ public final class FloatExecutor {
         pool = threads > 1 ? ThreadPool(threadCount: threads) : nil
         packedLinear = Array(repeating: nil, count: graph.nodes.count)
         packedConv = Array(repeating: nil, count: graph.nodes.count)
+        packedInt8Linear = Array(repeating: nil, count: graph.nodes.count)
+        packedInt8Conv = Array(repeating: nil, count: graph.nodes.count)
         nodeTables = Array(repeating: nil, count: graph.nodes.count)
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(self.plan.size, ArenaPlanner.alignment),
                                                  alignment: ArenaPlanner.alignment)
@@ -83,7 +87,30 @@ public final class FloatExecutor {
                 let q = graph.shape(of: node.inputs[0])
                 let k = graph.shape(of: node.inputs[1])
                 needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, threads: self.threads))
-            case .deformableSampling(let levels, _, _):
+            case .quantizedLinear, .quantizedConv2d:
+                var constants: [ConstantStorage] = []
+                for position in 1...3 {
+                    guard case .constant(let c) = graph.values[node.inputs[position].index].source else {
+                        throw .weightNotConstant(node: node.name)
+                    }
+                    constants.append(graph.constants[c])
+                }
+                let inputZeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
+                let weight = graph.shape(of: node.inputs[1])
+                if case .quantizedConv2d(let stride, let padding, _) = node.operation {
+                    let input = graph.shape(of: node.inputs[0])
+                    let shape = Conv2DShape(
+                        inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
+                        kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+                    packedInt8Conv[index] = PackedInt8Conv2DWeights(
+                        weights: constants[0].int8Pointer, shape: shape, bias: constants[1].int32Pointer,
+                        scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                } else {
+                    packedInt8Linear[index] = PackedInt8Weights(
+                        weights: constants[0].int8Pointer, outputs: weight[0], inputs: weight[1], bias: constants[1].int32Pointer,
+                        scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                }
+            case .deformableSampling(let levels, _, _), .quantizedDeformableSampling(let levels, _, _):
                 let table = UnsafeMutablePointer<Int>.allocate(capacity: levels.count * 3)
                 var start = 0
                 for (level, shape) in levels.enumerated() {
@@ -110,9 +137,9 @@ public final class FloatExecutor {
         pointers.reserveCapacity(graph.values.count)
         for (index, value) in graph.values.enumerated() {
             if case .constant(let c) = value.source {
-                pointers.append(graph.constants[c].pointer)
+                pointers.append(graph.constants[c].raw)
             } else {
-                pointers.append((arena + self.plan.offsets[index]).assumingMemoryBound(to: Float.self))
+                pointers.append(arena + self.plan.offsets[index])
             }
         }
     }
@@ -132,7 +159,7 @@ public final class FloatExecutor {
         guard count == inputInfo.elementCount else {
             throw .inputShape(name: inputInfo.name, expected: inputInfo.elementCount, got: count)
         }
-        pointers[inputID.index].update(from: input, count: count)
+        float(inputID.index).update(from: input, count: count)
         for (index, node) in graph.nodes.enumerated() {
             execute(node: node, index: index)
             afterNode?(index)
@@ -142,7 +169,8 @@ public final class FloatExecutor {
     /// A graph output of the last run, valid until the next run.
     public func output(named name: String) -> UnsafeBufferPointer<Float>? {
         guard let value = graph.output(named: name) else { return nil }
-        return UnsafeBufferPointer(start: pointers[value.index], count: graph.values[value.index].elementCount)
+        guard graph.values[value.index].elementType == .float32 else { return nil }
+        return UnsafeBufferPointer(start: float(value.index), count: graph.values[value.index].elementCount)
     }
 
     /// Runs the graph and copies out every named output (convenient; allocates the result arrays).
@@ -159,9 +187,17 @@ public final class FloatExecutor {
             let info = graph.values[output.value.index]
             results.append(FloatTensor(
                 name: output.name, shape: info.shape,
-                values: Array(UnsafeBufferPointer(start: pointers[output.value.index], count: info.elementCount))))
+                values: Array(UnsafeBufferPointer(start: float(output.value.index), count: info.elementType == .float32 ? info.elementCount : 0))))
         }
         return results
+    }
+
+    @inline(__always) private func float(_ value: Int) -> UnsafeMutablePointer<Float> {
+        pointers[value].assumingMemoryBound(to: Float.self)
+    }
+
+    @inline(__always) private func int8(_ value: Int) -> UnsafeMutablePointer<Int8> {
+        pointers[value].assumingMemoryBound(to: Int8.self)
     }
 
     private func execute(node: Node, index: Int) {
@@ -169,10 +205,11 @@ public final class FloatExecutor {
         let outputShape = graph.shape(of: node.output)
         let inputShape = graph.shape(of: node.inputs[0])
         let outputCount = graph.values[node.output.index].elementCount
-        let out = pointers[node.output.index]
-        let x = UnsafePointer(pointers[node.inputs[0].index])
-        @inline(__always) func operand(_ position: Int) -> UnsafeMutablePointer<Float> { pointers[node.inputs[position].index] }
+        let out = float(node.output.index)
+        let x = UnsafePointer(float(node.inputs[0].index))
+        @inline(__always) func operand(_ position: Int) -> UnsafeMutablePointer<Float> { float(node.inputs[position].index) }
         let optionalResidual = node.inputs.count > 3 ? UnsafePointer(operand(3)) : nil
+        if executeQuantized(node: node, index: index, outputCount: outputCount, inputShape: inputShape) { return }
 
         switch node.operation {
         case .conv2d(_, _, let activation):
@@ -248,7 +285,7 @@ public final class FloatExecutor {
             let columns = outputShape[1]
             for input in node.inputs {
                 let width = graph.shape(of: input)[1]
-                let source = pointers[input.index]
+                let source = float(input.index)
                 for row in 0..<rows {
                     (out + row * columns + column).update(from: source + row * width, count: width)
                 }
@@ -259,7 +296,7 @@ public final class FloatExecutor {
             var offset = 0
             for input in node.inputs {
                 let count = graph.values[input.index].elementCount
-                (out + offset).update(from: pointers[input.index], count: count)
+                (out + offset).update(from: float(input.index), count: count)
                 offset += count
             }
 
@@ -294,7 +331,61 @@ public final class FloatExecutor {
 
         case .reshape:
             break  // handled above
+        case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling:
+            break  // handled by executeQuantized
         }
+    }
+
+    /// The int8 ops (and max-pool on int8 input); false when the node is a float op.
+    private func executeQuantized(node: Node, index: Int, outputCount: Int, inputShape: [Int]) -> Bool {
+        let outputInfo = graph.values[node.output.index]
+        let inputInfo = graph.values[node.inputs[0].index]
+        switch node.operation {
+        case .quantize:
+            let quantization = outputInfo.quantization!
+            let (x, out) = (float(node.inputs[0].index), int8(node.output.index))
+            for i in 0..<outputCount { out[i] = quantization.quantize(x[i]) }
+        case .dequantize:
+            let quantization = inputInfo.quantization!
+            let (x, out) = (int8(node.inputs[0].index), float(node.output.index))
+            for i in 0..<outputCount { out[i] = quantization.dequantize(x[i]) }
+        case .maxPool2d(let kernel, let stride, let padding) where inputInfo.elementType == .int8:
+            int8MaxPool2d(input: int8(node.inputs[0].index), height: inputShape[0], width: inputShape[1], channels: inputShape[2],
+                          kernel: kernel, stride: stride, padding: padding, output: int8(node.output.index), pool: pool)
+        case .quantizedLinear(let activation), .quantizedConv2d(_, _, let activation):
+            let output: Int8GEMMOutput
+            var residual: Int8Residual? = nil
+            if let quantization = outputInfo.quantization {
+                output = .int8(int8(node.output.index), Int8OutputRange(zeroPoint: quantization.zeroPoint, relu: activation == .relu))
+                if node.inputs.count == 5, let residualQuantization = graph.values[node.inputs[4].index].quantization {
+                    residual = Int8Residual(values: int8(node.inputs[4].index), stride: graph.shape(of: node.output).last ?? 0,
+                                            zeroPoint: residualQuantization.zeroPoint,
+                                            scale: residualQuantization.scale / quantization.scale)
+                }
+            } else {
+                output = .float(float(node.output.index))
+            }
+            if let weights = packedInt8Conv[index] {
+                int8Conv2d(input: int8(node.inputs[0].index), weights: weights, residual: residual, output: output, pool: pool)
+            } else {
+                int8Linear(input: int8(node.inputs[0].index), rows: inputShape[0], inputStride: inputShape[1],
+                           weights: packedInt8Linear[index]!, residual: residual, output: output, pool: pool)
+            }
+            if outputInfo.quantization == nil && activation == .relu { relu(float(node.output.index), count: outputCount) }
+        case .quantizedDeformableSampling(let levels, let heads, let points):
+            let table = nodeTables[index]!.assumingMemoryBound(to: Int.self)
+            let valueQuantization = inputInfo.quantization!
+            let outputQuantization = outputInfo.quantization!
+            int8DeformableAttention(
+                value: int8(node.inputs[0].index), valueZeroPoint: valueQuantization.zeroPoint, levelShapes: table,
+                levelStarts: table + levels.count * 2, levels: levels.count, heads: heads, headDim: inputShape[1] / heads,
+                points: points, queries: graph.shape(of: node.inputs[1])[0], locations: float(node.inputs[1].index),
+                weights: float(node.inputs[2].index), outputScale: valueQuantization.scale / (outputQuantization.scale * q14One),
+                outputRange: Int8OutputRange(zeroPoint: outputQuantization.zeroPoint), output: int8(node.output.index), pool: pool)
+        default:
+            return false
+        }
+        return true
     }
 }
 

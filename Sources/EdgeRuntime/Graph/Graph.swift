@@ -1,3 +1,5 @@
+import Kernels
+
 /// A value of the graph: the image input, a constant (weights, folded embeddings) or a node's output.
 public struct ValueID: Equatable, Sendable {
     public let index: Int
@@ -13,11 +15,29 @@ public enum ValueSource: Equatable, Sendable {
     case node(Int)
 }
 
+/// The element type of a value. Float32 everywhere in the float graph; the quantizer introduces int8
+/// activations and weights and int32 biases.
+public enum ElementType: UInt8, Equatable, Sendable {
+    case float32 = 1, int8 = 2, int32 = 3
+
+    public var byteSize: Int {
+        switch self {
+        case .float32, .int32: 4
+        case .int8: 1
+        }
+    }
+}
+
 public struct ValueInfo: Sendable {
     public var name: String
     public var shape: [Int]
     public var source: ValueSource
+    public var elementType: ElementType = .float32
+    /// Scale and zero point of an int8 activation (per tensor). Int8 weights are per channel: their
+    /// scales are folded into the requantization scales the quantized ops take as an input.
+    public var quantization: Int8Quantization? = nil
     public var elementCount: Int { shape.reduce(1, *) }
+    public var byteCount: Int { elementCount * elementType.byteSize }
 }
 
 /// One op applied to values, producing one new value.
@@ -28,37 +48,57 @@ public struct Node: Sendable {
     public var output: ValueID
 }
 
-/// Float data of a constant. A class so that graphs built for several input sizes share one copy of
-/// the weights. It either owns its memory (weights imported from a checkpoint) or borrows it from a
-/// mapped model file that it keeps alive (zero-copy weights).
+/// The data of a constant (float32, int8 or int32). A class so that graphs built for several input
+/// sizes share one copy of the weights. It either owns its memory (weights imported from a checkpoint
+/// or quantized) or borrows it from a mapped model file that it keeps alive (zero-copy weights).
 public final class ConstantStorage: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<Float>
+    public let raw: UnsafeMutableRawPointer
+    /// Elements (not bytes).
     public let count: Int
+    public let elementType: ElementType
     private let owned: Bool
     private let file: MappedFile?
 
-    public init(_ values: [Float]) {
-        count = values.count
-        pointer = .allocate(capacity: max(count, 1))
+    private init(copying source: UnsafeRawBufferPointer, count: Int, elementType: ElementType) {
+        self.count = count
+        self.elementType = elementType
+        raw = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        if let base = source.baseAddress, source.count > 0 { raw.copyMemory(from: base, byteCount: source.count) }
         owned = true
         file = nil
-        values.withUnsafeBufferPointer { source in
-            if let base = source.baseAddress, count > 0 { pointer.initialize(from: base, count: count) }
-        }
     }
 
-    /// Borrows `count` floats at `pointer` inside `file` (read-only: kernels never write constants).
-    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, from file: MappedFile) {
-        self.pointer = pointer
+    public convenience init(_ values: [Float]) {
+        self.init(copying: values.withUnsafeBytes { $0 }, count: values.count, elementType: .float32)
+    }
+
+    public convenience init(int8 values: [Int8]) {
+        self.init(copying: values.withUnsafeBytes { $0 }, count: values.count, elementType: .int8)
+    }
+
+    public convenience init(int32 values: [Int32]) {
+        self.init(copying: values.withUnsafeBytes { $0 }, count: values.count, elementType: .int32)
+    }
+
+    /// Borrows `count` elements at `raw` inside `file` (read-only: kernels never write constants).
+    public init(borrowing raw: UnsafeMutableRawPointer, count: Int, elementType: ElementType, from file: MappedFile) {
+        self.raw = raw
         self.count = count
+        self.elementType = elementType
         owned = false
         self.file = file
     }
 
-    deinit { if owned { pointer.deallocate() } }
+    deinit { if owned { raw.deallocate() } }
 
-    /// A copy of the data as an array (for tests and tools; kernels use `pointer`).
-    public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+    public var byteCount: Int { count * elementType.byteSize }
+    /// The data as float32 (valid for float32 constants).
+    public var pointer: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
+    public var int8Pointer: UnsafeMutablePointer<Int8> { raw.assumingMemoryBound(to: Int8.self) }
+    public var int32Pointer: UnsafeMutablePointer<Int32> { raw.assumingMemoryBound(to: Int32.self) }
+
+    /// A copy of float32 data as an array (for tests and tools; kernels use `pointer`).
+    public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: elementType == .float32 ? count : 0)) }
 }
 
 public enum GraphError: Error, Equatable, CustomStringConvertible {
@@ -116,7 +156,7 @@ public final class Graph {
             throw .constantSize(name: name, shape: shape, values: storage.count)
         }
         let id = ValueID(values.count)
-        values.append(ValueInfo(name: name, shape: shape, source: .constant(constants.count)))
+        values.append(ValueInfo(name: name, shape: shape, source: .constant(constants.count), elementType: storage.elementType))
         constants.append(storage)
         return id
     }
@@ -125,20 +165,35 @@ public final class Graph {
         try constant(name, shape: shape, storage: ConstantStorage(data))
     }
 
-    /// Appends a node; returns its output value.
+    /// Appends a node; returns its output value. `quantization` makes the output an int8 value (ops
+    /// that can produce int8: quantize, the quantized ops, max-pool and reshape of int8 input).
     @discardableResult
-    public func add(_ operation: GraphOperation, _ inputs: [ValueID], name: String) throws(GraphError) -> ValueID {
+    public func add(_ operation: GraphOperation, _ inputs: [ValueID], name: String,
+                    quantization: Int8Quantization? = nil) throws(GraphError) -> ValueID {
         var shapes: [[Int]] = []
+        var types: [ElementType] = []
         shapes.reserveCapacity(inputs.count)
         for input in inputs {
             guard input.index >= 0 && input.index < values.count else {
                 throw .unknownValue(node: name, index: input.index)
             }
             shapes.append(values[input.index].shape)
+            types.append(values[input.index].elementType)
         }
         let shape = try operation.outputShape(inputs: shapes, node: name)
+        let outputType = try operation.outputType(inputs: types, quantized: quantization != nil, node: name)
+        // Pass-through ops (max-pool, reshape) keep their int8 input's quantization.
+        let outputQuantization = outputType == .int8 ? (quantization ?? values[inputs[0].index].quantization) : nil
+        if outputType == .int8 {
+            guard let outputQuantization, outputQuantization.scale > 0, outputQuantization.scale.isFinite,
+                  (-128...127).contains(outputQuantization.zeroPoint) else {
+                throw .invalidAttribute(node: name, operation: operation.kindName,
+                                        detail: "int8 output needs a positive finite scale and a zero point in -128...127")
+            }
+        }
         let id = ValueID(values.count)
-        values.append(ValueInfo(name: name, shape: shape, source: .node(nodes.count)))
+        values.append(ValueInfo(name: name, shape: shape, source: .node(nodes.count), elementType: outputType,
+                                quantization: outputQuantization))
         nodes.append(Node(name: name, operation: operation, inputs: inputs, output: id))
         return id
     }

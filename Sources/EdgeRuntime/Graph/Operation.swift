@@ -1,3 +1,5 @@
+import Kernels
+
 /// The op set of EdgeDETR's graph IR.
 ///
 /// Every family (Deformable DETR, DAB-DETR, Conditional DETR) is lowered to these ops by a builder in
@@ -52,6 +54,23 @@ public enum GraphOperation: Equatable, Sendable {
     case topRows(count: Int, column: Int)
     /// Inputs: x. Same data, new shape with the same element count.
     case reshape([Int])
+
+    // MARK: Quantized ops (docs/QUANTIZATION.md): int8 activations real = scale * (q - zeroPoint),
+    // int8 weights symmetric per output channel, int32 bias, fp32 requantization.
+
+    /// Inputs: x float32. Output int8 with the node's quantization.
+    case quantize
+    /// Inputs: x int8. Output float32.
+    case dequantize
+    /// Inputs: x int8 `[R, K]`, weight int8 `[N, K]`, bias int32 `[N]`, requantization scales float32
+    /// `[N]` (s_in * s_w[n] / s_out; s_in * s_w[n] for a float output), optional residual int8 `[R, N]`.
+    /// Output int8 (when the node has a quantization) or float32.
+    case quantizedLinear(activation: Activation)
+    /// Inputs: x int8 `[H, W, Cin]`, weight int8 `[Cout, Cin, kH, kW]`, bias int32, scales float32,
+    /// optional residual int8. Output as `quantizedLinear`.
+    case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
+    /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`). Output int8.
+    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: Int)
 }
 
 public enum Activation: UInt8, Equatable, Sendable {
@@ -118,6 +137,11 @@ extension GraphOperation {
         case .sineEmbedding: "sineEmbedding"
         case .topRows: "topRows"
         case .reshape: "reshape"
+        case .quantize: "quantize"
+        case .dequantize: "dequantize"
+        case .quantizedLinear: "quantizedLinear"
+        case .quantizedConv2d: "quantizedConv2d"
+        case .quantizedDeformableSampling: "quantizedDeformableSampling"
         }
     }
 }

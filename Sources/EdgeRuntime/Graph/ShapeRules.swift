@@ -19,6 +19,27 @@ extension GraphOperation {
         func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 
         switch self {
+        case .quantize, .dequantize:
+            try arity(1...1)
+            return shapes[0]
+
+        case .quantizedLinear(let activation):
+            guard shapes.count == 4 || shapes.count == 5 else { throw .arity(node: node, operation: name, expected: "4 or 5", got: shapes.count) }
+            guard shapes[3] == [shapes[1].first ?? -1] else { throw mismatch("scales \(shapes[3]) do not match weight \(shapes[1])") }
+            var linearShapes = Array(shapes[0..<3])
+            if shapes.count == 5 { linearShapes.append(shapes[4]) }
+            return try GraphOperation.linear(activation: activation).outputShape(inputs: linearShapes, node: node)
+
+        case .quantizedConv2d(let stride, let padding, let activation):
+            guard shapes.count == 4 || shapes.count == 5 else { throw .arity(node: node, operation: name, expected: "4 or 5", got: shapes.count) }
+            guard shapes[3] == [shapes[1].first ?? -1] else { throw mismatch("scales \(shapes[3]) do not match weight \(shapes[1])") }
+            var convShapes = Array(shapes[0..<3])
+            if shapes.count == 5 { convShapes.append(shapes[4]) }
+            return try GraphOperation.conv2d(stride: stride, padding: padding, activation: activation).outputShape(inputs: convShapes, node: node)
+
+        case .quantizedDeformableSampling(let levels, let heads, let points):
+            return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points).outputShape(inputs: shapes, node: node)
+
         case .conv2d(let stride, let padding, _):
             try arity(3...4)
             try rank(0, 3)
@@ -211,6 +232,42 @@ extension GraphOperation {
             for dimension in shape where dimension < 0 { throw attribute("negative dimension in \(shape)") }
             guard count(shape) == count(shapes[0]) else { throw mismatch("cannot reshape \(shapes[0]) to \(shape)") }
             return shape
+        }
+    }
+}
+
+extension GraphOperation {
+    /// The op's type rule: which element types it takes and what it produces. `quantized` says the
+    /// node was given an output quantization (int8 output) or not.
+    public func outputType(inputs types: [ElementType], quantized: Bool, node: String) throws(GraphError) -> ElementType {
+        func wrong(_ detail: String) -> GraphError { .invalidAttribute(node: node, operation: kindName, detail: detail) }
+        func expect(_ expected: [ElementType], optional: ElementType? = nil) throws(GraphError) {
+            let matches = types.count >= expected.count && Array(types.prefix(expected.count)) == expected
+                && (types.count == expected.count || (optional != nil && types.count == expected.count + 1 && types.last == optional))
+            guard matches else { throw wrong("input types \(types.map(\.rawValue)) do not fit this op") }
+        }
+        switch self {
+        case .quantize:
+            try expect([.float32])
+            guard quantized else { throw wrong("quantize needs an output quantization") }
+            return .int8
+        case .dequantize:
+            try expect([.int8])
+            return .float32
+        case .quantizedLinear, .quantizedConv2d:
+            try expect([.int8, .int8, .int32, .float32], optional: .int8)
+            return quantized ? .int8 : .float32
+        case .quantizedDeformableSampling:
+            try expect([.int8, .float32, .float32])
+            guard quantized else { throw wrong("needs an output quantization") }
+            return .int8
+        case .maxPool2d, .reshape:
+            guard types.count == 1, types[0] != .int32 else { throw wrong("takes one float32 or int8 input") }
+            return types[0]
+        default:
+            guard types.allSatisfy({ $0 == .float32 }) else { throw wrong("takes float32 inputs only") }
+            guard !quantized else { throw wrong("produces float32 only") }
+            return .float32
         }
     }
 }

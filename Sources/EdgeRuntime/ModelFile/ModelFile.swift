@@ -1,3 +1,5 @@
+import Kernels
+
 /// A model file read and validated (docs/FORMAT.md): the graph with its constants borrowed from the
 /// mapping, the arena plan, and the metadata. Reading follows the format section by section; every
 /// count, offset and size is checked against the file before it is used, and the graph is rebuilt
@@ -164,6 +166,8 @@ public final class ModelFile {
     private struct ValueRecord {
         var name: String
         var source: ModelFileFormat.ValueSourceCode
+        var elementType: ElementType
+        var quantization: Int8Quantization?
         var shape: [Int]
         var dataOffset: UInt64
         var dataSize: UInt64
@@ -194,7 +198,9 @@ public final class ModelFile {
             switch record.source {
             case .input:
                 guard graph.inputs.isEmpty else { throw invalid("a second graph input") }
-                guard record.shape.count == 3, record.shape[2] == 3 else { throw invalid("the input must be [height, width, 3], got \(record.shape)") }
+                guard record.shape.count == 3, record.shape[2] == 3, record.elementType == .float32 else {
+                    throw invalid("the input must be float32 [height, width, 3], got \(record.shape)")
+                }
                 _ = graph.input(record.name, shape: record.shape)
             case .constant:
                 let count = record.shape.reduce(1, *)
@@ -205,18 +211,28 @@ public final class ModelFile {
                 guard record.dataOffset % UInt64(ModelFileFormat.alignment) == 0 else {
                     throw invalid("data offset \(record.dataOffset) is not \(ModelFileFormat.alignment)-byte aligned")
                 }
-                guard record.dataSize == UInt64(count * 4) else { throw invalid("\(record.dataSize) data bytes for \(count) float32 values") }
-                let pointer = UnsafeMutableRawPointer(mutating: data.baseAddress! + Int(record.dataOffset)).assumingMemoryBound(to: Float.self)
-                let storage = ConstantStorage(borrowing: pointer, count: count, from: file)
+                guard record.dataSize == UInt64(count * record.elementType.byteSize) else {
+                    throw invalid("\(record.dataSize) data bytes for \(count) values of \(record.elementType.byteSize) bytes")
+                }
+                let pointer = UnsafeMutableRawPointer(mutating: data.baseAddress! + Int(record.dataOffset))
+                let storage = ConstantStorage(borrowing: pointer, count: count, elementType: record.elementType, from: file)
                 do { _ = try graph.constant(record.name, shape: record.shape, storage: storage) } catch { throw .graph(error) }
                 constantBytes += Int(record.dataSize)
             case .node:
                 guard nodesRead < nodeCount else { throw invalid("produced by a node past the \(nodeCount) stored") }
                 let node = try readNode(&nodes, index: nodesRead, output: index, strings: strings)
                 let id: ValueID
-                do { id = try graph.add(node.operation, node.inputs.map(ValueID.init), name: node.name) } catch { throw .graph(error) }
+                do {
+                    id = try graph.add(node.operation, node.inputs.map(ValueID.init), name: node.name, quantization: record.quantization)
+                } catch {
+                    throw .graph(error)
+                }
                 guard graph.shape(of: id) == record.shape else {
                     throw invalid("stored shape \(record.shape), but '\(node.name)' produces \(graph.shape(of: id))")
+                }
+                let produced = graph.values[id.index]
+                guard produced.elementType == record.elementType, produced.quantization == record.quantization else {
+                    throw invalid("stored element type \(record.elementType.rawValue), but '\(node.name)' produces \(produced.elementType.rawValue) with other quantization")
                 }
                 nodesRead += 1
             }
@@ -245,18 +261,23 @@ public final class ModelFile {
         let rawType = try reader.u8()
         let rank = Int(try reader.u8())
         _ = try reader.u8()
-        _ = try reader.u32()  // quantization zero point: int8 values come with the int8 runtime
+        let zeroPoint = try reader.i32()
         var dims: [UInt32] = []
         for _ in 0..<ModelFileFormat.maximumRank { dims.append(try reader.u32()) }
-        _ = try reader.f32()  // quantization scale
+        let scale = try reader.f32()
         _ = try reader.u32()
         let dataOffset = try reader.u64()
         let dataSize = try reader.u64()
         reader.position = start + ModelFileFormat.valueRecordSize
         func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: index, name: name, detail: detail) }
         guard let source = ModelFileFormat.ValueSourceCode(rawValue: rawSource) else { throw invalid("unknown source \(rawSource)") }
-        guard let type = ModelFileFormat.ElementType(rawValue: rawType) else { throw invalid("unknown element type \(rawType)") }
-        guard type == .float32 else { throw invalid("element type \(rawType) is not supported by this runtime yet") }
+        guard let type = ElementType(rawValue: rawType) else { throw invalid("unknown element type \(rawType)") }
+        var quantization: Int8Quantization? = nil
+        if type == .int8 && source != .constant {
+            guard scale.isFinite, scale > 0 else { throw invalid("int8 scale \(scale) must be positive and finite") }
+            guard (-128...127).contains(zeroPoint) else { throw invalid("int8 zero point \(zeroPoint) outside -128...127") }
+            quantization = Int8Quantization(scale: scale, zeroPoint: zeroPoint)
+        }
         guard rank >= 1, rank <= ModelFileFormat.maximumRank else { throw invalid("rank \(rank) outside 1...\(ModelFileFormat.maximumRank)") }
         var shape: [Int] = []
         var count = 1
@@ -266,7 +287,8 @@ public final class ModelFile {
             count = product
             shape.append(Int(dimension))
         }
-        return ValueRecord(name: name, source: source, shape: shape, dataOffset: dataOffset, dataSize: dataSize)
+        return ValueRecord(name: name, source: source, elementType: type, quantization: quantization, shape: shape,
+                           dataOffset: dataOffset, dataSize: dataSize)
     }
 
     private static func readNode(_ reader: inout ByteReader, index: Int, output: Int, strings: StringTable) throws(ModelFileError) -> (name: String, operation: GraphOperation, inputs: [Int]) {

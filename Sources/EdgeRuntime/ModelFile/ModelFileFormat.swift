@@ -39,17 +39,6 @@ public enum ModelFileFormat {
 
     public enum ValueSourceCode: UInt8, Sendable { case input = 0, constant = 1, node = 2 }
 
-    public enum ElementType: UInt8, Sendable {
-        case float32 = 1, int8 = 2, int32 = 3
-
-        public var byteSize: Int {
-            switch self {
-            case .float32, .int32: 4
-            case .int8: 1
-            }
-        }
-    }
-
     public enum MetadataType: UInt32, Sendable { case integers = 1, floats = 2, strings = 3 }
 }
 

@@ -7,6 +7,7 @@ public enum OperationCoding {
         case conv2d = 1, maxPool2d, linear, layerNorm, groupNorm, binary, unary, inverseSigmoid, softmax, attention
         case deformableSampling, deformableLocations, concatenateColumns, concatenateRows, sliceColumns
         case interleaveHeads, sineEmbedding, topRows, reshape
+        case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -52,6 +53,16 @@ public enum OperationCoding {
             return (.topRows, [int(count), int(column)])
         case .reshape(let shape):
             return (.reshape, shape.map(int))
+        case .quantize:
+            return (.quantize, [])
+        case .dequantize:
+            return (.dequantize, [])
+        case .quantizedLinear(let activation):
+            return (.quantizedLinear, [UInt64(activation.rawValue)])
+        case .quantizedConv2d(let stride, let padding, let activation):
+            return (.quantizedConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
+        case .quantizedDeformableSampling(let shapes, let heads, let points):
+            return (.quantizedDeformableSampling, [int(heads), int(points)] + levels(shapes))
         }
     }
 
@@ -125,14 +136,16 @@ public enum OperationCoding {
         case .attention:
             try expect(2)
             return .attention(heads: try int(0, limit: 4096), scale: try float(1))
-        case .deformableSampling, .deformableLocations:
+        case .deformableSampling, .deformableLocations, .quantizedDeformableSampling:
             guard words.count >= 4 else { throw bad("\(words.count) attribute words, expected at least 4") }
             let heads = try int(0, limit: 4096)
             let points = try int(1, limit: 4096)
             let shapes = try levels(from: 2)
-            return opcode == .deformableSampling
-                ? .deformableSampling(levels: shapes, heads: heads, points: points)
-                : .deformableLocations(levels: shapes, heads: heads, points: points)
+            switch opcode {
+            case .deformableSampling: return .deformableSampling(levels: shapes, heads: heads, points: points)
+            case .deformableLocations: return .deformableLocations(levels: shapes, heads: heads, points: points)
+            default: return .quantizedDeformableSampling(levels: shapes, heads: heads, points: points)
+            }
         case .concatenateColumns:
             try expect(0)
             return .concatenateColumns
@@ -153,6 +166,18 @@ public enum OperationCoding {
         case .topRows:
             try expect(2)
             return .topRows(count: try int(0), column: try int(1))
+        case .quantize:
+            try expect(0)
+            return .quantize
+        case .dequantize:
+            try expect(0)
+            return .dequantize
+        case .quantizedLinear:
+            try expect(1)
+            return .quantizedLinear(activation: try activation(0))
+        case .quantizedConv2d:
+            try expect(3)
+            return .quantizedConv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))
         case .reshape:
             guard words.count >= 1, words.count <= 4 else { throw bad("reshape to \(words.count) dimensions") }
             var shape: [Int] = []

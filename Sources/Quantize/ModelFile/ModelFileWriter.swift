@@ -53,16 +53,16 @@ public enum ModelFileWriter {
                 data.align(to: ModelFileFormat.alignment)
                 dataOffset = UInt64(data.bytes.count)
                 let storage = graph.constants[c]
-                dataSize = UInt64(storage.count * 4)
-                for index in 0..<storage.count { data.u32(storage.pointer[index].bitPattern) }
+                dataSize = UInt64(storage.byteCount)
+                data.bytes.append(contentsOf: UnsafeRawBufferPointer(start: storage.raw, count: storage.byteCount))
             }
             values.u8(source.rawValue)
-            values.u8(ModelFileFormat.ElementType.float32.rawValue)
+            values.u8(value.elementType.rawValue)
             values.u8(UInt8(value.shape.count))
             values.u8(0)
-            values.u32(0)  // zero point
+            values.u32(UInt32(bitPattern: value.quantization?.zeroPoint ?? 0))
             for axis in 0..<ModelFileFormat.maximumRank { values.u32(axis < value.shape.count ? UInt32(value.shape[axis]) : 0) }
-            values.u32(Float(0).bitPattern)  // scale
+            values.u32((value.quantization?.scale ?? 0).bitPattern)
             values.u32(0)
             values.u64(dataOffset)
             values.u64(dataSize)
