@@ -39,6 +39,11 @@ public struct Conv2DShape: Sendable, Equatable {
 public final class PackedConv2DWeights {
     public let shape: Conv2DShape
     let panels: FloatPackedPanels
+    #if OpenBLAS
+    /// 1x1, stride-1, unpadded convolutions are plain GEMMs: their weights [outCh, inCh] as given, for
+    /// `cblas_sgemm`; nil for the other shapes, which stay on the implicit GEMM.
+    let pointwise: UnsafeMutablePointer<Float>?
+    #endif
 
     public init(weights: UnsafePointer<Float>, shape: Conv2DShape) {
         self.shape = shape
@@ -51,10 +56,22 @@ public final class PackedConv2DWeights {
             let kernelY = k / (channels * kernelWidth)
             return weights[((outputChannel * channels + inputChannel) * kernelHeight + kernelY) * kernelWidth + kernelX]
         }
+        #if OpenBLAS
+        if shape.kernelHeight == 1 && shape.kernelWidth == 1 && shape.stride == 1 && shape.padding == 0 {
+            let count = max(shape.outputChannels, 0) * channels
+            pointwise = .allocate(capacity: max(count, 1))
+            pointwise!.update(from: weights, count: count)
+        } else {
+            pointwise = nil
+        }
+        #endif
     }
 
     deinit {
         panels.deallocate()
+        #if OpenBLAS
+        pointwise?.deallocate()
+        #endif
     }
 }
 
@@ -79,6 +96,14 @@ public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bi
         conv2dScalar(input: input, weights: weights, bias: bias, residual: residual, activation: activation, output: output)
         return
     }
+    #if OpenBLAS
+    if let pointwise = weights.pointwise {
+        openBLASLinear(a: input, rows: pixels, aStride: channels, weights: pointwise, columns: outputChannels,
+                       depth: channels, bias: bias, residual: residual, activation: activation, output: output,
+                       threads: pool?.threadCount ?? 1)
+        return
+    }
+    #endif
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: pixels, panels: panels.panelCount, depth: panels.depth, threads: pool?.threadCount ?? 1)
     runTasks(tasks.count, pool: pool) { task in

@@ -8,6 +8,9 @@
 #if arch(x86_64) && canImport(KernelsAVX2)
 import KernelsAVX2
 #endif
+#if OpenBLAS
+import COpenBLAS
+#endif
 
 /// Rows of the register tile.
 let floatTileRows = 6
@@ -284,3 +287,39 @@ func runTasks(_ count: Int, pool: ThreadPool?, _ body: (Int) -> Void) {
         for task in 0..<count { body(task) }
     }
 }
+
+#if OpenBLAS
+/// The `OpenBLAS` trait's float path (`swift build --traits OpenBLAS`, needs libopenblas-dev):
+/// output[rows, columns] = act(A W^T + bias (+ residual)) with `cblas_sgemm`, where A is
+/// [rows, depth] with row stride `aStride` and W is [columns, depth] row-major. OpenBLAS runs on its
+/// own threads, set to the pool's thread count; summation order and rounding are OpenBLAS's.
+func openBLASLinear(a: UnsafePointer<Float>, rows: Int, aStride: Int, weights: UnsafePointer<Float>, columns: Int,
+                    depth: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                    activation: FloatActivation, output: UnsafeMutablePointer<Float>, threads: Int) {
+    if openBLASThreads != threads {
+        openblas_set_num_threads(Int32(threads))
+        openBLASThreads = threads
+    }
+    var beta: Float = 0
+    if let residual {
+        if residual != UnsafePointer(output) { output.update(from: residual, count: rows * columns) }
+        beta = 1
+    }
+    if depth > 0 {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(columns), Int32(depth), 1,
+                    a, Int32(max(aStride, 1)), weights, Int32(max(depth, 1)), beta, output, Int32(columns))
+    } else if residual == nil {
+        output.update(repeating: 0, count: rows * columns)
+    }
+    if bias == nil && activation == .none { return }
+    for row in 0..<rows {
+        let destination = output + row * columns
+        for column in 0..<columns {
+            destination[column] = activation.apply(destination[column] + (bias?[column] ?? 0))
+        }
+    }
+}
+
+/// The thread count last given to OpenBLAS (it keeps one global setting).
+nonisolated(unsafe) private var openBLASThreads = 0
+#endif

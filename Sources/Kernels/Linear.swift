@@ -5,6 +5,10 @@ public final class PackedLinearWeights {
     public let inputs: Int
     /// B = W^T [inputs, outputs] as 16-column panels.
     let panels: FloatPackedPanels
+    #if OpenBLAS
+    /// W [outputs, inputs] as given, for `cblas_sgemm`.
+    let rowMajor: UnsafeMutablePointer<Float>
+    #endif
 
     public init(weights: UnsafePointer<Float>, outputs: Int, inputs: Int) {
         self.outputs = max(outputs, 0)
@@ -13,10 +17,17 @@ public final class PackedLinearWeights {
         panels = FloatPackedPanels(depth: self.inputs, columns: self.outputs) { k, output in
             weights[output * inputCount + k]
         }
+        #if OpenBLAS
+        rowMajor = .allocate(capacity: max(self.outputs * self.inputs, 1))
+        rowMajor.update(from: weights, count: self.outputs * self.inputs)
+        #endif
     }
 
     deinit {
         panels.deallocate()
+        #if OpenBLAS
+        rowMajor.deallocate()
+        #endif
     }
 }
 
@@ -37,6 +48,11 @@ public func linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, wei
                      residual: residual, activation: activation, output: output)
         return
     }
+    #if OpenBLAS
+    openBLASLinear(a: input, rows: rows, aStride: inputStride, weights: weights.rowMajor, columns: outputs, depth: depth,
+                   bias: bias, residual: residual, activation: activation, output: output, threads: pool?.threadCount ?? 1)
+    return
+    #endif
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: rows, panels: panels.panelCount, depth: depth, threads: pool?.threadCount ?? 1)
     runTasks(tasks.count, pool: pool) { task in

@@ -60,10 +60,12 @@ struct BenchCommand: ParsableCommand {
         let kindNames = Array(Set(kinds)).sorted()
         let costs = graph.nodes.map { multiplyAccumulates($0, in: graph) }
         var latencies: [Double] = []
+        var cpuSeconds = 0.0
         var kindSeconds: [String: Double] = [:]
         for iteration in 0..<(warmup + runs) {
             let timed = iteration >= warmup
             var nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
+            let cpuStart = processCPUSeconds()
             let runStart = monotonicSeconds()
             var last = runStart
             do {
@@ -76,6 +78,7 @@ struct BenchCommand: ParsableCommand {
             let runSeconds = monotonicSeconds() - runStart
             if timed {
                 latencies.append(runSeconds)
+                cpuSeconds += (processCPUSeconds() - cpuStart) / Double(runs)
                 for (index, seconds) in nodeSeconds.enumerated() { kindSeconds[kinds[index], default: 0] += seconds / Double(runs) }
             }
         }
@@ -86,8 +89,8 @@ struct BenchCommand: ParsableCommand {
         print("model: \(model) (\(checkpoint.config.family)), input \(size)x\(size), \(threads) threads, kernels \(KernelDispatch.current.name)")
         print(String(format: "graph: %d nodes, float weights %.1f MB (%d bytes); build %.2f s, pack %.2f s",
                      graph.nodes.count, Double(weightBytes) / 1e6, weightBytes, built - start, packed - built))
-        print(String(format: "latency: median %.3f s, min %.3f s, max %.3f s over %d runs after %d warm-up",
-                     median, sorted.first!, sorted.last!, runs, warmup))
+        print(String(format: "latency: median %.3f s, min %.3f s, max %.3f s over %d runs after %d warm-up; CPU time %.3f s per run",
+                     median, sorted.first!, sorted.last!, runs, warmup, cpuSeconds))
         print("")
         print("| operation | nodes | mean time | share | GMAC | GFLOP/s |")
         print("|---|---|---|---|---|---|")
@@ -100,8 +103,8 @@ struct BenchCommand: ParsableCommand {
                          seconds * 1e3, 100 * seconds / mean, macs > 0 ? String(format: "%.2f", Double(macs) / 1e9) : "-", rate))
         }
         let totalMACs = costs.reduce(0, +)
-        print(String(format: "\nsummary: median_s=%.4f min_s=%.4f max_s=%.4f gmac=%.2f weight_bytes=%d kernels=%@",
-                     median, sorted.first!, sorted.last!, Double(totalMACs) / 1e9, weightBytes, "\(KernelDispatch.current.name)"))
+        print(String(format: "\nsummary: median_s=%.4f min_s=%.4f max_s=%.4f cpu_s=%.4f gmac=%.2f weight_bytes=%d kernels=%@",
+                     median, sorted.first!, sorted.last!, cpuSeconds, Double(totalMACs) / 1e9, weightBytes, "\(KernelDispatch.current.name)"))
     }
 }
 
@@ -134,6 +137,13 @@ private func monotonicSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
+/// User + system CPU time of the whole process: on a shared machine, wall time includes waiting for a core.
+private func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
 }
 
 /// A small deterministic generator so every bench run sees the same pixels.
