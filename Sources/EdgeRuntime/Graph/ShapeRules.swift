@@ -244,7 +244,7 @@ extension GraphOperation {
         func expect(_ expected: [ElementType], optional: ElementType? = nil) throws(GraphError) {
             let matches = types.count >= expected.count && Array(types.prefix(expected.count)) == expected
                 && (types.count == expected.count || (optional != nil && types.count == expected.count + 1 && types.last == optional))
-            guard matches else { throw wrong("input types \(types.map(\.rawValue)) do not fit this op") }
+            guard matches else { throw wrong("input types \(types.map { $0.rawValue }) do not fit this op") }
         }
         switch self {
         case .quantize:
