@@ -22,7 +22,7 @@ public struct SyntheticObject: Equatable, Sendable {
 /// Order: a background (linear or radial gradient, stripes, checkerboard or smooth value noise),
 /// 0 to 4 distractor lines, 0 to 8 shapes back to front, then per-pixel noise. Shapes are
 /// anti-aliased (4x4 samples on edge pixels) and a pixel belongs to the last shape covering at least
-/// half of it. A shape is placed only if at least 60% of it falls inside the image and it leaves
+/// half of it. A shape is placed only if at least 75% of it falls inside the image and it leaves
 /// every earlier shape at least half of its in-image pixels (and 12 pixels) visible; up to 12
 /// positions are tried, then the shape is dropped.
 struct SyntheticImageRenderer {
@@ -35,6 +35,8 @@ struct SyntheticImageRenderer {
 
     static let minimumVisiblePixels = 12
     static let placementAttempts = 12
+    /// Less of a shape inside the image makes classes ambiguous (a cut diamond reads as a triangle).
+    static let minimumInsideFraction = 0.75
 
     init(size: Int, random: SplitMix64) {
         self.size = size
@@ -82,19 +84,22 @@ struct SyntheticImageRenderer {
         return SyntheticImage(image: quantizedImage(), objects: annotations(placed.map(\.shape)))
     }
 
-    /// The shape's unrotated size in pixels: 35% small (COCO area below 32^2), 40% medium, 25% large.
+    /// The shape's unrotated size in pixels (for 256-pixel images; scaled with the side): 30% 10 to
+    /// 30, 35% 34 to 90, 35% 100 to 200. Shapes fill 35% (star) to 100% (square) of their box and
+    /// may be occluded or cut by the border, so visible areas come out at roughly COCO's mix of
+    /// small (below 32^2), medium and large (above 96^2) objects.
     private mutating func objectExtent() -> Double {
         let scale = Double(size) / 256
         let draw = random.unit()
-        if draw < 0.35 { return max(10, random.uniform(10, 30) * scale) }
-        if draw < 0.75 { return max(12, random.uniform(34, 90) * scale) }
-        return max(14, random.uniform(100, 190) * scale)
+        if draw < 0.30 { return max(10, random.uniform(10, 30) * scale) }
+        if draw < 0.65 { return max(12, random.uniform(34, 90) * scale) }
+        return max(14, random.uniform(100, 200) * scale)
     }
 
     /// The pixels the new shape would take from each earlier one, or nil if it may not be placed.
     private func acceptance(of mask: CoverageMask, placed: [(shape: SyntheticShape, inImage: Int)], visible: [Int]) -> [Int: Int]? {
         let inImage = mask.ownedPixelsInImage(size: size)
-        guard inImage >= Self.minimumVisiblePixels, Double(inImage) >= 0.6 * Double(mask.ownedPixels) else { return nil }
+        guard inImage >= Self.minimumVisiblePixels, Double(inImage) >= Self.minimumInsideFraction * Double(mask.ownedPixels) else { return nil }
         var losses: [Int: Int] = [:]
         mask.forEachOwnedPixel(size: size) { pixel in
             let previous = Int(owner[pixel])
