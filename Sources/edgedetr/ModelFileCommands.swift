@@ -72,9 +72,13 @@ struct InspectCommand: ParsableCommand {
         do { file = try ModelFile(path: model) } catch { throw CLIError("\(model): \(error.description)") }
         let graph = file.graph
         let metadata = file.metadata
+        func precision(_ node: Node) -> String {
+            if node.operation.kindName.hasPrefix("quantized") { return "int8" }
+            return graph.values[node.output.index].elementType == .int8 ? "int8" : "float32"
+        }
         if json {
             let ops: [[String: Any]] = graph.nodes.map { node in
-                ["name": node.name, "op": node.operation.kindName, "precision": "float32",
+                ["name": node.name, "op": node.operation.kindName, "precision": precision(node),
                  "inputs": node.inputs.map { graph.shape(of: $0) }, "output": graph.shape(of: node.output)]
             }
             let object: [String: Any] = [
@@ -96,7 +100,7 @@ struct InspectCommand: ParsableCommand {
         print("ops: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         for node in graph.nodes {
             let inputs = node.inputs.map { "\(graph.shape(of: $0))" }.joined(separator: " ")
-            print("  float32  \(node.operation.kindName.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.name)  \(inputs) -> \(graph.shape(of: node.output))")
+            print("  \(precision(node).padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.operation.kindName.padding(toLength: 27, withPad: " ", startingAt: 0)) \(node.name)  \(inputs) -> \(graph.shape(of: node.output))")
         }
         if plan { print(ArenaPlanner.describe(file.plan, for: graph)) }
     }

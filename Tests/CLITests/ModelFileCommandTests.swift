@@ -37,3 +37,36 @@ import Testing
         #expect(badSize.status != 0 && badSize.status < 128 && badSize.standardError.contains("--input-size"))
     }
 }
+
+/// `quantize` and `compare` as a user runs them on the bundled model and images.
+@Suite struct QuantizeCommandTests {
+    typealias CLI = DetectCommandTests
+    static let images = CLI.repository.appendingPathComponent("Tests/Fixtures/images").path
+
+    @Test func quantizeInspectDetectAndCompare() throws {
+        let file = try CLI.temporaryDirectory().appendingPathComponent("int8.edq").path
+        let quantize = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--input-size", "96x128",
+                                         "--threads", "1", "-o", file])
+        #expect(quantize.status == 0, "\(quantize.standardError)")
+        let inspect = try CLI.edgedetr(["inspect", file])
+        #expect(inspect.standardOutput.contains("quantizedConv2d"))
+        #expect(inspect.standardOutput.contains("calibration: 3 images"))
+        let detect = try CLI.edgedetr(["detect", "--model", file, "--threshold", "0", "--top-k", "5", CLI.image])
+        #expect(detect.status == 0 && detect.standardOutput.split(separator: "\n").count == 5)
+        let compare = try CLI.edgedetr(["compare", "--float", CLI.fixture, "--images", Self.images, "--input-size", "96x128",
+                                        "--rows", "5", "--threads", "1"])
+        #expect(compare.status == 0 && compare.standardOutput.contains("SQNR") && compare.standardOutput.contains("final: max score drift"))
+        // Quantizing twice gives the same bytes.
+        let again = file + ".again"
+        _ = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--input-size", "96x128", "--threads", "2", "-o", again])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(contentsOf: URL(fileURLWithPath: again)))
+    }
+
+    @Test func badCalibrationInputs() throws {
+        let directory = try CLI.temporaryDirectory()
+        CLI.expectOneLineError(try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", directory.path, "-o", directory.path + "/m.edq"]),
+                               contains: "no images found")
+        let method = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--method", "magic", "-o", directory.path + "/m.edq"])
+        #expect(method.status != 0 && method.status < 128 && method.standardError.contains("--method"))
+    }
+}

@@ -166,6 +166,24 @@ public final class FloatExecutor {
         }
     }
 
+    /// The data of any value as float32 (int8 dequantized) — only meaningful from inside an
+    /// `afterNode` callback for values produced so far and still alive (the arena reuses memory), and
+    /// for constants and graph outputs after a run. Calibration and `compare` read activations this way.
+    public func floatValues(of value: ValueID) -> [Float] {
+        let info = graph.values[value.index]
+        switch info.elementType {
+        case .float32:
+            return Array(UnsafeBufferPointer(start: float(value.index), count: info.elementCount))
+        case .int8:
+            let quantization = info.quantization ?? Int8Quantization(scale: 1, zeroPoint: 0)
+            let data = int8(value.index)
+            return (0..<info.elementCount).map { quantization.dequantize(data[$0]) }
+        case .int32:
+            let data = pointers[value.index].assumingMemoryBound(to: Int32.self)
+            return (0..<info.elementCount).map { Float(data[$0]) }
+        }
+    }
+
     /// A graph output of the last run, valid until the next run.
     public func output(named name: String) -> UnsafeBufferPointer<Float>? {
         guard let value = graph.output(named: name) else { return nil }

@@ -1,0 +1,216 @@
+import EdgeRuntime
+import Foundation
+import Kernels
+
+/// Options of the int8 rewrite.
+public struct QuantizationOptions: Sendable {
+    public var method: CalibrationMethod = .percentile
+    /// Fraction of each tail clipped by the percentile method.
+    public var percentileTail: Double = 1e-4
+    /// Node-name substrings that stay float32. The defaults are the layers known to be sensitive in
+    /// DETR-family models: the deformable sampling offsets and attention weights (they place and weigh
+    /// samples: a small error moves a sample by pixels) and the prediction heads.
+    public var keepFloat: [String] = QuantizationOptions.sensitiveLayers
+
+    public static let sensitiveLayers = [
+        "sampling_offsets", "attention_weights", "reference_points", "class_embed", "bbox_embed",
+        "bbox_predictor", "class_labels_classifier", "ref_point_head", "ref_anchor_head", "query_scale",
+    ]
+
+    public init() {}
+}
+
+/// Rewrites a float graph into a mixed-precision one: convolutions and linear layers (except those
+/// kept float) run int8 with per-output-channel symmetric weights, int32 bias and per-tensor int8
+/// activations whose ranges come from calibration; max-pool, reshape and the deformable sampling core
+/// follow in int8 when their input is int8; everything else stays float32. `quantize` and
+/// `dequantize` nodes are inserted where precision changes. Values and nodes of the float graph keep
+/// their names, so `compare` can pair each float activation with its int8 counterpart.
+public struct GraphQuantizer {
+    public let source: Graph
+    public let statistics: ActivationStatistics
+    public let options: QuantizationOptions
+
+    private let graph = Graph()
+    /// Float and int8 versions of each source value in the new graph.
+    private var floatVersion: [ValueID?]
+    private var int8Version: [ValueID?]
+    /// Source values produced natively in int8 (so pass-through ops stay int8).
+    private var producedInt8: [Bool]
+    /// Source values read as int8 by at least one consumer. A convolution or linear layer whose
+    /// output no consumer reads in int8 (e.g. one feeding a GroupNorm or LayerNorm) writes float32
+    /// straight from its int32 accumulators: no output rounding, and no requantize/dequantize pair.
+    private var readAsInt8: [Bool]
+
+    public init(source: Graph, statistics: ActivationStatistics, options: QuantizationOptions) {
+        self.source = source
+        self.statistics = statistics
+        self.options = options
+        floatVersion = Array(repeating: nil, count: source.values.count)
+        int8Version = Array(repeating: nil, count: source.values.count)
+        producedInt8 = Array(repeating: false, count: source.values.count)
+        readAsInt8 = Array(repeating: false, count: source.values.count)
+        for node in source.nodes {
+            for (position, input) in node.inputs.enumerated() where readsInt8(node, position: position) {
+                readAsInt8[input.index] = true
+            }
+        }
+    }
+
+    /// Whether `node` would read its input at `position` in int8 (when that input is int8).
+    private func readsInt8(_ node: Node, position: Int) -> Bool {
+        switch node.operation {
+        case .conv2d, .linear: !keepsFloat(node) && (position == 0 || position == 3)
+        case .maxPool2d, .reshape: position == 0
+        case .deformableSampling: !keepsFloat(node) && position == 0
+        default: false
+        }
+    }
+
+    /// The rewritten graph and, for each source value, the new value holding it (int8 or float).
+    public static func quantize(_ source: Graph, statistics: ActivationStatistics,
+                                options: QuantizationOptions) throws(GraphError) -> (graph: Graph, counterpart: [ValueID?]) {
+        var quantizer = GraphQuantizer(source: source, statistics: statistics, options: options)
+        return try quantizer.run()
+    }
+
+    private mutating func run() throws(GraphError) -> (graph: Graph, counterpart: [ValueID?]) {
+        for (index, value) in source.values.enumerated() {
+            if case .input = value.source { floatVersion[index] = graph.input(value.name, shape: value.shape) }
+        }
+        for node in source.nodes { try lower(node) }
+        for output in source.outputs { graph.markOutput(output.name, try floatOf(output.value)) }
+        let counterpart = (0..<source.values.count).map { producedInt8[$0] ? int8Version[$0] : (floatVersion[$0] ?? int8Version[$0]) }
+        return (graph, counterpart)
+    }
+
+    public func keepsFloat(_ node: Node) -> Bool {
+        options.keepFloat.contains { !$0.isEmpty && node.name.contains($0) }
+    }
+
+    private func activationQuantization(_ value: ValueID) -> Int8Quantization {
+        statistics.quantization(of: value.index, method: options.method, tail: options.percentileTail)
+    }
+
+    // MARK: - Versions of values
+
+    private mutating func floatOf(_ value: ValueID) throws(GraphError) -> ValueID {
+        if let existing = floatVersion[value.index] { return existing }
+        let info = source.values[value.index]
+        if case .constant(let c) = info.source {
+            let id = try graph.constant(info.name, shape: info.shape, storage: source.constants[c])
+            floatVersion[value.index] = id
+            return id
+        }
+        guard let quantized = int8Version[value.index] else {
+            throw .unknownValue(node: info.name, index: value.index)
+        }
+        let id = try graph.add(.dequantize, [quantized], name: "\(info.name).dequantize")
+        floatVersion[value.index] = id
+        return id
+    }
+
+    private mutating func int8Of(_ value: ValueID) throws(GraphError) -> ValueID {
+        if let existing = int8Version[value.index] { return existing }
+        let float = try floatOf(value)
+        let id = try graph.add(.quantize, [float], name: "\(source.values[value.index].name).quantize",
+                               quantization: activationQuantization(value))
+        int8Version[value.index] = id
+        return id
+    }
+
+    // MARK: - Lowering
+
+    private mutating func lower(_ node: Node) throws(GraphError) {
+        let output = node.output.index
+        switch node.operation {
+        case .conv2d(let stride, let padding, let activation) where !keepsFloat(node):
+            record(output, try quantizedWeightOp(node, operation: .quantizedConv2d(stride: stride, padding: padding, activation: activation)))
+        case .linear(let activation) where !keepsFloat(node):
+            record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
+        case .maxPool2d where producedInt8[node.inputs[0].index], .reshape where producedInt8[node.inputs[0].index]:
+            let id = try graph.add(node.operation, [try int8Of(node.inputs[0])], name: node.name)
+            record(output, int8: id)
+        case .deformableSampling(let levels, let heads, let points) where producedInt8[node.inputs[0].index] && !keepsFloat(node):
+            let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points),
+                                   [try int8Of(node.inputs[0]), try floatOf(node.inputs[1]), try floatOf(node.inputs[2])],
+                                   name: node.name, quantization: activationQuantization(node.output))
+            record(output, int8: id)
+        default:
+            var inputs: [ValueID] = []
+            for input in node.inputs { inputs.append(try floatOf(input)) }
+            floatVersion[output] = try graph.add(node.operation, inputs, name: node.name)
+        }
+    }
+
+    private mutating func record(_ value: Int, int8 id: ValueID) {
+        int8Version[value] = id
+        producedInt8[value] = true
+    }
+
+    /// Records a quantized op's output under its precision.
+    private mutating func record(_ value: Int, _ id: ValueID) {
+        if graph.values[id.index].elementType == .int8 {
+            record(value, int8: id)
+        } else {
+            floatVersion[value] = id
+        }
+    }
+
+    /// A convolution or linear layer in int8: weights symmetric per output channel, int32 bias at
+    /// scale s_in * s_w, requantization scales s_in * s_w / s_out, the residual (if any) in int8.
+    private mutating func quantizedWeightOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {
+        let input = try int8Of(node.inputs[0])
+        let inputScale = graph.values[input.index].quantization!.scale
+        guard case .constant(let w) = source.values[node.inputs[1].index].source,
+              case .constant(let b) = source.values[node.inputs[2].index].source else {
+            throw .invalidAttribute(node: node.name, operation: node.operation.kindName, detail: "weights must be constants")
+        }
+        let weightShape = source.shape(of: node.inputs[1])
+        let weights = source.constants[w]
+        let bias = source.constants[b]
+        let outputs = weightShape[0]
+        let perOutput = weights.count / max(outputs, 1)
+        let outputQuantization: Int8Quantization? = readAsInt8[node.output.index] ? activationQuantization(node.output) : nil
+        var quantizedWeights = [Int8](repeating: 0, count: weights.count)
+        var quantizedBias = [Int32](repeating: 0, count: outputs)
+        var scales = [Float](repeating: 0, count: outputs)
+        for o in 0..<outputs {
+            var largest: Float = 0
+            for i in 0..<perOutput { largest = max(largest, abs(weights.pointer[o * perOutput + i])) }
+            let weightScale = largest > 0 ? largest / 127 : 1
+            for i in 0..<perOutput {
+                let q = (weights.pointer[o * perOutput + i] / weightScale).rounded(.toNearestOrEven)
+                quantizedWeights[o * perOutput + i] = Int8(max(-127, min(127, q)))
+            }
+            let biasScale = Double(inputScale) * Double(weightScale)
+            let q = (Double(bias.pointer[o]) / biasScale).rounded(.toNearestOrEven)
+            quantizedBias[o] = Int32(max(Double(Int32.min / 2), min(Double(Int32.max / 2), q)))
+            // Requantize to the output's scale, or dequantize (s_in * s_w) for a float output.
+            scales[o] = Float(biasScale / Double(outputQuantization?.scale ?? 1))
+        }
+        let weightID = try graph.constant("\(node.name).weight.int8", shape: weightShape, storage: ConstantStorage(int8: quantizedWeights))
+        let biasID = try graph.constant("\(node.name).bias.int32", shape: [outputs], storage: ConstantStorage(int32: quantizedBias))
+        let scaleID = try graph.constant("\(node.name).requantization_scales", shape: [outputs], values: scales)
+        var inputs = [input, weightID, biasID, scaleID]
+        guard node.inputs.count > 3, outputQuantization == nil else {
+            if node.inputs.count > 3 { inputs.append(try int8Of(node.inputs[3])) }
+            return try graph.add(operation, inputs, name: node.name, quantization: outputQuantization)
+        }
+        // A float output keeps its residual in float: op (no activation), add, then the activation.
+        let activation: Activation
+        let bare: GraphOperation
+        switch operation {
+        case .quantizedConv2d(let stride, let padding, let act):
+            (activation, bare) = (act, .quantizedConv2d(stride: stride, padding: padding, activation: .none))
+        case .quantizedLinear(let act):
+            (activation, bare) = (act, .quantizedLinear(activation: .none))
+        default:
+            (activation, bare) = (.none, operation)
+        }
+        let product = try graph.add(bare, inputs, name: "\(node.name).int8")
+        let sum = try graph.add(.binary(.add), [product, try floatOf(node.inputs[3])],
+                                name: activation == .none ? node.name : "\(node.name).residual")
+        return activation == .relu ? try graph.add(.unary(.relu), [sum], name: node.name) : sum
+    }
+}

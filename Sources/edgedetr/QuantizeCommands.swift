@@ -1,0 +1,182 @@
+import ArgumentParser
+import EdgeRuntime
+import Foundation
+import Quantize
+
+/// Images for calibration or comparison: every PNG/JPEG/PPM in a folder (sorted by name), or the
+/// images a COCO JSON lists (file_name, relative to --images or to the JSON's folder).
+enum ImageSet {
+    static let extensions: Set<String> = ["png", "jpg", "jpeg", "ppm", "pgm"]
+
+    static func load(_ path: String, imagesFolder: String? = nil, limit: Int? = nil) throws -> [RGBImage] {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw CLIError("\(path): no such file or folder")
+        }
+        var files: [String]
+        if isFolder.boolValue {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            files = names.filter { extensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
+                .map { path + "/" + $0 }
+        } else {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let images = json["images"] as? [[String: Any]] else {
+                throw CLIError("\(path): not a folder of images nor a COCO JSON with an 'images' list")
+            }
+            let base = imagesFolder ?? URL(fileURLWithPath: path).deletingLastPathComponent().path
+            files = try images.enumerated().map { index, entry in
+                guard let name = entry["file_name"] as? String else {
+                    throw CLIError("\(path): images[\(index)] has no 'file_name'")
+                }
+                return base + "/" + name
+            }
+        }
+        if let limit { files = Array(files.prefix(limit)) }
+        guard !files.isEmpty else { throw CLIError("\(path): no images found (PNG, JPEG, PPM)") }
+        return try files.map { try ImageFile.load($0) }
+    }
+}
+
+/// A progress bar with ETA on a terminal, plain lines otherwise (CI logs, files).
+struct Progress {
+    let label: String
+    let start = Date()
+    let terminal = isatty(STDERR_FILENO) != 0
+
+    func update(_ done: Int, _ total: Int) {
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        if terminal {
+            let width = 30
+            let filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+            FileHandle.standardError.write(Data(String(format: "\r%@ [%@] %d/%d  ETA %.0fs", label, bar, done, total, eta).utf8))
+            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else if done == total || done % max(total / 10, 1) == 0 {
+            FileHandle.standardError.write(Data(String(format: "%@: %d/%d (%.0fs)\n", label, done, total, elapsed).utf8))
+        }
+    }
+}
+
+struct QuantizeOptionsGroup: ParsableArguments {
+    @Option(name: .long, help: "Calibration observer: minmax or percentile.")
+    var method: String = "percentile"
+
+    @Option(name: .long, help: "Fraction of each tail the percentile observer clips.")
+    var percentileTail: Double = 1e-4
+
+    @Option(name: .long, parsing: .singleValue, help: "Keep ops whose name contains this in float32 (repeatable; adds to the defaults).")
+    var keepFloat: [String] = []
+
+    @Flag(name: .long, help: "Drop the default float32 layers (sampling offsets, attention weights, heads).")
+    var noDefaultFloat = false
+
+    @Option(name: .long, help: "Model input size HxW; default: what the preprocessing makes of a 640x480 photo.")
+    var inputSize: InputSize?
+
+    @Option(name: .long, help: "Use at most this many calibration images.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Worker threads.")
+    var threads: Int = 2
+
+    func options() throws -> QuantizationOptions {
+        var options = QuantizationOptions()
+        guard let method = CalibrationMethod(rawValue: method) else {
+            throw ValidationError("--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
+        }
+        guard percentileTail >= 0, percentileTail < 0.1 else { throw ValidationError("--percentile-tail must be in [0, 0.1)") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        options.method = method
+        options.percentileTail = percentileTail
+        options.keepFloat = (noDefaultFloat ? [] : QuantizationOptions.sensitiveLayers) + keepFloat
+        return options
+    }
+}
+
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Calibrate a checkpoint on images and write an int8 model file.",
+        discussion: "Convolutions and linear layers run int8 (per-channel weights, per-tensor activations); the layers known to be sensitive stay float32 (see --keep-float). Same inputs and options give a byte-identical file."
+    )
+
+    @Option(name: .long, help: "A Hugging Face checkpoint folder.")
+    var model: String
+
+    @Option(name: .long, help: "Calibration images: a folder, or a COCO JSON.")
+    var calib: String
+
+    @Option(name: .long, help: "With a COCO JSON: the folder its file_names are relative to.")
+    var images: String?
+
+    @Option(name: [.customShort("o"), .long], help: "The model file to write.")
+    var output: String
+
+    @OptionGroup var settings: QuantizeOptionsGroup
+
+    func run() throws {
+        let options = try settings.options()
+        let quantizer: Quantizer
+        do {
+            quantizer = try Quantizer(folder: model, height: settings.inputSize?.height, width: settings.inputSize?.width)
+        } catch { throw CLIError(error.description) }
+        let calibration = try ImageSet.load(calib, imagesFolder: images, limit: settings.limit)
+        let progress = Progress(label: "calibrating")
+        let result: (graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, counterpart: [ValueID?])
+        do {
+            result = try quantizer.quantize(images: calibration, options: options, threads: settings.threads, progress: progress.update)
+        } catch { throw CLIError(error.description) }
+        do { try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, to: output) } catch {
+            throw CLIError(error.description)
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        print("wrote \(output): \(size) bytes, input \(quantizer.height)x\(quantizer.width), arena \(result.plan.size) bytes")
+        for note in result.metadata.notes { print("  \(note)") }
+    }
+}
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Per-layer error of an int8 quantization against float (SQNR and cosine, worst first) and the final score and box drift."
+    )
+
+    @Option(name: .long, help: "The Hugging Face checkpoint folder (float reference).")
+    var float: String
+
+    @Option(name: .long, help: "Images to compare on: a folder, or a COCO JSON.")
+    var images: String
+
+    @Option(name: .long, help: "Calibration images (default: the comparison images). Quantization is redone here with the options below, so each layer can be paired with its float counterpart.")
+    var calib: String?
+
+    @Option(name: .long, help: "Rows of the table.")
+    var rows: Int = 30
+
+    @OptionGroup var settings: QuantizeOptionsGroup
+
+    func run() throws {
+        let options = try settings.options()
+        let quantizer: Quantizer
+        do {
+            quantizer = try Quantizer(folder: float, height: settings.inputSize?.height, width: settings.inputSize?.width)
+        } catch { throw CLIError(error.description) }
+        let evaluation = try ImageSet.load(images, limit: settings.limit)
+        let calibration = try calib.map { try ImageSet.load($0, limit: settings.limit) } ?? evaluation
+        let progress = Progress(label: "calibrating")
+        do {
+            let result = try quantizer.quantize(images: calibration, options: options, threads: settings.threads, progress: progress.update)
+            let comparison = try LayerComparison.measure(
+                float: quantizer.floatGraph, quantized: result.graph, counterpart: result.counterpart,
+                inputs: try quantizer.inputs(evaluation), threads: settings.threads)
+            print(comparison.table(limit: rows))
+        } catch let error as QuantizationError {
+            throw CLIError(error.description)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}

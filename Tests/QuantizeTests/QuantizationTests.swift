@@ -1,0 +1,84 @@
+import EdgeRuntime
+import Foundation
+import Kernels
+import Quantize
+import Testing
+
+/// The int8 pipeline on the fixture models: calibrate on the bundled images, rewrite, run, write and
+/// read back; per-layer error and final drift within documented bounds; byte-identical files.
+@Suite struct QuantizationTests {
+    static func images() throws -> [RGBImage] {
+        try PipelineGoldenTests.images.indices.map { try PipelineGoldenTests.loadImage($0) }
+    }
+
+    static func quantized(_ name: String, options: QuantizationOptions = QuantizationOptions()) throws
+        -> (quantizer: Quantizer, graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, counterpart: [ValueID?]) {
+        let fixture = try GoldenFixture(name)
+        let quantizer = try Quantizer(folder: fixture.folder, height: 96, width: 128)
+        let result = try quantizer.quantize(images: try images(), options: options, threads: 1)
+        return (quantizer, result.graph, result.plan, result.metadata, result.counterpart)
+    }
+
+    @Test(arguments: ["deformable_base", "deformable_refine_two_stage", "dab_detr", "conditional_detr"])
+    func int8StaysCloseToFloat(_ name: String) throws {
+        let q = try Self.quantized(name)
+        let int8Ops = q.graph.nodes.filter { $0.operation.kindName.hasPrefix("quantized") }.count
+        #expect(int8Ops > 10, "\(name): only \(int8Ops) int8 ops")
+        let comparison = try LayerComparison.measure(float: q.quantizer.floatGraph, quantized: q.graph, counterpart: q.counterpart,
+                                                     inputs: try q.quantizer.inputs(try Self.images()), threads: 1)
+        print("\(name):\n\(comparison.table(limit: ProcessInfo.processInfo.environment["EDGEDETR_TABLE_ROWS"].flatMap(Int.init) ?? 8))")
+        // The encoder memory (last encoder layer's output) must stay close in every family: 12 dB is the
+        // bound these random-weight fixtures meet (deformable_base, the lowest, measures 14.9 dB); trained models
+        // are measured by the accuracy yardstick.
+        let encoderOutput = comparison.layers.filter { $0.name.hasPrefix("model.encoder.layers.1.") && $0.name.hasSuffix("final_layer_norm") }
+        #expect(encoderOutput.allSatisfy { $0.sqnr > 12 }, "\(name): encoder output \(encoderOutput.map(\.sqnr)) dB")
+        if name.contains("two_stage") {
+            // Two-stage picks its queries by a top-k over proposal logits: a tiny change swaps which
+            // proposals are picked, so per-query drift is not defined there (the encoder check holds).
+            return
+        }
+        #expect(comparison.maxBoxDrift < 0.05, "\(name): box drift \(comparison.maxBoxDrift)")
+        #expect(comparison.meanScoreDrift < 0.02, "\(name): mean score drift \(comparison.meanScoreDrift)")
+    }
+
+    /// One convolution of each ResNet shape, calibrated on its own input: int8 input and weights with
+    /// a float output must keep ~45 dB SQNR (8-bit steps); a gross scheme error gives ~10 dB.
+    @Test(arguments: [(7, 2, 3, 3), (3, 1, 1, 16), (1, 1, 0, 16), (3, 2, 1, 8)])
+    func singleConvolutionIsAccurate(_ config: (Int, Int, Int, Int)) throws {
+        let (kernel, stride, padding, channels) = config
+        var generator = SplitMix(seed: 3)
+        func random() -> Float { Float(generator.next() % 10_000) / 5_000 - 1 }
+        let graph = Graph()
+        let x = graph.input("x", shape: [24, 20, 3])
+        let w = try graph.constant("w", shape: [channels, 3, kernel, kernel], values: (0..<(channels * 3 * kernel * kernel)).map { _ in random() })
+        let b = try graph.constant("b", shape: [channels], values: (0..<channels).map { _ in random() })
+        let y = try graph.add(.conv2d(stride: stride, padding: padding, activation: .none), [x, w, b], name: "conv")
+        graph.markOutput("logits", y)
+        graph.markOutput("pred_boxes", y)
+        let input = (0..<(24 * 20 * 3)).map { _ in random() * 2 }
+        var options = QuantizationOptions()
+        options.method = .minMax
+        let statistics = try ActivationStatistics.collect(graph: graph, inputs: [input], method: .minMax, threads: 1)
+        let q = try GraphQuantizer.quantize(graph, statistics: statistics, options: options)
+        let comparison = try LayerComparison.measure(float: graph, quantized: q.graph, counterpart: q.counterpart, inputs: [input], threads: 1)
+        #expect(comparison.layers.count == 1 && comparison.layers[0].sqnr > 40, "\(config): \(comparison.table())")
+    }
+
+    @Test func quantizedModelFileRoundTripsAndIsDeterministic() throws {
+        let first = try Self.quantized("deformable_base")
+        let second = try Self.quantized("deformable_base")
+        let bytes = ModelFileWriter.encode(graph: first.graph, plan: first.plan, metadata: first.metadata)
+        #expect(bytes == ModelFileWriter.encode(graph: second.graph, plan: second.plan, metadata: second.metadata))
+        let model = try ModelFile(bytes: bytes)
+        let input = try first.quantizer.inputs([try Self.images()[0]])[0]
+        let direct = try FloatExecutor(graph: first.graph).run(input: input)
+        let fromFile = try FloatExecutor(graph: model.graph, plan: model.plan).run(input: input)
+        for (a, b) in zip(direct, fromFile) { #expect(a.values == b.values, "\(a.name) differs after the round trip") }
+        let threaded = try FloatExecutor(graph: model.graph, plan: model.plan, threads: 3).run(input: input)
+        for (a, b) in zip(direct, threaded) { #expect(a.values == b.values, "\(a.name) differs with 3 threads") }
+        // The int8 file is much smaller than the float one: int8 weights instead of float32.
+        let floatBytes = ModelFileWriter.encode(graph: first.quantizer.floatGraph, plan: ArenaPlanner.plan(first.quantizer.floatGraph),
+                                                metadata: first.metadata)
+        #expect(bytes.count < floatBytes.count / 2, "int8 \(bytes.count) bytes vs float \(floatBytes.count)")
+    }
+}
