@@ -70,3 +70,28 @@ import Testing
         #expect(method.status != 0 && method.status < 128 && method.standardError.contains("--method"))
     }
 }
+
+/// `dataset synth`, then `eval` of a model, and of float vs int8 side by side.
+@Suite struct EvalCommandTests {
+    typealias CLI = DetectCommandTests
+
+    @Test func evaluateModelsOnASyntheticSplit() throws {
+        let directory = try CLI.temporaryDirectory()
+        let synth = try CLI.edgedetr(["dataset", "synth", "--seed", "5", "--count", "4", "--size", "96", "--split", "val",
+                                      "-o", directory.path])
+        #expect(synth.status == 0, "\(synth.standardError)")
+        let dataset = directory.appendingPathComponent("val.json").path
+        let single = try CLI.edgedetr(["eval", "--model", CLI.fixture, "--dataset", dataset, "--threads", "1"])
+        #expect(single.status == 0, "\(single.standardError)")
+        #expect(single.standardOutput.contains("Average Precision") && single.standardOutput.contains("latency"))
+        let model = directory.appendingPathComponent("int8.edq").path
+        let quantize = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", directory.appendingPathComponent("val").path,
+                                         "--input-size", "96x96", "-o", model, "--threads", "1"])
+        #expect(quantize.status == 0, "\(quantize.standardError)")
+        let both = try CLI.edgedetr(["eval", "--float", CLI.fixture, "--int8", model, "--dataset", dataset, "--threads", "1"])
+        #expect(both.status == 0, "\(both.standardError)")
+        #expect(both.standardOutput.contains("int8-float") && both.standardOutput.contains("latency: float"))
+        let conflicting = try CLI.edgedetr(["eval", "--model", CLI.fixture, "--float", CLI.fixture, "--dataset", dataset])
+        #expect(conflicting.status != 0 && conflicting.status < 128)
+    }
+}
