@@ -107,8 +107,8 @@ private func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, keys: Int, sc
     var maximum0 = SIMD8<Float>(repeating: -.infinity), maximum1 = maximum0
     for key in 0..<keys {
         let row = scores + key * attentionQueryBlock
-        maximum0 = pointwiseMax(maximum0, scale * loadVector(row))
-        maximum1 = pointwiseMax(maximum1, scale * loadVector(row + 8))
+        maximum0 = laneMaximum(maximum0, scale * loadVector(row))
+        maximum1 = laneMaximum(maximum1, scale * loadVector(row + 8))
     }
     var sum0 = SIMD8<Float>(), sum1 = SIMD8<Float>()
     for key in 0..<keys {
@@ -126,6 +126,13 @@ private func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, keys: Int, sc
         storeVector(loadVector(row) * inverse0, row)
         storeVector(loadVector(row + 8) * inverse1, row + 8)
     }
+}
+
+/// Lane-wise maximum as one compare and select. The standard library's `pointwiseMax` orders NaNs lane
+/// by lane and compiles to eight scalar compares and branches; scores here are finite.
+@inline(__always)
+private func laneMaximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    a.replacing(with: b, where: b .> a)
 }
 
 /// The scalar reference of `multiHeadAttention`; it allocates its own row of scores.
