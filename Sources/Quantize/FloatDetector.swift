@@ -7,7 +7,7 @@ public final class FloatDetector {
     public let checkpoint: CheckpointFolder
     public let preprocess: PreprocessConfig
     public let threads: Int
-    private var executors: [String: FloatExecutor] = [:]
+    private var executors: [String: GraphExecutor] = [:]
 
     public init(folder: String, threads: Int = 1) throws(CheckpointError) {
         checkpoint = try CheckpointFolder(path: folder)
@@ -26,13 +26,13 @@ public final class FloatDetector {
     /// Runs the model on already preprocessed `pixel_values` ([height, width, 3]); returns every graph output.
     public func run(pixelValues: [Float], height: Int, width: Int) throws(DetectionError) -> [FloatTensor] {
         let key = "\(height)x\(width)"
-        let executor: FloatExecutor
+        let executor: GraphExecutor
         if let cached = executors[key] {
             executor = cached
         } else {
             do {
                 let graph = try DetectorGraph.build(checkpoint, height: height, width: width)
-                executor = try FloatExecutor(graph: graph, threads: threads)
+                executor = try GraphExecutor(graph: graph, threads: threads)
             } catch let error as BuildError {
                 throw .build(error)
             } catch let error as ExecutionError {

@@ -48,8 +48,8 @@ struct BenchCommand: ParsableCommand {
         let graph: Graph
         do { graph = try DetectorGraph.build(checkpoint, height: size, width: size) } catch { throw CLIError(error.description) }
         let built = monotonicSeconds()
-        let executor: FloatExecutor
-        do { executor = try FloatExecutor(graph: graph, threads: threads) } catch { throw CLIError(error.description) }
+        let executor: GraphExecutor
+        do { executor = try GraphExecutor(graph: graph, threads: threads) } catch { throw CLIError(error.description) }
         let packed = monotonicSeconds()
 
         guard let inputID = graph.inputs.first else { throw CLIError("\(model): the graph has no input") }

@@ -60,11 +60,11 @@ import Testing
     @Test func executorRunsFromTheArenaAndRepeatsExactly() throws {
         let graph = try Self.chainGraph()
         let input = (0..<128).map { Float($0) * 0.03 - 1 }
-        let single = try FloatExecutor(graph: graph)
+        let single = try GraphExecutor(graph: graph)
         let first = try single.run(input: input)
         let second = try single.run(input: input)
         #expect(first[0].values == second[0].values)
-        let threaded = try FloatExecutor(graph: graph, threads: 3)
+        let threaded = try GraphExecutor(graph: graph, threads: 3)
         #expect(try threaded.run(input: input)[0].values == first[0].values)
         // out = fc2(relu(fc1(x))) + x, checked against a direct evaluation.
         var expected = [Float](repeating: 0, count: 128)

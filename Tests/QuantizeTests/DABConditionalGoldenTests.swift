@@ -56,7 +56,7 @@ struct DABConditionalGoldenTests {
                 for p in 0..<(height * width) { pixels[p * channels + c] = planar[c * height * width + p] }
             }
             let graph = try DetectorGraph.build(checkpoint, height: height, width: width)
-            let outputs = try FloatExecutor(graph: graph).run(input: pixels)
+            let outputs = try GraphExecutor(graph: graph).run(input: pixels)
             if image == 0 {
                 #expect(checkpoint.unusedTensorNames.isEmpty, "\(fixture): weights never read: \(checkpoint.unusedTensorNames)")
             }

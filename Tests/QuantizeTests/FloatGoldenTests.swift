@@ -19,7 +19,7 @@ import Testing
         for image in 0..<fixture.imageCount {
             let input = try fixture.pixelValues(image: image)
             let graph = try DetectorGraph.build(checkpoint, height: input.height, width: input.width)
-            let outputs = try FloatExecutor(graph: graph).run(input: input.values)
+            let outputs = try GraphExecutor(graph: graph).run(input: input.values)
             func output(_ name: String) throws -> [Float] {
                 guard let tensor = outputs.first(where: { $0.name == name }) else { throw FixtureError("no output \(name)") }
                 return tensor.values

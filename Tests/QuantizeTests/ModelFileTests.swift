@@ -25,8 +25,8 @@ import Testing
         #expect(model.graph.nodes.count == graph.nodes.count)
         #expect(model.plan == plan)
         let input = try fixture.pixelValues(image: 0)
-        let fromMemory = try FloatExecutor(graph: graph).run(input: input.values)
-        let fromFile = try FloatExecutor(graph: model.graph, plan: model.plan).run(input: input.values)
+        let fromMemory = try GraphExecutor(graph: graph).run(input: input.values)
+        let fromFile = try GraphExecutor(graph: model.graph, plan: model.plan).run(input: input.values)
         for (a, b) in zip(fromMemory, fromFile) {
             #expect(a.name == b.name && a.values == b.values, "\(name): output \(a.name) differs after the round trip")
         }

@@ -71,10 +71,10 @@ import Testing
         #expect(bytes == ModelFileWriter.encode(graph: second.graph, plan: second.plan, metadata: second.metadata))
         let model = try ModelFile(bytes: bytes)
         let input = try first.quantizer.inputs([try Self.images()[0]])[0]
-        let direct = try FloatExecutor(graph: first.graph).run(input: input)
-        let fromFile = try FloatExecutor(graph: model.graph, plan: model.plan).run(input: input)
+        let direct = try GraphExecutor(graph: first.graph).run(input: input)
+        let fromFile = try GraphExecutor(graph: model.graph, plan: model.plan).run(input: input)
         for (a, b) in zip(direct, fromFile) { #expect(a.values == b.values, "\(a.name) differs after the round trip") }
-        let threaded = try FloatExecutor(graph: model.graph, plan: model.plan, threads: 3).run(input: input)
+        let threaded = try GraphExecutor(graph: model.graph, plan: model.plan, threads: 3).run(input: input)
         for (a, b) in zip(direct, threaded) { #expect(a.values == b.values, "\(a.name) differs with 3 threads") }
         // The int8 file is much smaller than the float one: int8 weights instead of float32.
         let floatBytes = ModelFileWriter.encode(graph: first.quantizer.floatGraph, plan: ArenaPlanner.plan(first.quantizer.floatGraph),

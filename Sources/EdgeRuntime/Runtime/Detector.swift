@@ -9,7 +9,7 @@
 /// can share one `ModelFile` (its weights are mapped once).
 public final class Detector {
     public let model: ModelFile
-    public let executor: FloatExecutor
+    public let executor: GraphExecutor
 
     public convenience init(path: String, threads: Int = 1) throws(DetectorError) {
         let model: ModelFile
@@ -19,7 +19,7 @@ public final class Detector {
 
     public init(model: ModelFile, threads: Int = 1) throws(DetectorError) {
         self.model = model
-        do { executor = try FloatExecutor(graph: model.graph, plan: model.plan, threads: threads) } catch {
+        do { executor = try GraphExecutor(graph: model.graph, plan: model.plan, threads: threads) } catch {
             throw .execution(error)
         }
     }

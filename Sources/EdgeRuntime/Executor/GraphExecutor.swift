@@ -22,11 +22,13 @@ public struct FloatTensor: Sendable {
     public var values: [Float]
 }
 
-/// Runs a graph in float32: the reference the int8 path is measured against, and the engine calibration
-/// drives. Everything is prepared at init: weights packed for the kernels, one arena holding every
+/// Runs a graph: float32 ops on the float kernels, quantized ops on the int8 kernels. It is the float
+/// reference the int8 path is measured against, the engine calibration drives, and the runtime of
+/// model files. Everything is prepared at init: weights packed for the kernels, one arena holding every
 /// activation at the offsets of an `ArenaPlan`, scratch for the kernels and per-node tables. `run`
-/// then allocates nothing.
-public final class FloatExecutor {
+/// itself then allocates nothing; some kernels (float conv edge rows, int8 GEMM staging, int8
+/// deformable taps) still take per-task scratch from the heap, to be moved into this scratch.
+public final class GraphExecutor {
     public let graph: Graph
     public let plan: ArenaPlan
     public let pool: ThreadPool?
