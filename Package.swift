@@ -47,7 +47,9 @@ let package = Package(
         ),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "Kernels"]),
-        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "EdgeRuntime"]),
+        /// Counts the test process's heap allocations (NoAllocationTests); test-only.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "EdgeRuntime", "CAllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["edgedetr", "Quantize", "EdgeRuntime"]),
     ]
 )

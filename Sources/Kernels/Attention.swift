@@ -42,7 +42,9 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
     let queryDepth = max(queryHeadDim, 0)
     let blocks = (queries + attentionQueryBlock - 1) / attentionQueryBlock
     let taskCount = heads * blocks
-    let body = { (task: Int, thread: Int) in
+    // The closure is passed straight to the call, not held in a variable: a closure value that
+    // could escape keeps its captures in a heap box, allocated on every call.
+    runTasks(taskCount, pool: pool) { task, thread in
         let head = task / blocks
         let firstQuery = (task % blocks) * attentionQueryBlock
         let queryCount = min(attentionQueryBlock, queries - firstQuery)
@@ -93,11 +95,6 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
                 }
             }
         }
-    }
-    if let pool {
-        pool.parallelFor(taskCount, withThreadIndex: body)
-    } else {
-        for task in 0..<taskCount { body(task, 0) }
     }
 }
 

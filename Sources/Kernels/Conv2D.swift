@@ -75,15 +75,23 @@ public final class PackedConv2DWeights {
     }
 }
 
+/// Bytes of `KernelScratch` each thread needs for `conv2d` on `shape`: one padded copy of a kernel
+/// row per tile row, plus one run of zeros.
+public func conv2dTaskScratchBytes(_ shape: Conv2DShape) -> Int {
+    (floatTileRows + 1) * max(shape.kernelWidth * shape.inputChannels, 0) * MemoryLayout<Float>.stride
+}
+
 /// HWC in, HWC out, zero padding: output = act(conv + bias (+ residual)), where `residual` is an
 /// HWC map of the output's shape (ResNet's bottleneck shortcut). `scratch` may be nil (see
-/// `Conv2DShape.scratchElementCount`).
+/// `Conv2DShape.scratchElementCount`). `taskScratch` holds `conv2dTaskScratchBytes(shape)` per
+/// thread; when nil each task allocates its own.
 ///
 /// Implicit GEMM on the 6x16 tile: rows are output pixels, columns output channels, and the depth
 /// is walked one kernel row at a time, each a contiguous run of kW*inCh input floats.
 public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bias: UnsafePointer<Float>?,
                    residual: UnsafePointer<Float>?, activation: FloatActivation,
-                   output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, pool: ThreadPool?) {
+                   output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, pool: ThreadPool?,
+                   taskScratch: KernelScratch? = nil) {
     let shape = weights.shape
     let outputWidth = shape.outputWidth
     let pixels = shape.outputHeight * outputWidth
@@ -106,39 +114,40 @@ public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bi
     #endif
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: pixels, panels: panels.panelCount, depth: panels.depth, threads: pool?.threadCount ?? 1)
-    runTasks(tasks.count, pool: pool) { task in
-        let firstPixel = (task / tasks.panelBlocks) * tasks.rowsPerTask
-        let lastPixel = min(pixels, firstPixel + tasks.rowsPerTask)
-        let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
-        let lastPanel = min(panels.panelCount, firstPanel + tasks.panelsPerTask)
-        // One padded copy per tile row plus one run of zeros for kernel rows above or below the map.
-        let padded = UnsafeMutablePointer<Float>.allocate(capacity: (floatTileRows + 1) * segmentLength)
-        defer { padded.deallocate() }
-        let zeros = padded + floatTileRows * segmentLength
-        zeros.initialize(repeating: 0, count: segmentLength)
-        for panel in firstPanel..<lastPanel {
-            let firstColumn = panel * floatTileColumns
-            let columnCount = min(floatTileColumns, outputChannels - firstColumn)
-            var pixel = firstPixel
-            while pixel < lastPixel {
-                let rowCount = min(floatTileRows, lastPixel - pixel)
-                var tile = FloatTile6x16()
-                for kernelY in 0..<shape.kernelHeight {
-                    @inline(__always) func segment(_ row: Int) -> UnsafePointer<Float> {
-                        convolutionSegment(input: input, shape: shape, pixel: pixel + min(row, rowCount - 1),
-                                           outputWidth: outputWidth, kernelY: kernelY,
-                                           padded: padded + row * segmentLength, zeros: zeros)
+    runTasks(tasks.count, pool: pool) { task, thread in
+        withTaskScratch(taskScratch, thread: thread, bytes: conv2dTaskScratchBytes(shape)) { memory in
+            let firstPixel = (task / tasks.panelBlocks) * tasks.rowsPerTask
+            let lastPixel = min(pixels, firstPixel + tasks.rowsPerTask)
+            let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
+            let lastPanel = min(panels.panelCount, firstPanel + tasks.panelsPerTask)
+            // One padded copy per tile row plus one run of zeros for kernel rows above or below the map.
+            let padded = memory.bindMemory(to: Float.self, capacity: (floatTileRows + 1) * segmentLength)
+            let zeros = padded + floatTileRows * segmentLength
+            zeros.initialize(repeating: 0, count: segmentLength)
+            for panel in firstPanel..<lastPanel {
+                let firstColumn = panel * floatTileColumns
+                let columnCount = min(floatTileColumns, outputChannels - firstColumn)
+                var pixel = firstPixel
+                while pixel < lastPixel {
+                    let rowCount = min(floatTileRows, lastPixel - pixel)
+                    var tile = FloatTile6x16()
+                    for kernelY in 0..<shape.kernelHeight {
+                        @inline(__always) func segment(_ row: Int) -> UnsafePointer<Float> {
+                            convolutionSegment(input: input, shape: shape, pixel: pixel + min(row, rowCount - 1),
+                                               outputWidth: outputWidth, kernelY: kernelY,
+                                               padded: padded + row * segmentLength, zeros: zeros)
+                        }
+                        let rows = FloatTileRowPointers(segment(0), segment(1), segment(2), segment(3), segment(4), segment(5))
+                        tile.accumulate(rows, aStep: 1, b: panels.panel(panel) + kernelY * segmentLength * floatTileColumns,
+                                        bStep: floatTileColumns, depth: segmentLength, level: level)
                     }
-                    let rows = FloatTileRowPointers(segment(0), segment(1), segment(2), segment(3), segment(4), segment(5))
-                    tile.accumulate(rows, aStep: 1, b: panels.panel(panel) + kernelY * segmentLength * floatTileColumns,
-                                    bStep: floatTileColumns, depth: segmentLength, level: level)
+                    tile.store(rowCount: rowCount, columnCount: columnCount,
+                               output: output + pixel * outputChannels + firstColumn, outputStride: outputChannels,
+                               bias: bias.map { $0 + firstColumn },
+                               residual: residual.map { $0 + pixel * outputChannels + firstColumn },
+                               residualStride: outputChannels, activation: activation)
+                    pixel += floatTileRows
                 }
-                tile.store(rowCount: rowCount, columnCount: columnCount,
-                           output: output + pixel * outputChannels + firstColumn, outputStride: outputChannels,
-                           bias: bias.map { $0 + firstColumn },
-                           residual: residual.map { $0 + pixel * outputChannels + firstColumn },
-                           residualStride: outputChannels, activation: activation)
-                pixel += floatTileRows
             }
         }
     }

@@ -50,8 +50,10 @@ func int8PatchOrder(_ weights: UnsafePointer<Int8>, shape: Conv2DShape) -> Unsaf
 ///
 /// Implicit GEMM on the int8 tiles of Int8GEMM.swift: rows are output pixels, each staged as its
 /// patch (a 1x1 stride-1 patch is read in place), so results equal `int8Conv2dReference` exactly.
+/// `taskScratch` holds `int8GEMMTaskScratchBytes(weights.packed)` per thread; when nil each task
+/// allocates its own.
 public func int8Conv2d(input: UnsafePointer<Int8>, weights: PackedInt8Conv2DWeights, residual: Int8Residual?,
-                       output: Int8GEMMOutput, pool: ThreadPool?) {
+                       output: Int8GEMMOutput, pool: ThreadPool?, taskScratch: KernelScratch? = nil) {
     let shape = weights.shape
     let outputWidth = shape.outputWidth
     let pixels = shape.outputHeight * outputWidth
@@ -59,7 +61,8 @@ public func int8Conv2d(input: UnsafePointer<Int8>, weights: PackedInt8Conv2DWeig
     let channels = shape.inputChannels
     let zeroPoint = Int8(clamping: weights.inputZeroPoint)
     let pointwise = shape.kernelHeight == 1 && shape.kernelWidth == 1 && shape.padding == 0
-    int8GEMM(rows: pixels, weights: weights.packed, residual: residual, output: output, pool: pool) { pixel, scratch in
+    int8GEMM(rows: pixels, weights: weights.packed, residual: residual, output: output, pool: pool,
+             taskScratch: taskScratch) { pixel, scratch in
         let outputY = pixel / outputWidth
         let outputX = pixel - outputY * outputWidth
         let firstY = outputY * shape.stride - shape.padding

@@ -16,11 +16,14 @@ import KernelsAVX2
 /// value: [sum_l H_l*W_l, heads*headDim] int8 with zero point `valueZeroPoint`; levelShapes,
 /// levelStarts, locations [queries, heads, levels, points, 2] and weights [queries, heads, levels,
 /// points] (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim].
+/// `taskScratch` holds `int8DeformableAttentionTaskScratchBytes(...)` per thread; when nil each
+/// task allocates its own.
 public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                     levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int, points: Int,
                                     queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                                     outputScale: Float, outputRange: Int8OutputRange,
-                                    output: UnsafeMutablePointer<Int8>, pool: ThreadPool?) {
+                                    output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
+                                    taskScratch: KernelScratch? = nil) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let level = KernelDispatch.current
     if level == .scalar {
@@ -36,56 +39,64 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
     let pairCapacity = max(2 * levelCount * pointCount, 1)
     let queriesPerTask = 16
     let taskCount = (queries + queriesPerTask - 1) / queriesPerTask
-    runTasks(taskCount, pool: pool) { task in
-        let scratch = UnsafeMutableRawPointer.allocate(
-            byteCount: 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity + 4 * headDim + headDim + 64,
-            alignment: 64)
-        defer { scratch.deallocate() }
-        let pairRows = scratch.bindMemory(to: UnsafePointer<Int8>.self, capacity: 2 * pairCapacity)
-        let pairWeights = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride)
-            .bindMemory(to: Int16.self, capacity: 2 * pairCapacity)
-        let accumulators = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity)
-            .bindMemory(to: Int32.self, capacity: headDim)
-        let zeros = (UnsafeMutableRawPointer(accumulators + headDim)).bindMemory(to: Int8.self, capacity: headDim)
-        zeros.initialize(repeating: 0, count: headDim)
-        let firstQuery = task * queriesPerTask
-        for query in firstQuery..<min(queries, firstQuery + queriesPerTask) {
-            for head in 0..<heads {
-                var pairCount = 0
-                var weightSum: Int32 = 0
-                for levelIndex in 0..<levelCount {
-                    let height = levelShapes[2 * levelIndex], width = levelShapes[2 * levelIndex + 1]
-                    let levelValue = value + levelStarts[levelIndex] * valueStride + head * headDim
-                    for point in 0..<pointCount {
-                        let sample = ((query * heads + head) * levelCount + levelIndex) * pointCount + point
-                        guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
-                                                     width: width, height: height) else { continue }
-                        let q = Int8SampleWeights(tap, attention: weights[sample])
-                        let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
-                        pairRows[2 * pairCount] = rows.northWest ?? UnsafePointer(zeros)
-                        pairRows[2 * pairCount + 1] = rows.northEast ?? UnsafePointer(zeros)
-                        pairRows[2 * pairCount + 2] = rows.southWest ?? UnsafePointer(zeros)
-                        pairRows[2 * pairCount + 3] = rows.southEast ?? UnsafePointer(zeros)
-                        let northWest = rows.northWest == nil ? 0 : q.northWest
-                        let northEast = rows.northEast == nil ? 0 : q.northEast
-                        let southWest = rows.southWest == nil ? 0 : q.southWest
-                        let southEast = rows.southEast == nil ? 0 : q.southEast
-                        pairWeights[2 * pairCount] = northWest
-                        pairWeights[2 * pairCount + 1] = northEast
-                        pairWeights[2 * pairCount + 2] = southWest
-                        pairWeights[2 * pairCount + 3] = southEast
-                        weightSum &+= Int32(northWest) + Int32(northEast) + Int32(southWest) + Int32(southEast)
-                        pairCount += 2
+    let scratchBytes = int8DeformableAttentionTaskScratchBytes(levels: levels, heads: heads, headDim: headDim, points: points)
+    runTasks(taskCount, pool: pool) { task, thread in
+        withTaskScratch(taskScratch, thread: thread, bytes: scratchBytes) { scratch in
+            let pairRows = scratch.bindMemory(to: UnsafePointer<Int8>.self, capacity: 2 * pairCapacity)
+            let pairWeights = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride)
+                .bindMemory(to: Int16.self, capacity: 2 * pairCapacity)
+            let accumulators = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity)
+                .bindMemory(to: Int32.self, capacity: headDim)
+            let zeros = (UnsafeMutableRawPointer(accumulators + headDim)).bindMemory(to: Int8.self, capacity: headDim)
+            zeros.initialize(repeating: 0, count: headDim)
+            let firstQuery = task * queriesPerTask
+            for query in firstQuery..<min(queries, firstQuery + queriesPerTask) {
+                for head in 0..<heads {
+                    var pairCount = 0
+                    var weightSum: Int32 = 0
+                    for levelIndex in 0..<levelCount {
+                        let height = levelShapes[2 * levelIndex], width = levelShapes[2 * levelIndex + 1]
+                        let levelValue = value + levelStarts[levelIndex] * valueStride + head * headDim
+                        for point in 0..<pointCount {
+                            let sample = ((query * heads + head) * levelCount + levelIndex) * pointCount + point
+                            guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
+                                                         width: width, height: height) else { continue }
+                            let q = Int8SampleWeights(tap, attention: weights[sample])
+                            let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
+                            pairRows[2 * pairCount] = rows.northWest ?? UnsafePointer(zeros)
+                            pairRows[2 * pairCount + 1] = rows.northEast ?? UnsafePointer(zeros)
+                            pairRows[2 * pairCount + 2] = rows.southWest ?? UnsafePointer(zeros)
+                            pairRows[2 * pairCount + 3] = rows.southEast ?? UnsafePointer(zeros)
+                            let northWest = rows.northWest == nil ? 0 : q.northWest
+                            let northEast = rows.northEast == nil ? 0 : q.northEast
+                            let southWest = rows.southWest == nil ? 0 : q.southWest
+                            let southEast = rows.southEast == nil ? 0 : q.southEast
+                            pairWeights[2 * pairCount] = northWest
+                            pairWeights[2 * pairCount + 1] = northEast
+                            pairWeights[2 * pairCount + 2] = southWest
+                            pairWeights[2 * pairCount + 3] = southEast
+                            weightSum &+= Int32(northWest) + Int32(northEast) + Int32(southWest) + Int32(southEast)
+                            pairCount += 2
+                        }
                     }
+                    accumulateTapPairs(level: level, rows: pairRows, weights: pairWeights, pairCount: pairCount,
+                                       headDim: headDim, accumulators: accumulators)
+                    storeDeformableHead(accumulators, correction: valueZeroPoint &* weightSum, headDim: headDim,
+                                        outputScale: outputScale, range: outputRange,
+                                        output: output + query * valueStride + head * headDim)
                 }
-                accumulateTapPairs(level: level, rows: pairRows, weights: pairWeights, pairCount: pairCount,
-                                   headDim: headDim, accumulators: accumulators)
-                storeDeformableHead(accumulators, correction: valueZeroPoint &* weightSum, headDim: headDim,
-                                    outputScale: outputScale, range: outputRange,
-                                    output: output + query * valueStride + head * headDim)
             }
         }
     }
+}
+
+/// Bytes of `KernelScratch` each thread needs for `int8DeformableAttention`: the tap rows and
+/// weights of every sample of one query and head, one head's accumulators and a row of zeros.
+public func int8DeformableAttentionTaskScratchBytes(levels: Int, heads: Int, headDim: Int, points: Int) -> Int {
+    // Tap pairs (north-west, north-east) and (south-west, south-east) of every sample.
+    let pairCapacity = max(2 * max(levels, 0) * max(points, 0), 1)
+    let dimensions = max(headDim, 0)
+    return 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity + 4 * dimensions + dimensions + 64
 }
 
 /// acc[d] = sum over pairs j of w[2j] * row[2j][d] + w[2j+1] * row[2j+1][d] (exact int32).

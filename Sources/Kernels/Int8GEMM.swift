@@ -101,10 +101,14 @@ struct Int8TileOutput {
 /// Runs the microkernel of the weights' layout when the CPU has it (see `Int8GEMMKernel`), the
 /// scalar packed kernel otherwise; every path computes the same integers and applies the same
 /// requantization, so results equal `int8LinearReference` bit for bit, for any thread count.
+/// `taskScratch` holds `int8GEMMTaskScratchBytes(weights)` per thread; when nil each task
+/// allocates its own.
 public func int8Linear(input: UnsafePointer<Int8>, rows: Int, inputStride: Int, weights: PackedInt8Weights,
-                       residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?) {
+                       residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
+                       taskScratch: KernelScratch? = nil) {
     let depth = weights.inputs
-    int8GEMM(rows: rows, weights: weights, residual: residual, output: output, pool: pool) { row, _ in
+    int8GEMM(rows: rows, weights: weights, residual: residual, output: output, pool: pool,
+             taskScratch: taskScratch) { row, _ in
         UnsafePointer(input + row * inputStride)
     } _: { _ in depth }
 }
@@ -179,6 +183,28 @@ struct Int8GEMMTasks {
     }
 }
 
+/// Bytes of `KernelScratch` each thread needs for `int8Linear` or `int8Conv2d` on `weights` (a
+/// conv's `packed`), whichever kernel runs: the staged tile at its largest (6 rows of int16) plus
+/// one gathered row of K bytes.
+public func int8GEMMTaskScratchBytes(_ weights: PackedInt8Weights) -> Int {
+    int8GEMMStagedBytes(weights, tileRows: 6, stagesInt16: true) + int8GEMMGatherBytes(weights)
+}
+
+/// The staged A tile: `tileRows` rows of the depth padded to two groups.
+@inline(__always)
+private func int8GEMMStagedBytes(_ weights: PackedInt8Weights, tileRows: Int, stagesInt16: Bool) -> Int {
+    let group = weights.layout.depthGroup
+    // Depth rounded up to two groups: the NEON kernels consume two groups per step.
+    let paddedDepth = max(roundedUp(weights.inputs, to: 2 * group), 2 * group)
+    return tileRows * paddedDepth * (stagesInt16 ? 2 : 1)
+}
+
+/// A gathered row (K bytes) plus 64 bytes of slack after it.
+@inline(__always)
+private func int8GEMMGatherBytes(_ weights: PackedInt8Weights) -> Int {
+    max(weights.inputs, 1) + 64
+}
+
 /// The shared driver of `int8Linear` and `int8Conv2d`: for each task, each tile of MR rows is
 /// staged once (rows copied or gathered by `rowSource`, padded to the layout's depth group with
 /// zeros, widened to int16 for AVX2) and then multiplied by every panel of the task's block.
@@ -186,7 +212,7 @@ struct Int8GEMMTasks {
 /// `rowSource(row, scratch)` returns the K int8 values of A's row `row`, either in place or
 /// written to `scratch` (K bytes). `scratchLength(depth)` is the scratch it needs.
 func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
-              _ rowSource: (_ row: Int, _ scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8>,
+              taskScratch: KernelScratch?, _ rowSource: (_ row: Int, _ scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8>,
               _ scratchLength: (_ depth: Int) -> Int) {
     let outputs = weights.outputs
     if rows <= 0 || outputs <= 0 { return }
@@ -213,40 +239,40 @@ func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, ou
     }
     let elementSize = isFloat ? 4 : 1
     let gatherLength = max(scratchLength(depth), 1)
-    runTasks(tasks.count, pool: pool) { task in
-        let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
-        let lastRow = min(rows, firstRow + tasks.rowsPerTask)
-        let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
-        let lastPanel = min(weights.panelCount, firstPanel + tasks.panelsPerTask)
-        let stagedBytes = tileRows * paddedDepth * (kernel.stagesInt16 ? 2 : 1)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: stagedBytes + gatherLength + 64, alignment: 64)
-        defer { buffer.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: stagedBytes)
-        let gather = (buffer + stagedBytes).assumingMemoryBound(to: Int8.self)
-        var row = firstRow
-        while row < lastRow {
-            let rowCount = min(tileRows, lastRow - row)
-            for tileRow in 0..<rowCount {
-                let source = rowSource(row + tileRow, gather)
-                if kernel.stagesInt16 {
-                    widenToInt16(source, count: depth,
-                                 into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
-                } else {
-                    (buffer + tileRow * paddedDepth).copyMemory(from: source, byteCount: depth)
+    let stagedBytes = int8GEMMStagedBytes(weights, tileRows: tileRows, stagesInt16: kernel.stagesInt16)
+    runTasks(tasks.count, pool: pool) { task, thread in
+        withTaskScratch(taskScratch, thread: thread, bytes: stagedBytes + gatherLength + 64) { buffer in
+            let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
+            let lastRow = min(rows, firstRow + tasks.rowsPerTask)
+            let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
+            let lastPanel = min(weights.panelCount, firstPanel + tasks.panelsPerTask)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: stagedBytes)
+            let gather = (buffer + stagedBytes).assumingMemoryBound(to: Int8.self)
+            var row = firstRow
+            while row < lastRow {
+                let rowCount = min(tileRows, lastRow - row)
+                for tileRow in 0..<rowCount {
+                    let source = rowSource(row + tileRow, gather)
+                    if kernel.stagesInt16 {
+                        widenToInt16(source, count: depth,
+                                     into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
+                    } else {
+                        (buffer + tileRow * paddedDepth).copyMemory(from: source, byteCount: depth)
+                    }
                 }
+                for panel in firstPanel..<lastPanel {
+                    let firstColumn = panel * columns
+                    let tile = Int8TileOutput(
+                        base: base + (row * outputs + firstColumn) * elementSize, stride: outputs, isFloat: isFloat,
+                        range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
+                        residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
+                        residualScale: residual?.scale ?? 0)
+                    runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
+                                weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
+                                paddedDepth: paddedDepth, output: tile)
+                }
+                row += tileRows
             }
-            for panel in firstPanel..<lastPanel {
-                let firstColumn = panel * columns
-                let tile = Int8TileOutput(
-                    base: base + (row * outputs + firstColumn) * elementSize, stride: outputs, isFloat: isFloat,
-                    range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
-                    residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
-                    residualScale: residual?.scale ?? 0)
-                runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
-                            weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
-                            paddedDepth: paddedDepth, output: tile)
-            }
-            row += tileRows
         }
     }
 }

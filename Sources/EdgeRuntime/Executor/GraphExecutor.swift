@@ -25,9 +25,9 @@ public struct FloatTensor: Sendable {
 /// Runs a graph: float32 ops on the float kernels, quantized ops on the int8 kernels. It is the float
 /// reference the int8 path is measured against, the engine calibration drives, and the runtime of
 /// model files. Everything is prepared at init: weights packed for the kernels, one arena holding every
-/// activation at the offsets of an `ArenaPlan`, scratch for the kernels and per-node tables. `run`
-/// itself then allocates nothing; some kernels (float conv edge rows, int8 GEMM staging, int8
-/// deformable taps) still take per-task scratch from the heap, to be moved into this scratch.
+/// activation at the offsets of an `ArenaPlan`, scratch for the kernels (the attention probabilities,
+/// and per thread the largest task scratch any node's kernel asks for) and per-node tables. `run`
+/// itself then allocates nothing (Tests/QuantizeTests/NoAllocationTests.swift counts).
 public final class GraphExecutor {
     public let graph: Graph
     public let plan: ArenaPlan
@@ -41,13 +41,15 @@ public final class GraphExecutor {
     private var packedInt8Conv: [PackedInt8Conv2DWeights?]
     private let arena: UnsafeMutableRawPointer
     private let scratch: UnsafeMutablePointer<Float>
+    /// Per-thread scratch of the kernels' tasks (conv edge rows, int8 GEMM staging, deformable taps).
+    private let taskScratch: KernelScratch
     /// Per-node tables computed at init (deformable level shapes and starts, sine frequencies,
     /// top-k ordering space), so no node builds an array while running.
     private var nodeTables: [UnsafeMutableRawPointer?]
 
     /// Bytes of the activation arena plus the kernels' scratch: all the memory a run touches besides
     /// the weights.
-    public var workingBytes: Int { plan.size + scratchCount * MemoryLayout<Float>.stride }
+    public var workingBytes: Int { plan.size + scratchCount * MemoryLayout<Float>.stride + taskScratch.byteCount }
     private let scratchCount: Int
 
     /// - Parameter plan: where activations live; planned here (greedy) when nil. A plan read from a
@@ -65,6 +67,7 @@ public final class GraphExecutor {
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(self.plan.size, ArenaPlanner.alignment),
                                                  alignment: ArenaPlanner.alignment)
         var needed = 0
+        var taskBytes = 0
         for (index, node) in graph.nodes.enumerated() {
             switch node.operation {
             case .linear:
@@ -85,6 +88,7 @@ public final class GraphExecutor {
                     kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
                 packedConv[index] = PackedConv2DWeights(weights: graph.constants[c].pointer, shape: shape)
                 needed = max(needed, shape.scratchElementCount)
+                taskBytes = max(taskBytes, conv2dTaskScratchBytes(shape))
             case .attention(let heads, _):
                 let q = graph.shape(of: node.inputs[0])
                 let k = graph.shape(of: node.inputs[1])
@@ -104,15 +108,25 @@ public final class GraphExecutor {
                     let shape = Conv2DShape(
                         inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
                         kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
-                    packedInt8Conv[index] = PackedInt8Conv2DWeights(
+                    let packed = PackedInt8Conv2DWeights(
                         weights: constants[0].int8Pointer, shape: shape, bias: constants[1].int32Pointer,
                         scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                    packedInt8Conv[index] = packed
+                    taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed.packed))
                 } else {
-                    packedInt8Linear[index] = PackedInt8Weights(
+                    let packed = PackedInt8Weights(
                         weights: constants[0].int8Pointer, outputs: weight[0], inputs: weight[1], bias: constants[1].int32Pointer,
                         scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                    packedInt8Linear[index] = packed
+                    taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed))
                 }
-            case .deformableSampling(let levels, _, _), .quantizedDeformableSampling(let levels, _, _):
+            case .deformableSampling(let levels, let heads, let points),
+                 .quantizedDeformableSampling(let levels, let heads, let points):
+                if case .quantizedDeformableSampling = node.operation {
+                    let headDim = graph.shape(of: node.inputs[0])[1] / max(heads, 1)
+                    taskBytes = max(taskBytes, int8DeformableAttentionTaskScratchBytes(
+                        levels: levels.count, heads: heads, headDim: headDim, points: points))
+                }
                 let table = UnsafeMutablePointer<Int>.allocate(capacity: levels.count * 3)
                 var start = 0
                 for (level, shape) in levels.enumerated() {
@@ -135,6 +149,7 @@ public final class GraphExecutor {
         }
         scratchCount = needed
         scratch = .allocate(capacity: max(needed, 1))
+        taskScratch = KernelScratch(bytesPerThread: taskBytes, threads: self.threads)
         pointers = []
         pointers.reserveCapacity(graph.values.count)
         for (index, value) in graph.values.enumerated() {
@@ -234,7 +249,8 @@ public final class GraphExecutor {
         switch node.operation {
         case .conv2d(_, _, let activation):
             conv2d(input: x, weights: packedConv[index]!, bias: operand(2), residual: optionalResidual,
-                   activation: activation.kernelActivation, output: out, scratch: scratch, pool: pool)
+                   activation: activation.kernelActivation, output: out, scratch: scratch, pool: pool,
+                   taskScratch: taskScratch)
 
         case .maxPool2d(let kernel, let stride, let padding):
             maxPool2d(input: x, height: inputShape[0], width: inputShape[1], channels: inputShape[2],
@@ -386,10 +402,12 @@ public final class GraphExecutor {
                 output = .float(float(node.output.index))
             }
             if let weights = packedInt8Conv[index] {
-                int8Conv2d(input: int8(node.inputs[0].index), weights: weights, residual: residual, output: output, pool: pool)
+                int8Conv2d(input: int8(node.inputs[0].index), weights: weights, residual: residual, output: output, pool: pool,
+                           taskScratch: taskScratch)
             } else {
                 int8Linear(input: int8(node.inputs[0].index), rows: inputShape[0], inputStride: inputShape[1],
-                           weights: packedInt8Linear[index]!, residual: residual, output: output, pool: pool)
+                           weights: packedInt8Linear[index]!, residual: residual, output: output, pool: pool,
+                           taskScratch: taskScratch)
             }
             if outputInfo.quantization == nil && activation == .relu { relu(float(node.output.index), count: outputCount) }
         case .quantizedDeformableSampling(let levels, let heads, let points):
@@ -401,7 +419,8 @@ public final class GraphExecutor {
                 levelStarts: table + levels.count * 2, levels: levels.count, heads: heads, headDim: inputShape[1] / heads,
                 points: points, queries: graph.shape(of: node.inputs[1])[0], locations: float(node.inputs[1].index),
                 weights: float(node.inputs[2].index), outputScale: valueQuantization.scale / (outputQuantization.scale * q14One),
-                outputRange: Int8OutputRange(zeroPoint: outputQuantization.zeroPoint), output: int8(node.output.index), pool: pool)
+                outputRange: Int8OutputRange(zeroPoint: outputQuantization.zeroPoint), output: int8(node.output.index), pool: pool,
+                taskScratch: taskScratch)
         default:
             return false
         }

@@ -1,0 +1,68 @@
+#include "AllocationCounter.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+// glibc's allocator under its internal names (exported since GLIBC_2.0), so forwarding needs no
+// dlsym, which itself allocates.
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *pointer, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+extern void *__libc_valloc(size_t size);
+extern void *__libc_pvalloc(size_t size);
+
+static _Atomic long counted;
+static __thread int counting;
+
+void edgedetr_count_allocations_on_this_thread(int enabled) { counting = enabled; }
+long edgedetr_counted_allocations(void) { return counted; }
+void edgedetr_reset_counted_allocations(void) { counted = 0; }
+
+static inline void note(void) {
+    if (counting) counted += 1;
+}
+
+void *malloc(size_t size) {
+    note();
+    return __libc_malloc(size);
+}
+
+void *calloc(size_t count, size_t size) {
+    note();
+    return __libc_calloc(count, size);
+}
+
+void *realloc(void *pointer, size_t size) {
+    note();
+    return __libc_realloc(pointer, size);
+}
+
+void *memalign(size_t alignment, size_t size) {
+    note();
+    return __libc_memalign(alignment, size);
+}
+
+void *aligned_alloc(size_t alignment, size_t size) {
+    note();
+    return __libc_memalign(alignment, size);
+}
+
+int posix_memalign(void **result, size_t alignment, size_t size) {
+    note();
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return EINVAL;
+    void *pointer = __libc_memalign(alignment, size);
+    if (pointer == NULL && size != 0) return ENOMEM;
+    *result = pointer;
+    return 0;
+}
+
+void *valloc(size_t size) {
+    note();
+    return __libc_valloc(size);
+}
+
+void *pvalloc(size_t size) {
+    note();
+    return __libc_pvalloc(size);
+}

@@ -1,0 +1,18 @@
+#ifndef EDGEDETR_ALLOCATION_COUNTER_H
+#define EDGEDETR_ALLOCATION_COUNTER_H
+
+/// Counts heap allocations (malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign,
+/// valloc, pvalloc) made by the threads that asked to be counted. The test binary defines these
+/// functions itself, so every allocation in the process passes through here on its way to glibc's
+/// allocator (its exported __libc_* entry points); threads not counted pay one thread-local test.
+
+/// Starts (nonzero) or stops (0) counting the allocations of the calling thread.
+void edgedetr_count_allocations_on_this_thread(int enabled);
+
+/// Allocations made by counted threads since the last reset.
+long edgedetr_counted_allocations(void);
+
+/// Sets the count back to zero.
+void edgedetr_reset_counted_allocations(void);
+
+#endif
