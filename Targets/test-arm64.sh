@@ -1,44 +1,141 @@
 #!/usr/bin/env bash
-# The device build's test: builds edgedetr-run and edgedetr-selftest for the Pi 4 and Pi 5 profiles,
-# runs the kernel self-test under qemu as a Cortex-A72 (no dot product) and a Cortex-A76 (dot
-# product), and checks that the runner's one-line errors for corrupt images are, byte for byte, the
-# host CLI's (`edgedetr detect`). Usage:
+# The device build's test. Builds edgedetr-run and edgedetr-selftest for the Pi 4 and Pi 5 profiles
+# and, under qemu as a Cortex-A72 (NEON) and a Cortex-A76 (NEON + dot product):
+#   1. runs the kernel self-test;
+#   2. quantizes bundled checkpoints with the host CLI (96x128, calibrated on Tests/Fixtures/images)
+#      and requires the runner's detections, text and --json, to equal `edgedetr detect`'s byte for
+#      byte on every fixture image (the int8 paths are exact on every ISA and the float ops are the
+#      same scalar code, so the x86-64 host, the A72 and the A76 must agree to the last bit);
+#   3. checks the kernel path each CPU takes (--bench: SMLAL on the A72, SDOT on the A76);
+#   4. requires the runner's one-line errors for corrupt images and corrupt model files to be the
+#      host CLI's, byte for byte.
+# Usage:
 #
 #   Targets/test-arm64.sh [--no-host-cli]
 #
-# The host CLI is $EDGEDETR_HOST_CLI when set, else built with `swift build --product edgedetr`
-# (the debug build `swift test` reuses); --no-host-cli compares with the x86-64 expectations only.
-# Needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user-static.
+# The host CLI is $EDGEDETR_HOST_CLI when set, else built with `swift build -c release --product
+# edgedetr` (scratch path $EDGEDETR_HOST_SCRATCH, default .build). --no-host-cli skips everything
+# that needs it (2 and the comparisons of 4). Needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and
+# qemu-user-static. About 4 minutes on 2 cores from a clean clone, most of it compiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host_cli=1
 [ "${1:-}" = --no-host-cli ] && host_cli=0
 command -v qemu-aarch64-static >/dev/null || { echo "test-arm64: qemu-aarch64-static not found (apt-get install qemu-user-static)" >&2; exit 1; }
 sysroot=/usr/aarch64-linux-gnu
+started=$SECONDS
 failures=0
 fail() {
     echo "test-arm64: FAIL $*" >&2
     failures=$((failures + 1))
 }
+# Runs a binary of `build` (rpi4|rpi5) as `cpu` (cortex-a72|cortex-a76): emulate rpi4 cortex-a72 edgedetr-run ...
+emulate() {
+    local build=$1 cpu=$2 program=$3
+    shift 3
+    qemu-aarch64-static -L "$sysroot" -cpu "$cpu" ".build-arm64/$build/$program" "$@"
+}
 
 Targets/build.sh rpi4 --self-test
 Targets/build.sh rpi5 --self-test
-rpi4=.build-arm64/rpi4
-rpi5=.build-arm64/rpi5
+echo "test-arm64: device builds done ($((SECONDS - started)) s)"
 
 # The rpi4 binary must run on both cores (and take the dot-product int8 path on the A76); the rpi5
 # binary is compiled for the A76 and is only run there.
-for run in "rpi4 cortex-a72" "rpi4 cortex-a76" "rpi5 cortex-a76"; do
+runs=("rpi4 cortex-a72" "rpi4 cortex-a76" "rpi5 cortex-a76")
+for run in "${runs[@]}"; do
     set -- $run
     echo "test-arm64: self-test, $1 build on qemu -cpu $2"
-    if ! qemu-aarch64-static -L "$sysroot" -cpu "$2" ".build-arm64/$1/edgedetr-selftest"; then
+    if ! emulate "$1" "$2" edgedetr-selftest; then
         fail "self-test of the $1 build on $2"
     fi
 done
 
-# Corrupt and unreadable images: same stderr line as the host CLI, exit status 1.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+host=
+if [ "$host_cli" = 1 ]; then
+    if [ -n "${EDGEDETR_HOST_CLI:-}" ]; then
+        host=$EDGEDETR_HOST_CLI
+    else
+        scratch=${EDGEDETR_HOST_SCRATCH:-.build}
+        echo "test-arm64: building the host CLI (swift build -c release --product edgedetr)"
+        nice swift build -c release --product edgedetr --scratch-path "$scratch"
+        host="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/edgedetr"
+    fi
+fi
+
+# Models: each fixture checkpoint quantized the way the README does it, on the host.
+models=(deformable_base conditional_detr)
+model_files=()
+if [ -n "$host" ]; then
+    for name in "${models[@]}"; do
+        "$host" quantize --model "Tests/Fixtures/models/$name" --calib Tests/Fixtures/images --input-size 96x128 \
+            -o "$work/$name.edq" > "$work/quantize.log"
+        model_files+=("$work/$name.edq")
+        echo "test-arm64: quantized $name: $(stat -c %s "$work/$name.edq") bytes"
+    done
+fi
+
+# Detections: the host's bytes, then each board and CPU's. Every (query, class) pair of the top 20
+# is printed (--threshold 0), so scores far below any real threshold are compared too.
+for model in "${model_files[@]}"; do
+    for image in Tests/Fixtures/images/*.png; do
+        "$host" detect --model "$model" --threshold 0 --top-k 20 "$image" > "$work/host.txt"
+        "$host" detect --model "$model" --threshold 0 --top-k 20 --json "$work/host.json" "$image" > /dev/null
+        echo >> "$work/host.json"  # the runner ends its JSON with a newline
+        [ -s "$work/host.txt" ] || fail "host detect printed nothing for $(basename "$model") on $image"
+        label="$(basename "$model" .edq) on $(basename "$image")"
+        for run in "${runs[@]}"; do
+            set -- $run
+            emulate "$1" "$2" edgedetr-run "$model" "$image" --threshold 0 --top-k 20 --threads 2 > "$work/device.txt" \
+                || fail "edgedetr-run ($1, $2) exited $? for $label"
+            emulate "$1" "$2" edgedetr-run "$model" "$image" --threshold 0 --top-k 20 --json > "$work/device.json" \
+                || fail "edgedetr-run --json ($1, $2) exited $? for $label"
+            if ! cmp -s "$work/host.txt" "$work/device.txt"; then
+                fail "detections differ from the host's for $label ($1 build, $2):"$'\n'"$(diff "$work/host.txt" "$work/device.txt" | head -8)"
+            elif ! cmp -s "$work/host.json" "$work/device.json"; then
+                fail "JSON differs from the host's for $label ($1 build, $2):"$'\n'"$(diff "$work/host.json" "$work/device.json" | head -8)"
+            fi
+        done
+        echo "test-arm64: $label: $(wc -l < "$work/host.txt") detections, text and JSON identical to the host's on A72 and A76"
+    done
+done
+# The scalar references reach the same bytes (the SIMD paths are exact, not merely close).
+if [ ${#model_files[@]} -gt 0 ]; then
+    image=Tests/Fixtures/images/oracle_rgb_64x48.png
+    "$host" detect --model "${model_files[0]}" --threshold 0 --top-k 20 "$image" > "$work/host.txt"
+    EDGEDETR_KERNELS=scalar emulate rpi4 cortex-a76 edgedetr-run "${model_files[0]}" "$image" --threshold 0 --top-k 20 > "$work/device.txt"
+    if cmp -s "$work/host.txt" "$work/device.txt"; then
+        echo "test-arm64: EDGEDETR_KERNELS=scalar gives the same detections"
+    else
+        fail "EDGEDETR_KERNELS=scalar detections differ from the host's"
+    fi
+fi
+
+# Kernel paths and --bench: the A72 runs the SMLAL tile, the A76 the SDOT tile (rpi4 build
+# included: it picks the dot product at run time from HWCAP).
+for run in "${runs[@]}"; do
+    set -- $run
+    case "$2" in
+        cortex-a72) expected="int8 GEMM neon (SMLAL 2x8)" ;;
+        *) expected="int8 GEMM neonDot (SDOT 4x16)" ;;
+    esac
+    model=${model_files[0]:-}
+    if [ -z "$model" ]; then break; fi
+    if ! emulate "$1" "$2" edgedetr-run "$model" Tests/Fixtures/images/oracle_rgb_64x48.png --bench 2 --threads 2 > "$work/bench.txt"; then
+        fail "edgedetr-run --bench on $1/$2"
+        continue
+    fi
+    if grep -q "^kernels: $expected," "$work/bench.txt" && grep -q '^bench inference: 2 runs' "$work/bench.txt" \
+        && grep -q '^memory: weights ' "$work/bench.txt" && grep -q '^peak RSS: ' "$work/bench.txt"; then
+        echo "test-arm64: $1 build on $2: $(grep '^kernels:' "$work/bench.txt"); $(grep '^bench inference' "$work/bench.txt" | sed 's/^bench inference: //')"
+    else
+        fail "$1 build on $2 should report '$expected' and the bench lines:"$'\n'"$(cat "$work/bench.txt")"
+    fi
+done
+
+# Corrupt and unreadable images: same stderr line as the host CLI, exit status 1.
 good=Tests/Fixtures/images/oracle_rgb_64x48.png
 : > "$work/empty.png"
 head -c 60 "$good" > "$work/truncated.png"
@@ -48,56 +145,66 @@ printf 'hello, not an image\n' > "$work/text.png"
 printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00' > "$work/truncated.jpg"
 printf 'P6\n4 4\n255\n\x01\x02\x03' > "$work/short.ppm"
 printf 'P3\n1 1\n255\n0 0 0\n' > "$work/ascii.ppm"
+mkdir "$work/folder.png"
 images=("$work/empty.png" "$work/truncated.png" "$work/crc.png" "$work/text.png" "$work/truncated.jpg"
-        "$work/short.ppm" "$work/ascii.ppm" "$work/missing.png" "$work")
-
-host=
-if [ "$host_cli" = 1 ]; then
-    if [ -n "${EDGEDETR_HOST_CLI:-}" ]; then
-        host=$EDGEDETR_HOST_CLI
-    else
-        echo "test-arm64: building the host CLI (swift build --product edgedetr)"
-        nice swift build --product edgedetr
-        host="$(swift build --show-bin-path)/edgedetr"
-    fi
-fi
-model=Tests/Fixtures/models/deformable_base
+        "$work/short.ppm" "$work/ascii.ppm" "$work/missing.png" "$work/folder.png")
+# Without a host CLI there is no model file to get past: the runner then stops at the model.
+model=${model_files[0]:-}
 for image in "${images[@]}"; do
+    [ -n "$model" ] || break
     status=0
-    qemu-aarch64-static -L "$sysroot" -cpu cortex-a72 "$rpi4/edgedetr-run" model.edq "$image" \
-        > "$work/out" 2> "$work/err" || status=$?
+    emulate rpi4 cortex-a72 edgedetr-run "$model" "$image" > "$work/out" 2> "$work/err" || status=$?
     line=$(cat "$work/err")
     if [ "$status" != 1 ] || [ "$(wc -l < "$work/err")" != 1 ] || [[ "$line" != "Error: $image: "* ]]; then
         fail "edgedetr-run on $image: status $status, stderr: $line"
         continue
     fi
-    if [ -n "$host" ]; then
-        expected=$("$host" detect --model "$model" "$image" 2>&1 >/dev/null || true)
-        if [ "$line" != "$expected" ]; then
-            fail "edgedetr-run and the host CLI disagree on $image:"$'\n'"  device: $line"$'\n'"  host:   $expected"
-            continue
+    expected=$("$host" detect --model "$model" "$image" 2>&1 >/dev/null || true)
+    if [ "$line" != "$expected" ]; then
+        fail "edgedetr-run and the host CLI disagree on $image:"$'\n'"  device: $line"$'\n'"  host:   $expected"
+        continue
+    fi
+    echo "test-arm64: same error as the host CLI for image $(basename "$image"): ${line#Error: $image: }"
+done
+
+# Corrupt model files: same stderr line as the host CLI (whose exit status is 1), exit status 2.
+source_model=${model_files[0]:-}
+corrupt=()
+if [ -n "$source_model" ]; then
+    size=$(stat -c %s "$source_model")
+    : > "$work/empty.edq"
+    head -c 40 "$source_model" > "$work/short-header.edq"
+    head -c $((size / 2)) "$source_model" > "$work/half.edq"
+    { cat "$source_model"; printf '\0\0\0\0'; } > "$work/grown.edq"
+    printf 'not a model, just text\n' > "$work/text.edq"
+    # Byte 8 is the version (header CRC mismatch); byte 200 lies in the first section (its CRC).
+    { head -c 8 "$source_model"; printf '\x09'; tail -c +10 "$source_model"; } > "$work/version.edq"
+    { head -c 200 "$source_model"; printf '\xa5'; tail -c +202 "$source_model"; } > "$work/section.edq"
+    corrupt=("$work/empty.edq" "$work/short-header.edq" "$work/half.edq" "$work/grown.edq" "$work/text.edq"
+             "$work/version.edq" "$work/section.edq" "$work/missing.edq")
+fi
+for model in "${corrupt[@]}"; do
+    for run in "rpi4 cortex-a72" "rpi5 cortex-a76"; do
+        set -- $run
+        status=0
+        emulate "$1" "$2" edgedetr-run "$model" "$good" > "$work/out" 2> "$work/err" || status=$?
+        line=$(cat "$work/err")
+        host_status=0
+        expected=$("$host" detect --model "$model" "$good" 2>&1 >/dev/null) || host_status=$?
+        if [ "$status" != 2 ] || [ "$(wc -l < "$work/err")" != 1 ] || [ -s "$work/out" ]; then
+            fail "edgedetr-run ($1, $2) on $model: status $status, stdout $(wc -c < "$work/out") bytes, stderr: $line"
+        elif [ "$host_status" = 0 ] || [ "$line" != "$expected" ]; then
+            fail "edgedetr-run and the host CLI (status $host_status) disagree on $model:"$'\n'"  device: $line"$'\n'"  host:   $expected"
         fi
-    fi
-    echo "test-arm64: same error ${host:+as the host CLI }for $(basename "$image"): ${line#Error: $image: }"
+    done
+    echo "test-arm64: same error as the host CLI for model $(basename "$model"): ${line#Error: $model: }"
 done
 
-# The model end to end. Until the int8 model file reader exists the runner refuses every model
-# file with status 2 (RunnerModel.swift); once it does, run a converted fixture here and compare
-# its detections with the host's.
-for build in "$rpi4 cortex-a72" "$rpi5 cortex-a76"; do
-    set -- $build
-    status=0
-    qemu-aarch64-static -L "$sysroot" -cpu "$2" "$1/edgedetr-run" model.edq "$good" --bench 3 > "$work/out" 2> "$work/err" || status=$?
-    if [ "$status" = 2 ] && grep -q 'model files are not supported yet' "$work/err" && grep -q '^bench decode: 3 runs' "$work/out"; then
-        echo "test-arm64: $1 on $2 decodes $(basename "$good") and refuses the model (no model runner yet)"
-    else
-        fail "$1/edgedetr-run on $2: status $status, stdout: $(cat "$work/out"), stderr: $(cat "$work/err")"
-    fi
+for build in rpi4 rpi5; do
+    echo "test-arm64: .build-arm64/$build/edgedetr-run $(stat -c %s ".build-arm64/$build/edgedetr-run") bytes," \
+        "edgedetr-selftest $(stat -c %s ".build-arm64/$build/edgedetr-selftest") bytes"
 done
-
-for build in "$rpi4" "$rpi5"; do
-    echo "test-arm64: $build/edgedetr-run $(stat -c %s "$build/edgedetr-run") bytes, $build/edgedetr-selftest $(stat -c %s "$build/edgedetr-selftest") bytes"
-done
+echo "test-arm64: $((SECONDS - started)) s"
 if [ "$failures" -gt 0 ]; then
     echo "test-arm64: $failures failures" >&2
     exit 1

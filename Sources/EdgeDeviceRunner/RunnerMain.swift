@@ -2,9 +2,11 @@ import CLibc
 import EdgeRuntime
 
 // edgedetr-run: the device runner. An image goes through it in one direction:
-// arguments -> image file -> decodeImage -> (benchmark of the decode) -> the model (RunnerModel.swift)
-// -> output. Errors are one line on stderr in the host CLI's words (`Error: <path>: <problem>`), so a
-// script sees the same message on a Pi as on the workstation.
+// arguments -> model file (Detector: map, validate, pack, plan) -> image file -> decodeImage ->
+// detect -> detections printed as `edgedetr detect` prints them -> (--bench: timings, memory,
+// kernel paths). The model is loaded before the image is read, as the host CLI does, so the same
+// bad input gets the same first error. Errors are one line on stderr in the host CLI's words
+// (`Error: <path>: <problem>`), so a script sees the same message on a Pi as on the workstation.
 
 @_cdecl("main")
 func edgeDeviceRunnerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
@@ -23,17 +25,26 @@ func edgeDeviceRunnerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMuta
     return run(options)
 }
 
-/// The exit statuses, as the host CLI's where they overlap (ArgumentParser: 64 for usage errors).
+/// The exit statuses. 64 is ArgumentParser's for usage errors, as the host's; the host exits 1 on
+/// every other error, the runner tells an unusable model (2) from a bad image (1).
 enum RunnerExitCode {
     static let success: Int32 = 0
+    /// The image could not be read, decoded or run.
     static let failure: Int32 = 1
-    /// The model file could not be used (today: every model file, see RunnerModel.swift).
-    static let modelUnsupported: Int32 = 2
+    /// The model file is missing, a folder, or refused by the reader (RunnerModel.swift).
+    static let unusableModel: Int32 = 2
     static let usage: Int32 = 64
 }
 
-/// Decodes the image, times the decode when asked, then hands over to the model.
+/// Loads the model, decodes the image, then detects (RunnerModel.swift).
 private func run(_ options: RunnerOptions) -> Int32 {
+    let detector: Detector
+    do throws(RunnerModelError) {
+        detector = try loadDetector(at: options.modelPath, threads: options.threads)
+    } catch {
+        printError("Error: \(error.message)")
+        return RunnerExitCode.unusableModel
+    }
     guard let bytes = readWholeFile(options.imagePath) else {
         printError("Error: \(options.imagePath): cannot read file")
         return RunnerExitCode.failure
@@ -45,19 +56,5 @@ private func run(_ options: RunnerOptions) -> Int32 {
         printError("Error: \(options.imagePath): \(error.description)")
         return RunnerExitCode.failure
     }
-    var report = BenchmarkReport(threads: options.threads)
-    if let runs = options.benchmarkRuns {
-        report.append(measure("decode", runs: runs) {
-            do throws(ImageError) { _ = try decodeImage(bytes) } catch {}
-        })
-    }
-    if !options.json {
-        print("image \(options.imagePath) \(image.width)x\(image.height)")
-    }
-    let status = runModel(at: options.modelPath, on: image, options: options, report: &report)
-    if options.benchmarkRuns != nil {
-        report.peakResidentKiB = peakResidentKiB()
-        print(options.json ? report.json : report.text)
-    }
-    return status
+    return runModel(detector, on: image, imageBytes: bytes, options: options)
 }

@@ -1,20 +1,67 @@
+import CLibc
 import EdgeRuntime
+import Kernels
 
-// ============================================================================================
-// THE MODEL PLUG-IN POINT.
-//
-// This is the one place where the int8 model file gets loaded and run. When the model file
-// reader lands (Sources/EdgeRuntime/ModelFile/), replace the body of `runModel` with:
-//   1. load + validate the file at `path` (its typed error -> `Error: <path>: <description>`, exit 1);
-//   2. build a ThreadPool(threadCount: options.threads);
-//   3. preprocess `image`, execute, post-process to detections;
-//   4. with `options.benchmarkRuns`, time the execution: report.append(measure("inference", runs: n) {...});
-//   5. print one line per detection (text), or the COCO-style JSON array with `options.json`.
-// Until then it refuses every model file: no detections are ever made up.
-// ============================================================================================
+// The model side of the runner: the model file becomes EdgeRuntime's `Detector` (mapped, validated,
+// weights packed for this CPU, arena allocated once), which turns a decoded image into detections.
+// Errors read as the host CLI's (`Error: <model>: <what is wrong>`), so a bad file is reported
+// identically on the workstation and on the board.
 
-/// Loads the model at `path`, runs it on `image` and prints the detections; returns the exit status.
-func runModel(at path: String, on image: RGBImage, options: RunnerOptions, report: inout BenchmarkReport) -> Int32 {
-    printError("Error: \(path): model files are not supported yet")
-    return RunnerExitCode.modelUnsupported
+/// A model that could not be loaded: the one-line message (without "Error: ").
+struct RunnerModelError: Error {
+    var message: String
+}
+
+/// Loads the model file at `path` for `threads` worker threads.
+func loadDetector(at path: String, threads: Int) throws(RunnerModelError) -> Detector {
+    var status = stat()
+    // The host checks existence first, with these words (Sources/edgedetr/DetectCommand.swift).
+    guard stat(path, &status) == 0 else { throw RunnerModelError(message: "\(path): no such file or folder") }
+    if status.st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) {
+        // The host runs a checkpoint folder on its float engine; the board has only the runtime.
+        throw RunnerModelError(message: "\(path): a checkpoint folder; edgedetr-run needs a model file "
+            + "(edgedetr quantize --model \(path) --calib <images> -o model.edq)")
+    }
+    do {
+        return try Detector(path: path, threads: threads)
+    } catch {
+        throw RunnerModelError(message: "\(path): \(error.description)")
+    }
+}
+
+/// Runs `detector` on `image` and prints the detections (text lines or the COCO JSON array);
+/// with `--bench`, also times decode and inference. Returns the exit status.
+func runModel(_ detector: Detector, on image: RGBImage, imageBytes: [UInt8], options: RunnerOptions) -> Int32 {
+    let detections: [Detection]
+    do {
+        detections = try detector.detect(image, topK: options.topK, threshold: options.threshold)
+    } catch {
+        printError("Error: \(options.imagePath): \(error.description)")
+        return RunnerExitCode.failure
+    }
+    if options.json {
+        print(cocoResultsJSON(imagePath: options.imagePath, detections))
+    } else {
+        for detection in detections {
+            print(detectionLine(imagePath: options.imagePath, label: detector.labelName(detection.label), detection))
+        }
+    }
+    guard let runs = options.benchmarkRuns else { return RunnerExitCode.success }
+    var report = BenchmarkReport(threads: options.threads)
+    report.append(measure("decode", runs: runs) {
+        do throws(ImageError) { _ = try decodeImage(imageBytes) } catch {}
+    })
+    report.append(measure("inference", runs: runs) {
+        do throws(DetectorError) {
+            _ = try detector.detect(image, topK: options.topK, threshold: options.threshold)
+        } catch {}
+    })
+    report.int8GEMMPath = int8GEMMPath()
+    report.floatGEMMPath = floatGEMMPath(KernelDispatch.current)
+    report.modelFileBytes = detector.model.file.count
+    report.weightBytes = detector.model.constantBytes
+    report.workingBytes = detector.workingBytes
+    report.peakResidentKiB = peakResidentKiB()
+    print(options.json ? report.json : report.text)
+    return RunnerExitCode.success
 }

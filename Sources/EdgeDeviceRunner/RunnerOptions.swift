@@ -1,5 +1,8 @@
+import CLibc
+
 /// The runner's command line, parsed by hand (libc only, no ArgumentParser):
-/// `edgedetr-run <model> <image.ppm|png|jpg> [--threads N] [--json] [--bench N]`.
+/// `edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]`.
+/// `--threshold` and `--top-k` mean what they mean for `edgedetr detect`.
 struct RunnerOptions {
     var modelPath: String
     var imagePath: String
@@ -7,18 +10,27 @@ struct RunnerOptions {
     var threads: Int
     /// Machine-readable output (one JSON object per line) instead of text.
     var json = false
-    /// Time each stage this many times (1 to 1000) and print median, min and max.
+    /// Time each stage this many times (1 to 1000) after one warm-up and print median, min and max.
     var benchmarkRuns: Int?
+    /// Print detections scoring above this (0 to 1), as `edgedetr detect --threshold`.
+    var threshold: Float = 0.5
+    /// Keep the K best (query, class) pairs before thresholding; nil: the model file's default.
+    var topK: Int?
 
-    static let usage = "Usage: edgedetr-run <model> <image.ppm|png|jpg> [--threads N] [--json] [--bench N]"
+    static let usage = "Usage: edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]"
 
     static let help = """
         \(usage)
 
-        Runs an EdgeDETR int8 model file on one image (PNG, baseline JPEG, binary PPM/PGM).
-          --threads N   worker threads, 1 to 64 (default: processors online)
-          --json        print results as JSON
-          --bench N     run each stage N times (1 to 1000); print median/min/max and peak RSS
+        Runs an EdgeDETR model file (.edq, from `edgedetr quantize` or `edgedetr export`) on one image
+        (PNG, baseline JPEG, binary PPM/PGM) and prints one line per detection, as `edgedetr detect`:
+        image, label, score, box (x0 y0 x1 y1 in pixels of the image).
+          --threads N     worker threads, 1 to 64 (default: processors online)
+          --threshold T   print detections scoring above T, 0 to 1 (default 0.5; 0 for COCO evaluation)
+          --top-k K       keep the K best (query, class) pairs before thresholding (default: the model's)
+          --json          print the detections in COCO results format (as `edgedetr detect --json`)
+          --bench N       after one warm-up, run decode and inference N times each (1 to 1000); print
+                          median/min/max, memory (weights, arena, peak RSS) and the kernel paths
         """
 
     /// nil for `--help`/`-h`; throws on anything else that is not a valid command line.
@@ -27,6 +39,8 @@ struct RunnerOptions {
         var threads: Int?
         var json = false
         var benchmarkRuns: Int?
+        var threshold: Float = 0.5
+        var topK: Int?
         var index = 0
         /// The value of option `name`: the next argument, or what follows `=`.
         func value(of name: String, inline: String?) throws(RunnerUsageError) -> String {
@@ -50,6 +64,14 @@ struct RunnerOptions {
                 threads = try integer(try value(of: name, inline: inline), option: name, in: 1...64)
             case "--bench":
                 benchmarkRuns = try integer(try value(of: name, inline: inline), option: name, in: 1...1000)
+            case "--top-k":
+                topK = try integer(try value(of: name, inline: inline), option: name, in: 1...1_000_000)
+            case "--threshold":
+                let text = try value(of: name, inline: inline)
+                guard let parsed = decimalFloat(text), parsed >= 0, parsed <= 1 else {
+                    throw .outOfRange(option: name, value: text, range: "0 to 1")
+                }
+                threshold = parsed
             case "--json":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 json = true
@@ -65,15 +87,29 @@ struct RunnerOptions {
         self.threads = threads ?? min(onlineProcessorCount(), 64)
         self.json = json
         self.benchmarkRuns = benchmarkRuns
+        self.threshold = threshold
+        self.topK = topK
     }
 }
 
 /// `text` as a decimal integer in `range`.
 private func integer(_ text: String, option: String, in range: ClosedRange<Int>) throws(RunnerUsageError) -> Int {
     guard let value = Int(text), range.contains(value) else {
-        throw .outOfRange(option: option, value: text, range: range)
+        throw .outOfRange(option: option, value: text, range: "\(range.lowerBound) to \(range.upperBound)")
     }
     return value
+}
+
+/// `text` as a Float, correctly rounded (libc's strtof, as Swift's `Float(_:)` on the host); nil
+/// unless the whole text is a number.
+private func decimalFloat(_ text: String) -> Float? {
+    guard !text.isEmpty else { return nil }
+    return text.withCString { start -> Float? in
+        var end: UnsafeMutablePointer<CChar>?
+        let value = strtof(start, &end)
+        guard let end, end.pointee == 0, end != UnsafeMutablePointer(mutating: start) else { return nil }
+        return value
+    }
 }
 
 /// A command line the runner cannot run, worded like ArgumentParser's messages.
@@ -81,7 +117,7 @@ enum RunnerUsageError: Error {
     case unknownOption(String)
     case missingValue(option: String)
     case unexpectedValue(option: String)
-    case outOfRange(option: String, value: String, range: ClosedRange<Int>)
+    case outOfRange(option: String, value: String, range: String)
     case wrongArgumentCount(Int)
 
     var description: String {
@@ -93,7 +129,7 @@ enum RunnerUsageError: Error {
         case .unexpectedValue(let option):
             return "'\(option)' takes no value"
         case .outOfRange(let option, let value, let range):
-            return "\(option) must be from \(range.lowerBound) to \(range.upperBound), got \(value)"
+            return "\(option) must be from \(range), got \(value)"
         case .wrongArgumentCount(let count):
             return count < 2 ? "expected a model file and an image file" : "expected one model file and one image file, got \(count) paths"
         }

@@ -5,27 +5,6 @@ import Kernels
 // scalar reference bit for bit (integer accumulation is exact; the requantization is one rule).
 // Targets/build.sh defines EDGEDETR_INT8_KERNELS once Sources/Kernels/Int8GEMM.swift exists.
 
-/// The int8 GEMM microkernel `int8Linear` runs for weights packed in the native layout here.
-func int8GEMMPath() -> String {
-    if KernelDispatch.current == .scalar { return "scalar" }
-    #if arch(arm64)
-    #if canImport(CKernelsDotProduct)
-    if CPUFeatures.host.asimdDotProduct { return "neonDot (SDOT 4x16)" }
-    #endif
-    return "neon (SMLAL 2x8)"
-    #else
-    return KernelDispatch.best == .avx2 ? "avx2 (vpmaddwd 6x16)" : "scalar"
-    #endif
-}
-
-func int8LayoutName(_ layout: Int8WeightLayout) -> String {
-    switch layout {
-    case .avx2: return "avx2 16x2"
-    case .neon: return "neon 8x8"
-    case .neonDot: return "neonDot 16x4"
-    }
-}
-
 func checkInt8Linear(_ suite: inout SelfTestSuite) {
     var generator = suite.generator(for: "int8Linear")
     var check = KernelCheck("int8Linear", path: int8GEMMPath(), criterion: "exact, every layout and level")

@@ -62,20 +62,6 @@ private func printMachine() {
 
 private func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }
 
-/// What the float GEMM kernels (linear, conv2d, attention) run at `level` on this machine.
-func floatGEMMPath(_ level: KernelLevel) -> String {
-    switch level {
-    case .scalar: return "scalar reference"
-    case .simd:
-        #if arch(arm64)
-        return "simd (NEON FMA 6x16)"
-        #else
-        return "simd (SSE2 6x16)"
-        #endif
-    case .avx2: return "avx2 (AVX2+FMA 6x16)"
-    }
-}
-
 /// The vectorized kernels that are not GEMMs (deformable sampling): SIMD8 on the baseline ISA.
 var simd8Path: String {
     #if arch(arm64)

@@ -38,7 +38,7 @@ public struct CPUFeatures: Sendable, Equatable {
         features.osSavesYMM = osxsave && ccpuid_xcr0() & 0b110 == 0b110
         #elseif arch(arm64)
         features.asimd = true
-        #if os(Linux)
+        #if os(Linux) || EDGEDETR_LINUX
         // AT_HWCAP = 16; HWCAP_ASIMD = bit 1, HWCAP_ASIMDDP = bit 20 (linux/arch/arm64/include/uapi/asm/hwcap.h).
         let hwcap = getauxval(16)
         features.asimd = hwcap & (1 << 1) != 0

@@ -1,0 +1,140 @@
+import EdgeRuntime
+
+// The runner's detections, written byte for byte as the host CLI writes them (`edgedetr detect`,
+// Sources/edgedetr/DetectCommand.swift), so that a board's output can be compared with `cmp`:
+//   text: `path<TAB>label<TAB>score<TAB>x0 y0 x1 y1`, score as printf's %.3f, corners as %.1f;
+//   JSON: the COCO results array as Foundation's JSONSerialization writes it with
+//         [.prettyPrinted, .sortedKeys] (two-space indent, `"key" : value`, `/` escaped, whole
+//         doubles without ".0"), followed here by a newline.
+// Embedded Swift has no String(format:) and no JSONSerialization, so both are rebuilt here.
+
+/// One detection as `edgedetr detect` prints it.
+func detectionLine(imagePath: String, label: String, _ detection: Detection) -> String {
+    let corners = [detection.x0, detection.y0, detection.x1, detection.y1].map { printfFixed($0, decimals: 1) }
+    return "\(imagePath)\t\(label)\t\(printfFixed(detection.score, decimals: 3))\t"
+        + "\(corners[0]) \(corners[1]) \(corners[2]) \(corners[3])"
+}
+
+/// The detections of one image (image_id 1) in COCO results format, as `edgedetr detect --json`
+/// writes them: bbox is (x, y, width, height), each number the Float widened to Double.
+func cocoResultsJSON(imagePath: String, _ detections: [Detection]) -> String {
+    guard !detections.isEmpty else { return "[\n\n]" }
+    var text = "[\n"
+    for (index, detection) in detections.enumerated() {
+        let box = [detection.x0, detection.y0, detection.x1 - detection.x0, detection.y1 - detection.y0]
+        text += "  {\n    \"bbox\" : [\n"
+        for (corner, value) in box.enumerated() {
+            text += "      " + jsonNumber(Double(value)) + (corner < 3 ? ",\n" : "\n")
+        }
+        text += "    ],\n"
+        text += "    \"category_id\" : \(detection.label),\n"
+        text += "    \"file_name\" : " + jsonString(imagePath) + ",\n"
+        text += "    \"image_id\" : 1,\n"
+        text += "    \"score\" : " + jsonNumber(Double(detection.score)) + "\n"
+        text += index < detections.count - 1 ? "  },\n" : "  }\n"
+    }
+    return text + "]"
+}
+
+/// A Double as JSONSerialization writes it: Swift's shortest round-trip `description`, without a
+/// trailing ".0" (12.5, 100, -0, 1.0000000116860974e-07). Not finite: JSONSerialization refuses
+/// the value; here it is written as `null` so the rest stays readable.
+func jsonNumber(_ value: Double) -> String {
+    guard value.isFinite else { return "null" }
+    var text = "\(value)"
+    if text.hasSuffix(".0") { text.removeLast(2) }
+    return text
+}
+
+/// A string as JSONSerialization writes it: quoted; `"`, `\` and `/` escaped; \b \f \n \r \t by
+/// name; other control characters as \u00xx (lowercase hex); everything else as UTF-8.
+func jsonString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "/": result += "\\/"
+        case "\u{8}": result += "\\b"
+        case "\u{c}": result += "\\f"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let digits = "0123456789abcdef".unicodeScalars.map { $0 }
+                result += "\\u00"
+                result.unicodeScalars.append(digits[Int(scalar.value >> 4)])
+                result.unicodeScalars.append(digits[Int(scalar.value & 15)])
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
+
+/// `value` exactly as C's printf("%.<decimals>f") prints it (and so Foundation's
+/// String(format:) on Linux): the exact binary value rounded to `decimals` places, ties to even,
+/// a minus sign whenever the sign bit is set ("-0.0" for -0.01). `decimals` at most 6.
+///
+/// A Float is m * 2^e with m < 2^24, so value * 10^decimals = m * 10^decimals * 2^e is an integer
+/// shifted by e: rounding it needs no floating point at all.
+func printfFixed(_ value: Float, decimals: Int) -> String {
+    precondition((0...6).contains(decimals))
+    let sign = value.sign == .minus ? "-" : ""
+    if value.isNaN { return sign + "nan" }
+    if value.isInfinite { return sign + "inf" }
+    var powerOfTen: UInt64 = 1
+    for _ in 0..<decimals { powerOfTen *= 10 }
+    let exponentBits = Int(value.exponentBitPattern)
+    let significand = UInt64(value.significandBitPattern) | (exponentBits == 0 ? 0 : 1 << 23)
+    // value = significand * 2^exponent; subnormals share the smallest normal exponent.
+    let exponent = max(exponentBits, 1) - 127 - 23
+    let numerator = significand * powerOfTen  // < 2^24 * 10^6 < 2^44
+    var digits: [UInt8]  // decimal digits of round(|value| * 10^decimals), most significant first
+    if exponent >= 0 {
+        digits = decimalDigits(numerator)
+        for _ in 0..<exponent { doubleDecimal(&digits) }
+    } else {
+        let shift = -exponent
+        var rounded: UInt64 = 0
+        if shift < 64 {
+            let quotient = numerator >> UInt64(shift)
+            let remainder = numerator & ((1 << UInt64(shift)) - 1)
+            let half: UInt64 = 1 << UInt64(shift - 1)
+            rounded = quotient
+            if remainder > half || (remainder == half && quotient & 1 == 1) { rounded += 1 }
+        }  // else numerator < 2^44 <= 2^(shift-1): less than half, rounds to 0
+        digits = decimalDigits(rounded)
+    }
+    while digits.count < decimals + 1 { digits.insert(0, at: 0) }
+    var text = sign
+    for (index, digit) in digits.enumerated() {
+        if index == digits.count - decimals { text += "." }
+        text.unicodeScalars.append(Unicode.Scalar(UInt8(ascii: "0") + digit))
+    }
+    return text
+}
+
+/// The decimal digits of `value`, most significant first ([0] for 0).
+private func decimalDigits(_ value: UInt64) -> [UInt8] {
+    var digits: [UInt8] = []
+    var rest = value
+    repeat {
+        digits.insert(UInt8(rest % 10), at: 0)
+        rest /= 10
+    } while rest > 0
+    return digits
+}
+
+/// Doubles a decimal number held as digits (for floats above 2^24, whose values are whole).
+private func doubleDecimal(_ digits: inout [UInt8]) {
+    var carry: UInt8 = 0
+    for index in stride(from: digits.count - 1, through: 0, by: -1) {
+        let doubled = digits[index] * 2 + carry
+        digits[index] = doubled % 10
+        carry = doubled / 10
+    }
+    if carry > 0 { digits.insert(carry, at: 0) }
+}
