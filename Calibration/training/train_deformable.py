@@ -134,7 +134,7 @@ def swap_frozen_bn(model, to_trainable: bool):
                 with torch.no_grad():
                     bn.weight.copy_(child.weight); bn.bias.copy_(child.bias)
                     bn.running_mean.copy_(child.running_mean); bn.running_var.copy_(child.running_var)
-                bn._frozen = child
+                object.__setattr__(bn, "_frozen", child)  # not a submodule: keeps the state dict names
                 setattr(parent, name, bn)
             elif not to_trainable and isinstance(child, TrainBN):
                 frozen = child._frozen
