@@ -1,5 +1,6 @@
 import EdgeRuntime
 import Foundation
+import Kernels
 import Quantize
 import Testing
 
@@ -181,7 +182,7 @@ import Testing
 
     @Test func randomByteFlipsNeverCrash() throws {
         let bytes = try Self.floatModel().bytes
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         // Flip bytes inside the sections (the header and section table have their own tests), then
         // reseal so the flip reaches the structural checks.
         let table = Self.sections(bytes).values.map { $0.offset + $0.size }.max()!
@@ -191,17 +192,5 @@ import Testing
             corrupt[position] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
             _ = try? ModelFile(bytes: Self.resealed(corrupt))
         }
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

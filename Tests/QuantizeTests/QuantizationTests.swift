@@ -46,7 +46,7 @@ import Testing
     @Test(arguments: [(7, 2, 3, 3), (3, 1, 1, 16), (1, 1, 0, 16), (3, 2, 1, 8)])
     func singleConvolutionIsAccurate(_ config: (Int, Int, Int, Int)) throws {
         let (kernel, stride, padding, channels) = config
-        var generator = SplitMix(seed: 3)
+        var generator = SplitMix64(seed: 3)
         func random() -> Float { Float(generator.next() % 10_000) / 5_000 - 1 }
         let graph = Graph()
         let x = graph.input("x", shape: [24, 20, 3])

@@ -109,3 +109,13 @@ public struct SyntheticDataset: Sendable {
         }
     }
 }
+
+/// FNV-1a, 64 bits: a fixed hash of a split name (`String.hashValue` is seeded per process).
+func fnv1a64(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash &*= 0x0000_0100_0000_01B3
+    }
+    return hash
+}

@@ -1,3 +1,4 @@
+import Kernels
 import Foundation
 
 /// The object classes of the synthetic dataset. The raw value is the COCO `category_id` and the

@@ -1,9 +1,10 @@
 /// SplitMix64 (Steele, Lea and Flood 2014; the generator Java's SplittableRandom and xoshiro's
 /// seeding use): a 64-bit state advanced by the golden-ratio increment and mixed into each output.
 ///
-/// The synthetic dataset owns its random numbers so that the same seed gives the same bytes on every
-/// platform and Swift version; `SystemRandomNumberGenerator` is not seedable and the standard
-/// library's `random(in:using:)` algorithms are not promised to stay fixed.
+/// EdgeDETR owns its random numbers (synthetic dataset, tests, benchmarks, device self-tests) so that
+/// the same seed gives the same values on every platform and Swift version;
+/// `SystemRandomNumberGenerator` is not seedable and the standard library's `random(in:using:)`
+/// algorithms are not promised to stay fixed. Libc-free, so Embedded builds use it too.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public private(set) var state: UInt64
 
@@ -40,14 +41,4 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     /// An approximately normal value (Irwin-Hall of four uniforms, scaled to unit variance).
     public mutating func normal() -> Double { (unit() + unit() + unit() + unit() - 2) * 1.7320508075688772 }
-}
-
-/// FNV-1a, 64 bits: a fixed hash of a split name (`String.hashValue` is seeded per process).
-func fnv1a64(_ text: String) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in text.utf8 {
-        hash ^= UInt64(byte)
-        hash &*= 0x0000_0100_0000_01B3
-    }
-    return hash
 }
