@@ -120,6 +120,32 @@ def build_model(num_labels, id2label, seed):
     return model
 
 
+@torch.no_grad()
+def load_hub_checkpoint(model, path):
+    """Load a model.safetensors this script saved (hub layout) into a freshly built model: tag every
+    tensor of the in-memory state dict with its index, push it through the same renaming as saving, and
+    read the hub name -> in-memory name pairs off the tags."""
+    from safetensors.torch import load_file
+
+    hub = load_file(path)
+    sd = model.state_dict()
+    names = list(sd.keys())
+    for i, k in enumerate(names):
+        if sd[k].is_floating_point():
+            sd[k].fill_(float(i))
+    tagged = hf_resnet_to_hub(legacy_state_dict(model), "deformable_detr")
+    loaded = set()
+    for hk, t in tagged.items():
+        if hk.endswith("num_batches_tracked"):
+            continue
+        k = names[int(t.flatten()[0].item())]
+        sd[k].copy_(hub[hk])
+        loaded.add(hk)
+    missing = set(hub) - loaded
+    assert not missing, sorted(missing)[:5]
+    return len(loaded)
+
+
 class TrainBN(nn.BatchNorm2d):
     """A trainable BatchNorm2d standing in for a frozen one during training."""
 
@@ -209,6 +235,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default="/tmp/deformable_synth128_val_results.json", help="COCO results file of the final val evaluation")
+    ap.add_argument("--init", default=None, help="continue from a checkpoint folder this script wrote")
     ap.add_argument("--save-every-min", type=float, default=10.0)
     args = ap.parse_args()
 
@@ -233,6 +260,9 @@ def main():
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and "backbone" in name:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    if args.init:
+        n = load_hub_checkpoint(model, os.path.join(args.init, "model.safetensors"))
+        log(f"initialised from {args.init} ({n} tensors)", logf)
     swap_frozen_bn(model, to_trainable=True)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f} M trainable parameters", logf)
