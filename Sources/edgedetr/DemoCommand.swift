@@ -91,16 +91,17 @@ struct DemoCommand: ParsableCommand {
                                                          counterpart: result.counterpart, inputs: inputs, threads: threads)
             let detector = try Detector(model: model, threads: threads)
             let start = DispatchTime.now().uptimeNanoseconds
-            var detections: [Detection] = []
-            for image in images { detections = try detector.detect(image, topK: 5, threshold: 0) }
+            var first: [Detection] = []
+            for (index, image) in images.enumerated() {
+                let detections = try detector.detect(image, topK: 5, threshold: 0)
+                if index == 0 { first = detections }
+            }
             let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(images.count)
             if !drawn, let image = images.first {
                 var canvas = image
-                let first = try detector.detect(image, topK: 5, threshold: 0)
                 DetectionDrawing.draw(first, on: &canvas, label: detector.labelName)
                 try ImageFile.writePNG(canvas, to: draw)
                 drawn = true
-                _ = detections
             }
             let int8Ops = result.graph.nodes.filter { $0.operation.kindName.hasPrefix("quantized") }.count
             let safetensors = (try? FileManager.default.attributesOfItem(atPath: folder + "/model.safetensors")[.size] as? Int) ?? 0

@@ -1,3 +1,4 @@
+import Kernels
 import Foundation
 import Testing
 @testable import EdgeRuntime
@@ -119,7 +120,7 @@ import Testing
         let idatType = try #require(firstIndex(of: Array("IDAT".utf8), in: good))
         let length = Int(good[idatType - 4]) << 24 | Int(good[idatType - 3]) << 16
             | Int(good[idatType - 2]) << 8 | Int(good[idatType - 1])
-        var random = SplitMix64(state: 42)
+        var random = SplitMix64(seed: 42)
         var failures = 0
         for _ in 0..<2000 {
             var bytes = good
@@ -141,7 +142,7 @@ import Testing
     }
 
     @Test func mutatedFilesNeverCrash() {
-        var random = SplitMix64(state: 7)
+        var random = SplitMix64(seed: 7)
         for path in ["corrupt/good.png", "ppm/P5-max1000.pgm", "png/ct3-d4-trns.png", "jpeg/q75-420-restart.jpg",
                      "jpeg/q95-444.jpg", "jpeg/gray-q80.jpg"] {
             let good = ImageFixtures.bytes(path)

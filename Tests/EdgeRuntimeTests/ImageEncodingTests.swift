@@ -1,10 +1,11 @@
+import Kernels
 import Foundation
 import Testing
 @testable import EdgeRuntime
 
 @Suite struct ImageEncodingTests {
     private func randomImage(width: Int, height: Int, seed: UInt64) throws -> RGBImage {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         let pixels = (0..<(width * height * 3)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         return try RGBImage(width: width, height: height, pixels: pixels)
     }

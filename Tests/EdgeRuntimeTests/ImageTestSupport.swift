@@ -1,3 +1,4 @@
+import Kernels
 import Foundation
 @testable import EdgeRuntime
 
@@ -42,17 +43,7 @@ func decodingError(_ bytes: [UInt8]) -> ImageError? {
     }
 }
 
-/// A small deterministic pseudo-random generator (SplitMix64) so failures reproduce exactly.
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
+    /// An integer in 0..<bound (tests: mutation positions and values).
     mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

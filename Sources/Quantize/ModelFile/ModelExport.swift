@@ -25,20 +25,11 @@ public enum ModelExport {
 
     /// Writes the float32 model of `folder` for a `height` x `width` input to `path`.
     public static func exportFloat(folder: String, height: Int, width: Int, to path: String) throws(ModelExportError) -> (graph: Graph, plan: ArenaPlan) {
-        let checkpoint: CheckpointFolder
-        let preprocess: PreprocessConfig
-        do {
-            checkpoint = try CheckpointFolder(path: folder)
-            preprocess = try PreprocessorConfigParser.parse(checkpoint.preprocessorConfig)
-        } catch {
-            throw .checkpoint(error)
-        }
-        let graph: Graph
-        do { graph = try DetectorGraph.build(checkpoint, height: height, width: width) } catch { throw .build(error) }
-        let plan = ArenaPlanner.plan(graph)
-        let metadata = metadata(for: checkpoint, preprocess: preprocess, height: height, width: width,
+        let model = try Quantizer(folder: folder, height: height, width: width)
+        let plan = ArenaPlanner.plan(model.floatGraph)
+        let metadata = metadata(for: model.checkpoint, preprocess: model.preprocess, height: height, width: width,
                                 notes: ["precision: float32 (every op)"])
-        try ModelFileWriter.write(graph: graph, plan: plan, metadata: metadata, to: path)
-        return (graph, plan)
+        try ModelFileWriter.write(graph: model.floatGraph, plan: plan, metadata: metadata, to: path)
+        return (model.floatGraph, plan)
     }
 }
