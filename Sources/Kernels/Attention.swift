@@ -42,9 +42,23 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
     let queryDepth = max(queryHeadDim, 0)
     let blocks = (queries + attentionQueryBlock - 1) / attentionQueryBlock
     let taskCount = heads * blocks
-    // The closure is passed straight to the call, not held in a variable: a closure value that
-    // could escape keeps its captures in a heap box, allocated on every call.
-    runTasks(taskCount, pool: pool) { task, thread in
+    runTasks(taskCount, pool: pool,
+             AttentionJob(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, queries: queries,
+                          keys: keys, blocks: blocks, queryDepth: queryDepth, valueHeadDim: valueHeadDim, scale: scale,
+                          output: output, outputStride: outputStride, scratch: scratch, level: level))
+}
+
+/// The tasks of one `multiHeadAttention` call: one head and 16 queries each.
+private struct AttentionJob: ParallelJob {
+    let q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int
+    let queries: Int, keys: Int, blocks: Int, queryDepth: Int, valueHeadDim: Int, scale: Float
+    let output: UnsafeMutablePointer<Float>, outputStride: Int, scratch: UnsafeMutablePointer<Float>, level: KernelLevel
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: AttentionJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         let head = task / blocks
         let firstQuery = (task % blocks) * attentionQueryBlock
         let queryCount = min(attentionQueryBlock, queries - firstQuery)

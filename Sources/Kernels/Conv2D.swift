@@ -114,7 +114,24 @@ public func conv2d(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bi
     #endif
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: pixels, panels: panels.panelCount, depth: panels.depth, threads: pool?.threadCount ?? 1)
-    runTasks(tasks.count, pool: pool) { task, thread in
+    runTasks(tasks.count, pool: pool,
+             Conv2DJob(input: input, shape: shape, outputWidth: outputWidth, pixels: pixels, segmentLength: segmentLength,
+                       panels: panels, outputChannels: outputChannels, tasks: tasks, bias: bias, residual: residual,
+                       activation: activation, output: output, level: level, taskScratch: taskScratch))
+}
+
+/// The tasks of one `conv2d` call: a block of output pixels times a block of panels each.
+private struct Conv2DJob: ParallelJob {
+    let input: UnsafePointer<Float>, shape: Conv2DShape, outputWidth: Int, pixels: Int, segmentLength: Int
+    let panels: FloatPackedPanels, outputChannels: Int, tasks: FloatGEMMTasks
+    let bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation
+    let output: UnsafeMutablePointer<Float>, level: KernelLevel, taskScratch: KernelScratch?
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Conv2DJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         withTaskScratch(taskScratch, thread: thread, bytes: conv2dTaskScratchBytes(shape)) { memory in
             let firstPixel = (task / tasks.panelBlocks) * tasks.rowsPerTask
             let lastPixel = min(pixels, firstPixel + tasks.rowsPerTask)

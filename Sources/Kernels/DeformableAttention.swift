@@ -21,7 +21,24 @@ public func deformableAttention(value: UnsafePointer<Float>, levelShapes: Unsafe
     let pointCount = max(points, 0)
     let queriesPerTask = 32
     let taskCount = (queries + queriesPerTask - 1) / queriesPerTask
-    runTasks(taskCount, pool: pool) { task in
+    runTasks(taskCount, pool: pool,
+             DeformableAttentionJob(value: value, valueStride: valueStride, levelShapes: levelShapes, levelStarts: levelStarts,
+                                    levelCount: levelCount, heads: heads, headDim: headDim, pointCount: pointCount,
+                                    queries: queries, queriesPerTask: queriesPerTask, locations: locations,
+                                    weights: weights, output: output))
+}
+
+/// The tasks of one `deformableAttention` call: `queriesPerTask` queries each.
+private struct DeformableAttentionJob: ParallelJob {
+    let value: UnsafePointer<Float>, valueStride: Int, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
+    let levelCount: Int, heads: Int, headDim: Int, pointCount: Int, queries: Int, queriesPerTask: Int
+    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: DeformableAttentionJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         let firstQuery = task * queriesPerTask
         for query in firstQuery..<min(queries, firstQuery + queriesPerTask) {
             for head in 0..<heads {

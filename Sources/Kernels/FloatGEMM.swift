@@ -278,16 +278,6 @@ struct FloatGEMMTasks {
     }
 }
 
-/// Runs `body(task)` for every task, on the pool when there is one.
-@inline(__always)
-func runTasks(_ count: Int, pool: ThreadPool?, _ body: (Int) -> Void) {
-    if let pool {
-        pool.parallelFor(count, body)
-    } else {
-        for task in 0..<count { body(task) }
-    }
-}
-
 #if OpenBLAS
 /// The `OpenBLAS` trait's float path (`swift build --traits OpenBLAS`, needs libopenblas-dev):
 /// output[rows, columns] = act(A W^T + bias (+ residual)) with `cblas_sgemm`, where A is

@@ -24,25 +24,68 @@ public struct Int8AttentionOperands {
     }
 }
 
+/// Bytes of scratch `int8MultiHeadAttention` shares among its tasks: K and V of every head centred
+/// into int16, [head][key][depth] with the depth zero-padded to a multiple of 8.
+public func int8AttentionScratchBytes(keys: Int, heads: Int, queryHeadDim: Int, valueHeadDim: Int) -> Int {
+    let depths = roundedUp(max(queryHeadDim, 0), to: 8) + roundedUp(max(valueHeadDim, 0), to: 8)
+    return MemoryLayout<Int16>.stride * max(heads, 0) * max(keys, 0) * depths
+}
+
+/// Bytes of `KernelScratch` each thread needs for `int8MultiHeadAttention`: one query's scores
+/// (int32 per key), its int32 accumulators and its centred int16 row.
+public func int8AttentionTaskScratchBytes(keys: Int, queryHeadDim: Int, valueHeadDim: Int) -> Int {
+    4 * max(keys, 1) + 4 * roundedUp(max(valueHeadDim, 0), to: 8) + 2 * roundedUp(max(queryHeadDim, 0), to: 8) + 64
+}
+
 /// The fast int8 attention: K and V of every head centred once into int16, then per task (one
 /// head, 16 queries) the scores, the integer softmax and P V vectorized eight lanes at a time.
-/// output: [queries, heads*valueHeadDim] contiguous.
+/// output: [queries, heads*valueHeadDim] contiguous. `scratch` holds `int8AttentionScratchBytes`
+/// and `taskScratch` `int8AttentionTaskScratchBytes` per thread; when nil the call allocates them.
 public func int8MultiHeadAttention(_ operands: Int8AttentionOperands, queries: Int, keys: Int, heads: Int, queryHeadDim: Int,
                                    valueHeadDim: Int, scoreScale: Float, outputScale: Float, outputRange: Int8OutputRange,
-                                   output: UnsafeMutablePointer<Int8>, pool: ThreadPool?) {
+                                   output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
+                                   scratch: UnsafeMutableRawPointer? = nil, taskScratch: KernelScratch? = nil) {
     if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
     if KernelDispatch.current == .scalar || keys <= 0 || queryHeadDim <= 0 {
-        int8MultiHeadAttentionReference(operands, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
-                                        valueHeadDim: valueHeadDim, scoreScale: scoreScale, outputScale: outputScale,
-                                        outputRange: outputRange, output: output)
+        withTaskScratch(taskScratch, thread: 0, bytes: 4 * max(keys, 1)) { memory in
+            int8MultiHeadAttentionReference(operands, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                            valueHeadDim: valueHeadDim, scoreScale: scoreScale, outputScale: outputScale,
+                                            outputRange: outputRange, output: output,
+                                            exponentials: memory.bindMemory(to: Int32.self, capacity: max(keys, 1)))
+        }
         return
     }
     let queryDepth = roundedUp(queryHeadDim, to: 8), valueDepth = roundedUp(valueHeadDim, to: 8)
-    // Centred keys and values, [head][key][depth] int16, zero-padded to a multiple of 8.
-    let centredKeys = UnsafeMutablePointer<Int16>.allocate(capacity: heads * keys * queryDepth)
-    let centredValues = UnsafeMutablePointer<Int16>.allocate(capacity: heads * keys * valueDepth)
-    defer { centredKeys.deallocate(); centredValues.deallocate() }
-    runTasks(heads, pool: pool) { head in
+    let scratchBytes = int8AttentionScratchBytes(keys: keys, heads: heads, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim)
+    let shared = scratch ?? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+    defer { if scratch == nil { shared.deallocate() } }
+    let centredKeys = shared.bindMemory(to: Int16.self, capacity: heads * keys * queryDepth)
+    let centredValues = centredKeys + heads * keys * queryDepth
+    runTasks(heads, pool: pool,
+             Int8AttentionCentringJob(operands: operands, keys: keys, queryHeadDim: queryHeadDim, queryDepth: queryDepth,
+                                      valueHeadDim: valueHeadDim, valueDepth: valueDepth, centredKeys: centredKeys,
+                                      centredValues: centredValues))
+    let block = 16
+    let blocks = (queries + block - 1) / block
+    runTasks(heads * blocks, pool: pool,
+             Int8AttentionJob(operands: operands, queries: queries, keys: keys, heads: heads, block: block, blocks: blocks,
+                              queryHeadDim: queryHeadDim, queryDepth: queryDepth, valueHeadDim: valueHeadDim,
+                              valueDepth: valueDepth, centredKeys: centredKeys, centredValues: centredValues,
+                              scoreScale: scoreScale, outputScale: outputScale, outputRange: outputRange, output: output,
+                              taskScratch: taskScratch))
+}
+
+/// The first loop of `int8MultiHeadAttention`: one head's keys and values centred each.
+private struct Int8AttentionCentringJob: ParallelJob {
+    let operands: Int8AttentionOperands, keys: Int
+    let queryHeadDim: Int, queryDepth: Int, valueHeadDim: Int, valueDepth: Int
+    let centredKeys: UnsafeMutablePointer<Int16>, centredValues: UnsafeMutablePointer<Int16>
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Int8AttentionCentringJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task head: Int, thread: Int) {
         for key in 0..<keys {
             let keyRow = centredKeys + (head * keys + key) * queryDepth
             let valueRow = centredValues + (head * keys + key) * valueDepth
@@ -54,53 +97,65 @@ public func int8MultiHeadAttention(_ operands: Int8AttentionOperands, queries: I
             }
         }
     }
-    let block = 16
-    let blocks = (queries + block - 1) / block
-    let outputStride = heads * valueHeadDim
-    runTasks(heads * blocks, pool: pool) { task in
+}
+
+/// The second loop of `int8MultiHeadAttention`: one head and `block` queries each.
+private struct Int8AttentionJob: ParallelJob {
+    let operands: Int8AttentionOperands, queries: Int, keys: Int, heads: Int, block: Int, blocks: Int
+    let queryHeadDim: Int, queryDepth: Int, valueHeadDim: Int, valueDepth: Int
+    let centredKeys: UnsafeMutablePointer<Int16>, centredValues: UnsafeMutablePointer<Int16>
+    let scoreScale: Float, outputScale: Float, outputRange: Int8OutputRange, output: UnsafeMutablePointer<Int8>
+    let taskScratch: KernelScratch?
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Int8AttentionJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         let head = task / blocks
         let firstQuery = (task % blocks) * block
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * keys + 2 * queryDepth + 4 * valueDepth + 64, alignment: 64)
-        defer { scratch.deallocate() }
-        let scores = scratch.bindMemory(to: Int32.self, capacity: keys)
-        let accumulators = (scratch + 4 * keys).bindMemory(to: Int32.self, capacity: valueDepth)
-        let centredQuery = (scratch + 4 * keys + 4 * valueDepth).bindMemory(to: Int16.self, capacity: queryDepth)
-        let keyBase = centredKeys + head * keys * queryDepth
-        let valueBase = centredValues + head * keys * valueDepth
-        for query in firstQuery..<min(queries, firstQuery + block) {
-            for d in 0..<queryDepth {
-                centredQuery[d] = d < queryHeadDim ? Int16(Int32(operands.q[query * operands.qStride + head * queryHeadDim + d]) - operands.qZeroPoint) : 0
-            }
-            var maximum = Int32.min
-            for key in 0..<keys {
-                var sum = SIMD8<Int32>()
-                let keyRow = keyBase + key * queryDepth
+        let outputStride = heads * valueHeadDim
+        let bytes = int8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim)
+        withTaskScratch(taskScratch, thread: thread, bytes: bytes) { scratch in
+            let scores = scratch.bindMemory(to: Int32.self, capacity: keys)
+            let accumulators = (scratch + 4 * keys).bindMemory(to: Int32.self, capacity: valueDepth)
+            let centredQuery = (scratch + 4 * keys + 4 * valueDepth).bindMemory(to: Int16.self, capacity: queryDepth)
+            let keyBase = centredKeys + head * keys * queryDepth
+            let valueBase = centredValues + head * keys * valueDepth
+            for query in firstQuery..<min(queries, firstQuery + block) {
+                for d in 0..<queryDepth {
+                    centredQuery[d] = d < queryHeadDim ? Int16(Int32(operands.q[query * operands.qStride + head * queryHeadDim + d]) - operands.qZeroPoint) : 0
+                }
+                var maximum = Int32.min
+                for key in 0..<keys {
+                    var sum = SIMD8<Int32>()
+                    let keyRow = keyBase + key * queryDepth
+                    var d = 0
+                    while d < queryDepth {
+                        let a = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(centredQuery + d).loadUnaligned(as: SIMD8<Int16>.self))
+                        let b = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(keyRow + d).loadUnaligned(as: SIMD8<Int16>.self))
+                        sum &+= a &* b
+                        d += 8
+                    }
+                    let score = sum.wrappedSum()
+                    scores[key] = score
+                    maximum = max(maximum, score)
+                }
+                _ = int8SoftmaxQ14(scores, count: keys, maximum: maximum, scoreScale: scoreScale)
                 var d = 0
-                while d < queryDepth {
-                    let a = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(centredQuery + d).loadUnaligned(as: SIMD8<Int16>.self))
-                    let b = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(keyRow + d).loadUnaligned(as: SIMD8<Int16>.self))
-                    sum &+= a &* b
+                while d < valueDepth {
+                    var sum = SIMD8<Int32>()
+                    for key in 0..<keys {
+                        let values = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(valueBase + key * valueDepth + d).loadUnaligned(as: SIMD8<Int16>.self))
+                        sum &+= values &* SIMD8<Int32>(repeating: scores[key])
+                    }
+                    UnsafeMutableRawPointer(accumulators + d).storeBytes(of: sum, as: SIMD8<Int32>.self)
                     d += 8
                 }
-                let score = sum.wrappedSum()
-                scores[key] = score
-                maximum = max(maximum, score)
-            }
-            let total = int8SoftmaxQ14(scores, count: keys, maximum: maximum, scoreScale: scoreScale)
-            _ = total
-            var d = 0
-            while d < valueDepth {
-                var sum = SIMD8<Int32>()
-                for key in 0..<keys {
-                    let values = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(valueBase + key * valueDepth + d).loadUnaligned(as: SIMD8<Int16>.self))
-                    sum &+= values &* SIMD8<Int32>(repeating: scores[key])
+                let destination = output + query * outputStride + head * valueHeadDim
+                for d in 0..<valueHeadDim {
+                    destination[d] = requantize(accumulator: accumulators[d], scale: outputScale, outputRange)
                 }
-                UnsafeMutableRawPointer(accumulators + d).storeBytes(of: sum, as: SIMD8<Int32>.self)
-                d += 8
-            }
-            let destination = output + query * outputStride + head * valueHeadDim
-            for d in 0..<valueHeadDim {
-                destination[d] = requantize(accumulator: accumulators[d], scale: outputScale, outputRange)
             }
         }
     }
@@ -154,10 +209,20 @@ func int8ExponentialQ16(_ shifted: Int32, scoreScale: Float) -> Int32 {
 public func int8MultiHeadAttentionReference(_ operands: Int8AttentionOperands, queries: Int, keys: Int, heads: Int,
                                             queryHeadDim: Int, valueHeadDim: Int, scoreScale: Float, outputScale: Float,
                                             outputRange: Int8OutputRange, output: UnsafeMutablePointer<Int8>) {
-    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
-    let outputStride = heads * valueHeadDim
     let exponentials = UnsafeMutablePointer<Int32>.allocate(capacity: max(keys, 1))
     defer { exponentials.deallocate() }
+    int8MultiHeadAttentionReference(operands, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                    valueHeadDim: valueHeadDim, scoreScale: scoreScale, outputScale: outputScale,
+                                    outputRange: outputRange, output: output, exponentials: exponentials)
+}
+
+/// The reference with the row of exponentials (`keys` int32) supplied by the caller.
+func int8MultiHeadAttentionReference(_ operands: Int8AttentionOperands, queries: Int, keys: Int, heads: Int,
+                                     queryHeadDim: Int, valueHeadDim: Int, scoreScale: Float, outputScale: Float,
+                                     outputRange: Int8OutputRange, output: UnsafeMutablePointer<Int8>,
+                                     exponentials: UnsafeMutablePointer<Int32>) {
+    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
+    let outputStride = heads * valueHeadDim
     for query in 0..<queries {
         for head in 0..<heads {
             let destination = output + query * outputStride + head * valueHeadDim

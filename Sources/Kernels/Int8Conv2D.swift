@@ -58,42 +58,48 @@ public func int8Conv2d(input: UnsafePointer<Int8>, weights: PackedInt8Conv2DWeig
     let outputWidth = shape.outputWidth
     let pixels = shape.outputHeight * outputWidth
     if pixels <= 0 || shape.inputChannels <= 0 || shape.kernelHeight <= 0 || shape.kernelWidth <= 0 { return }
-    let channels = shape.inputChannels
-    let zeroPoint = Int8(clamping: weights.inputZeroPoint)
-    let pointwise = shape.kernelHeight == 1 && shape.kernelWidth == 1 && shape.padding == 0
     int8GEMM(rows: pixels, weights: weights.packed, residual: residual, output: output, pool: pool,
-             taskScratch: taskScratch) { pixel, scratch in
-        let outputY = pixel / outputWidth
-        let outputX = pixel - outputY * outputWidth
-        let firstY = outputY * shape.stride - shape.padding
-        let firstX = outputX * shape.stride - shape.padding
-        if pointwise {
-            return UnsafePointer(input + (firstY * shape.inputWidth + firstX) * channels)
+             taskScratch: taskScratch, .patches(input, shape, zeroPoint: Int8(clamping: weights.inputZeroPoint)))
+}
+
+/// The patch of output pixel `pixel` in depth order (kernel row, kernel column, channel), K =
+/// kH*kW*inCh values: read in place for a 1x1 stride-1 conv, otherwise gathered into `scratch`
+/// (K bytes) with `zeroPoint` in the padding.
+@inline(__always)
+func int8ConvolutionPatch(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zeroPoint: Int8, pixel: Int,
+                          scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8> {
+    let channels = shape.inputChannels
+    let outputWidth = shape.outputWidth
+    let outputY = pixel / outputWidth
+    let outputX = pixel - outputY * outputWidth
+    let firstY = outputY * shape.stride - shape.padding
+    let firstX = outputX * shape.stride - shape.padding
+    if shape.kernelHeight == 1 && shape.kernelWidth == 1 && shape.padding == 0 {
+        return UnsafePointer(input + (firstY * shape.inputWidth + firstX) * channels)
+    }
+    let runLength = shape.kernelWidth * channels
+    for kernelY in 0..<shape.kernelHeight {
+        let inputY = firstY + kernelY
+        let destination = scratch + kernelY * runLength
+        if inputY < 0 || inputY >= shape.inputHeight {
+            destination.update(repeating: zeroPoint, count: runLength)
+            continue
         }
-        let runLength = shape.kernelWidth * channels
-        for kernelY in 0..<shape.kernelHeight {
-            let inputY = firstY + kernelY
-            let destination = scratch + kernelY * runLength
-            if inputY < 0 || inputY >= shape.inputHeight {
-                destination.update(repeating: zeroPoint, count: runLength)
-                continue
-            }
-            let inputRow = input + inputY * shape.inputWidth * channels
-            if firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
-                destination.update(from: inputRow + firstX * channels, count: runLength)
-                continue
-            }
-            for kernelX in 0..<shape.kernelWidth {
-                let inputX = firstX + kernelX
-                if inputX < 0 || inputX >= shape.inputWidth {
-                    (destination + kernelX * channels).update(repeating: zeroPoint, count: channels)
-                } else {
-                    (destination + kernelX * channels).update(from: inputRow + inputX * channels, count: channels)
-                }
+        let inputRow = input + inputY * shape.inputWidth * channels
+        if firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
+            destination.update(from: inputRow + firstX * channels, count: runLength)
+            continue
+        }
+        for kernelX in 0..<shape.kernelWidth {
+            let inputX = firstX + kernelX
+            if inputX < 0 || inputX >= shape.inputWidth {
+                (destination + kernelX * channels).update(repeating: zeroPoint, count: channels)
+            } else {
+                (destination + kernelX * channels).update(from: inputRow + inputX * channels, count: channels)
             }
         }
-        return UnsafePointer(scratch)
-    } _: { depth in depth }
+    }
+    return UnsafePointer(scratch)
 }
 
 /// The scalar reference of `int8Conv2d`, read off the definition: padded taps are skipped
@@ -137,7 +143,22 @@ public func int8MaxPool2d(input: UnsafePointer<Int8>, height: Int, width: Int, c
     if kernel <= 0 || stride <= 0 || channels <= 0 { return }
     let outputHeight = pooledLength(height, kernel: kernel, stride: stride, padding: padding)
     let outputWidth = pooledLength(width, kernel: kernel, stride: stride, padding: padding)
-    runTasks(outputHeight, pool: pool) { outputY in
+    runTasks(outputHeight, pool: pool,
+             Int8MaxPool2dJob(input: input, height: height, width: width, channels: channels, kernel: kernel,
+                              stride: stride, padding: padding, output: output, outputWidth: outputWidth))
+}
+
+/// The tasks of one `int8MaxPool2d` call: one output row each.
+private struct Int8MaxPool2dJob: ParallelJob {
+    let input: UnsafePointer<Int8>, height: Int, width: Int, channels: Int
+    let kernel: Int, stride: Int, padding: Int
+    let output: UnsafeMutablePointer<Int8>, outputWidth: Int
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Int8MaxPool2dJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task outputY: Int, thread: Int) {
         for outputX in 0..<outputWidth {
             let destination = output + (outputY * outputWidth + outputX) * channels
             var channel = 0

@@ -40,7 +40,29 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
     let queriesPerTask = 16
     let taskCount = (queries + queriesPerTask - 1) / queriesPerTask
     let scratchBytes = int8DeformableAttentionTaskScratchBytes(levels: levels, heads: heads, headDim: headDim, points: points)
-    runTasks(taskCount, pool: pool) { task, thread in
+    runTasks(taskCount, pool: pool,
+             Int8DeformableAttentionJob(value: value, valueZeroPoint: valueZeroPoint, valueStride: valueStride, levelShapes: levelShapes,
+                                        levelStarts: levelStarts, levelCount: levelCount, heads: heads, headDim: headDim,
+                                        pointCount: pointCount, pairCapacity: pairCapacity, queries: queries,
+                                        queriesPerTask: queriesPerTask, locations: locations, weights: weights,
+                                        outputScale: outputScale, outputRange: outputRange, output: output, level: level,
+                                        taskScratch: taskScratch, scratchBytes: scratchBytes))
+}
+
+/// The tasks of one `int8DeformableAttention` call: `queriesPerTask` queries each.
+private struct Int8DeformableAttentionJob: ParallelJob {
+    let value: UnsafePointer<Int8>, valueZeroPoint: Int32, valueStride: Int
+    let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
+    let levelCount: Int, heads: Int, headDim: Int, pointCount: Int, pairCapacity: Int, queries: Int, queriesPerTask: Int
+    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
+    let outputScale: Float, outputRange: Int8OutputRange, output: UnsafeMutablePointer<Int8>
+    let level: KernelLevel, taskScratch: KernelScratch?, scratchBytes: Int
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Int8DeformableAttentionJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         withTaskScratch(taskScratch, thread: thread, bytes: scratchBytes) { scratch in
             let pairRows = scratch.bindMemory(to: UnsafePointer<Int8>.self, capacity: 2 * pairCapacity)
             let pairWeights = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride)

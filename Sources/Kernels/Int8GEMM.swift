@@ -106,11 +106,8 @@ struct Int8TileOutput {
 public func int8Linear(input: UnsafePointer<Int8>, rows: Int, inputStride: Int, weights: PackedInt8Weights,
                        residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
                        taskScratch: KernelScratch? = nil) {
-    let depth = weights.inputs
     int8GEMM(rows: rows, weights: weights, residual: residual, output: output, pool: pool,
-             taskScratch: taskScratch) { row, _ in
-        UnsafePointer(input + row * inputStride)
-    } _: { _ in depth }
+             taskScratch: taskScratch, .matrix(input, stride: inputStride))
 }
 
 /// The scalar reference of `int8Linear`, straight from the definition on unpacked weights:
@@ -205,15 +202,30 @@ private func int8GEMMGatherBytes(_ weights: PackedInt8Weights) -> Int {
     max(weights.inputs, 1) + 64
 }
 
+/// The A operand of an int8 GEMM: `int8Linear`'s matrix or `int8Conv2d`'s patches.
+enum Int8GEMMRows {
+    /// Rows of a matrix with row stride `stride`, read in place.
+    case matrix(UnsafePointer<Int8>, stride: Int)
+    /// The patches of an HWC int8 map, one per output pixel (`int8ConvolutionPatch`).
+    case patches(UnsafePointer<Int8>, Conv2DShape, zeroPoint: Int8)
+
+    /// The K int8 values of row `row`, in place or gathered into `scratch` (K bytes).
+    @inline(__always)
+    func row(_ row: Int, scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8> {
+        switch self {
+        case .matrix(let input, let stride):
+            return input + row * stride
+        case .patches(let input, let shape, let zeroPoint):
+            return int8ConvolutionPatch(input, shape: shape, zeroPoint: zeroPoint, pixel: row, scratch: scratch)
+        }
+    }
+}
+
 /// The shared driver of `int8Linear` and `int8Conv2d`: for each task, each tile of MR rows is
-/// staged once (rows copied or gathered by `rowSource`, padded to the layout's depth group with
+/// staged once (rows copied or gathered from `source`, padded to the layout's depth group with
 /// zeros, widened to int16 for AVX2) and then multiplied by every panel of the task's block.
-///
-/// `rowSource(row, scratch)` returns the K int8 values of A's row `row`, either in place or
-/// written to `scratch` (K bytes). `scratchLength(depth)` is the scratch it needs.
 func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
-              taskScratch: KernelScratch?, _ rowSource: (_ row: Int, _ scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8>,
-              _ scratchLength: (_ depth: Int) -> Int) {
+              taskScratch: KernelScratch?, _ source: Int8GEMMRows) {
     let outputs = weights.outputs
     if rows <= 0 || outputs <= 0 { return }
     let kernel = Int8GEMMKernel.choose(for: weights.layout)
@@ -238,9 +250,27 @@ func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, ou
         base = UnsafeMutableRawPointer(pointer)
     }
     let elementSize = isFloat ? 4 : 1
-    let gatherLength = max(scratchLength(depth), 1)
+    let gatherLength = max(depth, 1)
     let stagedBytes = int8GEMMStagedBytes(weights, tileRows: tileRows, stagesInt16: kernel.stagesInt16)
-    runTasks(tasks.count, pool: pool) { task, thread in
+    runTasks(tasks.count, pool: pool,
+             Int8GEMMJob(source: source, rows: rows, depth: depth, paddedDepth: paddedDepth, tileRows: tileRows,
+                         weights: weights, columns: columns, outputs: outputs, tasks: tasks, kernel: kernel,
+                         residual: residual, base: base, isFloat: isFloat, elementSize: elementSize, range: range,
+                         taskScratch: taskScratch, stagedBytes: stagedBytes, gatherLength: gatherLength))
+}
+
+/// The tasks of one `int8GEMM` call: a block of row tiles times a block of panels each.
+private struct Int8GEMMJob: ParallelJob {
+    let source: Int8GEMMRows, rows: Int, depth: Int, paddedDepth: Int, tileRows: Int
+    let weights: PackedInt8Weights, columns: Int, outputs: Int, tasks: Int8GEMMTasks, kernel: Int8GEMMKernel
+    let residual: Int8Residual?, base: UnsafeMutableRawPointer, isFloat: Bool, elementSize: Int, range: Int8OutputRange
+    let taskScratch: KernelScratch?, stagedBytes: Int, gatherLength: Int
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Int8GEMMJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         withTaskScratch(taskScratch, thread: thread, bytes: stagedBytes + gatherLength + 64) { buffer in
             let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
             let lastRow = min(rows, firstRow + tasks.rowsPerTask)
@@ -252,12 +282,12 @@ func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, ou
             while row < lastRow {
                 let rowCount = min(tileRows, lastRow - row)
                 for tileRow in 0..<rowCount {
-                    let source = rowSource(row + tileRow, gather)
+                    let values = source.row(row + tileRow, scratch: gather)
                     if kernel.stagesInt16 {
-                        widenToInt16(source, count: depth,
+                        widenToInt16(values, count: depth,
                                      into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
                     } else {
-                        (buffer + tileRow * paddedDepth).copyMemory(from: source, byteCount: depth)
+                        (buffer + tileRow * paddedDepth).copyMemory(from: values, byteCount: depth)
                     }
                 }
                 for panel in firstPanel..<lastPanel {

@@ -45,12 +45,13 @@ func withTaskScratch<Result>(_ scratch: KernelScratch?, thread: Int, bytes: Int,
     return body(memory)
 }
 
-/// Runs `body(task, thread)` for every task, on the pool when there is one (thread 0 without).
+/// Runs `job` for every task, on the pool when there is one (all on thread 0 without). Allocates
+/// nothing either way.
 @inline(__always)
-func runTasks(_ count: Int, pool: ThreadPool?, withThreadIndex body: (_ task: Int, _ thread: Int) -> Void) {
+func runTasks<Job: ParallelJob>(_ count: Int, pool: ThreadPool?, _ job: Job) {
     if let pool {
-        pool.parallelFor(count, withThreadIndex: body)
+        pool.parallelFor(count, job)
     } else {
-        for task in 0..<count { body(task, 0) }
+        for task in 0..<count { job.run(task: task, thread: 0) }
     }
 }

@@ -55,7 +55,24 @@ public func linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, wei
     #endif
     let panels = weights.panels
     let tasks = FloatGEMMTasks(rows: rows, panels: panels.panelCount, depth: depth, threads: pool?.threadCount ?? 1)
-    runTasks(tasks.count, pool: pool) { task in
+    runTasks(tasks.count, pool: pool,
+             LinearJob(input: input, inputStride: inputStride, rows: rows, panels: panels, outputs: outputs, depth: depth,
+                       bias: bias, residual: residual, activation: activation, output: output, level: level, tasks: tasks))
+}
+
+/// The tasks of one `linear` call: a block of rows times a block of panels each.
+private struct LinearJob: ParallelJob {
+    let input: UnsafePointer<Float>, inputStride: Int, rows: Int
+    let panels: FloatPackedPanels, outputs: Int, depth: Int
+    let bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation
+    let output: UnsafeMutablePointer<Float>
+    let level: KernelLevel, tasks: FloatGEMMTasks
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: LinearJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
         let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
         let lastRow = min(rows, firstRow + tasks.rowsPerTask)
         let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask

@@ -7,13 +7,9 @@ import Testing
 
 /// "Inference allocates nothing after load": once a `GraphExecutor` is built and has run once,
 /// `run(input:count:)` makes no heap allocation at all, on the float and on the int8 fixture graph,
-/// single-threaded. CAllocationCounter sees every malloc-family call of the threads that run the
-/// graph (the caller and any pool workers); other tests running meanwhile are not counted.
-///
-/// Not yet true with a pool: `ThreadPool.parallelFor` hands the caller's non-escaping closure to
-/// its workers through `withoutActuallyEscaping`, which boxes it on the heap (32 bytes) on every
-/// pooled kernel call. Add 2 to the thread arguments below once the pool takes a function and a
-/// context pointer instead.
+/// on one thread and on pools of 2 and 3 (whose kernel calls reach the workers as `ParallelJob`s,
+/// with nothing boxed). CAllocationCounter sees every malloc-family call of the threads that run
+/// the graph (the caller and any pool workers); other tests running meanwhile are not counted.
 @Suite(.serialized) struct NoAllocationTests {
     static let model = "deformable_base"
 
@@ -21,7 +17,7 @@ import Testing
         #expect(count == 0, "\(count) heap allocations in a run with \(threads) threads")
     }
 
-    @Test(arguments: [1])
+    @Test(arguments: [1, 2, 3])
     func floatRunAllocatesNothing(threads: Int) throws {
         let fixture = try GoldenFixture(Self.model)
         let quantizer = try Quantizer(folder: fixture.folder, height: 96, width: 128)
@@ -30,7 +26,7 @@ import Testing
         Self.expectNoAllocations(try Self.allocations(running: executor, on: input), threads: threads)
     }
 
-    @Test(arguments: [1])
+    @Test(arguments: [1, 2, 3])
     func int8RunAllocatesNothing(threads: Int) throws {
         let fixture = try GoldenFixture(Self.model)
         let quantizer = try Quantizer(folder: fixture.folder, height: 96, width: 128)

@@ -27,8 +27,9 @@ public struct FloatTensor: Sendable {
 /// model files. Everything is prepared at init: weights packed for the kernels, one arena holding every
 /// activation at the offsets of an `ArenaPlan`, scratch for the kernels (the attention probabilities,
 /// and per thread the largest task scratch any node's kernel asks for) and per-node tables. `run`
-/// itself then allocates nothing on one thread (Tests/QuantizeTests/NoAllocationTests.swift counts);
-/// with a pool, `ThreadPool.parallelFor` still boxes its closure once per kernel call.
+/// itself then allocates nothing, with or without a pool (Tests/QuantizeTests/NoAllocationTests.swift
+/// counts): the kernels hand their parallel loops to the pool as `ParallelJob`s, a C function and
+/// a pointer to arguments on the caller's stack.
 public final class GraphExecutor {
     public let graph: Graph
     public let plan: ArenaPlan
