@@ -157,7 +157,8 @@ func checkAttention(_ suite: inout SelfTestSuite) {
         for pool in selfTestPools {
             var actual = [Float](repeating: .nan, count: count)
             var scratch = [Float](repeating: .nan, count: attentionScratchCount(queries: shape.queries, keys: shape.keys,
-                                                                                heads: shape.heads, threads: pool?.threadCount ?? 1))
+                                                                                heads: shape.heads, queryHeadDim: shape.queryHeadDim,
+                                                                                threads: pool?.threadCount ?? 1))
             KernelDispatch.withLevel(KernelDispatch.best) {
                 multiHeadAttention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
                                    queries: shape.queries, keys: shape.keys, heads: shape.heads,
@@ -170,7 +171,8 @@ func checkAttention(_ suite: inout SelfTestSuite) {
         }
         var forced = [Float](repeating: .nan, count: count)
         var scratch = [Float](repeating: .nan, count: attentionScratchCount(queries: shape.queries, keys: shape.keys,
-                                                                            heads: shape.heads, threads: 3))
+                                                                            heads: shape.heads, queryHeadDim: shape.queryHeadDim,
+                                                                            threads: 3))
         KernelDispatch.withLevel(.scalar) {
             multiHeadAttention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
                                queries: shape.queries, keys: shape.keys, heads: shape.heads,

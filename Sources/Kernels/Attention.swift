@@ -5,9 +5,15 @@ let attentionQueryBlock = floatTileColumns
 
 /// Float elements of scratch `multiHeadAttention` needs when run with a pool of `threads`
 /// threads (pass the pool's threadCount, or 1 without a pool): each thread keeps the
-/// probabilities of one block of 16 queries against every key.
-public func attentionScratchCount(queries: Int, keys: Int, heads: Int, threads: Int) -> Int {
-    max(threads, 1) * attentionQueryBlock * max(keys, 1)
+/// probabilities of one block of 16 queries against every key and those queries transposed.
+public func attentionScratchCount(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, threads: Int) -> Int {
+    max(threads, 1) * attentionThreadScratchCount(keys: keys, queryHeadDim: queryHeadDim)
+}
+
+/// One thread's part of the attention scratch: 16 x keys probabilities, then Q_h^T as a
+/// queryHeadDim x 16 panel.
+private func attentionThreadScratchCount(keys: Int, queryHeadDim: Int) -> Int {
+    attentionQueryBlock * (max(keys, 1) + max(queryHeadDim, 1))
 }
 
 /// Multi-head scaled dot-product attention, batch 1, no mask: out_h = softmax(scale * Q_h K_h^T) V_h.
@@ -15,8 +21,8 @@ public func attentionScratchCount(queries: Int, keys: Int, heads: Int, threads: 
 /// row stride kStride; v: [keys, heads*valueHeadDim] with row stride vStride; output:
 /// [queries, heads*valueHeadDim] contiguous. queryHeadDim may differ from valueHeadDim
 /// (DAB-DETR and Conditional DETR concatenate content and position: 64 against 32).
-/// `scratch` holds `attentionScratchCount(queries:keys:heads:threads:)` floats for a `threads`
-/// of at least the pool's threadCount.
+/// `scratch` holds `attentionScratchCount(queries:keys:heads:queryHeadDim:threads:)` floats for a
+/// `threads` of at least the pool's threadCount.
 ///
 /// Each task takes one head and 16 queries and runs both products on the 6x16 GEMM tile: the
 /// scores transposed, S^T = K_h Q_h^T (16 queries across the tile, keys down it), a vectorized
@@ -36,7 +42,7 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
     if level == .scalar {
         multiHeadAttentionReference(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
                                     queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
-                                    valueHeadDim: valueHeadDim, scale: scale, output: output)
+                                    valueHeadDim: valueHeadDim, scale: scale, output: output, scores: scratch)
         return
     }
     let queryDepth = max(queryHeadDim, 0)
@@ -62,27 +68,25 @@ private struct AttentionJob: ParallelJob {
         let head = task / blocks
         let firstQuery = (task % blocks) * attentionQueryBlock
         let queryCount = min(attentionQueryBlock, queries - firstQuery)
-        let probabilities = scratch + thread * attentionQueryBlock * keys
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(queryDepth, 1) * attentionQueryBlock) { buffer in
-            let transposedQueries = buffer.baseAddress!
-            // Q_h^T as one 16-column panel, zero columns past the last query.
-            for dimension in 0..<queryDepth {
-                for column in 0..<attentionQueryBlock {
-                    transposedQueries[dimension * attentionQueryBlock + column] = column < queryCount
-                        ? q[(firstQuery + column) * qStride + head * queryDepth + dimension] : 0
-                }
+        let probabilities = scratch + thread * attentionThreadScratchCount(keys: keys, queryHeadDim: queryDepth)
+        let transposedQueries = probabilities + attentionQueryBlock * keys
+        // Q_h^T as one 16-column panel, zero columns past the last query.
+        for dimension in 0..<queryDepth {
+            for column in 0..<attentionQueryBlock {
+                transposedQueries[dimension * attentionQueryBlock + column] = column < queryCount
+                    ? q[(firstQuery + column) * qStride + head * queryDepth + dimension] : 0
             }
-            var key = 0
-            while key < keys {
-                let rowCount = min(floatTileRows, keys - key)
-                var tile = FloatTile6x16()
-                tile.accumulate(FloatTileRowPointers(first: k + key * kStride + head * queryDepth, stride: kStride, count: rowCount),
-                                aStep: 1, b: transposedQueries, bStep: attentionQueryBlock, depth: queryDepth, level: level)
-                tile.store(rowCount: rowCount, columnCount: attentionQueryBlock,
-                           output: probabilities + key * attentionQueryBlock, outputStride: attentionQueryBlock,
-                           bias: nil, residual: nil, residualStride: 0, activation: .none)
-                key += floatTileRows
-            }
+        }
+        var key = 0
+        while key < keys {
+            let rowCount = min(floatTileRows, keys - key)
+            var tile = FloatTile6x16()
+            tile.accumulate(FloatTileRowPointers(first: k + key * kStride + head * queryDepth, stride: kStride, count: rowCount),
+                            aStep: 1, b: transposedQueries, bStep: attentionQueryBlock, depth: queryDepth, level: level)
+            tile.store(rowCount: rowCount, columnCount: attentionQueryBlock,
+                       output: probabilities + key * attentionQueryBlock, outputStride: attentionQueryBlock,
+                       bias: nil, residual: nil, residualStride: 0, activation: .none)
+            key += floatTileRows
         }
         softmaxColumns(probabilities, keys: keys, scale: scale)
         for query in Swift.stride(from: 0, to: queryCount, by: floatTileRows) {
@@ -151,9 +155,20 @@ public func multiHeadAttentionReference(q: UnsafePointer<Float>, qStride: Int, k
                                         v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
                                         queryHeadDim: Int, valueHeadDim: Int, scale: Float,
                                         output: UnsafeMutablePointer<Float>) {
-    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(keys, 1))
     defer { scores.deallocate() }
+    multiHeadAttentionReference(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
+                                queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                valueHeadDim: valueHeadDim, scale: scale, output: output, scores: scores)
+}
+
+/// The reference with its row of scores (`keys` floats) supplied by the caller: the scalar dispatch
+/// level passes the kernel's scratch.
+func multiHeadAttentionReference(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
+                                 v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
+                                 queryHeadDim: Int, valueHeadDim: Int, scale: Float,
+                                 output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
+    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
     for query in 0..<queries {
         for head in 0..<heads {
             attendOneRowReference(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,

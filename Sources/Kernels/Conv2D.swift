@@ -199,27 +199,16 @@ private func convolutionSegment(input: UnsafePointer<Float>, shape: Conv2DShape,
     return UnsafePointer(padded)
 }
 
-/// The scalar dispatch level: `conv2dReference` on the weights unpacked back to [outCh, inCh, kH, kW].
+/// The scalar dispatch level: `conv2dReference` reading W[o, c, i, j] from the packed panels in
+/// place, so that it allocates nothing.
 private func conv2dScalar(input: UnsafePointer<Float>, weights: PackedConv2DWeights, bias: UnsafePointer<Float>?,
                           residual: UnsafePointer<Float>?, activation: FloatActivation, output: UnsafeMutablePointer<Float>) {
     let shape = weights.shape
-    let channels = shape.inputChannels
-    let count = shape.outputChannels * channels * shape.kernelHeight * shape.kernelWidth
-    let unpacked = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-    defer { unpacked.deallocate() }
-    for outputChannel in 0..<shape.outputChannels {
-        for inputChannel in 0..<channels {
-            for kernelY in 0..<shape.kernelHeight {
-                for kernelX in 0..<shape.kernelWidth {
-                    let k = (kernelY * shape.kernelWidth + kernelX) * channels + inputChannel
-                    unpacked[((outputChannel * channels + inputChannel) * shape.kernelHeight + kernelY) * shape.kernelWidth + kernelX]
-                        = weights.panels.element(k, outputChannel)
-                }
-            }
-        }
+    let panels = weights.panels
+    conv2dReference(input: input, shape: shape, bias: bias, residual: residual, activation: activation,
+                    output: output) { outputChannel, inputChannel, kernelY, kernelX in
+        panels.element((kernelY * shape.kernelWidth + kernelX) * shape.inputChannels + inputChannel, outputChannel)
     }
-    conv2dReference(input: input, shape: shape, weights: unpacked, bias: bias, residual: residual,
-                    activation: activation, output: output)
 }
 
 /// The scalar reference of `conv2d`, read straight off the definition:
@@ -227,6 +216,19 @@ private func conv2dScalar(input: UnsafePointer<Float>, weights: PackedConv2DWeig
 public func conv2dReference(input: UnsafePointer<Float>, shape: Conv2DShape, weights: UnsafePointer<Float>,
                             bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation,
                             output: UnsafeMutablePointer<Float>) {
+    let channels = shape.inputChannels
+    conv2dReference(input: input, shape: shape, bias: bias, residual: residual, activation: activation,
+                    output: output) { outputChannel, inputChannel, kernelY, kernelX in
+        weights[((outputChannel * channels + inputChannel) * shape.kernelHeight + kernelY) * shape.kernelWidth + kernelX]
+    }
+}
+
+/// The reference's loops with W[o, c, i, j] read through `weight` (PyTorch's [outCh, inCh, kH, kW]
+/// array, or the packed panels at the scalar dispatch level).
+@inline(__always)
+func conv2dReference(input: UnsafePointer<Float>, shape: Conv2DShape, bias: UnsafePointer<Float>?,
+                     residual: UnsafePointer<Float>?, activation: FloatActivation, output: UnsafeMutablePointer<Float>,
+                     weight: (_ outputChannel: Int, _ inputChannel: Int, _ kernelY: Int, _ kernelX: Int) -> Float) {
     let outputHeight = shape.outputHeight
     let outputWidth = shape.outputWidth
     let channels = shape.inputChannels
@@ -243,9 +245,8 @@ public func conv2dReference(input: UnsafePointer<Float>, shape: Conv2DShape, wei
                         for kernelX in 0..<shape.kernelWidth {
                             let inputX = outputX * shape.stride - shape.padding + kernelX
                             if inputX < 0 || inputX >= shape.inputWidth { continue }
-                            let weightIndex = ((outputChannel * channels + inputChannel) * shape.kernelHeight + kernelY)
-                                * shape.kernelWidth + kernelX
-                            sum += input[(inputY * shape.inputWidth + inputX) * channels + inputChannel] * weights[weightIndex]
+                            sum += input[(inputY * shape.inputWidth + inputX) * channels + inputChannel]
+                                * weight(outputChannel, inputChannel, kernelY, kernelX)
                         }
                     }
                 }

@@ -96,35 +96,41 @@ private struct LinearJob: ParallelJob {
     }
 }
 
-/// The scalar dispatch level: `linearReference` on the weights unpacked back to [outputs, inputs].
+/// The scalar dispatch level: `linearReference` reading W[o, i] from the packed panels in place,
+/// so that it allocates nothing.
 private func linearScalar(input: UnsafePointer<Float>, rows: Int, inputStride: Int, weights: PackedLinearWeights,
                           bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation,
                           output: UnsafeMutablePointer<Float>) {
-    let outputs = weights.outputs
-    let inputs = weights.inputs
-    let unpacked = UnsafeMutablePointer<Float>.allocate(capacity: max(outputs * inputs, 1))
-    defer { unpacked.deallocate() }
-    for outputIndex in 0..<outputs {
-        for inputIndex in 0..<inputs {
-            unpacked[outputIndex * inputs + inputIndex] = weights.panels.element(inputIndex, outputIndex)
-        }
+    let panels = weights.panels
+    linearReference(input: input, rows: rows, inputStride: inputStride, outputs: weights.outputs, inputs: weights.inputs,
+                    bias: bias, residual: residual, activation: activation, output: output) { outputIndex, inputIndex in
+        panels.element(inputIndex, outputIndex)
     }
-    linearReference(input: input, rows: rows, inputStride: inputStride, weights: unpacked, outputs: outputs,
-                    inputs: inputs, bias: bias, residual: residual, activation: activation, output: output)
 }
 
 /// The scalar reference of `linear`: one dot product per output, summed in input order.
 public func linearReference(input: UnsafePointer<Float>, rows: Int, inputStride: Int, weights: UnsafePointer<Float>,
                             outputs: Int, inputs: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                             activation: FloatActivation, output: UnsafeMutablePointer<Float>) {
+    linearReference(input: input, rows: rows, inputStride: inputStride, outputs: outputs, inputs: inputs, bias: bias,
+                    residual: residual, activation: activation, output: output) { outputIndex, inputIndex in
+        weights[outputIndex * inputs + inputIndex]
+    }
+}
+
+/// The reference's loops with W[output, input] read through `weight` (a row-major matrix, or the
+/// packed panels at the scalar dispatch level).
+@inline(__always)
+func linearReference(input: UnsafePointer<Float>, rows: Int, inputStride: Int, outputs: Int, inputs: Int,
+                     bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: FloatActivation,
+                     output: UnsafeMutablePointer<Float>, weight: (_ output: Int, _ input: Int) -> Float) {
     if rows <= 0 || outputs <= 0 { return }
     for row in 0..<rows {
         let inputRow = input + row * inputStride
         for outputIndex in 0..<outputs {
-            let weightRow = weights + outputIndex * inputs
             var sum: Float = 0
             for inputIndex in 0..<max(inputs, 0) {
-                sum += inputRow[inputIndex] * weightRow[inputIndex]
+                sum += inputRow[inputIndex] * weight(outputIndex, inputIndex)
             }
             if let bias { sum += bias[outputIndex] }
             if let residual { sum += residual[row * outputs + outputIndex] }

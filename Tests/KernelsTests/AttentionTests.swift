@@ -38,7 +38,8 @@ import Kernels
         var results: [[Float]] = []
         eachPool([nil, 1, 3]) { pool in
             var scratch = [Float](repeating: .nan, count: attentionScratchCount(queries: shape.queries, keys: shape.keys,
-                                                                               heads: shape.heads, threads: pool?.threadCount ?? 1))
+                                                                               heads: shape.heads, queryHeadDim: shape.queryHeadDim,
+                                                                               threads: pool?.threadCount ?? 1))
             var actual = [Float](repeating: .nan, count: outputCount)
             multiHeadAttention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
                                queries: shape.queries, keys: shape.keys, heads: shape.heads,
@@ -58,7 +59,7 @@ import Kernels
         let k: [Float] = [1, 2, 3, 4, 5, 6]
         let v: [Float] = [3, 6, 9]
         var output: [Float] = [0]
-        var scratch = [Float](repeating: 0, count: attentionScratchCount(queries: 1, keys: 3, heads: 1, threads: 1))
+        var scratch = [Float](repeating: 0, count: attentionScratchCount(queries: 1, keys: 3, heads: 1, queryHeadDim: 2, threads: 1))
         multiHeadAttention(q: q, qStride: 2, k: k, kStride: 2, v: v, vStride: 1, queries: 1, keys: 3, heads: 1,
                            queryHeadDim: 2, valueHeadDim: 1, scale: 1, output: &output, scratch: &scratch, pool: nil)
         #expect(abs(output[0] - 6) <= 1e-5)
@@ -66,7 +67,7 @@ import Kernels
 
     @Test func noKeysGivesZeros() {
         var output: [Float] = [.nan, .nan]
-        var scratch = [Float](repeating: 0, count: attentionScratchCount(queries: 2, keys: 0, heads: 1, threads: 1))
+        var scratch = [Float](repeating: 0, count: attentionScratchCount(queries: 2, keys: 0, heads: 1, queryHeadDim: 1, threads: 1))
         let empty: [Float] = [0]
         multiHeadAttention(q: empty, qStride: 1, k: empty, kStride: 1, v: empty, vStride: 1, queries: 2, keys: 0, heads: 1,
                            queryHeadDim: 1, valueHeadDim: 1, scale: 1, output: &output, scratch: &scratch, pool: nil)

@@ -183,7 +183,8 @@ import Kernels
         let pool = ThreadPool(threadCount: 2)
         for level in [KernelLevel.scalar, .avx2] {
             var scratch = [Float](repeating: .nan, count: attentionScratchCount(queries: shape.queries, keys: shape.keys,
-                                                                                heads: shape.heads, threads: 2))
+                                                                                heads: shape.heads, queryHeadDim: shape.queryHeadDim,
+                                                                                threads: 2))
             var actual = [Float](repeating: .nan, count: outputCount)
             KernelDispatch.withLevel(level) {
                 multiHeadAttention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,

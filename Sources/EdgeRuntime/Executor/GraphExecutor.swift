@@ -94,7 +94,8 @@ public final class GraphExecutor {
             case .attention(let heads, _):
                 let q = graph.shape(of: node.inputs[0])
                 let k = graph.shape(of: node.inputs[1])
-                needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, threads: self.threads))
+                needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, queryHeadDim: q[1] / max(heads, 1),
+                                                           threads: self.threads))
             case .quantizedLinear, .quantizedConv2d:
                 var constants: [ConstantStorage] = []
                 for position in 1...3 {
