@@ -60,8 +60,8 @@ struct Progress {
 }
 
 struct QuantizeOptionsGroup: ParsableArguments {
-    @Option(name: .long, help: "Calibration observer: minmax or percentile.")
-    var method: String = "percentile"
+    @Option(name: .long, help: "Calibration observer: minmax, percentile, entropy (KL) or mse.")
+    var method: String = QuantizationOptions().method.rawValue
 
     @Option(name: .long, help: "Fraction of each tail the percentile observer clips.")
     var percentileTail: Double = 1e-4
@@ -71,6 +71,18 @@ struct QuantizeOptionsGroup: ParsableArguments {
 
     @Flag(name: .long, help: "Drop the default float32 layers (sampling offsets, attention weights, heads).")
     var noDefaultFloat = false
+
+    @Flag(name: .long, help: "Choose the float32 layers by measurement instead of by name: keep the most sensitive layers float until the output drift on the calibration images meets the targets below.")
+    var autoPrecision = false
+
+    @Option(name: .long, help: "--auto-precision target: mean |score drift| on the float top-10 detections per image.")
+    var targetScoreDrift: Double = AutomaticPrecision.defaultTarget.score
+
+    @Option(name: .long, help: "--auto-precision target: mean |box coordinate drift| (normalized) of those detections.")
+    var targetBoxDrift: Double = AutomaticPrecision.defaultTarget.box
+
+    @Option(name: .long, help: "--auto-precision: at most this fraction of the quantizable layers stays float32.")
+    var maxFloatFraction: Double = AutomaticPrecision().maximumFloatFraction
 
     @Option(name: .long, help: "Model input size HxW; default: what the preprocessing makes of a 640x480 photo.")
     var inputSize: InputSize?
@@ -92,6 +104,17 @@ struct QuantizeOptionsGroup: ParsableArguments {
         options.method = method
         options.percentileTail = percentileTail
         options.keepFloat = (noDefaultFloat ? [] : QuantizationOptions.sensitiveLayers) + keepFloat
+        if autoPrecision {
+            guard targetScoreDrift >= 0, targetScoreDrift.isFinite, targetBoxDrift >= 0, targetBoxDrift.isFinite else {
+                throw ValidationError("--target-score-drift and --target-box-drift must be finite and >= 0")
+            }
+            guard (0...1).contains(maxFloatFraction) else { throw ValidationError("--max-float-fraction must be in [0, 1]") }
+            guard keepFloat.isEmpty, !noDefaultFloat else {
+                throw ValidationError("--auto-precision chooses the float32 layers itself: drop --keep-float and --no-default-float")
+            }
+            options.automaticPrecision = AutomaticPrecision(
+                target: OutputDrift(score: targetScoreDrift, box: targetBoxDrift), maximumFloatFraction: maxFloatFraction)
+        }
         return options
     }
 }
@@ -125,10 +148,12 @@ struct QuantizeCommand: ParsableCommand {
         } catch { throw CLIError(error.description) }
         let calibration = try ImageSet.load(calib, imagesFolder: images, limit: settings.limit)
         let progress = Progress(label: "calibrating")
-        let result: (graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, counterpart: [ValueID?])
+        let result: Quantizer.Result
         do {
-            result = try quantizer.quantize(images: calibration, options: options, threads: settings.threads, progress: progress.update)
+            result = try quantizer.quantize(images: calibration, options: options, threads: settings.threads,
+                                            progress: progress.update, searchProgress: Progress(label: "layer sensitivity").update)
         } catch { throw CLIError(error.description) }
+        if let search = result.search { print(search.table(limit: 15)) }
         do { try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, to: output) } catch {
             throw CLIError(error.description)
         }
@@ -168,7 +193,9 @@ struct CompareCommand: ParsableCommand {
         let calibration = try calib.map { try ImageSet.load($0, limit: settings.limit) } ?? evaluation
         let progress = Progress(label: "calibrating")
         do {
-            let result = try quantizer.quantize(images: calibration, options: options, threads: settings.threads, progress: progress.update)
+            let result = try quantizer.quantize(images: calibration, options: options, threads: settings.threads,
+                                                progress: progress.update, searchProgress: Progress(label: "layer sensitivity").update)
+            if let search = result.search { print(search.table(limit: rows)) }
             let comparison = try LayerComparison.measure(
                 float: quantizer.floatGraph, quantized: result.graph, counterpart: result.counterpart,
                 inputs: try quantizer.inputs(evaluation), threads: settings.threads)

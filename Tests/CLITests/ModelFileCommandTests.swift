@@ -68,6 +68,24 @@ import Testing
                                contains: "no images found")
         let method = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--method", "magic", "-o", directory.path + "/m.edq"])
         #expect(method.status != 0 && method.status < 128 && method.standardError.contains("--method"))
+        let mixed = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--auto-precision",
+                                      "--keep-float", "fc1", "-o", directory.path + "/m.edq"])
+        #expect(mixed.status != 0 && mixed.status < 128 && mixed.standardError.contains("--auto-precision"))
+        let target = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--auto-precision",
+                                       "--target-box-drift", "-1", "-o", directory.path + "/m.edq"])
+        #expect(target.status != 0 && target.status < 128 && target.standardError.contains("--target-box-drift"))
+    }
+
+    /// `--auto-precision` prints the sensitivity table and records the chosen float32 layers in the file.
+    @Test func automaticPrecision() throws {
+        let file = try CLI.temporaryDirectory().appendingPathComponent("auto.edq").path
+        let quantize = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--input-size", "96x128",
+                                         "--threads", "1", "--method", "mse", "--auto-precision", "--target-score-drift", "0",
+                                         "--max-float-fraction", "0.05", "-o", file])
+        #expect(quantize.status == 0, "\(quantize.standardError)")
+        #expect(quantize.standardOutput.contains("layer sensitivity") && quantize.standardOutput.contains("target not met"))
+        let inspect = try CLI.edgedetr(["inspect", file])
+        #expect(inspect.standardOutput.contains("kept float (automatic,") && inspect.standardOutput.contains("calibration: 3 images, mse"))
     }
 }
 

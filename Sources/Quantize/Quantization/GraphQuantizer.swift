@@ -11,6 +11,11 @@ public struct QuantizationOptions: Sendable {
     /// DETR-family models: the deformable sampling offsets and attention weights (they place and weigh
     /// samples: a small error moves a sample by pixels) and the prediction heads.
     public var keepFloat: [String] = QuantizationOptions.sensitiveLayers
+    /// Exact node names that stay float32 (what the automatic precision search chooses).
+    public var floatLayers: Set<String> = []
+    /// When set, the layers kept float32 are chosen by measurement (`PrecisionSearch`) instead of by
+    /// name, until the output drift on the calibration images meets this target.
+    public var automaticPrecision: AutomaticPrecision?
 
     public static let sensitiveLayers = [
         "sampling_offsets", "attention_weights", "reference_points", "class_embed", "bbox_embed",
@@ -18,6 +23,20 @@ public struct QuantizationOptions: Sendable {
     ]
 
     public init() {}
+}
+
+/// The target of the automatic precision search.
+public struct AutomaticPrecision: Sendable {
+    public var target: OutputDrift
+    /// At most this fraction of the quantizable layers stays float32.
+    public var maximumFloatFraction: Double
+
+    public init(target: OutputDrift = AutomaticPrecision.defaultTarget, maximumFloatFraction: Double = 0.25) {
+        self.target = target
+        self.maximumFloatFraction = maximumFloatFraction
+    }
+
+    public static let defaultTarget = OutputDrift(score: 0.005, box: 0.002)
 }
 
 /// Rewrites a float graph into a mixed-precision one: convolutions and linear layers (except those
@@ -85,7 +104,7 @@ public struct GraphQuantizer {
     }
 
     public func keepsFloat(_ node: Node) -> Bool {
-        options.keepFloat.contains { !$0.isEmpty && node.name.contains($0) }
+        options.floatLayers.contains(node.name) || options.keepFloat.contains { !$0.isEmpty && node.name.contains($0) }
     }
 
     private func activationQuantization(_ value: ValueID) -> Int8Quantization {

@@ -39,9 +39,23 @@ public struct Quantizer {
         return result
     }
 
-    /// Calibrates on `images`, rewrites to int8, and returns the mixed-precision graph, its plan and metadata.
+    /// A quantized model: the mixed-precision graph, its arena plan, and for each float value the
+    /// quantized graph's value holding it (for `compare`).
+    public struct Result {
+        public var graph: Graph
+        public var plan: ArenaPlan
+        public var metadata: ModelMetadata
+        public var counterpart: [ValueID?]
+        /// The automatic precision search's measurements, when it ran.
+        public var search: PrecisionSearch.Result?
+    }
+
+    /// Calibrates on `images`, rewrites to int8, and returns the mixed-precision graph, its plan and
+    /// metadata. With `options.automaticPrecision`, the float32 layers are chosen by `PrecisionSearch`
+    /// on the same images (`searchProgress` reports it).
     public func quantize(images: [RGBImage], options: QuantizationOptions, threads: Int,
-                         progress: (Int, Int) -> Void = { _, _ in }) throws(QuantizationError) -> (graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, counterpart: [ValueID?]) {
+                         progress: (Int, Int) -> Void = { _, _ in },
+                         searchProgress: (Int, Int) -> Void = { _, _ in }) throws(QuantizationError) -> Result {
         guard !images.isEmpty else { throw .noCalibrationImages }
         let calibration: [[Float]]
         do { calibration = try inputs(images) } catch { throw .preprocess(error) }
@@ -52,8 +66,28 @@ public struct Quantizer {
         } catch {
             throw .execution(error)
         }
-        let rewritten: (graph: Graph, counterpart: [ValueID?])
-        do { rewritten = try GraphQuantizer.quantize(floatGraph, statistics: statistics, options: options) } catch { throw .graph(error) }
+        var chosen = options
+        var search: PrecisionSearch.Result?
+        if let automatic = options.automaticPrecision {
+            let reference: DriftReference
+            do { reference = try DriftReference(float: floatGraph, inputs: calibration, threads: threads) } catch { throw .execution(error) }
+            let candidates = PrecisionSearch.candidates(in: floatGraph)
+            var trial = options
+            trial.keepFloat = []
+            let result = try PrecisionSearch.run(
+                candidates: candidates, reference: reference, target: automatic.target,
+                maximumFloat: Int(Double(candidates.count) * automatic.maximumFloatFraction), threads: threads,
+                rewrite: { float throws(QuantizationError) in
+                    trial.floatLayers = float
+                    let model = try rewrite(statistics: statistics, options: trial)
+                    return (model.graph, ArenaPlanner.plan(model.graph))
+                },
+                progress: searchProgress)
+            chosen.keepFloat = []
+            chosen.floatLayers = Set(result.keptFloat)
+            search = result
+        }
+        let rewritten = try rewrite(statistics: statistics, options: chosen)
         let plan = ArenaPlanner.plan(rewritten.graph)
         let int8Ops = rewritten.graph.nodes.filter { node in
             switch node.operation {
@@ -61,14 +95,27 @@ public struct Quantizer {
             default: false
             }
         }.count
-        let notes = [
+        var notes = [
             "precision: int8 for \(int8Ops) of \(floatGraph.nodes.count) ops (convolutions, linear layers, deformable sampling); float32 elsewhere",
-            "kept float: " + options.keepFloat.joined(separator: ", "),
-            "calibration: \(images.count) images, \(options.method.rawValue)"
-                + (options.method == .percentile ? " (tail \(options.percentileTail))" : ""),
         ]
+        if let search {
+            notes.append("kept float (automatic, \(search.keptFloat.count) layers): " + search.keptFloat.joined(separator: ", "))
+            notes.append(String(format: "automatic precision: drift score %.5f box %.5f (all int8: score %.5f box %.5f), target score %.5f box %.5f%@",
+                                search.drift.score, search.drift.box, search.allInt8Drift.score, search.allInt8Drift.box,
+                                options.automaticPrecision!.target.score, options.automaticPrecision!.target.box,
+                                search.targetMet ? "" : " (not met: float layer limit reached)"))
+        } else {
+            notes.append("kept float: " + (options.keepFloat + options.floatLayers.sorted()).joined(separator: ", "))
+        }
+        notes.append("calibration: \(images.count) images, \(options.method.rawValue)"
+                     + (options.method == .percentile ? " (tail \(options.percentileTail))" : ""))
         let metadata = ModelExport.metadata(for: checkpoint, preprocess: preprocess, height: height, width: width, notes: notes)
-        return (rewritten.graph, plan, metadata, rewritten.counterpart)
+        return Result(graph: rewritten.graph, plan: plan, metadata: metadata, counterpart: rewritten.counterpart, search: search)
+    }
+
+    /// The int8 rewrite of the float graph for `statistics` and `options`.
+    public func rewrite(statistics: ActivationStatistics, options: QuantizationOptions) throws(QuantizationError) -> (graph: Graph, counterpart: [ValueID?]) {
+        do { return try GraphQuantizer.quantize(floatGraph, statistics: statistics, options: options) } catch { throw .graph(error) }
     }
 }
 
