@@ -3,14 +3,19 @@ import EdgeRuntime
 import Foundation
 import Quantize
 
-/// The main job on bundled data, for every bundled model (small random-weight checkpoints of each
-/// family, saved by transformers): the float engine against transformers' own outputs, then the model
-/// quantized to int8 (calibrated on the bundled images), written and read back as a model file, and
-/// its drift from float; one image's int8 detections are drawn.
+/// The main job on bundled data:
+/// 1. the float engine against transformers' own outputs on the bundled random-weight checkpoints of
+///    every family;
+/// 2. each of them quantized to int8 (calibrated on the bundled images), written and read back as a
+///    model file, and its drift from float;
+/// 3. the bundled trained detectors (Tests/Fixtures/trained) quantized with the default options on the
+///    bundled calibration split, and float vs int8 COCO AP on the synthetic val split (regenerated
+///    here, deterministically, exactly as docs/ACCURACY.md's commands do); one val image's int8
+///    detections are drawn.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Float vs transformers, then quantize to int8 and compare, on the bundled models and images."
+        abstract: "Float vs transformers, int8 drift, and float vs int8 COCO AP of the bundled trained detectors."
     )
 
     @Option(name: .long, help: "The folder holding models/ and images/ (the repository's Tests/Fixtures).")
@@ -22,8 +27,12 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads.")
     var threads: Int = 2
 
+    @Option(name: .long, help: "Images of the synthetic val split to evaluate on (docs/ACCURACY.md uses 200).")
+    var valImages: Int = 200
+
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+        guard (1...10_000).contains(valImages) else { throw ValidationError("--val-images must be from 1 to 10000, got \(valImages)") }
     }
 
     func run() throws {
@@ -34,7 +43,6 @@ struct DemoCommand: ParsableCommand {
         print("float engine vs transformers 5.23 (same preprocessed inputs):")
         print("model                         family             images  max |logit-HF|  max |box-HF|  ms/image")
         var quantizedRows: [String] = []
-        var drawn = false
         for name in names {
             let folder = modelsFolder + "/" + name
             let golden: SafetensorsFile
@@ -64,20 +72,20 @@ struct DemoCommand: ParsableCommand {
             print(name.padding(toLength: 30, withPad: " ", startingAt: 0)
                   + family.padding(toLength: 19, withPad: " ", startingAt: 0)
                   + String(format: "%6d  %14.2e  %12.2e  %8.1f", images, logitError, boxError, milliseconds / Double(max(images, 1))))
-            quantizedRows.append(try quantizeAndCompare(name: name, folder: folder, drawn: &drawn))
+            quantizedRows.append(try quantizeAndCompare(name: name, folder: folder))
         }
         print("Tolerances the tests enforce: logits 1e-4 * max(1, |HF|), boxes 1e-5.")
         print("")
-        print("int8 (calibrated on the bundled images, percentile) vs float, through the written model file:")
+        print("int8 (calibrated on the bundled images, \(QuantizationOptions().method.rawValue)) vs float, through the written model file:")
         print("model                         int8 ops  file/safetensors  mean |score drift|  max |box drift|  ms/image")
         for row in quantizedRows { print(row) }
         print("Two-stage models pick their queries by a top-k over proposal logits, so their per-query drift is large by construction.")
-        print("Accuracy on a labelled set (COCO mAP of float vs int8) needs trained models; edgedetr eval computes COCO mAP.")
+        print("")
+        try trainedAccuracy()
     }
 
-    /// Quantizes one bundled model at its first image's input size, writes and reloads the model file,
-    /// and returns its table row.
-    private func quantizeAndCompare(name: String, folder: String, drawn: inout Bool) throws -> String {
+    /// Quantizes one bundled model at 96x128, writes and reloads the model file, and returns its table row.
+    private func quantizeAndCompare(name: String, folder: String) throws -> String {
         let imagesFolder = fixtures + "/images"
         let images = try ImageSet.load(imagesFolder)
         let quantizer: Quantizer
@@ -91,18 +99,8 @@ struct DemoCommand: ParsableCommand {
                                                          counterpart: result.counterpart, inputs: inputs, threads: threads)
             let detector = try Detector(model: model, threads: threads)
             let start = DispatchTime.now().uptimeNanoseconds
-            var first: [Detection] = []
-            for (index, image) in images.enumerated() {
-                let detections = try detector.detect(image, topK: 5, threshold: 0)
-                if index == 0 { first = detections }
-            }
+            for image in images { _ = try detector.detect(image, topK: 5, threshold: 0) }
             let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(images.count)
-            if !drawn, let image = images.first {
-                var canvas = image
-                DetectionDrawing.draw(first, on: &canvas, label: detector.labelName)
-                try ImageFile.writePNG(canvas, to: draw)
-                drawn = true
-            }
             let int8Ops = result.graph.nodes.filter { $0.operation.kindName.hasPrefix("quantized") }.count
             let safetensors = (try? FileManager.default.attributesOfItem(atPath: folder + "/model.safetensors")[.size] as? Int) ?? 0
             let ratio = safetensors > 0 ? Double(bytes.count) / Double(safetensors) : 0
@@ -116,10 +114,58 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
-    private func firstImage() -> String? {
-        let folder = fixtures + "/images"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
-        return names.sorted().first { $0.hasSuffix(".png") }.map { folder + "/" + $0 }
+    /// Section 3: every bundled trained detector, float vs int8 (default options) on the val split.
+    private func trainedAccuracy() throws {
+        let trainedFolder = fixtures + "/trained"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: trainedFolder)) ?? []).sorted()
+            .filter { FileManager.default.fileExists(atPath: trainedFolder + "/" + $0 + "/config.json") }
+        guard !names.isEmpty else { throw CLIError("\(trainedFolder): no trained models") }
+        let calibration = try ImageSet.load(fixtures + "/datasets/synth128/calib")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgedetr-demo-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let split = SyntheticDataset(seed: 1, split: "val", size: 128)
+        let truth: COCODataset
+        do { truth = try split.write(count: valImages, to: work, threads: threads) } catch { throw CLIError(error.description) }
+        let defaults = QuantizationOptions()
+        print("Trained detectors (\(trainedFolder)): int8 with the default options (\(defaults.method.rawValue) observer, "
+              + (defaults.automaticPrecision == nil ? "sensitive layers float32" : "automatic precision")
+              + "), calibrated on the \(calibration.count) bundled calib images;")
+        print("COCO AP (x100) on the synthetic val split (\(valImages) images: edgedetr dataset synth --seed 1 --count \(valImages) --size 128 --split val):")
+        print("model                      family             float AP  int8 AP   loss  float AP50  int8 AP50  int8 file  float ms  int8 ms")
+        var drawn = false
+        for name in names {
+            let folder = trainedFolder + "/" + name
+            let file = work + "/" + name + ".edq"
+            let quantizer: Quantizer
+            do { quantizer = try Quantizer(folder: folder) } catch { throw CLIError(error.description) }
+            do {
+                let result = try quantizer.quantize(images: calibration, options: defaults, threads: threads)
+                try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, to: file)
+            } catch let error as QuantizationError {
+                throw CLIError("\(name): \(error.description)")
+            } catch {
+                throw CLIError("\(name): \(error)")
+            }
+            let float = try ModelEvaluation.detect(model: folder, dataset: truth, images: truth.images, folder: work, threads: threads)
+            let int8 = try ModelEvaluation.detect(model: file, dataset: truth, images: truth.images, folder: work, threads: threads)
+            let floatAP = COCOEvaluation(dataset: truth, detections: float.detections).stats.values
+            let int8AP = COCOEvaluation(dataset: truth, detections: int8.detections).stats.values
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            print(name.padding(toLength: 27, withPad: " ", startingAt: 0)
+                  + quantizer.checkpoint.config.family.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
+                  + String(format: "%9.1f %8.1f %6.1f %11.1f %10.1f %8.2f MB %9.1f %8.1f",
+                           floatAP[0] * 100, int8AP[0] * 100, (floatAP[0] - int8AP[0]) * 100, floatAP[1] * 100, int8AP[1] * 100,
+                           Double(bytes) / 1e6, float.milliseconds, int8.milliseconds))
+            if !drawn, let first = truth.images.first {
+                let detector = try AnyDetector(model: file, threads: threads)
+                var canvas = try ImageFile.load(work + "/" + first.fileName)
+                DetectionDrawing.draw(try detector.detect(canvas, 10, 0.3), on: &canvas, label: detector.labelName)
+                try ImageFile.writePNG(canvas, to: draw)
+                print("(\(name) int8 detections with score >= 0.3 on val image \(first.fileName) drawn to \(draw))")
+                drawn = true
+            }
+        }
+        print("loss = float AP - int8 AP; docs/ACCURACY.md has the same comparison with ONNX Runtime's int8.")
     }
 
     private func maxDifference(_ outputs: [FloatTensor], _ name: String, _ reference: [Float]) -> Float {
