@@ -1,14 +1,19 @@
-"""Train a small multi-scale Deformable DETR (with_box_refine) from scratch on EdgeDETR's synthetic shapes.
+"""Train a small DETR-family detector from scratch on EdgeDETR's synthetic shapes.
 
-    nohup nice -n 5 .venv-ref/bin/python Calibration/training/train_deformable.py \
+    nohup nice -n 5 .venv-ref/bin/python Calibration/training/train_detr.py --family deformable_detr \
         --train /tmp/edgedetr-synth/train --val /tmp/edgedetr-synth/val --minutes 40 \
         --out Tests/Fixtures/trained/deformable_synth128 > /tmp/train.log 2>&1 &
 
 Each dataset folder is what `edgedetr dataset synth -o DIR --split NAME` writes: DIR/NAME.json (COCO) and
-DIR/NAME/NNNNNN.png. The model is DeformableDetrForObjectDetection with an HF ResNet backbone
-(use_timm_backbone=False): a narrow ResNet-18 layout (basic blocks, depths [2,2,2,2], widths 32/64/96/128),
-d_model 128, 2+2 layers, 4 heads, FFN 256, 3 feature levels, 30 queries, with_box_refine. About 1.8 M
-parameters.
+DIR/NAME/NNNNNN.png. Every model uses an HF ResNet backbone while training (use_timm_backbone=False): a
+narrow ResNet-18 layout (basic blocks, depths [2,2,2,2], widths 32/64/96/128), d_model 128, 4 heads,
+FFN 256, 30 queries:
+- deformable_detr: DeformableDetrForObjectDetection, 3 feature levels (strides 8/16/32), 4 points,
+  with_box_refine, 2+2 layers (about 1.8 M parameters);
+- dab_detr / conditional_detr: DabDetrForObjectDetection / ConditionalDetrForObjectDetection, single scale
+  on layer3 (stride 16: a 128 px image gives an 8x8 map; stride 32 would leave 4x4), 2 encoder + 3 decoder
+  layers. layer4 is never run, so it is not saved (a timm features_only backbone with out_indices [3]
+  has no layer4 either).
 
 Training details:
 - The backbone's BatchNorms are trained as ordinary BatchNorm2d (HF swaps them for frozen ones; a
@@ -48,7 +53,16 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
-from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection, ResNetConfig
+from transformers import (
+    ConditionalDetrConfig,
+    ConditionalDetrForObjectDetection,
+    DabDetrConfig,
+    DabDetrForObjectDetection,
+    DeformableDetrConfig,
+    DeformableDetrForObjectDetection,
+    ResNetConfig,
+)
+from transformers.models.conditional_detr.image_processing_pil_conditional_detr import ConditionalDetrImageProcessorPil
 from transformers.models.deformable_detr.image_processing_pil_deformable_detr import DeformableDetrImageProcessorPil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -102,26 +116,51 @@ def normalize(batch_u8):
     return (x - MEAN) / STD
 
 
-def build_model(num_labels, id2label, seed):
+FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr")
+# Backbone stages each family reads (HF numbering: 1..4 = layer1..layer4) and its hub timm name.
+OUT_INDICES = {"deformable_detr": [2, 3, 4], "dab_detr": [3], "conditional_detr": [3]}
+# transformers has no DAB-DETR image processor; hub DAB checkpoints use ConditionalDetrImageProcessor.
+PROCESSOR = {"deformable_detr": DeformableDetrImageProcessorPil, "dab_detr": ConditionalDetrImageProcessorPil,
+             "conditional_detr": ConditionalDetrImageProcessorPil}
+
+
+def build_model(family, num_labels, id2label, seed):
+    out_indices = OUT_INDICES[family]
     backbone = ResNetConfig(
         embedding_size=32, hidden_sizes=[32, 64, 96, 128], depths=[2, 2, 2, 2], layer_type="basic",
-        out_features=["stage2", "stage3", "stage4"],
+        out_features=[f"stage{i}" for i in out_indices],
     )
-    cfg = DeformableDetrConfig(
+    common = dict(
         use_timm_backbone=False, use_pretrained_backbone=False, backbone=None, backbone_config=backbone,
-        d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
-        encoder_ffn_dim=256, decoder_ffn_dim=256, num_feature_levels=3, encoder_n_points=4, decoder_n_points=4,
-        num_queries=30, with_box_refine=True, two_stage=False, auxiliary_loss=True,
+        encoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+        encoder_ffn_dim=256, decoder_ffn_dim=256, num_queries=30, auxiliary_loss=True,
         num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
         dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
     )
+    if family == "deformable_detr":
+        cfg = DeformableDetrConfig(d_model=128, decoder_layers=2, num_feature_levels=3, encoder_n_points=4,
+                                   decoder_n_points=4, with_box_refine=True, two_stage=False, **common)
+        cls = DeformableDetrForObjectDetection
+    elif family == "dab_detr":
+        cfg = DabDetrConfig(hidden_size=128, decoder_layers=3, **common)
+        cls = DabDetrForObjectDetection
+    else:
+        cfg = ConditionalDetrConfig(d_model=128, decoder_layers=3, **common)
+        cls = ConditionalDetrForObjectDetection
     torch.manual_seed(seed)
-    model = DeformableDetrForObjectDetection(cfg)
-    return model
+    return cls(cfg)
+
+
+def drop_unused_stages(sd, family):
+    """Remove backbone stages after the last one the family reads (never run, so never trained)."""
+    last = max(OUT_INDICES[family])
+    prefix = "model.backbone.conv_encoder.model.encoder.stages."
+    return {k: v for k, v in sd.items()
+            if not (k.startswith(prefix) and int(k[len(prefix):].split(".")[0]) + 1 > last)}
 
 
 @torch.no_grad()
-def load_hub_checkpoint(model, path):
+def load_hub_checkpoint(model, path, family):
     """Load a model.safetensors this script saved (hub layout) into a freshly built model: tag every
     tensor of the in-memory state dict with its index, push it through the same renaming as saving, and
     read the hub name -> in-memory name pairs off the tags."""
@@ -133,7 +172,7 @@ def load_hub_checkpoint(model, path):
     for i, k in enumerate(names):
         if sd[k].is_floating_point():
             sd[k].fill_(float(i))
-    tagged = hf_resnet_to_hub(legacy_state_dict(model), "deformable_detr")
+    tagged = hf_resnet_to_hub(drop_unused_stages(legacy_state_dict(model), family), family)
     loaded = set()
     for hk, t in tagged.items():
         if hk.endswith("num_batches_tracked"):
@@ -210,14 +249,17 @@ def evaluate(model, processor, images, coco, json_path, batch=32):
     return [float(s) for s in ev.stats], buf.getvalue(), results
 
 
-def save(model, out_dir, processor, size):
+def save(model, out_dir, processor, family):
     os.makedirs(out_dir, exist_ok=True)
-    sd = hf_resnet_to_hub(legacy_state_dict(model), "deformable_detr")
+    sd = hf_resnet_to_hub(drop_unused_stages(legacy_state_dict(model), family), family)
     sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
     save_file(sd, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    cfg = hub_config_dict(model.config, backbone_name="resnet18", out_indices=[2, 3, 4],
+    cfg = hub_config_dict(model.config, backbone_name="resnet18", out_indices=OUT_INDICES[family],
                           architecture=type(model).__name__)
-    cfg["auxiliary_loss"] = False
+    # Inference ignores auxiliary_loss except in Conditional DETR, where it makes every decoder layer feed
+    # the layer-normed state to the next one: keep what the model was trained with there.
+    if family != "conditional_detr":
+        cfg["auxiliary_loss"] = False
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     processor.save_pretrained(out_dir)
@@ -226,6 +268,7 @@ def save(model, out_dir, processor, size):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--family", choices=FAMILIES, default="deformable_detr")
     ap.add_argument("--train", default="/tmp/edgedetr-synth/train")
     ap.add_argument("--val", default="/tmp/edgedetr-synth/val")
     ap.add_argument("--out", default="Tests/Fixtures/trained/deformable_synth128")
@@ -234,7 +277,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--results", default="/tmp/deformable_synth128_val_results.json", help="COCO results file of the final val evaluation")
+    ap.add_argument("--results", default=None, help="COCO results file of the final val evaluation")
     ap.add_argument("--init", default=None, help="continue from a checkpoint folder this script wrote")
     ap.add_argument("--save-every-min", type=float, default=10.0)
     args = ap.parse_args()
@@ -255,19 +298,19 @@ def main():
     cats = sorted(train_coco["categories"], key=lambda c: c["id"])
     assert [c["id"] for c in cats] == list(range(len(cats))), "category ids must be 0..C-1"
     id2label = {c["id"]: c["name"] for c in cats}
-    model = build_model(len(cats), id2label, args.seed)
+    model = build_model(args.family, len(cats), id2label, args.seed)
     # ResNet-style init for the from-scratch backbone convolutions (HF's DETR init uses std 0.02).
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and "backbone" in name:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     if args.init:
-        n = load_hub_checkpoint(model, os.path.join(args.init, "model.safetensors"))
+        n = load_hub_checkpoint(model, os.path.join(args.init, "model.safetensors"), args.family)
         log(f"initialised from {args.init} ({n} tensors)", logf)
     swap_frozen_bn(model, to_trainable=True)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(v.numel() for v in drop_unused_stages(dict(model.named_parameters()), args.family).values())
     log(f"model: {n_params / 1e6:.2f} M trainable parameters", logf)
 
-    processor = DeformableDetrImageProcessorPil(size={"height": h, "width": w}, do_pad=False)
+    processor = PROCESSOR[args.family](size={"height": h, "width": w}, do_pad=False)
     # The processor must give exactly the tensors this script feeds.
     pv = processor(images=[Image.fromarray(val_imgs[0])], return_tensors="pt")["pixel_values"]
     diff = (pv - normalize(val_imgs[:1])).abs().max().item()
@@ -329,19 +372,20 @@ def main():
                 log(f"epoch {epoch} step {step} t={elapsed / 60:.1f}min loss {lv:.3f} ema {ema:.3f} {parts}", logf)
             if time.time() - last_save > args.save_every_min * 60:
                 sync_frozen_bn(model)
-                save(model, args.out, processor, (h, w))
+                save(model, args.out, processor, args.family)
                 last_save = time.time()
                 log(f"step {step}: checkpoint saved", logf)
 
     log(f"training stopped after {step} steps ({epoch} epochs started, {(time.time() - t0) / 60:.1f} min)", logf)
     swap_frozen_bn(model, to_trainable=False)
     model.eval()
-    n = save(model, args.out, processor, (h, w))
+    n = save(model, args.out, processor, args.family)
     log(f"saved {n / 1e6:.2f} M values to {args.out}", logf)
     stats, summary, results = evaluate(model, processor, val_imgs, val_coco, val_json)
     log("pycocotools COCOeval(bbox) on val, post_process_object_detection(threshold=0, top_k=100):\n" + summary, logf)
     log(f"FINAL val AP {stats[0] * 100:.1f} AP50 {stats[1] * 100:.1f} AP75 {stats[2] * 100:.1f}", logf)
-    with open(args.results, "w") as f:
+    results_path = args.results or f"/tmp/{os.path.basename(os.path.normpath(args.out))}_val_results.json"
+    with open(results_path, "w") as f:
         json.dump([dict(r, bbox=[round(v, 2) for v in r["bbox"]], score=round(r["score"], 5)) for r in results], f)
     logf.close()
 
