@@ -166,16 +166,20 @@ struct QuantizeCommand: ParsableCommand {
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Per-layer error of an int8 quantization against float (SQNR and cosine, worst first) and the final score and box drift."
+        abstract: "Per-layer error of an int8 quantization against float (SQNR and cosine, worst first) and the final score and box drift.",
+        discussion: "With --int8: the given model file, its layers paired with the float ones by name. Without: the checkpoint is quantized here with the options below (calibrated on --calib, or on the comparison images)."
     )
 
     @Option(name: .long, help: "The Hugging Face checkpoint folder (float reference).")
     var float: String
 
+    @Option(name: .long, help: "An int8 model file written by `quantize` from that checkpoint.")
+    var int8: String?
+
     @Option(name: .long, help: "Images to compare on: a folder, or a COCO JSON.")
     var images: String
 
-    @Option(name: .long, help: "Calibration images (default: the comparison images). Quantization is redone here with the options below, so each layer can be paired with its float counterpart.")
+    @Option(name: .long, help: "Calibration images when quantizing here (default: the comparison images).")
     var calib: String?
 
     @Option(name: .long, help: "Rows of the table.")
@@ -183,7 +187,18 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var settings: QuantizeOptionsGroup
 
+    func validate() throws {
+        guard rows >= 1 else { throw ValidationError("--rows must be at least 1") }
+        if int8 != nil, calib != nil || settings.inputSize != nil {
+            throw ValidationError("--int8 compares the given file: --calib and --input-size apply only when quantizing here")
+        }
+    }
+
     func run() throws {
+        if let int8 {
+            try compareFile(int8)
+            return
+        }
         let options = try settings.options()
         let quantizer: Quantizer
         do {
@@ -202,6 +217,30 @@ struct CompareCommand: ParsableCommand {
             print(comparison.table(limit: rows))
         } catch let error as QuantizationError {
             throw CLIError(error.description)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    /// Compares a model file with the checkpoint it was quantized from, at the file's input size.
+    private func compareFile(_ path: String) throws {
+        let model: ModelFile
+        do { model = try ModelFile(path: path) } catch { throw CLIError("\(path): \(error.description)") }
+        let quantizer: Quantizer
+        do {
+            quantizer = try Quantizer(folder: float, height: model.metadata.inputHeight, width: model.metadata.inputWidth)
+        } catch { throw CLIError(error.description) }
+        let counterpart = LayerComparison.counterparts(float: quantizer.floatGraph, quantized: model.graph)
+        guard quantizer.floatGraph.outputs.map(\.name) == model.graph.outputs.map(\.name),
+              counterpart.compactMap({ $0 }).count > quantizer.floatGraph.nodes.count / 2 else {
+            throw CLIError("\(path): its layers do not match \(float) (a file quantized from another checkpoint?)")
+        }
+        let evaluation = try ImageSet.load(images, limit: settings.limit)
+        do {
+            let comparison = try LayerComparison.measure(
+                float: quantizer.floatGraph, quantized: model.graph, counterpart: counterpart,
+                inputs: try quantizer.inputs(evaluation), threads: settings.threads)
+            print(comparison.table(limit: rows))
         } catch {
             throw CLIError("\(error)")
         }

@@ -56,6 +56,13 @@ import Testing
         let compare = try CLI.edgedetr(["compare", "--float", CLI.fixture, "--images", Self.images, "--input-size", "96x128",
                                         "--rows", "5", "--threads", "1"])
         #expect(compare.status == 0 && compare.standardOutput.contains("SQNR") && compare.standardOutput.contains("final: max score drift"))
+        // The written file, paired with the checkpoint by layer name, measures exactly what quantizing here does.
+        let compareFile = try CLI.edgedetr(["compare", "--float", CLI.fixture, "--int8", file, "--images", Self.images,
+                                            "--rows", "5", "--threads", "1"])
+        #expect(compareFile.status == 0 && compareFile.standardOutput == compare.standardOutput, "\(compareFile.standardError)")
+        let other = CLI.repository.appendingPathComponent("Tests/Fixtures/models/dab_detr").path
+        CLI.expectOneLineError(try CLI.edgedetr(["compare", "--float", other, "--int8", file, "--images", Self.images]),
+                               contains: "do not match")
         // Quantizing twice gives the same bytes.
         let again = file + ".again"
         _ = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--input-size", "96x128", "--threads", "2", "-o", again])

@@ -80,6 +80,20 @@ public struct LayerComparison: Sendable {
                                meanScoreDrift: Float(sumScore / Double(max(scoreCount, 1))))
     }
 
+    /// Pairs each float value with the quantized graph's value of the same name and shape (the int8
+    /// rewrite keeps the float graph's names; quantize/dequantize nodes get suffixed names). For a
+    /// quantized graph read back from a model file, where the rewrite's own pairing is not at hand.
+    public static func counterparts(float: Graph, quantized: Graph) -> [ValueID?] {
+        var byName: [String: ValueID] = [:]
+        for (index, value) in quantized.values.enumerated() where byName[value.name] == nil {
+            byName[value.name] = ValueID(index)
+        }
+        return float.values.map { value in
+            guard let id = byName[value.name], quantized.values[id.index].shape == value.shape else { return nil }
+            return id
+        }
+    }
+
     /// The table `edgedetr compare` prints.
     public func table(limit: Int = 30) -> String {
         var lines = ["layer                                                     op                  precision   SQNR dB   cosine"]
