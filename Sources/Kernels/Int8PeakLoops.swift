@@ -2,8 +2,9 @@
 import KernelsAVX2
 #endif
 
-/// Register-only loops for `edgedetr bench-kernels`: the machine's peak multiply-accumulates per
-/// second on one core, to quote kernel speeds as a fraction of it.
+/// Loops for `edgedetr bench-kernels`: the machine's peak multiply-accumulates per second on one
+/// core (register-only), to quote kernel speeds as a fraction of it, and on AVX2 the two int8
+/// ceilings that say what bounds the int8 GEMM.
 public enum Int8PeakLoops {
     /// MACs one iteration of `int8(iterations:)` performs.
     public static var int8MACsPerIteration: Int {
@@ -38,6 +39,39 @@ public enum Int8PeakLoops {
             c = (step(c.0), step(c.1), step(c.2), step(c.3), step(c.4), step(c.5), step(c.6), step(c.7))
         }
         return (c.0 &+ c.1 &+ c.2 &+ c.3 &+ c.4 &+ c.5 &+ c.6 &+ c.7).wrappedSum()
+    }
+
+    /// Two loops that bracket `int8` on AVX2, to say what bounds the int8 GEMM.
+    public enum Ceiling: Sendable {
+        /// vpmaddwd alone: the multiplier's own rate, which no exact GEMM reaches (every product
+        /// also needs a vpaddd).
+        case multiplyOnly
+        /// One vpmaddwd + one vpaddd per 16 MACs with the multiplier read from L1: the GEMM tile's
+        /// own instruction mix, its ceiling.
+        case multiplyAccumulateFromL1
+    }
+
+    /// Whether `int8(_:iterations:seed:)` has loops here (the int8 route is AVX2's).
+    public static var hasInt8Ceilings: Bool {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        return CPUFeatures.host.hasAVX2FMA
+        #else
+        return false
+        #endif
+    }
+
+    /// Runs `ceiling`'s loop (128 MACs per iteration); nil where the int8 route is not AVX2's.
+    @inline(never)
+    public static func int8(_ ceiling: Ceiling, iterations: Int, seed: Int32) -> Int32? {
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if CPUFeatures.host.hasAVX2FMA {
+            switch ceiling {
+            case .multiplyOnly: return int8MultiplyPeakLoopAVX2(iterations: iterations, seed: seed)
+            case .multiplyAccumulateFromL1: return int8MultiplyAccumulatePeakLoopAVX2(iterations: iterations, seed: seed)
+            }
+        }
+        #endif
+        return nil
     }
 
     /// fp32 peak loop: FMA chains on AVX2; elsewhere eight SIMD8 multiply-add chains.
