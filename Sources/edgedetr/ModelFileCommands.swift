@@ -52,6 +52,10 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
+extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
@@ -67,6 +71,13 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "Machine-readable output.")
     var json = false
 
+    @Option(name: .long, help: "List this many of the largest constants (name, kind, type, shape, bytes in the file).")
+    var constants: Int = 10
+
+    func validate() throws {
+        guard constants >= 0 else { throw ValidationError("--constants must be at least 0") }
+    }
+
     func run() throws {
         let file: ModelFile
         do { file = try ModelFile(path: model) } catch { throw CLIError("\(model): \(error.description)") }
@@ -76,6 +87,7 @@ struct InspectCommand: ParsableCommand {
             if node.operation.kindName.hasPrefix("quantized") { return "int8" }
             return graph.values[node.output.index].elementType == .int8 ? "int8" : "float32"
         }
+        let summary = ConstantSummary(graph)
         if json {
             let ops: [[String: Any]] = graph.nodes.map { node in
                 ["name": node.name, "op": node.operation.kindName, "precision": precision(node),
@@ -86,6 +98,11 @@ struct InspectCommand: ParsableCommand {
                 "labels": Dictionary(uniqueKeysWithValues: zip(metadata.labelIDs.map(String.init), metadata.labelNames)),
                 "weight_bytes": file.constantBytes, "arena_bytes": file.plan.size, "file_bytes": file.file.count,
                 "ops": ops, "notes": metadata.notes,
+                "constant_bytes_by_kind": Dictionary(uniqueKeysWithValues: summary.byKind.map { ($0.kind, $0.bytes) }),
+                "constants": summary.entries.map { entry -> [String: Any] in
+                    ["name": entry.name, "kind": entry.kind, "type": ConstantSummary.typeName(entry.elementType),
+                     "shape": entry.shape, "bytes": entry.bytes]
+                },
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -97,6 +114,17 @@ struct InspectCommand: ParsableCommand {
         print("file \(file.file.count) bytes, weights \(file.constantBytes) bytes, arena \(file.plan.size) bytes, \(graph.nodes.count) ops")
         var counts: [String: Int] = [:]
         for node in graph.nodes { counts[node.operation.kindName, default: 0] += 1 }
+        print("constants by kind (bytes in the file):")
+        for kind in summary.byKind {
+            let share = summary.totalBytes > 0 ? 100 * Double(kind.bytes) / Double(summary.totalBytes) : 0
+            print("  \(String(kind.bytes).leftPadded(to: 11)) \(String(format: "%5.1f%%", share))  \(kind.kind) (\(kind.count))")
+        }
+        if constants > 0 {
+            print("largest constants:")
+            for entry in summary.largest(constants) {
+                print("  \(String(entry.bytes).leftPadded(to: 11))  \(entry.name)  \(ConstantSummary.typeName(entry.elementType)) \(entry.shape)  \(entry.kind)")
+            }
+        }
         print("ops: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         for node in graph.nodes {
             let inputs = node.inputs.map { "\(graph.shape(of: $0))" }.joined(separator: " ")

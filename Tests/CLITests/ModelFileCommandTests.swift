@@ -13,9 +13,13 @@ import Testing
         #expect(inspect.status == 0)
         #expect(inspect.standardOutput.contains("input 96x128"))
         #expect(inspect.standardOutput.contains("arena"))
+        #expect(inspect.standardOutput.contains("constants by kind") && inspect.standardOutput.contains("float32 weights"))
+        #expect(inspect.standardOutput.contains("largest constants:"))
         let json = try CLI.edgedetr(["inspect", file, "--json"])
         let parsed = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
         #expect((parsed?["arena_bytes"] as? Int ?? 0) > 0)
+        let constants = parsed?["constants"] as? [[String: Any]] ?? []
+        #expect(constants.reduce(0) { $0 + ($1["bytes"] as? Int ?? 0) } == parsed?["weight_bytes"] as? Int)
         // The 64x48 image resizes to 96x128 either way, so both paths run the same graph.
         let fromFile = try CLI.edgedetr(["detect", "--model", file, "--threshold", "0", "--top-k", "10", CLI.image])
         let fromFolder = try CLI.edgedetr(["detect", "--model", CLI.fixture, "--threshold", "0", "--top-k", "10", CLI.image])

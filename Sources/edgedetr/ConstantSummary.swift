@@ -1,0 +1,72 @@
+import EdgeRuntime
+
+/// Where a model file's constant bytes go: each constant classified by the role its first consumer
+/// gives it (an int8 layer's weights, a float layer's weights, a folded embedding...), for
+/// `inspect`'s breakdown and its list of the largest constants.
+struct ConstantSummary {
+    struct Entry {
+        var name: String
+        var kind: String
+        var elementType: ElementType
+        var shape: [Int]
+        /// Bytes in the file's data section.
+        var bytes: Int
+    }
+
+    var entries: [Entry] = []
+
+    init(_ graph: Graph) {
+        var role: [Int: String] = [:]
+        for node in graph.nodes {
+            for (position, input) in node.inputs.enumerated() where role[input.index] == nil {
+                guard case .constant = graph.values[input.index].source else { continue }
+                role[input.index] = Self.kind(of: node.operation, position: position)
+            }
+        }
+        for (index, value) in graph.values.enumerated() {
+            guard case .constant(let c) = value.source else { continue }
+            let storage = graph.constants[c]
+            entries.append(Entry(name: value.name, kind: role[index] ?? "unused", elementType: value.elementType,
+                                 shape: value.shape, bytes: storage.byteCount))
+        }
+    }
+
+    /// The role of a constant read by `operation` at input `position`.
+    static func kind(of operation: GraphOperation, position: Int) -> String {
+        switch (operation, position) {
+        case (.quantizedLinear, 1), (.quantizedConv2d, 1): "int8 weights"
+        case (.quantizedLinear, 2), (.quantizedConv2d, 2): "int32 biases"
+        case (.quantizedLinear, 3), (.quantizedConv2d, 3): "requantization scales"
+        case (.linear, 1), (.conv2d, 1): "float32 weights"
+        case (.linear, 2), (.conv2d, 2): "float32 biases"
+        case (.layerNorm, _), (.groupNorm, _): "normalization parameters"
+        default: "other constants (embeddings, reference points, queries)"
+        }
+    }
+
+    var totalBytes: Int { entries.reduce(0) { $0 + $1.bytes } }
+
+    /// (kind, constants, bytes), largest first.
+    var byKind: [(kind: String, count: Int, bytes: Int)] {
+        var totals: [String: (count: Int, bytes: Int)] = [:]
+        for entry in entries {
+            let total = totals[entry.kind] ?? (0, 0)
+            totals[entry.kind] = (total.count + 1, total.bytes + entry.bytes)
+        }
+        return totals.map { (kind: $0.key, count: $0.value.count, bytes: $0.value.bytes) }
+            .sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.kind < $1.kind }
+    }
+
+    /// The `count` largest constants (ties by name).
+    func largest(_ count: Int) -> [Entry] {
+        Array(entries.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.name < $1.name }.prefix(count))
+    }
+
+    static func typeName(_ type: ElementType) -> String {
+        switch type {
+        case .float32: "float32"
+        case .int8: "int8"
+        case .int32: "int32"
+        }
+    }
+}
