@@ -17,8 +17,9 @@ struct DatasetCommand: ParsableCommand {
             discussion: """
                 Eight classes (square, circle, triangle, star, ring, cross, diamond, hexagon; category ids 0-7)
                 on gradient, striped, checkered or noisy backgrounds, 0 to 8 per image, small to large, partly
-                occluded. Writes <output>/<split>.json and <output>/<split>/NNNNNN.png. The same seed, split and
-                size give the same bytes; each split name is an independent stream.
+                occluded. --difficulty easy: at most 4 shapes, no small ones, no low-contrast fills, no distractor
+                lines, gradient backgrounds. Writes <output>/<split>.json and <output>/<split>/NNNNNN.png. The same
+                seed, split, size and difficulty give the same bytes; each split name is an independent stream.
                 """
         )
 
@@ -33,6 +34,9 @@ struct DatasetCommand: ParsableCommand {
 
         @Option(name: [.customLong("split"), .customLong("split-name")], help: "Split name (train, val, calib, ...): selects the random stream and names the files.")
         var split: String = "train"
+
+        @Option(name: .long, help: "standard (COCO-like: small objects, clutter) or easy.")
+        var difficulty: String = SyntheticDifficulty.standard.rawValue
 
         @Option(name: .shortAndLong, help: "Output folder (created if needed).")
         var output: String
@@ -49,12 +53,16 @@ struct DatasetCommand: ParsableCommand {
                 throw ValidationError("--split must be letters, digits, '-' or '_' (at most 64), got '\(split)'")
             }
             guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+            guard SyntheticDifficulty(rawValue: difficulty) != nil else {
+                throw ValidationError("--difficulty must be one of \(SyntheticDifficulty.allCases.map(\.rawValue).joined(separator: ", ")), got '\(difficulty)'")
+            }
         }
 
         func run() throws {
             let dataset: COCODataset
             do {
-                dataset = try SyntheticDataset(seed: seed, split: split, size: size).write(count: count, to: output, threads: threads)
+                dataset = try SyntheticDataset(seed: seed, split: split, size: size, difficulty: SyntheticDifficulty(rawValue: difficulty)!)
+                    .write(count: count, to: output, threads: threads)
             } catch { throw CLIError(error.description) }
             var perClass = [Int](repeating: 0, count: SyntheticDataset.categories.count)
             for annotation in dataset.annotations { perClass[annotation.categoryID] += 1 }

@@ -88,6 +88,37 @@ struct DatasetSyntheticTests {
         #expect(abs(evaluation.stats.averagePrecision - 1) < 1e-12)
     }
 
+    @Test("easy: at most 4 objects, none small, all classes; standard images are unchanged by the option")
+    func easyDifficulty() {
+        let easy = SyntheticDataset(seed: 7, split: "train", size: 128, difficulty: .easy)
+        var classes = Set<Int>(), most = 0, smallest = Int.max
+        for index in 0..<60 {
+            let objects = easy.render(index: index).objects
+            most = max(most, objects.count)
+            for object in objects {
+                classes.insert(object.shape.rawValue)
+                smallest = min(smallest, Int(object.box.width * object.box.height))
+            }
+        }
+        #expect(most <= 4 && most >= 3)
+        #expect(classes.count == SyntheticShape.allCases.count)
+        // Shapes are at least 17 px across at 128 px; occlusion and borders may still cut one down.
+        #expect(smallest >= 12, "smallest visible box \(smallest) px^2")
+        let standard = SyntheticDataset(seed: 7, split: "train", size: 128)
+        #expect(easy.render(index: 5).image != standard.render(index: 5).image)
+    }
+
+    @Test("standard images are still the committed ones (Tests/Fixtures/datasets/synth128, seed 1)")
+    func standardImagesAreStable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/datasets/synth128")
+        let val = SyntheticDataset(seed: 1, split: "val", size: 128)
+        for index in [0, 7] {
+            let committed = try Data(contentsOf: root.appendingPathComponent(val.fileName(index: index)))
+            #expect([UInt8](committed) == encodePNG(val.render(index: index).image), "\(val.fileName(index: index))")
+        }
+    }
+
     @Test("split names")
     func splitNames() {
         #expect(SyntheticDataset.isValidSplitName("train") && SyntheticDataset.isValidSplitName("val-2_b"))

@@ -23,13 +23,15 @@ public struct SyntheticDataset: Sendable {
     public let seed: UInt64
     public let split: String
     public let size: Int
+    public let difficulty: SyntheticDifficulty
 
     public static let sizeRange = 32...4096
 
-    public init(seed: UInt64, split: String, size: Int) {
+    public init(seed: UInt64, split: String, size: Int, difficulty: SyntheticDifficulty = .standard) {
         self.seed = seed
         self.split = split
         self.size = size
+        self.difficulty = difficulty
     }
 
     /// The categories, in id order.
@@ -41,7 +43,7 @@ public struct SyntheticDataset: Sendable {
     public func render(index: Int) -> SyntheticImage {
         precondition(Self.sizeRange.contains(size), "synthetic image size \(size) outside \(Self.sizeRange)")
         let stream = SplitMix64.mix(SplitMix64.mix(seed ^ fnv1a64(split)) &+ UInt64(index))
-        var renderer = SyntheticImageRenderer(size: size, random: SplitMix64(seed: stream))
+        var renderer = SyntheticImageRenderer(size: size, difficulty: difficulty, random: SplitMix64(seed: stream))
         return renderer.render()
     }
 
