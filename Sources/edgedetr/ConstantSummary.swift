@@ -2,13 +2,16 @@ import EdgeRuntime
 
 /// Where a model file's constant bytes go: each constant classified by the role its first consumer
 /// gives it (an int8 layer's weights, a float layer's weights, a folded embedding...), for
-/// `inspect`'s breakdown and its list of the largest constants.
+/// `inspect`'s breakdown and its list of the largest constants. Weight-only int8 and generated
+/// constants are their own kinds: their bytes are what the file stores, not what load materializes.
 struct ConstantSummary {
     struct Entry {
         var name: String
         var kind: String
         var elementType: ElementType
         var shape: [Int]
+        /// How the file stores it (raw, int8 per channel, a recipe).
+        var encoding: String
         /// Bytes in the file's data section.
         var bytes: Int
     }
@@ -26,8 +29,14 @@ struct ConstantSummary {
         for (index, value) in graph.values.enumerated() {
             guard case .constant(let c) = value.source else { continue }
             let storage = graph.constants[c]
-            entries.append(Entry(name: value.name, kind: role[index] ?? "unused", elementType: value.elementType,
-                                 shape: value.shape, bytes: storage.byteCount))
+            var kind = role[index] ?? "unused"
+            switch storage.encoding {
+            case .raw: break
+            case .int8PerChannel: kind = "weight-only int8 weights (float layers)"
+            case .generated: kind = "generated at load (recipes)"
+            }
+            entries.append(Entry(name: value.name, kind: kind, elementType: value.elementType,
+                                 shape: value.shape, encoding: storage.encoding.name, bytes: storage.storedByteCount))
         }
     }
 

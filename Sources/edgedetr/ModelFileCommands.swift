@@ -96,12 +96,12 @@ struct InspectCommand: ParsableCommand {
             let object: [String: Any] = [
                 "family": metadata.family, "input": [metadata.inputHeight, metadata.inputWidth],
                 "labels": Dictionary(uniqueKeysWithValues: zip(metadata.labelIDs.map(String.init), metadata.labelNames)),
-                "weight_bytes": file.constantBytes, "arena_bytes": file.plan.size, "file_bytes": file.file.count,
+                "weight_bytes": file.constantBytes, "materialized_bytes": file.materializedBytes, "arena_bytes": file.plan.size, "file_bytes": file.file.count,
                 "ops": ops, "notes": metadata.notes,
                 "constant_bytes_by_kind": Dictionary(uniqueKeysWithValues: summary.byKind.map { ($0.kind, $0.bytes) }),
                 "constants": summary.entries.map { entry -> [String: Any] in
                     ["name": entry.name, "kind": entry.kind, "type": ConstantSummary.typeName(entry.elementType),
-                     "shape": entry.shape, "bytes": entry.bytes]
+                     "shape": entry.shape, "encoding": entry.encoding, "bytes": entry.bytes]
                 },
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -111,7 +111,8 @@ struct InspectCommand: ParsableCommand {
         print("\(model): \(metadata.family), input \(metadata.inputHeight)x\(metadata.inputWidth), "
               + "\(metadata.labelIDs.count) labels, top-k \(metadata.topK)")
         for note in metadata.notes { print("  \(note)") }
-        print("file \(file.file.count) bytes, weights \(file.constantBytes) bytes, arena \(file.plan.size) bytes, \(graph.nodes.count) ops")
+        print("file \(file.file.count) bytes, weights \(file.constantBytes) bytes (\(file.materializedBytes) materialized at load), "
+              + "arena \(file.plan.size) bytes, \(graph.nodes.count) ops")
         var counts: [String: Int] = [:]
         for node in graph.nodes { counts[node.operation.kindName, default: 0] += 1 }
         print("constants by kind (bytes in the file):")
@@ -122,7 +123,8 @@ struct InspectCommand: ParsableCommand {
         if constants > 0 {
             print("largest constants:")
             for entry in summary.largest(constants) {
-                print("  \(String(entry.bytes).leftPadded(to: 11))  \(entry.name)  \(ConstantSummary.typeName(entry.elementType)) \(entry.shape)  \(entry.kind)")
+                print("  \(String(entry.bytes).leftPadded(to: 11))  \(entry.name)  \(ConstantSummary.typeName(entry.elementType)) \(entry.shape)  \(entry.kind)"
+                      + (entry.encoding == "raw" ? "" : ", stored as \(entry.encoding)"))
             }
         }
         print("ops: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -36,6 +36,26 @@ import Testing
         #expect(comparison.passes, "\(comparison)")
     }
 
+    /// The image position embeddings are stored as recipes and regenerated at load, bit for bit.
+    @Test(arguments: ["deformable_base", "dab_detr", "conditional_detr"])
+    func positionEmbeddingsAreStoredAsRecipes(_ name: String) throws {
+        let (bytes, graph, _, _) = try Self.floatModel(name)
+        let model = try ModelFile(bytes: bytes)
+        let position = name.hasPrefix("deformable") ? "model.encoder.position_embeddings" : "model.position_embeddings"
+        let index = try #require(graph.values.firstIndex { $0.name == position })
+        guard case .constant(let c) = graph.values[index].source, case .constant(let r) = model.graph.values[index].source else {
+            Issue.record("\(position) is not a constant")
+            return
+        }
+        guard case .generated = model.graph.constants[r].encoding else {
+            Issue.record("\(position) is stored \(model.graph.constants[r].encoding.name)")
+            return
+        }
+        #expect(model.graph.constants[r].values.map(\.bitPattern) == graph.constants[c].values.map(\.bitPattern))
+        #expect(model.graph.constants[r].storedByteCount < 8 * 1024)
+        #expect(model.materializedBytes >= graph.constants[c].byteCount)
+    }
+
     @Test func writingIsDeterministicAndFromDiskIsMapped() throws {
         let first = try Self.floatModel().bytes
         let second = try Self.floatModel().bytes
@@ -192,5 +212,112 @@ import Testing
             corrupt[position] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
             _ = try? ModelFile(bytes: Self.resealed(corrupt))
         }
+    }
+
+    // MARK: - Corrupt encoded constants
+
+    static func put32(_ bytes: inout [UInt8], _ value: UInt32, at offset: Int) {
+        for i in 0..<4 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
+    }
+
+    static func u64(_ bytes: [UInt8], at offset: Int) -> Int {
+        (0..<8).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
+    }
+
+    /// Byte offset in the file of the data of value `index` (a constant).
+    static func constantData(_ bytes: [UInt8], _ index: Int) -> Int {
+        Self.sections(bytes)[ModelFileFormat.SectionKind.data.rawValue]!.offset + u64(bytes, at: valueRecord(bytes, index) + 40)
+    }
+
+    /// Expects `invalidValue` naming `name` with a detail containing `detail`.
+    static func expectInvalid(_ bytes: [UInt8], _ name: String, _ detail: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        expectError(resealed(bytes), sourceLocation: sourceLocation) { error in
+            if case .invalidValue(_, let value, let text) = error { value == name && text.contains(detail) } else { false }
+        }
+    }
+
+    @Test func badSinePositionRecipes() throws {
+        let (bytes, graph, _, _) = try Self.floatModel()
+        let name = "model.encoder.position_embeddings"
+        let index = try #require(graph.values.firstIndex { $0.name == name })
+        let recipe = Self.constantData(bytes, index)
+        #expect(bytes[Self.valueRecord(bytes, index) + 11] == ConstantCoding.Code.generated.rawValue)
+        func corrupt(_ offset: Int, _ value: UInt32, _ detail: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            var copy = bytes
+            Self.put32(&copy, value, at: recipe + offset)
+            Self.expectInvalid(copy, name, detail, sourceLocation: sourceLocation)
+        }
+        corrupt(0, 7, "unknown recipe 7")
+        corrupt(4, 0, "0 levels")
+        corrupt(4, 9, "9 levels")
+        corrupt(8, 0, "0 features")
+        corrupt(8, 1 << 20, "features")
+        corrupt(8, 8, "bytes, expected")  // fewer features: the level embedding no longer fits
+        corrupt(12, 6, "unknown recipe flags")
+        corrupt(12, 0, "bytes, expected")  // no level embedding, but its bytes are there
+        corrupt(16, Float.nan.bitPattern, "temperatures")
+        corrupt(20, 0, "temperatures")
+        corrupt(20, (-1 as Float).bitPattern, "temperatures")
+        corrupt(24, Float.infinity.bitPattern, "finite")
+        corrupt(28, Float.nan.bitPattern, "finite")
+        corrupt(32, 0, "level 0 is 0x")
+        corrupt(32, 0xFFFF_FFFF, "level 0 is")
+        corrupt(32 + 4, 16384, "the recipe generates")  // a wider level: not the value's shape
+        var huge = bytes
+        for level in 0..<4 {
+            Self.put32(&huge, 16384, at: recipe + 32 + 8 * level)
+            Self.put32(&huge, 16384, at: recipe + 36 + 8 * level)
+        }
+        Self.expectInvalid(huge, name, "exceed")
+        // The recipe's byte count in the value record disagrees with its parameters.
+        var size = bytes
+        Self.put32(&size, UInt32(Self.u64(bytes, at: Self.valueRecord(bytes, index) + 48) - 4), at: Self.valueRecord(bytes, index) + 48)
+        Self.expectInvalid(size, name, "bytes, expected")
+        // A float32 constant relabelled int32 cannot be generated.
+        var type = bytes
+        type[Self.valueRecord(bytes, index) + 9] = ElementType.int32.rawValue
+        Self.expectInvalid(type, name, "must be float32")
+    }
+
+    @Test func encodingsNeedVersion2AndOnlyConstantsHaveThem() throws {
+        let (bytes, graph, _, _) = try Self.floatModel()
+        // Version 1 had no encodings: a raw-only version 1 file is still read, an encoded one refused.
+        var version1 = bytes
+        version1[8] = 1
+        Self.expectInvalid(version1, "model.encoder.position_embeddings", "constant encoding 2 in a version 1 file")
+        var raw = ModelFileWriter.encode(graph: try Self.rawOnly(graph), plan: ArenaPlanner.plan(graph),
+                                         metadata: try ModelFile(bytes: bytes).metadata)
+        raw[8] = 1
+        let model = try ModelFile(bytes: Self.resealed(raw))
+        #expect(model.graph.values.count == graph.values.count)
+        // Version 3 is refused by name.
+        var version3 = bytes
+        version3[8] = 3
+        Self.expectError(Self.resealed(version3)) { $0 == .unsupportedVersion(3) }
+        #expect(ModelFileError.unsupportedVersion(3).description.contains("reads versions 1 to 2"))
+        // A node's value with an encoding.
+        let node = try #require(graph.values.firstIndex { if case .node = $0.source { true } else { false } })
+        var nodeEncoding = bytes
+        nodeEncoding[Self.valueRecord(bytes, node) + 11] = 1
+        Self.expectInvalid(nodeEncoding, graph.values[node].name, "on a node's value")
+    }
+
+    /// `graph` with every constant copied raw (what a version 1 writer wrote).
+    static func rawOnly(_ graph: Graph) throws -> Graph {
+        let copy = Graph()
+        for value in graph.values {
+            switch value.source {
+            case .input:
+                _ = copy.input(value.name, shape: value.shape)
+            case .constant(let c):
+                let storage = graph.constants[c]
+                _ = try copy.constant(value.name, shape: value.shape, storage: ConstantStorage(storage.values))
+            case .node(let n):
+                let node = graph.nodes[n]
+                _ = try copy.add(node.operation, node.inputs, name: node.name, quantization: value.quantization)
+            }
+        }
+        for output in graph.outputs { copy.markOutput(output.name, output.value) }
+        return copy
     }
 }

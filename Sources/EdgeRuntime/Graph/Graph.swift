@@ -50,12 +50,15 @@ public struct Node: Sendable {
 
 /// The data of a constant (float32, int8 or int32). A class so that graphs built for several input
 /// sizes share one copy of the weights. It either owns its memory (weights imported from a checkpoint
-/// or quantized) or borrows it from a mapped model file that it keeps alive (zero-copy weights).
+/// or quantized, data materialized at load) or borrows it from a mapped model file that it keeps alive
+/// (zero-copy weights). `encoding` says how a model file stores it (raw, weight-only int8, a recipe).
 public final class ConstantStorage: @unchecked Sendable {
     public let raw: UnsafeMutableRawPointer
     /// Elements (not bytes).
     public let count: Int
     public let elementType: ElementType
+    /// How a model file stores this data; the data itself is always what the kernels read.
+    public let encoding: ConstantEncoding
     private let owned: Bool
     private let file: MappedFile?
 
@@ -64,8 +67,42 @@ public final class ConstantStorage: @unchecked Sendable {
         self.elementType = elementType
         raw = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
         if let base = source.baseAddress, source.count > 0 { raw.copyMemory(from: base, byteCount: source.count) }
+        encoding = .raw
         owned = true
         file = nil
+    }
+
+    /// Owned float32 memory of `count` values, filled by `fill`, stored as `encoding`.
+    private init(float count: Int, encoding: ConstantEncoding, fill: (UnsafeMutablePointer<Float>) -> Void) {
+        self.count = count
+        elementType = .float32
+        self.encoding = encoding
+        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        fill(pointer)
+        raw = UnsafeMutableRawPointer(pointer)
+        owned = true
+        file = nil
+    }
+
+    /// The data `recipe` generates, materialized now (a builder folding it, or the reader at load).
+    public convenience init(generating recipe: ConstantRecipe) {
+        let count = recipe.shape.reduce(1, *)
+        self.init(float: count, encoding: .generated(recipe)) { recipe.fill($0) }
+    }
+
+    /// The float32 weight `[outputs, count / outputs]` that int8 `values` and float32 `scales` (one per
+    /// output) stand for: `Float(values[o, i]) * scales[o]`, materialized now. Callers check that the
+    /// sizes agree (`values.count` a multiple of `scales.count`).
+    public convenience init(dequantizing values: ConstantStorage, scales: ConstantStorage) {
+        let outputs = max(scales.count, 1)
+        let perOutput = values.count / outputs
+        self.init(float: values.count, encoding: .int8PerChannel(values: values, scales: scales)) { output in
+            let q = values.int8Pointer
+            let s = scales.pointer
+            for o in 0..<scales.count {
+                for i in 0..<perOutput { output[o * perOutput + i] = Float(q[o * perOutput + i]) * s[o] }
+            }
+        }
     }
 
     public convenience init(_ values: [Float]) {
@@ -85,6 +122,7 @@ public final class ConstantStorage: @unchecked Sendable {
         self.raw = raw
         self.count = count
         self.elementType = elementType
+        encoding = .raw
         owned = false
         self.file = file
     }
@@ -92,6 +130,12 @@ public final class ConstantStorage: @unchecked Sendable {
     deinit { if owned { raw.deallocate() } }
 
     public var byteCount: Int { count * elementType.byteSize }
+
+    /// Bytes a model file stores for this constant (`ConstantCoding.storedByteCount`).
+    public var storedByteCount: Int { ConstantCoding.storedByteCount(self) }
+
+    /// Bytes this constant owns in memory (materialized), as opposed to borrowed from a mapped file.
+    public var ownedByteCount: Int { owned ? byteCount : 0 }
     /// The data as float32 (valid for float32 constants).
     public var pointer: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
     public var int8Pointer: UnsafeMutablePointer<Int8> { raw.assumingMemoryBound(to: Int8.self) }

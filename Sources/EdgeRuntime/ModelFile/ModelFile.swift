@@ -9,8 +9,11 @@ public final class ModelFile {
     public let graph: Graph
     public let plan: ArenaPlan
     public let metadata: ModelMetadata
-    /// Bytes of constant data (weights and folded constants).
+    /// Bytes of constant data in the file (weights and folded constants, as stored).
     public let constantBytes: Int
+    /// Bytes of constant data materialized at load: generated constants and weight-only int8 weights
+    /// dequantized to float32 (the rest is used in place from the mapping).
+    public let materializedBytes: Int
 
     public convenience init(path: String) throws(ModelFileError) {
         try self.init(file: try MappedFile(path: path))
@@ -27,9 +30,11 @@ public final class ModelFile {
         let sections = try Self.readSections(bytes)
         let strings = StringTable(bytes: sections.section(.strings))
         metadata = try ModelMetadata(entries: try Self.readMetadata(sections.section(.metadata), strings: strings))
-        let (graph, constantBytes) = try Self.readGraph(sections: sections, strings: strings, file: file)
+        let (graph, constantBytes) = try Self.readGraph(sections: sections, strings: strings, file: file,
+                                                        version: sections.version)
         self.graph = graph
         self.constantBytes = constantBytes
+        materializedBytes = graph.constants.reduce(0) { $0 + $1.ownedByteCount }
         plan = try Self.readPlan(sections.section(.plan), values: graph.values.count)
         try ArenaPlanner.validate(plan, for: graph)
         guard graph.shape(of: graph.inputs[0]) == [metadata.inputHeight, metadata.inputWidth, 3] else {
@@ -40,6 +45,7 @@ public final class ModelFile {
     // MARK: - Header and sections
 
     struct Sections {
+        var version: UInt32 = 0
         var ranges: [UnsafeRawBufferPointer?] = Array(repeating: nil, count: ModelFileFormat.SectionKind.allCases.count + 1)
 
         func section(_ kind: ModelFileFormat.SectionKind) -> UnsafeRawBufferPointer { ranges[Int(kind.rawValue)]! }
@@ -58,7 +64,9 @@ public final class ModelFile {
         if byteOrder != ModelFileFormat.byteOrderMark {
             throw byteOrder == ModelFileFormat.byteOrderMark.byteSwapped ? .wrongByteOrder : .badHeader(detail: "bad byte-order mark")
         }
-        guard version == ModelFileFormat.version else { throw .unsupportedVersion(version) }
+        guard (ModelFileFormat.oldestReadableVersion...ModelFileFormat.version).contains(version) else {
+            throw .unsupportedVersion(version)
+        }
         let headerSize = try header.u32()
         guard headerSize == UInt32(ModelFileFormat.headerSize) else { throw .badHeader(detail: "header size \(headerSize)") }
         let sectionCount = Int(try header.u32())
@@ -75,6 +83,7 @@ public final class ModelFile {
         var table = ByteReader(bytes, what: "section table", at: Int(tableOffset))
         try table.require(sectionCount * ModelFileFormat.sectionEntrySize)
         var sections = Sections()
+        sections.version = version
         for _ in 0..<sectionCount {
             let rawKind = try table.u32()
             _ = try table.u32()
@@ -169,11 +178,14 @@ public final class ModelFile {
         var elementType: ElementType
         var quantization: Int8Quantization?
         var shape: [Int]
+        /// `ConstantCoding.Code` of a constant (0 raw; always 0 in version 1 and for other values).
+        var encoding: UInt8
         var dataOffset: UInt64
         var dataSize: UInt64
     }
 
-    static func readGraph(sections: Sections, strings: StringTable, file: MappedFile) throws(ModelFileError) -> (Graph, Int) {
+    static func readGraph(sections: Sections, strings: StringTable, file: MappedFile,
+                          version: UInt32) throws(ModelFileError) -> (Graph, Int) {
         let data = sections.section(.data)
         var values = ByteReader(sections.section(.values), what: "values")
         let valueCount = Int(try values.u32())
@@ -197,13 +209,13 @@ public final class ModelFile {
             func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: index, name: record.name, detail: detail) }
             switch record.source {
             case .input:
+                guard record.encoding == 0 else { throw invalid("constant encoding \(record.encoding) on the graph input") }
                 guard graph.inputs.isEmpty else { throw invalid("a second graph input") }
                 guard record.shape.count == 3, record.shape[2] == 3, record.elementType == .float32 else {
                     throw invalid("the input must be float32 [height, width, 3], got \(record.shape)")
                 }
                 _ = graph.input(record.name, shape: record.shape)
             case .constant:
-                let count = record.shape.reduce(1, *)
                 let (end, overflow) = record.dataOffset.addingReportingOverflow(record.dataSize)
                 guard !overflow, end <= UInt64(data.count) else {
                     throw invalid("data at \(record.dataOffset) of \(record.dataSize) bytes is past the end of the data section (\(data.count) bytes)")
@@ -211,14 +223,21 @@ public final class ModelFile {
                 guard record.dataOffset % UInt64(ModelFileFormat.alignment) == 0 else {
                     throw invalid("data offset \(record.dataOffset) is not \(ModelFileFormat.alignment)-byte aligned")
                 }
-                guard record.dataSize == UInt64(count * record.elementType.byteSize) else {
-                    throw invalid("\(record.dataSize) data bytes for \(count) values of \(record.elementType.byteSize) bytes")
+                guard version >= 2 || record.encoding == ConstantCoding.Code.raw.rawValue else {
+                    throw invalid("constant encoding \(record.encoding) in a version \(version) file")
                 }
-                let pointer = UnsafeMutableRawPointer(mutating: data.baseAddress! + Int(record.dataOffset))
-                let storage = ConstantStorage(borrowing: pointer, count: count, elementType: record.elementType, from: file)
+                let bytes = UnsafeRawBufferPointer(rebasing: data[Int(record.dataOffset)..<Int(end)])
+                let storage: ConstantStorage
+                do {
+                    storage = try ConstantCoding.decode(code: record.encoding, shape: record.shape, elementType: record.elementType,
+                                                        data: bytes, file: file)
+                } catch {
+                    throw invalid(error.detail)
+                }
                 do { _ = try graph.constant(record.name, shape: record.shape, storage: storage) } catch { throw .graph(error) }
                 constantBytes += Int(record.dataSize)
             case .node:
+                guard record.encoding == 0 else { throw invalid("constant encoding \(record.encoding) on a node's value") }
                 guard nodesRead < nodeCount else { throw invalid("produced by a node past the \(nodeCount) stored") }
                 let node = try readNode(&nodes, index: nodesRead, output: index, strings: strings)
                 let id: ValueID
@@ -260,7 +279,7 @@ public final class ModelFile {
         let rawSource = try reader.u8()
         let rawType = try reader.u8()
         let rank = Int(try reader.u8())
-        _ = try reader.u8()
+        let encoding = try reader.u8()
         let zeroPoint = try reader.i32()
         var dims: [UInt32] = []
         for _ in 0..<ModelFileFormat.maximumRank { dims.append(try reader.u32()) }
@@ -288,7 +307,7 @@ public final class ModelFile {
             shape.append(Int(dimension))
         }
         return ValueRecord(name: name, source: source, elementType: type, quantization: quantization, shape: shape,
-                           dataOffset: dataOffset, dataSize: dataSize)
+                           encoding: encoding, dataOffset: dataOffset, dataSize: dataSize)
     }
 
     private static func readNode(_ reader: inout ByteReader, index: Int, output: Int, strings: StringTable) throws(ModelFileError) -> (name: String, operation: GraphOperation, inputs: [Int]) {

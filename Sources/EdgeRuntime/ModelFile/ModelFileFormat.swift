@@ -2,7 +2,10 @@
 /// (Quantize) and the reader (EdgeRuntime) both use these, so they cannot drift.
 public enum ModelFileFormat {
     public static let magic: [UInt8] = Array("EDGEDETR".utf8)
-    public static let version: UInt32 = 1
+    /// The version written. Version 2 added constant encodings (value record byte 11); a version 1
+    /// file is a version 2 file whose constants are all raw, so both are read.
+    public static let version: UInt32 = 2
+    public static let oldestReadableVersion: UInt32 = 1
     /// Written little-endian; a file read with the wrong byte order sees 0x04030201.
     public static let byteOrderMark: UInt32 = 0x0102_0304
     public static let headerSize = 64
@@ -78,7 +81,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
             return "model file truncated: \(what) needs \(needed) bytes, \(available) available"
         case .badMagic: return "not an EdgeDETR model file (bad magic; expected 'EDGEDETR')"
         case .unsupportedVersion(let version):
-            return "model file version \(version) is not supported (this runtime reads version \(ModelFileFormat.version))"
+            return "model file version \(version) is not supported (this runtime reads versions \(ModelFileFormat.oldestReadableVersion) to \(ModelFileFormat.version))"
         case .wrongByteOrder: return "model file has the wrong byte order (written big-endian?)"
         case .badHeader(let detail): return "model file header: \(detail)"
         case .headerChecksum(let stored, let computed):

@@ -37,13 +37,11 @@ struct ConditionalDecoderParts {
         return (tokens, level)
     }
 
-    /// The image sine position embedding `[H * W, d]` as a constant: `cumsum / (last + 1e-6) * scale`
-    /// with no -0.5 offset, y block (temperature `temperatureY`) then x block.
+    /// The image sine position embedding `[H * W, d]` as a generated constant: `cumsum / (last + 1e-6) *
+    /// scale` with no -0.5 offset, y block (temperature `temperatureY`) then x block.
     func imagePosition(_ level: LevelShape, temperatureY: Float, temperatureX: Float, scale: Float) throws(BuildError) -> ValueID {
-        let values = Embeddings.sinePosition(
-            height: level.height, width: level.width, features: d / 2, temperatureY: temperatureY,
-            temperatureX: temperatureX, centreOffset: 0, scale: scale)
-        return try builder.constant("model.position_embeddings", shape: [level.pixels, d], values: values)
+        try builder.sinePosition("model.position_embeddings", levels: [level], features: d / 2, temperatureY: temperatureY,
+                                 temperatureX: temperatureX, centreOffset: 0, scale: scale)
     }
 
     // MARK: - Encoder

@@ -24,8 +24,8 @@ struct DeformableDETRBuilder {
 
     // MARK: - Backbone, projections, embeddings
 
-    /// Backbone, input projections and the flattened multi-level source with its position embedding.
-    private func encoderInput(_ image: ValueID) throws(BuildError) -> (source: ValueID, levels: [(shape: LevelShape, position: [Float])]) {
+    /// Backbone, input projections and the flattened multi-level source with its level shapes.
+    private func encoderInput(_ image: ValueID) throws(BuildError) -> (source: ValueID, levels: [LevelShape]) {
         let levelCount = config.numFeatureLevels
         let backbone = ResNetBackbone(builder: builder, config: config.backbone)
         let features = try backbone.build(image, stages: config.backbone.outIndices)
@@ -39,19 +39,12 @@ struct DeformableDETRBuilder {
             sources.append(projected)
             previous = projected
         }
-        let levelEmbed = try builder.values("model.level_embed", shape: [levelCount, d])
         var flattened: [ValueID] = []
-        var levels: [(shape: LevelShape, position: [Float])] = []
+        var levels: [LevelShape] = []
         for (level, source) in sources.enumerated() {
             let shape = builder.graph.shape(of: source)
             let levelShape = LevelShape(height: shape[0], width: shape[1])
-            var position = Embeddings.sinePosition(
-                height: levelShape.height, width: levelShape.width, features: d / 2,
-                temperatureY: 10000, temperatureX: 10000, centreOffset: 0.5)
-            for pixel in 0..<levelShape.pixels {
-                for channel in 0..<d { position[pixel * d + channel] += levelEmbed[level * d + channel] }
-            }
-            levels.append((levelShape, position))
+            levels.append(levelShape)
             flattened.append(try builder.add(.reshape([levelShape.pixels, d]), [source], name: "model.source.\(level)"))
         }
         let source = flattened.count == 1 ? flattened[0]
@@ -74,18 +67,19 @@ struct DeformableDETRBuilder {
 
     // MARK: - Encoder
 
-    private func encoder(_ source: ValueID, levels: [(shape: LevelShape, position: [Float])]) throws(BuildError) -> (memory: ValueID, Void) {
+    /// The encoder; its position embedding is each level's sine embedding (-0.5 offset, T 10000) plus
+    /// that level's `level_embed` row, flattened like the tokens: a generated constant.
+    private func encoder(_ source: ValueID, levels shapes: [LevelShape]) throws(BuildError) -> (memory: ValueID, Void) {
         let tokens = builder.rows(source)
-        var position: [Float] = []
         var reference: [Float] = []
-        position.reserveCapacity(tokens * d)
-        for level in levels {
-            position += level.position
-            reference += Embeddings.encoderReferencePoints(height: level.shape.height, width: level.shape.width)
+        for level in shapes {
+            reference += Embeddings.encoderReferencePoints(height: level.height, width: level.width)
         }
-        let positionID = try builder.constant("model.encoder.position_embeddings", shape: [tokens, d], values: position)
+        let levelEmbed = try builder.values("model.level_embed", shape: [shapes.count, d])
+        let positionID = try builder.sinePosition(
+            "model.encoder.position_embeddings", levels: shapes, features: d / 2, temperatureY: 10000, temperatureX: 10000,
+            centreOffset: 0.5, scale: 2 * Float.pi, levelEmbedding: levelEmbed)
         let referenceID = try builder.constant("model.encoder.reference_points", shape: [tokens, 2], values: reference)
-        let shapes = levels.map(\.shape)
         var x = source
         for layer in 0..<config.encoderLayers {
             let prefix = "model.encoder.layers.\(layer)"
@@ -129,7 +123,7 @@ struct DeformableDETRBuilder {
         var reference: ValueID  // [Q, 2] or [Q, 4], normalized
     }
 
-    private func decoderQueries(memory: ValueID, levels: [(shape: LevelShape, position: [Float])]) throws(BuildError) -> Queries {
+    private func decoderQueries(memory: ValueID, levels: [LevelShape]) throws(BuildError) -> Queries {
         if !config.twoStage {
             let embeddings = try builder.weight("model.query_position_embeddings.weight", shape: [config.numQueries, 2 * d])
             let position = try builder.slice(embeddings, start: 0, count: d, name: "model.query_pos")
@@ -140,7 +134,7 @@ struct DeformableDETRBuilder {
         }
         // Two-stage: every encoder token proposes a box; the top ones by class-0 logit become queries.
         let tokens = builder.rows(memory)
-        let (proposals, valid) = Self.encoderProposals(levels: levels.map(\.shape))
+        let (proposals, valid) = Self.encoderProposals(levels: levels)
         let proposalID = try builder.constant("model.output_proposals", shape: [tokens, 4], values: proposals)
         let validID = try builder.constant("model.output_proposals_valid", shape: [tokens, 1], values: valid)
         let masked = try builder.binary(.multiply, memory, validID, name: "model.object_query")
@@ -192,8 +186,7 @@ struct DeformableDETRBuilder {
 
     // MARK: - Decoder and heads
 
-    private func decoder(_ queries: Queries, memory: ValueID, levels: [(shape: LevelShape, position: [Float])]) throws(BuildError) {
-        let shapes = levels.map(\.shape)
+    private func decoder(_ queries: Queries, memory: ValueID, levels shapes: [LevelShape]) throws(BuildError) {
         let heads = config.decoderHeads
         var target = queries.target
         var reference = queries.reference

@@ -74,6 +74,22 @@ final class GraphBuilder {
         do { return try graph.constant(name, shape: shape, values: data) } catch { throw .graph(error) }
     }
 
+    /// The image sine position embedding of `levels` (plus `levelEmbedding`'s row per level) as a
+    /// generated constant: model files store its recipe, and the reader regenerates the same bits.
+    func sinePosition(_ name: String, levels: [LevelShape], features: Int, temperatureY: Float, temperatureX: Float,
+                      centreOffset: Float, scale: Float, levelEmbedding: [Float]? = nil) throws(BuildError) -> ValueID {
+        let embedding: SinePositionEmbedding
+        do {
+            embedding = try SinePositionEmbedding(
+                levels: levels, features: features, temperatureY: temperatureY, temperatureX: temperatureX,
+                centreOffset: centreOffset, scale: scale, levelEmbedding: levelEmbedding.map { ConstantStorage($0) })
+        } catch {
+            throw .unsupported("\(name): \(error.detail)")
+        }
+        let recipe = ConstantRecipe.sinePosition(embedding)
+        do { return try graph.constant(name, shape: recipe.shape, storage: ConstantStorage(generating: recipe)) } catch { throw .graph(error) }
+    }
+
     @discardableResult
     func add(_ operation: GraphOperation, _ inputs: [ValueID], name: String) throws(BuildError) -> ValueID {
         do { return try graph.add(operation, inputs, name: name) } catch { throw .graph(error) }

@@ -42,6 +42,7 @@ public enum ModelFileWriter {
             strings.write(value.name, to: &values)
             var dataOffset = ModelFileFormat.none64
             var dataSize: UInt64 = 0
+            var encoding: UInt8 = 0
             let source: ModelFileFormat.ValueSourceCode
             switch value.source {
             case .input:
@@ -53,13 +54,15 @@ public enum ModelFileWriter {
                 data.align(to: ModelFileFormat.alignment)
                 dataOffset = UInt64(data.bytes.count)
                 let storage = graph.constants[c]
-                dataSize = UInt64(storage.byteCount)
-                data.bytes.append(contentsOf: UnsafeRawBufferPointer(start: storage.raw, count: storage.byteCount))
+                encoding = storage.encoding.code
+                ConstantCoding.encode(storage, into: &data.bytes)
+                dataSize = UInt64(data.bytes.count) - dataOffset
+                precondition(dataSize == UInt64(storage.storedByteCount), "constant encoding layout")
             }
             values.u8(source.rawValue)
             values.u8(value.elementType.rawValue)
             values.u8(UInt8(value.shape.count))
-            values.u8(0)
+            values.u8(encoding)
             values.u32(UInt32(bitPattern: value.quantization?.zeroPoint ?? 0))
             for axis in 0..<ModelFileFormat.maximumRank { values.u32(axis < value.shape.count ? UInt32(value.shape[axis]) : 0) }
             values.u32((value.quantization?.scale ?? 0).bitPattern)
