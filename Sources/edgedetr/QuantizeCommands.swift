@@ -72,6 +72,10 @@ struct QuantizeOptionsGroup: ParsableArguments {
     @Flag(name: .long, help: "Drop the default float32 layers (sampling offsets, attention weights, heads).")
     var noDefaultFloat = false
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Store the weights of the layers kept float32 as int8 per output channel (weight-only: dequantized at load, the layers still run float32).")
+    var weightOnlyInt8 = QuantizationOptions().weightOnlyInt8
+
     @Flag(name: .long, help: "Choose the float32 layers by measurement instead of by name: keep the most sensitive layers float until the output drift on the calibration images meets the targets below.")
     var autoPrecision = false
 
@@ -104,6 +108,7 @@ struct QuantizeOptionsGroup: ParsableArguments {
         options.method = method
         options.percentileTail = percentileTail
         options.keepFloat = (noDefaultFloat ? [] : QuantizationOptions.sensitiveLayers) + keepFloat
+        options.weightOnlyInt8 = weightOnlyInt8
         if autoPrecision {
             guard targetScoreDrift >= 0, targetScoreDrift.isFinite, targetBoxDrift >= 0, targetBoxDrift.isFinite else {
                 throw ValidationError("--target-score-drift and --target-box-drift must be finite and >= 0")

@@ -56,6 +56,46 @@ import Testing
         #expect(model.materializedBytes >= graph.constants[c].byteCount)
     }
 
+    /// A float model whose every convolution and linear weight is weight-only int8 (nothing runs int8).
+    static func weightOnlyModel() throws -> (bytes: [UInt8], graph: Graph, plan: ArenaPlan, input: [Float]) {
+        let (_, float, _, fixture) = try Self.floatModel()
+        let input = try fixture.pixelValues(image: 0)
+        let statistics = try ActivationStatistics.collect(graph: float, inputs: [input.values], method: .minMax, threads: 1)
+        var options = QuantizationOptions()
+        options.floatLayers = Set(float.nodes.map(\.name))
+        options.weightOnlyInt8 = true
+        let graph = try GraphQuantizer.quantize(float, statistics: statistics, options: options).graph
+        let plan = ArenaPlanner.plan(graph)
+        let checkpoint = try CheckpointFolder(path: fixture.folder)
+        let preprocess = try PreprocessorConfigParser.parse(checkpoint.preprocessorConfig)
+        let metadata = ModelExport.metadata(for: checkpoint, preprocess: preprocess, height: input.height, width: input.width, notes: [])
+        return (ModelFileWriter.encode(graph: graph, plan: plan, metadata: metadata), graph, plan, input.values)
+    }
+
+    @Test func weightOnlyInt8RoundTripsExactly() throws {
+        let (bytes, graph, plan, input) = try Self.weightOnlyModel()
+        #expect(bytes == (try Self.weightOnlyModel().bytes))
+        let model = try ModelFile(bytes: bytes)
+        var encoded = 0
+        for (index, value) in graph.values.enumerated() {
+            guard case .constant(let c) = value.source, case .constant(let r) = model.graph.values[index].source,
+                  case .int8PerChannel(let q, let scales) = graph.constants[c].encoding else { continue }
+            encoded += 1
+            let perOutput = q.count / scales.count
+            let read = model.graph.constants[r].values
+            let expected = (0..<q.count).map { Float(q.int8Pointer[$0]) * scales.pointer[$0 / perOutput] }
+            #expect(read.map(\.bitPattern) == expected.map(\.bitPattern), "\(value.name)")
+            #expect(graph.constants[c].values.map(\.bitPattern) == expected.map(\.bitPattern), "\(value.name)")
+        }
+        #expect(encoded > 50)
+        let fromMemory = try GraphExecutor(graph: graph, plan: plan).run(input: input)
+        let fromFile = try GraphExecutor(graph: model.graph, plan: model.plan).run(input: input)
+        for (a, b) in zip(fromMemory, fromFile) { #expect(a.values == b.values, "\(a.name) differs after the round trip") }
+        // A quarter of the weight bytes, plus one scale per output channel.
+        let float = try Self.floatModel().bytes
+        #expect(bytes.count < float.count / 2, "\(bytes.count) bytes, float \(float.count)")
+    }
+
     @Test func writingIsDeterministicAndFromDiskIsMapped() throws {
         let first = try Self.floatModel().bytes
         let second = try Self.floatModel().bytes
@@ -277,6 +317,39 @@ import Testing
         var type = bytes
         type[Self.valueRecord(bytes, index) + 9] = ElementType.int32.rawValue
         Self.expectInvalid(type, name, "must be float32")
+    }
+
+    @Test func badWeightOnlyInt8() throws {
+        let (bytes, graph, _, _) = try Self.weightOnlyModel()
+        let index = try #require(graph.values.firstIndex { value in
+            guard case .constant(let c) = value.source, case .int8PerChannel = graph.constants[c].encoding else { return false }
+            return value.shape.count == 2 && value.shape[0] >= 2
+        })
+        let name = graph.values[index].name
+        let shape = graph.values[index].shape
+        let record = Self.valueRecord(bytes, index)
+        let data = Self.constantData(bytes, index)
+        #expect(bytes[record + 11] == ConstantCoding.Code.int8PerChannel.rawValue)
+        func corrupt(_ detail: String, sourceLocation: SourceLocation = #_sourceLocation, _ change: (inout [UInt8]) -> Void) {
+            var copy = bytes
+            change(&copy)
+            Self.expectInvalid(copy, name, detail, sourceLocation: sourceLocation)
+        }
+        corrupt("scale 0 = nan") { Self.put32(&$0, Float.nan.bitPattern, at: data) }
+        corrupt("scale 1 = 0.0 must be positive") { Self.put32(&$0, 0, at: data + 4) }
+        corrupt("must be positive and finite") { Self.put32(&$0, (-0.5 as Float).bitPattern, at: data) }
+        corrupt("must be positive and finite") { Self.put32(&$0, Float.infinity.bitPattern, at: data) }
+        corrupt("is -128") { $0[data + 4 * shape[0] + 3] = 0x80 }
+        // One more output row than the data holds: the scales and values no longer add up.
+        corrupt("data bytes, expected \(shape[0] + 1) float32 scales") { Self.put32(&$0, UInt32(shape[0] + 1), at: record + 16) }
+        corrupt("past the end") { $0.replaceSubrange(record + 48 ..< record + 56, with: [UInt8](repeating: 0xFF, count: 8)) }
+        corrupt("needs a float32 weight") { $0[record + 9] = ElementType.int32.rawValue }
+        corrupt("unknown constant encoding 9") { $0[record + 11] = 9 }
+        // Dimensions whose product overflows are refused before any size is computed.
+        corrupt("overflow") {
+            $0[record + 10] = 4
+            for axis in 0..<4 { Self.put32(&$0, 0x7FFF_FFFF, at: record + 16 + axis * 4) }
+        }
     }
 
     @Test func encodingsNeedVersion2AndOnlyConstantsHaveThem() throws {

@@ -16,6 +16,11 @@ public struct QuantizationOptions: Sendable {
     /// When set, the layers kept float32 are chosen by measurement (`PrecisionSearch`) instead of by
     /// name, until the output drift on the calibration images meets this target.
     public var automaticPrecision: AutomaticPrecision?
+    /// Weight-only int8 for the convolutions and linear layers kept float32: their weights are
+    /// rounded to int8, symmetric per output channel, and the file stores the int8 values and scales
+    /// (a quarter of the bytes); the reader dequantizes them at load and the layer runs in float32 on
+    /// exactly those values. Activations stay float32.
+    public var weightOnlyInt8 = true
 
     public static let sensitiveLayers = [
         "sampling_offsets", "attention_weights", "reference_points", "class_embed", "bbox_embed",
@@ -41,7 +46,8 @@ public struct AutomaticPrecision: Sendable {
 
 /// Rewrites a float graph into a mixed-precision one: convolutions and linear layers (except those
 /// kept float) run int8 with per-output-channel symmetric weights, int32 bias and per-tensor int8
-/// activations whose ranges come from calibration; max-pool, reshape and the deformable sampling core
+/// activations whose ranges come from calibration (those kept float run float32, on weight-only int8
+/// weights unless `weightOnlyInt8` is off); max-pool, reshape and the deformable sampling core
 /// follow in int8 when their input is int8; everything else stays float32. `quantize` and
 /// `dequantize` nodes are inserted where precision changes. Values and nodes of the float graph keep
 /// their names, so `compare` can pair each float activation with its int8 counterpart.
@@ -56,6 +62,8 @@ public struct GraphQuantizer {
     private var int8Version: [ValueID?]
     /// Source values produced natively in int8 (so pass-through ops stay int8).
     private var producedInt8: [Bool]
+    /// Weight-only int8 versions of float weights (`QuantizationOptions.weightOnlyInt8`).
+    private var weightOnlyVersion: [ValueID?]
     /// Source values read as int8 by at least one consumer. A convolution or linear layer whose
     /// output no consumer reads in int8 (e.g. one feeding a GroupNorm or LayerNorm) writes float32
     /// straight from its int32 accumulators: no output rounding, and no requantize/dequantize pair.
@@ -67,6 +75,7 @@ public struct GraphQuantizer {
         self.options = options
         floatVersion = Array(repeating: nil, count: source.values.count)
         int8Version = Array(repeating: nil, count: source.values.count)
+        weightOnlyVersion = Array(repeating: nil, count: source.values.count)
         producedInt8 = Array(repeating: false, count: source.values.count)
         readAsInt8 = Array(repeating: false, count: source.values.count)
         for node in source.nodes {
@@ -129,6 +138,42 @@ public struct GraphQuantizer {
         return id
     }
 
+    /// The float weight `value` as its weight-only int8 dequantization (stored int8 in the file), or
+    /// unchanged when it is not a float32 constant or a channel's scale would not be a positive
+    /// finite number (an infinite or subnormal weight).
+    private mutating func weightOnlyInt8Of(_ value: ValueID) throws(GraphError) -> ValueID {
+        if let existing = weightOnlyVersion[value.index] { return existing }
+        let info = source.values[value.index]
+        guard case .constant(let c) = info.source, info.elementType == .float32, let outputs = info.shape.first, outputs > 0 else {
+            return try floatOf(value)
+        }
+        let (values, scales) = Self.quantizePerChannel(source.constants[c], outputs: outputs)
+        guard scales.allSatisfy({ $0.isFinite && $0 > 0 }) else { return try floatOf(value) }
+        let storage = ConstantStorage(dequantizing: ConstantStorage(int8: values), scales: ConstantStorage(scales))
+        let id = try graph.constant(info.name, shape: info.shape, storage: storage)
+        weightOnlyVersion[value.index] = id
+        return id
+    }
+
+    /// Symmetric per-output-channel int8 of a weight `[outputs, ...]`: scale = max|W[o, :]| / 127 (1 for
+    /// an all-zero channel), q = W / scale rounded half to even, clamped to [-127, 127].
+    static func quantizePerChannel(_ weights: ConstantStorage, outputs: Int) -> (values: [Int8], scales: [Float]) {
+        let perOutput = weights.count / max(outputs, 1)
+        var values = [Int8](repeating: 0, count: weights.count)
+        var scales = [Float](repeating: 0, count: outputs)
+        for o in 0..<outputs {
+            var largest: Float = 0
+            for i in 0..<perOutput { largest = max(largest, abs(weights.pointer[o * perOutput + i])) }
+            let weightScale = largest > 0 ? largest / 127 : 1
+            for i in 0..<perOutput {
+                let q = (weights.pointer[o * perOutput + i] / weightScale).rounded(.toNearestOrEven)
+                values[o * perOutput + i] = Int8(max(-127, min(127, q)))
+            }
+            scales[o] = weightScale
+        }
+        return (values, scales)
+    }
+
     private mutating func int8Of(_ value: ValueID) throws(GraphError) -> ValueID {
         if let existing = int8Version[value.index] { return existing }
         let float = try floatOf(value)
@@ -156,8 +201,16 @@ public struct GraphQuantizer {
                                    name: node.name, quantization: activationQuantization(node.output))
             record(output, int8: id)
         default:
+            // A convolution or linear layer here is kept float32; its weights may still be stored int8.
+            var weightOnly = false
+            switch node.operation {
+            case .conv2d, .linear: weightOnly = options.weightOnlyInt8
+            default: break
+            }
             var inputs: [ValueID] = []
-            for input in node.inputs { inputs.append(try floatOf(input)) }
+            for (position, input) in node.inputs.enumerated() {
+                inputs.append(weightOnly && position == 1 ? try weightOnlyInt8Of(input) : try floatOf(input))
+            }
             floatVersion[output] = try graph.add(node.operation, inputs, name: node.name)
         }
     }
@@ -186,23 +239,14 @@ public struct GraphQuantizer {
             throw .invalidAttribute(node: node.name, operation: node.operation.kindName, detail: "weights must be constants")
         }
         let weightShape = source.shape(of: node.inputs[1])
-        let weights = source.constants[w]
         let bias = source.constants[b]
         let outputs = weightShape[0]
-        let perOutput = weights.count / max(outputs, 1)
         let outputQuantization: Int8Quantization? = readAsInt8[node.output.index] ? activationQuantization(node.output) : nil
-        var quantizedWeights = [Int8](repeating: 0, count: weights.count)
+        let (quantizedWeights, weightScales) = Self.quantizePerChannel(source.constants[w], outputs: outputs)
         var quantizedBias = [Int32](repeating: 0, count: outputs)
         var scales = [Float](repeating: 0, count: outputs)
         for o in 0..<outputs {
-            var largest: Float = 0
-            for i in 0..<perOutput { largest = max(largest, abs(weights.pointer[o * perOutput + i])) }
-            let weightScale = largest > 0 ? largest / 127 : 1
-            for i in 0..<perOutput {
-                let q = (weights.pointer[o * perOutput + i] / weightScale).rounded(.toNearestOrEven)
-                quantizedWeights[o * perOutput + i] = Int8(max(-127, min(127, q)))
-            }
-            let biasScale = Double(inputScale) * Double(weightScale)
+            let biasScale = Double(inputScale) * Double(weightScales[o])
             let q = (Double(bias.pointer[o]) / biasScale).rounded(.toNearestOrEven)
             quantizedBias[o] = Int32(max(Double(Int32.min / 2), min(Double(Int32.max / 2), q)))
             // Requantize to the output's scale, or dequantize (s_in * s_w) for a float output.

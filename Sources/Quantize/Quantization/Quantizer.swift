@@ -107,6 +107,9 @@ public struct Quantizer {
         } else {
             notes.append("kept float: " + (options.keepFloat + options.floatLayers.sorted()).joined(separator: ", "))
         }
+        notes.append(options.weightOnlyInt8
+                     ? "float32 layers: weights stored int8 per output channel (weight-only), dequantized at load"
+                     : "float32 layers: weights stored float32")
         notes.append("calibration: \(images.count) images, \(options.method.rawValue)"
                      + (options.method == .percentile ? " (tail \(options.percentileTail))" : ""))
         let metadata = ModelExport.metadata(for: checkpoint, preprocess: preprocess, height: height, width: width, notes: notes)
