@@ -62,11 +62,18 @@ public final class ConstantStorage: @unchecked Sendable {
     private let owned: Bool
     private let file: MappedFile?
 
-    private init(copying source: UnsafeRawBufferPointer, count: Int, elementType: ElementType) {
-        self.count = count
+    /// Copies `values` into owned memory. The copy happens inside `withUnsafeBytes`: a pointer taken
+    /// out of it is dangling once the array's last use is passed (an optimized build may free the
+    /// array right there).
+    private init<Element>(copying values: [Element], elementType: ElementType) {
+        count = values.count
         self.elementType = elementType
-        raw = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-        if let base = source.baseAddress, source.count > 0 { raw.copyMemory(from: base, byteCount: source.count) }
+        let byteCount = values.count * MemoryLayout<Element>.stride
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        values.withUnsafeBytes { source in
+            if let base = source.baseAddress, source.count > 0 { pointer.copyMemory(from: base, byteCount: source.count) }
+        }
+        raw = pointer
         encoding = .raw
         owned = true
         file = nil
@@ -106,15 +113,15 @@ public final class ConstantStorage: @unchecked Sendable {
     }
 
     public convenience init(_ values: [Float]) {
-        self.init(copying: values.withUnsafeBytes { $0 }, count: values.count, elementType: .float32)
+        self.init(copying: values, elementType: .float32)
     }
 
     public convenience init(int8 values: [Int8]) {
-        self.init(copying: values.withUnsafeBytes { $0 }, count: values.count, elementType: .int8)
+        self.init(copying: values, elementType: .int8)
     }
 
     public convenience init(int32 values: [Int32]) {
-        self.init(copying: values.withUnsafeBytes { $0 }, count: values.count, elementType: .int32)
+        self.init(copying: values, elementType: .int32)
     }
 
     /// Borrows `count` elements at `raw` inside `file` (read-only: kernels never write constants).
