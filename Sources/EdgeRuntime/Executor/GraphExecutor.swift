@@ -266,11 +266,11 @@ public final class GraphExecutor {
 
         case .layerNorm(let epsilon):
             layerNorm(input: x, residual: optionalResidual, rows: inputShape[0], columns: inputShape[1],
-                      gamma: operand(1), beta: operand(2), epsilon: epsilon, output: out)
+                      gamma: operand(1), beta: operand(2), epsilon: epsilon, output: out, pool: pool)
 
         case .groupNorm(let groups, let epsilon):
             groupNorm(input: x, pixels: inputShape[0] * inputShape[1], channels: inputShape[2], groups: groups,
-                      gamma: operand(1), beta: operand(2), epsilon: epsilon, output: out)
+                      gamma: operand(1), beta: operand(2), epsilon: epsilon, output: out, pool: pool)
 
         case .binary(let op):
             applyBinary(op, a: x, aShape: inputShape, b: operand(1),
@@ -294,7 +294,7 @@ public final class GraphExecutor {
 
         case .softmax(let groupSize):
             out.update(from: x, count: outputCount)
-            softmax(out, groups: outputCount / groupSize, groupSize: groupSize)
+            softmax(out, groups: outputCount / groupSize, groupSize: groupSize, pool: pool)
 
         case .attention(let heads, let scale):
             let q = graph.shape(of: node.inputs[0])
