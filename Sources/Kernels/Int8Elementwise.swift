@@ -1,0 +1,195 @@
+import CLibc
+
+// The int8 forms of sigmoid, softmax and PReLU (docs/QUANTIZATION.md). Each has a scalar reference
+// that computes the rule element by element and a fast path equal to it bit for bit:
+//
+//   int8Sigmoid   int8 -> int8   out = requantize((1 / (1 + expf(-x))) * (1 / s_out)), x = Float(q - zq) * sq.
+//                                A function of the code alone, so the fast path is a 256-entry table
+//                                built once per (input, output) quantization with that same rule.
+//   int8Softmax   int8 -> fp32   e_i = expf(Float(q_i - max q) * sq), out_i = e_i * (1 / blockedSum(e)).
+//                                q_i - max q takes 256 values: the fast path reads e_i from a table of
+//                                expf over them (built once per input scale; the zero point cancels),
+//                                sums in the blocked order (VectorMath.swift) like the reference.
+//                                The 16-wide deformable attention weights: the core takes floats.
+//   int8PReLU     int8 -> int8   out = requantize((x < 0 ? alpha[c] * x : x) * (1 / s_out)); SIMD8.
+
+/// The int8 sigmoid as a 256-entry table: `entries[Int(UInt8(bitPattern: q))]` is the output code
+/// for input code q. Built once per pair of quantizations (at load), 256 `expf` calls.
+public struct Int8SigmoidTable: Sendable {
+    public let input: Int8Quantization
+    public let output: Int8Quantization
+    public private(set) var entries: InlineArray<256, Int8>
+
+    public init(input: Int8Quantization, output: Int8Quantization) {
+        self.input = input
+        self.output = output
+        entries = InlineArray(repeating: 0)
+        let range = Int8OutputRange(zeroPoint: output.zeroPoint)
+        let outputMultiplier = 1 / output.scale
+        for code in -128...127 {
+            entries[Int(UInt8(bitPattern: Int8(code)))] = int8SigmoidValue(Int8(code), input: input, outputMultiplier: outputMultiplier,
+                                                                           range: range)
+        }
+    }
+}
+
+/// The int8 sigmoid rule for one code: what the reference computes and the table holds.
+@inline(__always)
+func int8SigmoidValue(_ code: Int8, input: Int8Quantization, outputMultiplier: Float, range: Int8OutputRange) -> Int8 {
+    let x = input.dequantize(code)
+    return requantize((1 / (1 + expf(-x))) * outputMultiplier, range)
+}
+
+/// Int8 sigmoid through `table` (made for the input's and the output's quantizations); `output`
+/// may equal `input`. The scalar level runs `int8SigmoidReference` with the table's quantizations.
+public func int8Sigmoid(input: UnsafePointer<Int8>, count: Int, table: Int8SigmoidTable, output: UnsafeMutablePointer<Int8>) {
+    if count <= 0 { return }
+    if KernelDispatch.current == .scalar {
+        int8SigmoidReference(input: input, count: count, inputQuantization: table.input, outputQuantization: table.output,
+                             output: output)
+        return
+    }
+    let entries = table.entries.span
+    for index in 0..<count {
+        output[index] = entries[Int(UInt8(bitPattern: input[index]))]
+    }
+}
+
+/// The scalar reference of `int8Sigmoid`: the rule on every element.
+public func int8SigmoidReference(input: UnsafePointer<Int8>, count: Int, inputQuantization: Int8Quantization,
+                                 outputQuantization: Int8Quantization, output: UnsafeMutablePointer<Int8>) {
+    let range = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint)
+    let outputMultiplier = 1 / outputQuantization.scale
+    for index in 0..<max(count, 0) {
+        output[index] = int8SigmoidValue(input[index], input: inputQuantization, outputMultiplier: outputMultiplier, range: range)
+    }
+}
+
+/// exp over the 256 differences an int8 code can have from its group's maximum:
+/// `exponentials[d] = expf(Float(-d) * inputScale)`, d in 0...255. Built once per input scale.
+public struct Int8SoftmaxTable: Sendable {
+    public let inputScale: Float
+    public private(set) var exponentials: InlineArray<256, Float>
+
+    public init(inputScale: Float) {
+        self.inputScale = inputScale
+        exponentials = InlineArray(repeating: 0)
+        for difference in 0..<256 {
+            exponentials[difference] = expf(Float(-difference) * inputScale)
+        }
+    }
+}
+
+/// Softmax over consecutive groups of `groupSize` int8 values (any zero point; scale
+/// `table.inputScale`), fp32 out: [groups, groupSize]. Groups are split over `pool` in blocks.
+/// The scalar level runs `int8SoftmaxReference`.
+public func int8Softmax(input: UnsafePointer<Int8>, groups: Int, groupSize: Int, table: Int8SoftmaxTable,
+                        output: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
+    if groups <= 0 || groupSize <= 0 { return }
+    if KernelDispatch.current == .scalar {
+        int8SoftmaxReference(input: input, groups: groups, groupSize: groupSize, inputScale: table.inputScale, output: output)
+        return
+    }
+    let groupsPerTask = rowsPerNormalizationTask(columns: groupSize)
+    runTasks((groups + groupsPerTask - 1) / groupsPerTask, pool: pool,
+             Int8SoftmaxJob(input: input, groups: groups, groupSize: groupSize, groupsPerTask: groupsPerTask, table: table,
+                            output: output))
+}
+
+/// The tasks of one `int8Softmax` call: `groupsPerTask` groups each.
+private struct Int8SoftmaxJob: ParallelJob {
+    let input: UnsafePointer<Int8>, groups: Int, groupSize: Int, groupsPerTask: Int
+    let table: Int8SoftmaxTable, output: UnsafeMutablePointer<Float>
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: Int8SoftmaxJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
+        let exponentials = table.exponentials.span
+        for group in task * groupsPerTask..<min(groups, (task + 1) * groupsPerTask) {
+            let codes = input + group * groupSize
+            let destination = output + group * groupSize
+            var maximum = codes[0]
+            for index in 1..<groupSize where codes[index] > maximum { maximum = codes[index] }
+            let top = Int(maximum)
+            let sum = blockedSum(segments: 1, length: groupSize) { _, first in
+                var block = SIMD8<Float>()
+                for lane in 0..<min(8, groupSize - first) { block[lane] = exponentials[top - Int(codes[first + lane])] }
+                storeFloats(block, destination + first, count: groupSize - first)
+                return block
+            }
+            let inverseSum = SIMD8<Float>(repeating: 1 / sum)
+            var first = 0
+            while first < groupSize {
+                let count = groupSize - first
+                storeFloats(loadFloats(destination + first, count: count) * inverseSum, destination + first, count: count)
+                first += 8
+            }
+        }
+    }
+}
+
+/// The scalar reference of `int8Softmax`: expf of each scaled difference from the group's maximum,
+/// the sum in eight scalar lanes, one multiply by its inverse.
+public func int8SoftmaxReference(input: UnsafePointer<Int8>, groups: Int, groupSize: Int, inputScale: Float,
+                                 output: UnsafeMutablePointer<Float>) {
+    if groups <= 0 || groupSize <= 0 { return }
+    for group in 0..<groups {
+        let codes = input + group * groupSize
+        let destination = output + group * groupSize
+        var maximum = Int32(codes[0])
+        for index in 1..<groupSize { maximum = max(maximum, Int32(codes[index])) }
+        for index in 0..<groupSize {
+            destination[index] = expf(Float(Int32(codes[index]) - maximum) * inputScale)
+        }
+        let inverseSum = 1 / blockedSumReference(segments: 1, length: groupSize) { _, index in destination[index] }
+        for index in 0..<groupSize {
+            destination[index] *= inverseSum
+        }
+    }
+}
+
+/// Int8 PReLU: x < 0 ? alpha[i % channels] * x : x on the real values, requantized to
+/// `outputQuantization`; `channels` 1 shares one alpha. `output` may equal `input`. The scalar
+/// level (and a count that is not a whole number of rows of `channels`) runs `int8PReLUReference`.
+public func int8PReLU(input: UnsafePointer<Int8>, count: Int, inputQuantization: Int8Quantization, alpha: UnsafePointer<Float>,
+                      channels: Int, outputQuantization: Int8Quantization, output: UnsafeMutablePointer<Int8>) {
+    let channelCount = max(channels, 1)
+    if count <= 0 { return }
+    if KernelDispatch.current == .scalar || count % channelCount != 0 {
+        int8PReLUReference(input: input, count: count, inputQuantization: inputQuantization, alpha: alpha, channels: channels,
+                           outputQuantization: outputQuantization, output: output)
+        return
+    }
+    let operand = Int8Operand(values: input, quantization: inputQuantization)
+    let requantization = Int8NormOutput(outputQuantization)
+    // One alpha: the whole tensor is one row.
+    let rowLength = channelCount == 1 ? count : channelCount
+    let shared = SIMD8<Float>(repeating: alpha[0])
+    for row in 0..<count / rowLength {
+        var first = 0
+        while first < rowLength {
+            let lanes = rowLength - first
+            let values = dequantizedBlock(operand, row * rowLength + first, count: lanes)
+            let slopes = channelCount == 1 ? shared : loadFloats(alpha + first, count: lanes)
+            let activated = values.replacing(with: slopes * values, where: values .< 0)
+            storeInt8s(requantization.quantize(activated), output + row * rowLength + first, count: lanes)
+            first += 8
+        }
+    }
+}
+
+/// The scalar reference of `int8PReLU`: the rule on every element.
+public func int8PReLUReference(input: UnsafePointer<Int8>, count: Int, inputQuantization: Int8Quantization,
+                               alpha: UnsafePointer<Float>, channels: Int, outputQuantization: Int8Quantization,
+                               output: UnsafeMutablePointer<Int8>) {
+    let channelCount = max(channels, 1)
+    let range = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint)
+    let outputMultiplier = 1 / outputQuantization.scale
+    for index in 0..<max(count, 0) {
+        let x = inputQuantization.dequantize(input[index])
+        let activated = x < 0 ? alpha[index % channelCount] * x : x
+        output[index] = requantize(activated * outputMultiplier, range)
+    }
+}
