@@ -195,7 +195,7 @@ private func attendOneRowReference(q: UnsafePointer<Float>, qStride: Int, k: Uns
         for dimension in 0..<max(queryHeadDim, 0) { dot += queryRow[dimension] * keyRow[dimension] }
         scores[key] = scale * dot
     }
-    softmax(scores, groups: 1, groupSize: keys)
+    softmaxReference(scores, groups: 1, groupSize: keys)
     for key in 0..<keys {
         let valueRow = v + key * vStride + head * valueHeadDim
         let probability = scores[key]
