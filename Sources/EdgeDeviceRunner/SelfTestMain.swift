@@ -31,6 +31,8 @@ func edgeDeviceSelfTestMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMu
     checkDeformableAttention(&suite)
     checkNormalization(&suite)
     checkElementwise(&suite)
+    checkNormalizationPaths(&suite)
+    checkInt8Normalization(&suite)
     #if EDGEDETR_INT8_KERNELS
     checkInt8Linear(&suite)
     #endif

@@ -1,13 +1,16 @@
 import CLibc
 import Kernels
 
-// The kernels with a single (scalar) implementation: checked against double-precision formulas
-// written here, which catches a miscompiled or mis-linked libm on the board rather than an
-// optimization bug. Pooling and PReLU are compared exactly with plain loops.
+// Normalizations and elementwise ops, two ways. At the machine's best level (SIMD8: NEON on the
+// boards) against double-precision formulas written here, which catches a miscompiled or
+// mis-linked libm on the board; and (checkNormalizationPaths) the SIMD8 paths against the scalar
+// references within the bounds Normalization.swift and Elementwise.swift state, with the same bits
+// on every pool size, the forced scalar level equal to the references. Pooling and PReLU are
+// compared exactly with plain loops.
 
 func checkNormalization(_ suite: inout SelfTestSuite) {
     var generator = suite.generator(for: "normalization")
-    var layer = KernelCheck("layerNorm", path: "scalar", criterion: "1e-4 relative to double")
+    var layer = KernelCheck("layerNorm", path: simd8Path, criterion: "1e-4 relative to double")
     for (rows, columns) in [(0, 8), (1, 1), (3, 7), (5, 256), (2, 301), (13, 33)] {
         let input = generator.floats(rows * columns, in: -3...3)
         let residual = generator.floats(rows * columns)
@@ -47,7 +50,7 @@ func checkNormalization(_ suite: inout SelfTestSuite) {
     }
     suite.report(layer)
 
-    var group = KernelCheck("groupNorm", path: "scalar", criterion: "1e-4 relative to double")
+    var group = KernelCheck("groupNorm", path: simd8Path, criterion: "1e-4 relative to double")
     for (pixels, channels, groups) in [(1, 8, 1), (7, 16, 4), (25, 256, 32), (3, 6, 3)] {
         let input = generator.floats(pixels * channels, in: -3...3)
         let gamma = generator.floats(channels, in: 0.5...1.5)
@@ -86,8 +89,8 @@ func checkNormalization(_ suite: inout SelfTestSuite) {
 
 func checkElementwise(_ suite: inout SelfTestSuite) {
     var generator = suite.generator(for: "elementwise")
-    var softmaxCheck = KernelCheck("softmax", path: "scalar", criterion: "1e-6 absolute vs double")
-    var sigmoidCheck = KernelCheck("sigmoid", path: "scalar", criterion: "1e-6 absolute vs double")
+    var softmaxCheck = KernelCheck("softmax", path: simd8Path, criterion: "1e-6 absolute vs double")
+    var sigmoidCheck = KernelCheck("sigmoid", path: simd8Path, criterion: "1e-6 absolute vs double")
     for (groups, size) in [(1, 1), (3, 7), (8, 100), (2, 1000)] {
         let input = generator.floats(groups * size, in: -30...30)
         var expected = [Float](repeating: 0, count: groups * size)
@@ -110,7 +113,7 @@ func checkElementwise(_ suite: inout SelfTestSuite) {
     suite.report(softmaxCheck)
     suite.report(sigmoidCheck)
 
-    var preluCheck = KernelCheck("prelu", path: "scalar", criterion: "exact")
+    var preluCheck = KernelCheck("prelu", path: simd8Path, criterion: "exact")
     for (count, channels) in [(1, 1), (17, 1), (48, 16), (35, 7)] {
         let input = generator.floats(count, in: -2...2)
         let alpha = generator.floats(channels, in: 0...0.5)
@@ -148,4 +151,145 @@ func checkElementwise(_ suite: inout SelfTestSuite) {
         poolCheck.compare(expected, actual, shape: "\(height)x\(width)x\(channels) kernel \(kernel) stride \(stride)") { _ in 0 }
     }
     suite.report(poolCheck)
+}
+
+/// The float SIMD8 paths against their scalar references (the bounds of Normalization.swift and
+/// Elementwise.swift), every pool size giving the same bits, the forced scalar level the reference.
+func checkNormalizationPaths(_ suite: inout SelfTestSuite) {
+    var generator = suite.generator(for: "normalizationPaths")
+    var layer = KernelCheck("layerNorm vs reference", path: simd8Path, criterion: "Normalization.swift bound")
+    var rowShapes = [(1, 1), (3, 7), (1, 8), (3, 9), (5, 256), (2, 301), (13, 33), (70, 256), (0, 16)]
+    for _ in 0..<4 { rowShapes.append((generator.int(in: 1...40), generator.int(in: 1...400))) }
+    for (number, (rows, columns)) in rowShapes.enumerated() {
+        let count = max(rows * columns, 1)
+        var input = generator.floats(count, in: -3...3)
+        for index in input.indices { input[index] += 1.5 }
+        let residual = number % 2 == 0 ? generator.floats(count) : nil
+        let gamma = generator.floats(max(columns, 1), in: -2...2)
+        let beta = generator.floats(max(columns, 1))
+        var expected = [Float](repeating: .nan, count: count)
+        layerNormReference(input: input, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta,
+                           epsilon: 1e-5, output: &expected)
+        var values = input
+        if let residual { for index in values.indices { values[index] += residual[index] } }
+        let bounds = normalizationBounds(values: values, segments: rows, length: columns, gamma: { gamma[$0] }, reference: expected)
+        let name = "rows \(rows) columns \(columns) residual \(residual != nil)"
+        comparePaths(&layer, name: name, expected: expected, bounds: bounds) { level, pool in
+            var actual = [Float](repeating: .nan, count: count)
+            KernelDispatch.withLevel(level) {
+                layerNorm(input: input, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: 1e-5,
+                          output: &actual, pool: pool)
+            }
+            return actual
+        }
+    }
+    suite.report(layer)
+
+    var group = KernelCheck("groupNorm vs reference", path: simd8Path, criterion: "Normalization.swift bound")
+    for (pixels, channels, groups) in [(1, 8, 1), (7, 16, 4), (25, 256, 32), (3, 6, 3), (5, 24, 2), (40, 64, 32), (9, 36, 4), (120, 256, 32)] {
+        let count = pixels * channels
+        var input = generator.floats(count, in: -3...3)
+        for index in input.indices { input[index] += 1 }
+        let gamma = generator.floats(channels, in: -2...2)
+        let beta = generator.floats(channels)
+        var expected = [Float](repeating: .nan, count: count)
+        groupNormReference(input: input, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta,
+                           epsilon: 1e-5, output: &expected)
+        // Each group's bound as one segment of its pixels' channels, gathered and scattered back.
+        var bounds = [Float](repeating: 0, count: count)
+        let perGroup = channels / groups
+        for g in 0..<groups {
+            var indices: [Int] = []
+            for pixel in 0..<pixels { for c in 0..<perGroup { indices.append(pixel * channels + g * perGroup + c) } }
+            let groupBounds = normalizationBounds(values: indices.map { input[$0] }, segments: 1, length: indices.count,
+                                                  gamma: { gamma[indices[$0] % channels] }, reference: indices.map { expected[$0] })
+            for (position, index) in indices.enumerated() { bounds[index] = groupBounds[position] }
+        }
+        comparePaths(&group, name: "pixels \(pixels) channels \(channels) groups \(groups)", expected: expected, bounds: bounds) { level, pool in
+            var actual = [Float](repeating: .nan, count: count)
+            KernelDispatch.withLevel(level) {
+                groupNorm(input: input, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta, epsilon: 1e-5,
+                          output: &actual, pool: pool)
+            }
+            return actual
+        }
+    }
+    suite.report(group)
+
+    var softmaxCheck = KernelCheck("softmax vs reference", path: simd8Path, criterion: "(1.25n+16)u rel + 2^-125")
+    var sigmoidCheck = KernelCheck("sigmoid vs reference", path: simd8Path, criterion: "12u rel + 2^-125")
+    for (groups, size, magnitude) in [(1, 1, Float(5)), (3, 7, 5), (700, 16, 8), (5, 17, 30), (8, 100, 30), (2, 1000, 30),
+                                      (9, 33, 1e4), (6, 16, 1e30), (4, 300, 0)] {
+        let input = generator.floats(groups * size, in: -magnitude...magnitude)
+        var expected = input
+        softmaxReference(&expected, groups: groups, groupSize: size)
+        let bounds = expected.map { (1.25 * Float(size) + 16) * (Float.ulpOfOne / 2) * $0 + 0x1p-125 }
+        comparePaths(&softmaxCheck, name: "groups \(groups) size \(size) |x| <= \(magnitude)", expected: expected, bounds: bounds) { level, pool in
+            var actual = input
+            KernelDispatch.withLevel(level) { softmax(&actual, groups: groups, groupSize: size, pool: pool) }
+            return actual
+        }
+        var logistic = input
+        sigmoidReference(&logistic, count: logistic.count)
+        let sigmoidBounds = logistic.map { 12 * (Float.ulpOfOne / 2) * $0 + 0x1p-125 }
+        comparePaths(&sigmoidCheck, name: "count \(input.count) |x| <= \(magnitude)", expected: logistic, bounds: sigmoidBounds) { level, _ in
+            var actual = input
+            KernelDispatch.withLevel(level) { sigmoid(&actual, count: actual.count) }
+            return actual
+        }
+    }
+    suite.report(softmaxCheck)
+    suite.report(sigmoidCheck)
+}
+
+/// The bound of Normalization.swift for each element: 2(n + 8)u|gamma|(|x̂| + mean|x|/σ + 1) + 4 ulp(|y|),
+/// with the statistics of each of `segments` segments of `length` values computed in Double.
+private func normalizationBounds(values: [Float], segments: Int, length: Int, gamma: (Int) -> Float, reference: [Float]) -> [Float] {
+    var bounds = [Float](repeating: 0, count: max(values.count, 1))
+    let u = Double(Float.ulpOfOne) / 2
+    for segment in 0..<segments {
+        var mean: Double = 0, magnitude: Double = 0
+        for index in 0..<length {
+            mean += Double(values[segment * length + index])
+            magnitude += Double(values[segment * length + index]).magnitude
+        }
+        mean /= Double(length)
+        magnitude /= Double(length)
+        var variance: Double = 0
+        for index in 0..<length {
+            let centered = Double(values[segment * length + index]) - mean
+            variance += centered * centered
+        }
+        let deviation = (variance / Double(length) + 1e-5).squareRoot()
+        for index in 0..<length {
+            let element = segment * length + index
+            let normalized = (Double(values[element]) - mean).magnitude / deviation
+            bounds[element] = Float(2 * Double(length + 8) * u * Double(gamma(index).magnitude) * (normalized + magnitude / deviation + 1))
+                + 4 * reference[element].magnitude.ulp
+        }
+    }
+    return bounds
+}
+
+/// One shape of a float kernel with a SIMD8 path: at the best level on every pool (within `bounds`
+/// of the reference, the same bits on each), then at the forced scalar level (the reference's bits).
+private func comparePaths(_ check: inout KernelCheck, name: String, expected: [Float], bounds: [Float],
+                          _ run: (KernelLevel, ThreadPool?) -> [Float]) {
+    var first: [Float]?
+    for pool in selfTestPools {
+        let actual = run(KernelDispatch.best, pool)
+        check.compare(expected, actual, shape: name) { bounds[$0] }
+        if let first, !sameBits(first, actual) {
+            check.fail("\(name): result depends on the thread count")
+        }
+        first = actual
+    }
+    check.compare(expected, run(.scalar, nil), shape: name + ", forced scalar") { _ in 0 }
+}
+
+/// Equal bit patterns element by element (NaN meets the same NaN).
+private func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
+    if a.count != b.count { return false }
+    for index in 0..<a.count where a[index].bitPattern != b[index].bitPattern { return false }
+    return true
 }
