@@ -114,6 +114,52 @@ import Testing
         }
     }
 
+    /// The normalizations and elementwise kernels, float and int8, with their tables built
+    /// beforehand (as at load), at the best and the scalar level.
+    @Test(arguments: [1, 2, 3])
+    func normalizationKernelsAllocateNothing(threads: Int) {
+        let (rows, columns, groups) = (40, 64, 8)
+        let count = rows * columns
+        let pool: ThreadPool? = threads > 1 ? ThreadPool(threadCount: threads) : nil
+        var generator = SplitMix64(seed: 9)
+        var floats = (0..<count).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
+        let bytes = (0..<count).map { _ in Int8(truncatingIfNeeded: generator.next()) }
+        let gamma = [Float](repeating: 1.5, count: columns), beta = [Float](repeating: 0.25, count: columns)
+        var output = [Float](repeating: 0, count: count)
+        var int8Output = [Int8](repeating: 0, count: count)
+        let quantization = Int8Quantization(scale: 0.05, zeroPoint: 3)
+        let sigmoidTable = Int8SigmoidTable(input: quantization, output: Int8Quantization(scale: 1.0 / 256, zeroPoint: -128))
+        let softmaxTable = Int8SoftmaxTable(inputScale: quantization.scale)
+        floats.withUnsafeMutableBufferPointer { floats in
+            bytes.withUnsafeBufferPointer { bytes in
+                let input = Int8Operand(values: bytes.baseAddress!, quantization: quantization)
+                for level in [KernelDispatch.best, .scalar] {
+                    let allocations = KernelDispatch.withLevel(level) {
+                        Self.allocations(on: pool) {
+                            layerNorm(input: floats.baseAddress!, residual: floats.baseAddress!, rows: rows, columns: columns,
+                                      gamma: gamma, beta: beta, epsilon: 1e-5, output: &output, pool: pool)
+                            groupNorm(input: floats.baseAddress!, pixels: rows, channels: columns, groups: groups, gamma: gamma,
+                                      beta: beta, epsilon: 1e-5, output: &output, pool: pool)
+                            softmax(&output, groups: count / 16, groupSize: 16, pool: pool)
+                            sigmoid(&output, count: count)
+                            prelu(&output, count: count, alpha: gamma, channels: columns)
+                            int8LayerNorm(input: input, residual: input, rows: rows, columns: columns, gamma: gamma, beta: beta,
+                                          epsilon: 1e-5, outputQuantization: quantization, output: &int8Output, pool: pool)
+                            int8GroupNorm(input: input, pixels: rows, channels: columns, groups: groups, gamma: gamma, beta: beta,
+                                          epsilon: 1e-5, outputQuantization: quantization, output: &int8Output, pool: pool)
+                            int8Softmax(input: bytes.baseAddress!, groups: count / 16, groupSize: 16, table: softmaxTable,
+                                        output: &output, pool: pool)
+                            int8Sigmoid(input: bytes.baseAddress!, count: count, table: sigmoidTable, output: &int8Output)
+                            int8PReLU(input: bytes.baseAddress!, count: count, inputQuantization: quantization, alpha: gamma,
+                                      channels: columns, outputQuantization: quantization, output: &int8Output)
+                        }
+                    }
+                    #expect(allocations == 0, "\(allocations) heap allocations in the normalizations at level \(level.name) with \(threads) threads")
+                }
+            }
+        }
+    }
+
     /// Runs once to warm up, then counts the allocations of a second run.
     static func allocations(running executor: GraphExecutor, on input: [Float]) throws -> Int {
         try input.withUnsafeBufferPointer { buffer in
