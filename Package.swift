@@ -5,8 +5,14 @@ import PackageDescription
 /// time (Kernels/CPUFeatures.swift). Its ISA flags are chosen by the architecture this manifest is
 /// evaluated on: a native x86-64 build gets them, an arm64 host compiles the module empty. Cross
 /// builds for the boards go through Targets/, not this manifest.
+///
+/// Innermost loops start on a 64-byte boundary (LLVM's x86 option; `-align-loops` is overridden
+/// by the x86 backend): the int8 tile's 183-byte loop ran 7-8% slower when the link happened to
+/// place it 48 bytes past a boundary (spanning four 64-byte fetch windows instead of three), so
+/// without the flag its speed depended on the code linked before it (docs/QUANTIZATION.md).
 #if arch(x86_64)
-let avx2Flags: [String] = ["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma"]
+let avx2Flags: [String] = ["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma",
+                           "-Xllvm", "-x86-experimental-pref-innermost-loop-alignment=6"]
 #else
 let avx2Flags: [String] = ["-Ounchecked"]
 #endif
