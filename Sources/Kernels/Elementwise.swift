@@ -65,7 +65,7 @@ private struct SoftmaxJob: ParallelJob {
                 maximum = maximum.replacing(with: block, where: block .> maximum)
                 first += 8
             }
-            let groupMaximum = maximum.max()
+            let groupMaximum = horizontalMaximum(maximum)
             let sum = blockedSum(segments: 1, length: groupSize) { _, first in
                 let exponentials = exponential(loadFloats(values + first, count: groupSize - first) - groupMaximum)
                 storeFloats(exponentials, values + first, count: groupSize - first)

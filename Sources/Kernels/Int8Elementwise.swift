@@ -113,11 +113,9 @@ private struct Int8SoftmaxJob: ParallelJob {
             var maximum = codes[0]
             for index in 1..<groupSize where codes[index] > maximum { maximum = codes[index] }
             let top = Int(maximum)
+            for index in 0..<groupSize { destination[index] = exponentials[top - Int(codes[index])] }
             let sum = blockedSum(segments: 1, length: groupSize) { _, first in
-                var block = SIMD8<Float>()
-                for lane in 0..<min(8, groupSize - first) { block[lane] = exponentials[top - Int(codes[first + lane])] }
-                storeFloats(block, destination + first, count: groupSize - first)
-                return block
+                loadFloats(destination + first, count: groupSize - first)
             }
             let inverseSum = SIMD8<Float>(repeating: 1 / sum)
             var first = 0

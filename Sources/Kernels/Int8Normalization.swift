@@ -134,9 +134,10 @@ public func int8LayerNormReference(input: Int8Operand, residual: Int8Operand?, r
 }
 
 /// Int8 GroupNorm on an HWC map: `groups` groups of channels/groups consecutive channels,
-/// statistics over every pixel of the group, as `groupNorm`. output: [pixels, channels] int8 in
-/// `outputQuantization`; it may equal the input. One task per group on `pool`. The scalar level
-/// runs `int8GroupNormReference`.
+/// statistics over every pixel of the group, as `groupNorm` (and split over `pool` as it is: up to
+/// 32 groups' statistics in one walk, then the normalization by blocks of pixels). output:
+/// [pixels, channels] int8 in `outputQuantization`; it may equal the input. The scalar level runs
+/// `int8GroupNormReference`.
 public func int8GroupNorm(input: Int8Operand, pixels: Int, channels: Int, groups: Int,
                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
                           outputQuantization: Int8Quantization, output: UnsafeMutablePointer<Int8>, pool: ThreadPool? = nil) {
@@ -146,42 +147,53 @@ public func int8GroupNorm(input: Int8Operand, pixels: Int, channels: Int, groups
                                epsilon: epsilon, outputQuantization: outputQuantization, output: output)
         return
     }
-    runTasks(groups, pool: pool,
-             Int8GroupNormJob(input: input, pixels: pixels, channels: channels, channelsPerGroup: channels / groups,
-                              gamma: gamma, beta: beta, epsilon: epsilon, output: Int8NormOutput(outputQuantization),
-                              destination: output))
+    let channelsPerGroup = channels / groups
+    let requantization = Int8NormOutput(outputQuantization)
+    withGroupStatistics { means, inverseDeviations in
+        var firstGroup = 0
+        while firstGroup < groups {
+            let groupCount = min(groupNormGroupsPerWalk, groups - firstGroup)
+            let firstChannel = firstGroup * channelsPerGroup
+            groupNormStatistics(pixels: pixels, groupCount: groupCount, channelsPerGroup: channelsPerGroup, epsilon: epsilon,
+                                means: means, inverseDeviations: inverseDeviations) { pixel, group, first in
+                dequantizedBlock(input, pixel * channels + firstChannel + group * channelsPerGroup + first, count: channelsPerGroup - first)
+            }
+            let pixelsPerTask = rowsPerNormalizationTask(columns: groupCount * channelsPerGroup)
+            runTasks((pixels + pixelsPerTask - 1) / pixelsPerTask, pool: pool,
+                     Int8GroupNormJob(input: input, pixels: pixels, pixelsPerTask: pixelsPerTask, channels: channels,
+                                      firstChannel: firstChannel, groupCount: groupCount, channelsPerGroup: channelsPerGroup,
+                                      means: means, inverseDeviations: inverseDeviations, gamma: gamma, beta: beta,
+                                      output: requantization, destination: output))
+            firstGroup += groupCount
+        }
+    }
 }
 
-/// The tasks of one `int8GroupNorm` call: one group each.
+/// The normalization of one `int8GroupNorm` chunk of groups: `pixelsPerTask` pixels each.
 private struct Int8GroupNormJob: ParallelJob {
-    let input: Int8Operand, pixels: Int, channels: Int, channelsPerGroup: Int
-    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
+    let input: Int8Operand, pixels: Int, pixelsPerTask: Int, channels: Int
+    let firstChannel: Int, groupCount: Int, channelsPerGroup: Int
+    let means: UnsafeMutablePointer<Float>, inverseDeviations: UnsafeMutablePointer<Float>
+    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let output: Int8NormOutput, destination: UnsafeMutablePointer<Int8>
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: Int8GroupNormJob.self).pointee.run(task: $1, thread: $2) }
     }
 
-    func run(task group: Int, thread: Int) {
-        let firstChannel = group * channelsPerGroup
-        let count = Float(pixels * channelsPerGroup)
-        @inline(__always) func block(_ pixel: Int, _ first: Int) -> SIMD8<Float> {
-            dequantizedBlock(input, pixel * channels + firstChannel + first, count: channelsPerGroup - first)
-        }
-        let mean = blockedSum(segments: pixels, length: channelsPerGroup, block) / count
-        let squares = blockedSum(segments: pixels, length: channelsPerGroup) { pixel, first in
-            let centered = block(pixel, first) - mean
-            return centered * centered
-        }
-        let inverseDeviation = 1 / (squares / count + epsilon).squareRoot()
-        for pixel in 0..<pixels {
-            var first = 0
-            while first < channelsPerGroup {
-                let lanes = channelsPerGroup - first
-                let normalized = (block(pixel, first) - mean) * inverseDeviation
-                    * loadFloats(gamma + firstChannel + first, count: lanes) + loadFloats(beta + firstChannel + first, count: lanes)
-                storeInt8s(output.quantize(normalized), destination + pixel * channels + firstChannel + first, count: lanes)
-                first += 8
+    func run(task: Int, thread: Int) {
+        for pixel in task * pixelsPerTask..<min(pixels, (task + 1) * pixelsPerTask) {
+            for group in 0..<groupCount {
+                let channel = firstChannel + group * channelsPerGroup
+                var first = 0
+                while first < channelsPerGroup {
+                    let lanes = channelsPerGroup - first
+                    let normalized = (dequantizedBlock(input, pixel * channels + channel + first, count: lanes) - means[group])
+                        * inverseDeviations[group] * loadFloats(gamma + channel + first, count: lanes)
+                        + loadFloats(beta + channel + first, count: lanes)
+                    storeInt8s(output.quantize(normalized), destination + pixel * channels + channel + first, count: lanes)
+                    first += 8
+                }
             }
         }
     }

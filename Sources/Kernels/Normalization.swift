@@ -106,7 +106,12 @@ public func layerNormReference(input: UnsafePointer<Float>, residual: UnsafePoin
 
 /// GroupNorm on an HWC map: `groups` groups of channels/groups consecutive channels, statistics
 /// over every pixel of the group (Deformable DETR's input projections use 32 groups of 8).
-/// `output` may equal `input`. One task per group on `pool`.
+/// `output` may equal `input`.
+///
+/// The SIMD8 path takes up to 32 groups at a time: their statistics in one walk over the pixels on
+/// the calling thread (each pixel's channels are adjacent in memory, so the walk streams; per-group
+/// walks down a column measured twice as slow), then the normalization split over `pool` by blocks
+/// of pixels. Each statistic is computed the same way whatever the pool.
 public func groupNorm(input: UnsafePointer<Float>, pixels: Int, channels: Int, groups: Int,
                       gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
                       output: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
@@ -116,43 +121,50 @@ public func groupNorm(input: UnsafePointer<Float>, pixels: Int, channels: Int, g
                            epsilon: epsilon, output: output)
         return
     }
-    runTasks(groups, pool: pool,
-             GroupNormJob(input: input, pixels: pixels, channels: channels, channelsPerGroup: channels / groups,
-                          gamma: gamma, beta: beta, epsilon: epsilon, output: output))
+    let channelsPerGroup = channels / groups
+    withGroupStatistics { means, inverseDeviations in
+        var firstGroup = 0
+        while firstGroup < groups {
+            let groupCount = min(groupNormGroupsPerWalk, groups - firstGroup)
+            let firstChannel = firstGroup * channelsPerGroup
+            groupNormStatistics(pixels: pixels, groupCount: groupCount, channelsPerGroup: channelsPerGroup, epsilon: epsilon,
+                                means: means, inverseDeviations: inverseDeviations) { pixel, group, first in
+                loadFloats(input + pixel * channels + firstChannel + group * channelsPerGroup + first, count: channelsPerGroup - first)
+            }
+            let pixelsPerTask = rowsPerNormalizationTask(columns: groupCount * channelsPerGroup)
+            runTasks((pixels + pixelsPerTask - 1) / pixelsPerTask, pool: pool,
+                     GroupNormJob(input: input, pixels: pixels, pixelsPerTask: pixelsPerTask, channels: channels,
+                                  firstChannel: firstChannel, groupCount: groupCount, channelsPerGroup: channelsPerGroup,
+                                  means: means, inverseDeviations: inverseDeviations, gamma: gamma, beta: beta, output: output))
+            firstGroup += groupCount
+        }
+    }
 }
 
-/// The tasks of one `groupNorm` call: one group each; a pixel's channels of the group are a
-/// segment of the blocked sums.
+/// The normalization of one `groupNorm` chunk of groups: `pixelsPerTask` pixels each.
 private struct GroupNormJob: ParallelJob {
-    let input: UnsafePointer<Float>, pixels: Int, channels: Int, channelsPerGroup: Int
-    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
-    let output: UnsafeMutablePointer<Float>
+    let input: UnsafePointer<Float>, pixels: Int, pixelsPerTask: Int, channels: Int
+    let firstChannel: Int, groupCount: Int, channelsPerGroup: Int
+    let means: UnsafeMutablePointer<Float>, inverseDeviations: UnsafeMutablePointer<Float>
+    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: GroupNormJob.self).pointee.run(task: $1, thread: $2) }
     }
 
-    func run(task group: Int, thread: Int) {
-        let firstChannel = group * channelsPerGroup
-        let count = Float(pixels * channelsPerGroup)
-        @inline(__always) func block(_ pixel: Int, _ first: Int) -> SIMD8<Float> {
-            loadFloats(input + pixel * channels + firstChannel + first, count: channelsPerGroup - first)
-        }
-        let mean = blockedSum(segments: pixels, length: channelsPerGroup, block) / count
-        let squares = blockedSum(segments: pixels, length: channelsPerGroup) { pixel, first in
-            let centered = block(pixel, first) - mean
-            return centered * centered
-        }
-        let inverseDeviation = 1 / (squares / count + epsilon).squareRoot()
-        for pixel in 0..<pixels {
-            let destination = output + pixel * channels + firstChannel
-            var first = 0
-            while first < channelsPerGroup {
-                let lanes = channelsPerGroup - first
-                let normalized = (block(pixel, first) - mean) * inverseDeviation
-                    * loadFloats(gamma + firstChannel + first, count: lanes) + loadFloats(beta + firstChannel + first, count: lanes)
-                storeFloats(normalized, destination + first, count: lanes)
-                first += 8
+    func run(task: Int, thread: Int) {
+        for pixel in task * pixelsPerTask..<min(pixels, (task + 1) * pixelsPerTask) {
+            for group in 0..<groupCount {
+                let channel = firstChannel + group * channelsPerGroup
+                var first = 0
+                while first < channelsPerGroup {
+                    let lanes = channelsPerGroup - first
+                    let normalized = (loadFloats(input + pixel * channels + channel + first, count: lanes) - means[group])
+                        * inverseDeviations[group] * loadFloats(gamma + channel + first, count: lanes)
+                        + loadFloats(beta + channel + first, count: lanes)
+                    storeFloats(normalized, output + pixel * channels + channel + first, count: lanes)
+                    first += 8
+                }
             }
         }
     }
@@ -190,5 +202,57 @@ public func groupNormReference(input: UnsafePointer<Float>, pixels: Int, channel
                 destination[channel] = (source[channel] - mean) * inverseDeviation * gamma[affine] + beta[affine]
             }
         }
+    }
+}
+
+// MARK: - GroupNorm statistics, shared with int8GroupNorm
+
+/// The most groups whose GroupNorm statistics are gathered in one walk: their accumulators and
+/// statistics live on the stack.
+let groupNormGroupsPerWalk = 32
+
+/// Writes the mean and 1 / sqrt(variance + epsilon) of each of `groupCount` (<= 32) consecutive
+/// groups of GroupNorm in the blocked order, a pixel's channels of a group being one segment. The
+/// map is walked pixel by pixel (the groups' channels of a pixel are adjacent in memory), which keeps
+/// every lane's order, pixel then channel, and so the result of a `blockedSum` per group.
+/// `block(pixel, group, first)`: eight values of the group's channels from `first`.
+@inline(__always)
+func groupNormStatistics(pixels: Int, groupCount: Int, channelsPerGroup: Int, epsilon: Float,
+                         means: UnsafeMutablePointer<Float>, inverseDeviations: UnsafeMutablePointer<Float>,
+                         _ block: (_ pixel: Int, _ group: Int, _ first: Int) -> SIMD8<Float>) {
+    let count = Float(pixels * channelsPerGroup)
+    withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: groupNormGroupsPerWalk) { lanes in
+        let lanes = lanes.baseAddress!
+        lanes.initialize(repeating: SIMD8(), count: groupCount)
+        for pixel in 0..<pixels {
+            for group in 0..<groupCount {
+                accumulateBlocked(&lanes[group], length: channelsPerGroup) { first in block(pixel, group, first) }
+            }
+        }
+        for group in 0..<groupCount {
+            means[group] = blockedTotal(lanes[group]) / count
+            lanes[group] = SIMD8()
+        }
+        for pixel in 0..<pixels {
+            for group in 0..<groupCount {
+                let mean = means[group]
+                accumulateBlocked(&lanes[group], length: channelsPerGroup) { first in
+                    let centered = block(pixel, group, first) - mean
+                    return centered * centered
+                }
+            }
+        }
+        for group in 0..<groupCount {
+            inverseDeviations[group] = 1 / (blockedTotal(lanes[group]) / count + epsilon).squareRoot()
+        }
+    }
+}
+
+/// Runs `body` with room for the means and inverse deviations of `groupNormGroupsPerWalk`
+/// groups, on the stack.
+@inline(__always)
+func withGroupStatistics(_ body: (_ means: UnsafeMutablePointer<Float>, _ inverseDeviations: UnsafeMutablePointer<Float>) -> Void) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * groupNormGroupsPerWalk) { buffer in
+        body(buffer.baseAddress!, buffer.baseAddress! + groupNormGroupsPerWalk)
     }
 }
