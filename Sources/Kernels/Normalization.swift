@@ -9,7 +9,8 @@ import CLibc
 //     |fast - reference| <= 2·(n + 8)·u·|gamma|·(|x̂| + mean|x| / σ + 1) + 4 ulp(|y|)
 // of each other (x̂ the normalized value, σ the deviation): the mean moves every x - mean by at most
 // (n + 8)·u·mean|x|, the variance's relative error moves 1/σ by half of 2·(n + 8)·u. Tests check this
-// bound; measured differences are a few ulp.
+// bound. Measured on 5440x256: 12u·(|γ| + |y - β| + |β|) for layerNorm, 74u for groupNorm (43520 terms
+// a group; against double precision the SIMD path errs by 9.5u there, the sequential reference by 74u).
 
 /// Row-wise LayerNorm over `columns`. With `residual`, normalizes (input + residual), which is the
 /// post-norm transformer's "add & norm" in one pass. `output` may equal `input` or `residual` (in
