@@ -1,8 +1,8 @@
 """Train a small DETR-family detector from scratch on EdgeDETR's synthetic shapes.
 
     nohup nice -n 5 .venv-ref/bin/python Calibration/training/train_detr.py --family deformable_detr \
-        --train /tmp/edgedetr-synth/train --val /tmp/edgedetr-synth/val --minutes 40 \
-        --out Tests/Fixtures/trained/deformable_synth128 > /tmp/train.log 2>&1 &
+        --train /tmp/edgedetr-easy/train --val /tmp/edgedetr-easy/val --minutes 40 \
+        --out Tests/Fixtures/trained/deformable_detr_easy128 > /tmp/train.log 2>&1 &
 
 Each dataset folder is what `edgedetr dataset synth -o DIR --split NAME` writes: DIR/NAME.json (COCO) and
 DIR/NAME/NNNNNN.png. Every model uses an HF ResNet backbone while training (use_timm_backbone=False): a
@@ -269,9 +269,9 @@ def save(model, out_dir, processor, family):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--family", choices=FAMILIES, default="deformable_detr")
-    ap.add_argument("--train", default="/tmp/edgedetr-synth/train")
-    ap.add_argument("--val", default="/tmp/edgedetr-synth/val")
-    ap.add_argument("--out", default="Tests/Fixtures/trained/deformable_synth128")
+    ap.add_argument("--train", default="/tmp/edgedetr-easy/train")
+    ap.add_argument("--val", default="/tmp/edgedetr-easy/val")
+    ap.add_argument("--out", default="Tests/Fixtures/trained/deformable_detr_easy128")
     ap.add_argument("--minutes", type=float, default=40.0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-4)
