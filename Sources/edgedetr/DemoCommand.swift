@@ -126,10 +126,9 @@ struct DemoCommand: ParsableCommand {
         let split = SyntheticDataset(seed: 1, split: "val", size: 128, difficulty: .easy)
         let truth: COCODataset
         do { truth = try split.write(count: valImages, to: work, threads: threads) } catch { throw CLIError(error.description) }
-        let defaults = QuantizationOptions()
-        print("Trained detectors (\(trainedFolder)): int8 with the default options (\(defaults.method.rawValue) observer, "
-              + (defaults.automaticPrecision == nil ? "sensitive layers float32" : "automatic precision")
-              + "), calibrated on the \(calibration.count) bundled calib images;")
+        let defaults = QuantizationOptions.recommended
+        print("Trained detectors (\(trainedFolder)): int8 with `edgedetr quantize`'s defaults (\(defaults.method.rawValue) observer, "
+              + "sensitive layers float32, automatic precision on top), calibrated on the \(calibration.count) bundled calib images;")
         print("COCO AP (x100) on the synthetic val split (\(valImages) images: edgedetr dataset synth --seed 1 --count \(valImages) --size 128 --split val --difficulty easy):")
         print("model                      family             float AP  int8 AP   loss  float AP50  int8 AP50  int8 file  float ms  int8 ms")
         var drawn = false

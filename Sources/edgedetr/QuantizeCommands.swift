@@ -76,8 +76,11 @@ struct QuantizeOptionsGroup: ParsableArguments {
           help: "Store the weights of the layers kept float32 as int8 per output channel (weight-only: dequantized at load, the layers still run float32).")
     var weightOnlyInt8 = QuantizationOptions().weightOnlyInt8
 
-    @Flag(name: .long, help: "Choose the float32 layers by measurement instead of by name: keep the most sensitive layers float until the output drift on the calibration images meets the targets below.")
-    var autoPrecision = false
+    @Flag(name: .long, inversion: .prefixedNo, help: "Keep more layers float32 by measurement, on top of the named ones, until the output drift on the calibration images meets the targets below (searched only when missed).")
+    var autoPrecision = true
+
+    @Option(name: .long, help: "--auto-precision: calibration images the search runs on.")
+    var searchImages: Int = AutomaticPrecision().images
 
     @Option(name: .long, help: "--auto-precision target: mean |score drift| on the float top-10 detections per image.")
     var targetScoreDrift: Double = AutomaticPrecision.defaultTarget.score
@@ -98,7 +101,8 @@ struct QuantizeOptionsGroup: ParsableArguments {
     var threads: Int = 2
 
     func options() throws -> QuantizationOptions {
-        var options = QuantizationOptions()
+        var options = QuantizationOptions.recommended
+        options.automaticPrecision = nil
         guard let method = CalibrationMethod(rawValue: method) else {
             throw ValidationError("--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
         }
@@ -114,11 +118,10 @@ struct QuantizeOptionsGroup: ParsableArguments {
                 throw ValidationError("--target-score-drift and --target-box-drift must be finite and >= 0")
             }
             guard (0...1).contains(maxFloatFraction) else { throw ValidationError("--max-float-fraction must be in [0, 1]") }
-            guard keepFloat.isEmpty, !noDefaultFloat else {
-                throw ValidationError("--auto-precision chooses the float32 layers itself: drop --keep-float and --no-default-float")
-            }
+            guard (1...10_000).contains(searchImages) else { throw ValidationError("--search-images must be from 1 to 10000") }
             options.automaticPrecision = AutomaticPrecision(
-                target: OutputDrift(score: targetScoreDrift, box: targetBoxDrift), maximumFloatFraction: maxFloatFraction)
+                target: OutputDrift(score: targetScoreDrift, box: targetBoxDrift), maximumFloatFraction: maxFloatFraction,
+                images: searchImages)
         }
         return options
     }

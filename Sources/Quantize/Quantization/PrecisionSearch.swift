@@ -84,9 +84,10 @@ public struct DriftReference {
     }
 }
 
-/// Automatic mixed precision: measure each quantizable layer's sensitivity (the output drift when
-/// only that layer runs int8), then keep the most sensitive layers in float32, one more at a time
-/// in sensitivity order, until the fully quantized rest meets the drift target.
+/// Automatic mixed precision over a set of candidate layers: when the candidates all in int8 miss
+/// the drift target, measure each one's sensitivity (the output drift when only that layer runs
+/// int8), then keep the most sensitive in float32, one more at a time in sensitivity order, until
+/// the rest in int8 meets the target.
 public struct PrecisionSearch {
     public struct Sensitivity: Sendable {
         public var layer: String
@@ -98,7 +99,8 @@ public struct PrecisionSearch {
         public var sensitivities: [Sensitivity]
         /// The layers kept float32, most sensitive first.
         public var keptFloat: [String]
-        /// The drift of the chosen mix, and of everything in int8.
+        /// The drift of the chosen mix, and of every candidate in int8. `sensitivities` is empty when
+        /// the latter already met the target (nothing was searched).
         public var drift: OutputDrift
         public var allInt8Drift: OutputDrift
         public var targetMet: Bool
@@ -125,6 +127,12 @@ public struct PrecisionSearch {
             let model = try rewrite(float)
             do { return try reference.drift(of: model.graph, plan: model.plan, threads: threads) } catch { throw .execution(error) }
         }
+        // Nothing to search when every candidate in int8 already meets the target (one run).
+        let allInt8 = try drift(keeping: [])
+        if allInt8.meets(target) {
+            progress(candidates.count, candidates.count)
+            return Result(sensitivities: [], keptFloat: [], drift: allInt8, allInt8Drift: allInt8, targetMet: true)
+        }
         let all = Set(candidates)
         var sensitivities: [Sensitivity] = []
         for (index, layer) in candidates.enumerated() {
@@ -135,7 +143,6 @@ public struct PrecisionSearch {
         let order = sensitivities.enumerated().sorted { a, b in
             a.element.drift.combined != b.element.drift.combined ? a.element.drift.combined > b.element.drift.combined : a.offset < b.offset
         }.map(\.element)
-        let allInt8 = try drift(keeping: [])
         var kept: [String] = []
         var current = allInt8
         // Drift is not monotone in the number of float layers, but it is close: walk the order and
@@ -151,6 +158,10 @@ public struct PrecisionSearch {
 extension PrecisionSearch.Result {
     /// The sensitivity table `quantize --auto-precision` prints, most sensitive first.
     public func table(limit: Int = 15) -> String {
+        if sensitivities.isEmpty {
+            return String(format: "automatic precision: every candidate layer in int8 meets the target (score drift %.5f, box drift %.5f); nothing searched",
+                          drift.score, drift.box)
+        }
         var lines = ["layer sensitivity (drift with only this layer in int8, calibration images):",
                      "layer                                                      score drift   box drift   kept"]
         let float = Set(keptFloat)
@@ -160,7 +171,7 @@ extension PrecisionSearch.Result {
                          + (float.contains(entry.layer) ? "float32" : "int8"))
         }
         if sensitivities.count > limit { lines.append("... \(sensitivities.count - limit) more layers") }
-        lines.append(String(format: "all int8: score drift %.5f, box drift %.5f; with %d float32 layers: score drift %.5f, box drift %.5f%@",
+        lines.append(String(format: "candidates all int8: score drift %.5f, box drift %.5f; with %d more float32 layers: score drift %.5f, box drift %.5f%@",
                             allInt8Drift.score, allInt8Drift.box, keptFloat.count, drift.score, drift.box,
                             targetMet ? "" : " (target not met: float layer limit reached)"))
         return lines.joined(separator: "\n")

@@ -70,21 +70,25 @@ public struct Quantizer {
         var search: PrecisionSearch.Result?
         if let automatic = options.automaticPrecision {
             let reference: DriftReference
-            do { reference = try DriftReference(float: floatGraph, inputs: calibration, threads: threads) } catch { throw .execution(error) }
-            let candidates = PrecisionSearch.candidates(in: floatGraph)
+            do {
+                reference = try DriftReference(float: floatGraph, inputs: Array(calibration.prefix(max(automatic.images, 1))), threads: threads)
+            } catch { throw .execution(error) }
+            // The layers already float32 by name or by hand stay so; the search adds to them.
+            let alreadyFloat = GraphQuantizer(source: floatGraph, statistics: statistics, options: options)
+            let candidates = PrecisionSearch.candidates(in: floatGraph).filter { name in
+                !floatGraph.nodes.contains { $0.name == name && alreadyFloat.keepsFloat($0) }
+            }
             var trial = options
-            trial.keepFloat = []
             let result = try PrecisionSearch.run(
                 candidates: candidates, reference: reference, target: automatic.target,
                 maximumFloat: Int(Double(candidates.count) * automatic.maximumFloatFraction), threads: threads,
                 rewrite: { float throws(QuantizationError) in
-                    trial.floatLayers = float
+                    trial.floatLayers = options.floatLayers.union(float)
                     let model = try rewrite(statistics: statistics, options: trial)
                     return (model.graph, ArenaPlanner.plan(model.graph))
                 },
                 progress: searchProgress)
-            chosen.keepFloat = []
-            chosen.floatLayers = Set(result.keptFloat)
+            chosen.floatLayers = options.floatLayers.union(result.keptFloat)
             search = result
         }
         let rewritten = try rewrite(statistics: statistics, options: chosen)
@@ -98,14 +102,13 @@ public struct Quantizer {
         var notes = [
             "precision: int8 for \(int8Ops) of \(floatGraph.nodes.count) ops (convolutions, linear layers, deformable sampling); float32 elsewhere",
         ]
+        notes.append("kept float: " + (options.keepFloat + options.floatLayers.sorted()).joined(separator: ", "))
         if let search {
             notes.append("kept float (automatic, \(search.keptFloat.count) layers): " + search.keptFloat.joined(separator: ", "))
-            notes.append(String(format: "automatic precision: drift score %.5f box %.5f (all int8: score %.5f box %.5f), target score %.5f box %.5f%@",
+            notes.append(String(format: "automatic precision: drift score %.5f box %.5f (before the search: score %.5f box %.5f), target score %.5f box %.5f%@",
                                 search.drift.score, search.drift.box, search.allInt8Drift.score, search.allInt8Drift.box,
                                 options.automaticPrecision!.target.score, options.automaticPrecision!.target.box,
                                 search.targetMet ? "" : " (not met: float layer limit reached)"))
-        } else {
-            notes.append("kept float: " + (options.keepFloat + options.floatLayers.sorted()).joined(separator: ", "))
         }
         notes.append(options.weightOnlyInt8
                      ? "float32 layers: weights stored int8 per output channel (weight-only), dequantized at load"
