@@ -83,6 +83,26 @@ import Testing
         #expect(comparison.meanScoreDrift < bounds.score && comparison.maxBoxDrift < bounds.box, "\(method): \(comparison.table(limit: 3))")
     }
 
+    /// Layers fed by constants only (Conditional DETR's position projections) stay float32 by default
+    /// and run int8 when the rule is off.
+    @Test func constantSubgraphsStayFloat() throws {
+        var options = QuantizationOptions()
+        options.keepFloat = []
+        let ruled = try QuantizationTests.quantized("conditional_detr", options: options)
+        options.keepConstantSubgraphsFloat = false
+        let plain = try QuantizationTests.quantized("conditional_detr", options: options)
+        // An int8 layer with a float output and a residual is split into `<name>.int8` and an add.
+        func runsInt8(_ graph: Graph, _ name: String) -> Bool {
+            graph.nodes.contains { ($0.name == name || $0.name == name + ".int8") && $0.operation.kindName == "quantizedLinear" }
+        }
+        for layer in ["model.decoder.layers.0.ca_qpos_proj", "model.decoder.layers.1.ca_kpos_proj", "model.decoder.ref_point_head.layers.0"] {
+            #expect(!runsInt8(ruled.graph, layer) && ruled.graph.nodes.contains { $0.name == layer && $0.operation.kindName == "linear" }, "\(layer)")
+            #expect(runsInt8(plain.graph, layer), "\(layer)")
+        }
+        // Layers that see the image stay int8 either way.
+        #expect(runsInt8(ruled.graph, "model.decoder.layers.0.ca_kcontent_proj"))
+    }
+
     /// The search keeps nothing float when the target is loose, keeps layers in sensitivity order up
     /// to its limit when the target cannot be met, and the drift it reports is the model's.
     @Test func automaticPrecisionFollowsTheTarget() throws {
