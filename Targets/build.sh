@@ -6,9 +6,9 @@
 #
 #   Targets/build.sh <rpi4|rpi5|x86-64|x86-64-avx2> [--self-test] [--static|--dynamic] [--out DIR]
 #
-# --static (the default) links a static PIE: no shared library at all, runs on any Linux kernel of
-# the architecture whatever its glibc. --dynamic links against the board's libc.so.6/libm.so.6 only
-# (smaller; needs glibc >= 2.36, e.g. Raspberry Pi OS bookworm). Outputs go under .build-arm64/<profile>
+# --dynamic (the default) links against the board's libc.so.6/libm.so.6 only: under the 1 MiB goal,
+# needs glibc >= 2.36 (Raspberry Pi OS bookworm, Debian 12, Ubuntu 22.10 and later). --static links a
+# static PIE instead: no shared library at all, runs whatever the board's glibc, about twice the size. Outputs go under .build-arm64/<profile>
 # or .build-x86-64/<profile> (git-ignored); unchanged modules are not recompiled.
 # Needs: gcc-aarch64-linux-gnu and libc6-dev-arm64-cross for the boards, gcc for x86-64.
 set -euo pipefail
@@ -26,7 +26,7 @@ shift
 source "Targets/profiles/$profile.profile"
 
 self_test=0
-link_mode=static
+link_mode=dynamic
 out=
 while [ $# -gt 0 ]; do
     case "$1" in
