@@ -3,8 +3,8 @@ with ONNX Runtime (QDQ, per-channel weights, MinMax and Entropy calibration on t
 EdgeDETR uses) and measure COCO box AP of float and both int8 models on the same val split.
 
     HF_HUB_OFFLINE=1 nice -n 5 .venv-ref/bin/python Calibration/onnx/ort_int8_eval.py \
-        --model Tests/Fixtures/trained/deformable_synth128 \
-        --calib /tmp/edgedetr-synth/calib --val /tmp/edgedetr-synth/val.json --json /tmp/ort_deformable.json
+        --model Tests/Fixtures/trained/deformable_detr_easy128 \
+        --calib Tests/Fixtures/datasets/synth128-easy/calib --val /tmp/edgedetr-easy/val.json --json /tmp/ort_deformable.json
 
     # export check only (ORT fp32 vs PyTorch), any hub-layout folder, no dataset needed:
     HF_HUB_OFFLINE=1 nice -n 5 .venv-ref/bin/python Calibration/onnx/ort_int8_eval.py \
