@@ -101,8 +101,8 @@ struct QuantizeOptionsGroup: ParsableArguments {
     var threads: Int = 2
 
     func options() throws -> QuantizationOptions {
-        var options = QuantizationOptions.recommended
-        options.automaticPrecision = nil
+        // QuantizationOptions.recommended when every flag keeps its default.
+        var options = QuantizationOptions()
         guard let method = CalibrationMethod(rawValue: method) else {
             throw ValidationError("--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
         }

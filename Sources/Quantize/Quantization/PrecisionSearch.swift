@@ -9,8 +9,6 @@ public struct OutputDrift: Sendable, Comparable {
     /// Mean |box coordinate difference| (normalized cx, cy, w, h) over the float top-k queries.
     public var box: Double
 
-    public static let zero = OutputDrift(score: 0, box: 0)
-
     public init(score: Double, box: Double) {
         self.score = score
         self.box = box
