@@ -119,6 +119,29 @@ if [ ${#model_files[@]} -gt 0 ]; then
     fi
 fi
 
+# Weights packed for the boards (quantize --target): the same detections as the host's file (packed for
+# the host, repacked at load above); on its own CPU a board uses the file's panels in place.
+if [ ${#model_files[@]} -gt 0 ]; then
+    image=Tests/Fixtures/images/oracle_rgb_64x48.png
+    "$host" detect --model "${model_files[0]}" --threshold 0 --top-k 20 "$image" > "$work/host.txt"
+    for target in rpi4 rpi5; do
+        "$host" quantize --model "Tests/Fixtures/models/${models[0]}" --calib Tests/Fixtures/images --input-size 96x128 \
+            --target "$target" -o "$work/$target.edq" > "$work/quantize.log"
+        "$host" detect --model "$work/$target.edq" --threshold 0 --top-k 20 "$image" > "$work/device.txt"
+        cmp -s "$work/host.txt" "$work/device.txt" || fail "host detections differ with --target $target"
+        cpu=cortex-a72; [ "$target" = rpi5 ] && cpu=cortex-a76
+        emulate "$target" "$cpu" edgedetr-run "$work/$target.edq" "$image" --threshold 0 --top-k 20 > "$work/device.txt" \
+            || fail "edgedetr-run ($target, $cpu) exited $? on the --target $target file"
+        cmp -s "$work/host.txt" "$work/device.txt" || fail "detections differ from the host's for the --target $target file on $cpu"
+        emulate "$target" "$cpu" edgedetr-run "$work/$target.edq" "$image" --bench 1 > "$work/bench.txt" || fail "--bench on the --target $target file"
+        if grep -q 'used in place, 0.0 MiB (0 bytes) repacked at load' "$work/bench.txt"; then
+            echo "test-arm64: --target $target file on $cpu: detections identical to the host's; $(grep '^int8 weights:' "$work/bench.txt")"
+        else
+            fail "the --target $target file should be used in place on $cpu:"$'\n'"$(grep '^int8 weights:' "$work/bench.txt")"
+        fi
+    done
+fi
+
 # Kernel paths and --bench: the A72 runs the SMLAL tile, the A76 the SDOT tile (rpi4 build
 # included: it picks the dot product at run time from HWCAP).
 for run in "${runs[@]}"; do

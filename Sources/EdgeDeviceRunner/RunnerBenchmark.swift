@@ -38,6 +38,10 @@ struct BenchmarkReport {
     var modelFileBytes = 0
     var weightBytes = 0
     var workingBytes = 0
+    /// Int8 weights the file stores packed for this CPU (used in place from the mapping) and packed
+    /// for another (repacked at load into owned memory).
+    var inPlaceWeightBytes = 0
+    var repackedWeightBytes = 0
     var peakResidentKiB = 0
 
     init(threads: Int) {
@@ -62,6 +66,7 @@ struct BenchmarkReport {
         lines.append("kernels: int8 GEMM \(int8GEMMPath), float GEMM \(floatGEMMPath)")
         lines.append("memory: weights \(mebibytes(weightBytes)), arena + scratch \(mebibytes(workingBytes)), "
             + "model file \(mebibytes(modelFileBytes))")
+        lines.append("int8 weights: \(mebibytes(inPlaceWeightBytes)) used in place, \(mebibytes(repackedWeightBytes)) repacked at load")
         lines.append("peak RSS: \(formatFixed(Double(peakResidentKiB) / 1024, decimals: 1)) MiB (\(peakResidentKiB) KiB)")
         var joined = ""
         for (index, line) in lines.enumerated() {
@@ -77,6 +82,7 @@ struct BenchmarkReport {
     var json: String {
         var text = "{\"threads\":\(threads),\"int8_gemm\":\(jsonString(int8GEMMPath)),\"float_gemm\":\(jsonString(floatGEMMPath)),"
             + "\"weight_bytes\":\(weightBytes),\"working_bytes\":\(workingBytes),\"model_file_bytes\":\(modelFileBytes),"
+            + "\"int8_in_place_bytes\":\(inPlaceWeightBytes),\"int8_repacked_bytes\":\(repackedWeightBytes),"
             + "\"peak_rss_kib\":\(peakResidentKiB),\"stages\":["
         for (index, stage) in stages.enumerated() {
             if index > 0 { text += "," }

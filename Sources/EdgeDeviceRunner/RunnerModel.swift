@@ -61,6 +61,8 @@ func runModel(_ detector: Detector, on image: RGBImage, imageBytes: [UInt8], opt
     report.modelFileBytes = detector.model.file.count
     report.weightBytes = detector.model.constantBytes
     report.workingBytes = detector.workingBytes
+    report.inPlaceWeightBytes = detector.executor.inPlaceWeightBytes
+    report.repackedWeightBytes = detector.executor.repackedWeightBytes
     report.peakResidentKiB = peakResidentKiB()
     print(options.json ? report.json : report.text)
     return RunnerExitCode.success

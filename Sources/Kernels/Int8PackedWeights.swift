@@ -51,7 +51,7 @@ public enum Int8WeightLayout: UInt8, Sendable, CaseIterable {
     }
 
     /// Bias and scale of one panel, rounded up to 64 bytes.
-    var panelHeaderByteCount: Int { roundedUp(panelColumns * 8, to: 64) }
+    public var panelHeaderByteCount: Int { roundedUp(panelColumns * 8, to: 64) }
 }
 
 @inline(__always)
@@ -73,6 +73,8 @@ public final class PackedInt8Weights {
     public let panelStride: Int
     /// The packed bytes, 64-byte aligned, `byteCount` long.
     public let bytes: UnsafeMutableRawPointer
+    /// False when the bytes are borrowed (a mapped model file's, used in place).
+    public let owned: Bool
     public var byteCount: Int { panelCount * panelStride }
 
     /// Packs `weights` [outputs, inputs] (int8, symmetric; -128 is clamped to -127, which the
@@ -88,6 +90,7 @@ public final class PackedInt8Weights {
         panelStride = layout.panelByteCount(inputs: self.inputs)
         bytes = UnsafeMutableRawPointer.allocate(byteCount: max(panelCount * panelStride, 64), alignment: 64)
         bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(panelCount * panelStride, 64))
+        owned = true
         let header = layout.panelHeaderByteCount
         for output in 0..<self.outputs {
             let panel = bytes + (output / columns) * panelStride
@@ -105,22 +108,125 @@ public final class PackedInt8Weights {
         }
     }
 
-    /// Adopts bytes read from a model file (copied), after checking their count.
-    public init?(packedBytes: UnsafeRawBufferPointer, outputs: Int, inputs: Int, layout: Int8WeightLayout) {
+    /// Uses `packedBytes` (a model file's mapped panels) in place, without copying: the caller keeps
+    /// them alive and unchanged while these weights are used. Returns nil unless the count is exactly
+    /// the layout's for `outputs` x `inputs`; a reader then checks `panelProblem()` before use.
+    public init?(borrowing packedBytes: UnsafeRawBufferPointer, outputs: Int, inputs: Int, layout: Int8WeightLayout) {
         if outputs < 0 || inputs < 0 { return nil }
+        guard let total = Self.packedByteCount(outputs: outputs, inputs: inputs, layout: layout),
+              total == packedBytes.count else { return nil }
         self.layout = layout
         self.outputs = outputs
         self.inputs = inputs
         panelCount = (outputs + layout.panelColumns - 1) / layout.panelColumns
         panelStride = layout.panelByteCount(inputs: inputs)
-        let (total, overflow) = panelCount.multipliedReportingOverflow(by: panelStride)
-        if overflow || total != packedBytes.count { return nil }
-        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(total, 64), alignment: 64)
-        if total > 0 { bytes.copyMemory(from: packedBytes.baseAddress!, byteCount: total) }
+        bytes = UnsafeMutableRawPointer(mutating: packedBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!)
+        owned = false
+    }
+
+    /// The same weights, folded biases and scales in another layout (a model file packed for another
+    /// CPU), in memory these weights own.
+    public init(repacking source: PackedInt8Weights, layout: Int8WeightLayout) {
+        self.layout = layout
+        outputs = source.outputs
+        inputs = source.inputs
+        let columns = layout.panelColumns, group = layout.depthGroup
+        panelCount = (outputs + columns - 1) / columns
+        panelStride = layout.panelByteCount(inputs: inputs)
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(panelCount * panelStride, 64), alignment: 64)
+        bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(panelCount * panelStride, 64))
+        owned = true
+        let header = layout.panelHeaderByteCount
+        for output in 0..<outputs {
+            let panel = bytes + (output / columns) * panelStride
+            let column = output % columns
+            let weightBytes = (panel + header).assumingMemoryBound(to: Int8.self)
+            for input in 0..<inputs {
+                weightBytes[(input / group) * columns * group + column * group + input % group] =
+                    source.weight(output: output, input: input)
+            }
+            panel.storeBytes(of: source.foldedBias(output: output), toByteOffset: 4 * column, as: Int32.self)
+            panel.storeBytes(of: source.scale(output: output), toByteOffset: 4 * (columns + column), as: Float.self)
+        }
+    }
+
+    /// Bytes of `outputs` x `inputs` weights packed in `layout`; nil when the size overflows.
+    public static func packedByteCount(outputs: Int, inputs: Int, layout: Int8WeightLayout) -> Int? {
+        if outputs < 0 || inputs < 0 || inputs > Int.max / 4 { return nil }
+        let panels = (outputs + layout.panelColumns - 1) / layout.panelColumns
+        let (total, overflow) = panels.multipliedReportingOverflow(by: layout.panelByteCount(inputs: inputs))
+        return overflow ? nil : total
+    }
+
+    /// Why these bytes are not panels the packer could have written, or nil: every weight must be in
+    /// -127...127 (the NEON kernels' exact int16 pair sums need it), and the padding (header slots and
+    /// weight columns past `outputs`, depths past `inputs`, bytes to the 64-byte boundary) zero.
+    public func panelProblem() -> String? {
+        let columns = layout.panelColumns, group = layout.depthGroup
+        let header = layout.panelHeaderByteCount
+        for panelIndex in 0..<panelCount {
+            let panel = UnsafeRawPointer(bytes + panelIndex * panelStride)
+            let live = min(columns, outputs - panelIndex * columns)
+            for slot in 0..<(header / 4) where slot % columns >= live || slot >= 2 * columns {
+                if panel.load(fromByteOffset: 4 * slot, as: UInt32.self) != 0 {
+                    return "panel \(panelIndex): header padding word \(slot) is not zero"
+                }
+            }
+            let weightBytes = (panel + header).assumingMemoryBound(to: Int8.self)
+            let groups = roundedUp((inputs + group - 1) / group, to: 2)
+            for groupIndex in 0..<groups {
+                for column in 0..<columns {
+                    let start = (groupIndex * columns + column) * group
+                    for lane in 0..<group {
+                        let value = weightBytes[start + lane]
+                        if column >= live || groupIndex * group + lane >= inputs {
+                            if value != 0 { return "panel \(panelIndex): padding byte \(start + lane) is not zero" }
+                        } else if value == -128 {
+                            return "weight [\(panelIndex * columns + column), \(groupIndex * group + lane)] is -128 (symmetric weights are -127...127)"
+                        }
+                    }
+                }
+            }
+            for offset in (groups * columns * group)..<(panelStride - header) where weightBytes[offset] != 0 {
+                return "panel \(panelIndex): padding byte \(offset) is not zero"
+            }
+        }
+        return nil
+    }
+
+    /// Why the panels' folded biases and scales differ from what packing these weights with `bias`,
+    /// `scales` and `inputZeroPoint` stores, or nil (a model file's panels are checked against the
+    /// layer's own bias and scale constants this way). Assumes `panelProblem()` is nil.
+    public func foldingProblem(bias: UnsafePointer<Int32>?, scales: UnsafePointer<Float>, inputZeroPoint: Int32) -> String? {
+        let columns = layout.panelColumns, group = layout.depthGroup
+        let header = layout.panelHeaderByteCount
+        let groups = roundedUp((inputs + group - 1) / group, to: 2)
+        for panelIndex in 0..<panelCount {
+            let panel = UnsafeRawPointer(bytes + panelIndex * panelStride)
+            let weightBytes = (panel + header).assumingMemoryBound(to: Int8.self)
+            for column in 0..<min(columns, outputs - panelIndex * columns) {
+                var sum: Int32 = 0
+                for groupIndex in 0..<groups {
+                    let start = (groupIndex * columns + column) * group
+                    for lane in 0..<group { sum &+= Int32(weightBytes[start + lane]) }
+                }
+                let output = panelIndex * columns + column
+                let expected = (bias?[output] ?? 0) &- inputZeroPoint &* sum
+                let stored = panel.load(fromByteOffset: 4 * column, as: Int32.self)
+                if stored != expected {
+                    return "output \(output): folded bias \(stored), expected \(expected) (bias - zero point \(inputZeroPoint) x weight sum \(sum))"
+                }
+                let scale = panel.load(fromByteOffset: 4 * (columns + column), as: Float.self)
+                if scale.bitPattern != scales[output].bitPattern {
+                    return "output \(output): requantization scale \(scale), the layer's is \(scales[output])"
+                }
+            }
+        }
+        return nil
     }
 
     deinit {
-        bytes.deallocate()
+        if owned { bytes.deallocate() }
     }
 
     /// The first byte of panel `panel`.

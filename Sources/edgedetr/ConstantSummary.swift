@@ -34,6 +34,7 @@ struct ConstantSummary {
             case .raw: break
             case .int8PerChannel: kind = "weight-only int8 weights (float layers)"
             case .generated: kind = "generated at load (recipes)"
+            case .int8Packed: break
             }
             entries.append(Entry(name: value.name, kind: kind, elementType: value.elementType,
                                  shape: value.shape, encoding: storage.encoding.name, bytes: storage.storedByteCount))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeRuntime
+import Kernels
 import Foundation
 import Quantize
 
@@ -92,7 +93,8 @@ struct DemoCommand: ParsableCommand {
         do { quantizer = try Quantizer(folder: folder, height: 96, width: 128) } catch { throw CLIError(error.description) }
         do {
             let result = try quantizer.quantize(images: images, options: QuantizationOptions(), threads: threads)
-            let bytes = ModelFileWriter.encode(graph: result.graph, plan: result.plan, metadata: result.metadata)
+            let bytes = ModelFileWriter.encode(graph: result.graph, plan: result.plan, metadata: result.metadata,
+                                               weightLayout: .native)
             let model = try ModelFile(bytes: bytes)
             let inputs = try quantizer.inputs(images)
             let comparison = try LayerComparison.measure(float: quantizer.floatGraph, quantized: model.graph,
@@ -139,7 +141,8 @@ struct DemoCommand: ParsableCommand {
             do { quantizer = try Quantizer(folder: folder) } catch { throw CLIError(error.description) }
             do {
                 let result = try quantizer.quantize(images: calibration, options: defaults, threads: threads)
-                try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, to: file)
+                try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata,
+                                          weightLayout: .native, to: file)
             } catch let error as QuantizationError {
                 throw CLIError("\(name): \(error.description)")
             } catch {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeRuntime
+import Kernels
 import Foundation
 import Quantize
 
@@ -88,6 +89,7 @@ struct InspectCommand: ParsableCommand {
             return graph.values[node.output.index].elementType == .int8 ? "int8" : "float32"
         }
         let summary = ConstantSummary(graph)
+        let placement = file.int8WeightPlacement
         if json {
             let ops: [[String: Any]] = graph.nodes.map { node in
                 ["name": node.name, "op": node.operation.kindName, "precision": precision(node),
@@ -97,6 +99,8 @@ struct InspectCommand: ParsableCommand {
                 "family": metadata.family, "input": [metadata.inputHeight, metadata.inputWidth],
                 "labels": Dictionary(uniqueKeysWithValues: zip(metadata.labelIDs.map(String.init), metadata.labelNames)),
                 "weight_bytes": file.constantBytes, "materialized_bytes": file.materializedBytes, "arena_bytes": file.plan.size, "file_bytes": file.file.count,
+                "int8_weights": ["this_cpu_layout": Int8WeightLayout.native.name, "in_place_bytes": placement.inPlace,
+                                 "repacked_at_load_bytes": placement.repacked, "packed_at_load_bytes": placement.packedAtLoad],
                 "ops": ops, "notes": metadata.notes,
                 "constant_bytes_by_kind": Dictionary(uniqueKeysWithValues: summary.byKind.map { ($0.kind, $0.bytes) }),
                 "constants": summary.entries.map { entry -> [String: Any] in
@@ -113,6 +117,8 @@ struct InspectCommand: ParsableCommand {
         for note in metadata.notes { print("  \(note)") }
         print("file \(file.file.count) bytes, weights \(file.constantBytes) bytes (\(file.materializedBytes) materialized at load), "
               + "arena \(file.plan.size) bytes, \(graph.nodes.count) ops")
+        print("int8 weights on this CPU (\(Int8WeightLayout.native.name) kernels): \(placement.inPlace) bytes used in place, "
+              + "\(placement.repacked) repacked at load (packed for another CPU), \(placement.packedAtLoad) packed at load (stored raw)")
         var counts: [String: Int] = [:]
         for node in graph.nodes { counts[node.operation.kindName, default: 0] += 1 }
         print("constants by kind (bytes in the file):")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeRuntime
+import Kernels
 import Foundation
 import Quantize
 
@@ -146,10 +147,26 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "The model file to write.")
     var output: String
 
+    @Option(name: .long, help: "The CPU the int8 weights are packed for, used in place there (other CPUs repack them at load): host, x86-64 (AVX2), rpi4 (Cortex-A72 NEON), rpi5 (Cortex-A76 dot product), or raw (PyTorch layout, packed at load everywhere).")
+    var target: String = "host"
+
     @OptionGroup var settings: QuantizeOptionsGroup
+
+    /// The weight layout `--target` names (nil: raw).
+    static func weightLayout(target: String) throws -> Int8WeightLayout? {
+        switch target {
+        case "host": return .native
+        case "x86-64": return .avx2
+        case "rpi4": return .neon
+        case "rpi5": return .neonDot
+        case "raw": return nil
+        default: throw ValidationError("--target must be one of host, x86-64, rpi4, rpi5, raw; got '\(target)'")
+        }
+    }
 
     func run() throws {
         let options = try settings.options()
+        let layout = try Self.weightLayout(target: target)
         let quantizer: Quantizer
         do {
             quantizer = try Quantizer(folder: model, height: settings.inputSize?.height, width: settings.inputSize?.width)
@@ -162,12 +179,16 @@ struct QuantizeCommand: ParsableCommand {
                                             progress: progress.update, searchProgress: Progress(label: "layer sensitivity").update)
         } catch { throw CLIError(error.description) }
         if let search = result.search { print(search.table(limit: 15)) }
-        do { try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, to: output) } catch {
+        var metadata = result.metadata
+        metadata.notes.append("int8 weights: " + (layout.map { "packed for \(target) (\($0.name) panels)" } ?? "raw (packed at load)"))
+        do {
+            try ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: metadata, weightLayout: layout, to: output)
+        } catch {
             throw CLIError(error.description)
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         print("wrote \(output): \(size) bytes, input \(quantizer.height)x\(quantizer.width), arena \(result.plan.size) bytes")
-        for note in result.metadata.notes { print("  \(note)") }
+        for note in metadata.notes { print("  \(note)") }
     }
 }
 

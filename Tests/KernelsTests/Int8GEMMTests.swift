@@ -116,7 +116,7 @@ struct Int8LinearCase {
         }
     }
 
-    @Test func packedBytesFollowTheDocumentedLayout() {
+    @Test func packedBytesFollowTheDocumentedLayout() throws {
         // W[n, k] = n * 10 + k for 3 outputs, 5 inputs; zero point 2 folds -2 * sum_k W[n, k].
         let weights: [Int8] = (0..<15).map { Int8(($0 / 5) * 10 + $0 % 5) }
         let packed = PackedInt8Weights(weights: weights, outputs: 3, inputs: 5, bias: [100, 200, 300],
@@ -129,10 +129,48 @@ struct Int8LinearCase {
         // Group 0, column 1: W[1, 0..<4]; group 1, column 2: W[2, 4], then zero padding.
         #expect(Array(bytes[(128 + 4)..<(128 + 8)]) == [10, 11, 12, 13])
         #expect(Array(bytes[(128 + 64 + 8)..<(128 + 64 + 12)]) == [24, 0, 0, 0])
-        let copy = PackedInt8Weights(packedBytes: bytes, outputs: 3, inputs: 5, layout: .neonDot)
-        #expect(copy != nil)
-        #expect(copy.map { UnsafeRawBufferPointer(start: $0.bytes, count: $0.byteCount).elementsEqual(bytes) } == true)
-        #expect(PackedInt8Weights(packedBytes: bytes, outputs: 3, inputs: 9, layout: .neonDot) == nil)
+        // Borrowed in place (a model file's panels): same bytes, not a copy, checked.
+        let borrowed = try #require(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 5, layout: .neonDot))
+        #expect(UnsafeRawPointer(borrowed.bytes) == UnsafeRawPointer(packed.bytes) && !borrowed.owned && packed.owned)
+        #expect(borrowed.panelProblem() == nil)
+        #expect(borrowed.foldingProblem(bias: [100, 200, 300], scales: [0.5, 0.25, 0.125], inputZeroPoint: 2) == nil)
+        #expect(borrowed.foldingProblem(bias: [100, 201, 300], scales: [0.5, 0.25, 0.125], inputZeroPoint: 2)?.contains("output 1: folded bias") == true)
+        #expect(borrowed.foldingProblem(bias: [100, 200, 300], scales: [0.5, 0.25, 0.5], inputZeroPoint: 2)?.contains("output 2: requantization scale") == true)
+        #expect(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 9, layout: .neonDot) == nil)
+        #expect(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 5, layout: .neon) == nil)  // 192 bytes there
+        // Padding (column 3, depth 5) and -128 are refused.
+        packed.bytes.storeBytes(of: 1, toByteOffset: 128 + 64 + 8 + 1, as: Int8.self)
+        #expect(borrowed.panelProblem() == "panel 0: padding byte 73 is not zero")
+        packed.bytes.storeBytes(of: 0, toByteOffset: 128 + 64 + 8 + 1, as: Int8.self)
+        packed.bytes.storeBytes(of: -128, toByteOffset: 128 + 4, as: Int8.self)
+        #expect(borrowed.panelProblem()?.contains("weight [1, 0] is -128") == true)
+        packed.bytes.storeBytes(of: 10, toByteOffset: 128 + 4, as: Int8.self)
+        packed.bytes.storeBytes(of: 1, toByteOffset: 4 * 3, as: Int32.self)
+        #expect(borrowed.panelProblem() == "panel 0: header padding word 3 is not zero")
+    }
+
+    /// Repacking between layouts keeps every weight, folded bias and scale; the GEMM gives the same
+    /// integers from any of them (the file's layout need not be the CPU's).
+    @Test(arguments: [(1, 1), (3, 5), (17, 9), (33, 70), (8, 16)])
+    func repackingBetweenLayoutsKeepsEverything(_ shape: (Int, Int)) {
+        let (outputs, inputs) = shape
+        var generator = SplitMix64(seed: UInt64(outputs * 131 + inputs))
+        let weights = (0..<(outputs * inputs)).map { _ in Int8(truncatingIfNeeded: Int(generator.next() % 255) - 127) }
+        let bias = (0..<outputs).map { _ in Int32(truncatingIfNeeded: Int(generator.next() % 20_000) - 10_000) }
+        let scales = (0..<outputs).map { Float($0 + 1) / 1024 }
+        for from in Int8WeightLayout.allCases {
+            let source = PackedInt8Weights(weights: weights, outputs: outputs, inputs: inputs, bias: bias, scales: scales,
+                                           inputZeroPoint: -7, layout: from)
+            for to in Int8WeightLayout.allCases {
+                let direct = PackedInt8Weights(weights: weights, outputs: outputs, inputs: inputs, bias: bias, scales: scales,
+                                               inputZeroPoint: -7, layout: to)
+                let repacked = PackedInt8Weights(repacking: source, layout: to)
+                #expect(repacked.byteCount == direct.byteCount)
+                #expect(UnsafeRawBufferPointer(start: repacked.bytes, count: repacked.byteCount)
+                            .elementsEqual(UnsafeRawBufferPointer(start: direct.bytes, count: direct.byteCount)), "\(from) -> \(to) \(shape)")
+                #expect(repacked.panelProblem() == nil)
+            }
+        }
     }
 
     @Test func requantizeRoundsHalfToEvenAndClamps() {

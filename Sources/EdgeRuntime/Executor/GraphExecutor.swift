@@ -4,6 +4,7 @@ import Kernels
 public enum ExecutionError: Error, Equatable, CustomStringConvertible {
     case inputShape(name: String, expected: Int, got: Int)
     case weightNotConstant(node: String)
+    case packedWeightShape(node: String)
 
     public var description: String {
         switch self {
@@ -11,6 +12,8 @@ public enum ExecutionError: Error, Equatable, CustomStringConvertible {
             return "input '\(name)' needs \(expected) values, got \(got)"
         case .weightNotConstant(let node):
             return "node '\(node)': weights must be constants"
+        case .packedWeightShape(let node):
+            return "node '\(node)': its packed weights do not have the layer's shape"
         }
     }
 }
@@ -24,7 +27,8 @@ public struct FloatTensor: Sendable {
 
 /// Runs a graph: float32 ops on the float kernels, quantized ops on the int8 kernels. It is the float
 /// reference the int8 path is measured against, the engine calibration drives, and the runtime of
-/// model files. Everything is prepared at init: weights packed for the kernels, one arena holding every
+/// model files. Everything is prepared at init: int8 weights a file stores packed for this CPU used in
+/// place, others packed (or repacked) for the kernels, one arena holding every
 /// activation at the offsets of an `ArenaPlan`, scratch for the kernels (the attention probabilities,
 /// and per thread the largest task scratch any node's kernel asks for) and per-node tables. `run`
 /// itself then allocates nothing, with or without a pool (Tests/QuantizeTests/NoAllocationTests.swift
@@ -53,6 +57,11 @@ public final class GraphExecutor {
     /// the weights.
     public var workingBytes: Int { plan.size + scratchCount * MemoryLayout<Float>.stride + taskScratch.byteCount }
     private let scratchCount: Int
+    /// Bytes of int8 weights a model file stores packed for this CPU, used in place from the mapping.
+    public private(set) var inPlaceWeightBytes = 0
+    /// Bytes of int8 weights a model file stores packed for another CPU, repacked at init into
+    /// memory the executor owns (weights stored raw are packed at init too; they are not counted).
+    public private(set) var repackedWeightBytes = 0
 
     /// - Parameter plan: where activations live; planned here (greedy) when nil. A plan read from a
     ///   file must have passed `ArenaPlanner.validate`.
@@ -106,20 +115,41 @@ public final class GraphExecutor {
                 }
                 let inputZeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
                 let weight = graph.shape(of: node.inputs[1])
+                // Weights a model file stores packed for this CPU's kernel are used in place; packed for
+                // another CPU, they are repacked; raw (PyTorch layout), they are packed here.
+                var stored: PackedInt8Weights? = nil
+                if let packed = constants[0].packedWeights {
+                    if packed.weights.layout == .native {
+                        stored = packed.weights
+                        inPlaceWeightBytes += packed.weights.byteCount
+                    } else {
+                        stored = PackedInt8Weights(repacking: packed.weights, layout: .native)
+                        repackedWeightBytes += packed.weights.byteCount
+                    }
+                }
                 if case .quantizedConv2d(let stride, let padding, _) = node.operation {
                     let input = graph.shape(of: node.inputs[0])
                     let shape = Conv2DShape(
                         inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
                         kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
-                    let packed = PackedInt8Conv2DWeights(
-                        weights: constants[0].int8Pointer, shape: shape, bias: constants[1].int32Pointer,
-                        scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                    let packed: PackedInt8Conv2DWeights
+                    if let stored {
+                        guard let adopted = PackedInt8Conv2DWeights(packed: stored, shape: shape, inputZeroPoint: inputZeroPoint) else {
+                            throw .packedWeightShape(node: node.name)
+                        }
+                        packed = adopted
+                    } else {
+                        packed = PackedInt8Conv2DWeights(
+                            weights: constants[0].int8Pointer, shape: shape, bias: constants[1].int32Pointer,
+                            scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                    }
                     packedInt8Conv[index] = packed
                     taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed.packed))
                 } else {
-                    let packed = PackedInt8Weights(
+                    let packed = stored ?? PackedInt8Weights(
                         weights: constants[0].int8Pointer, outputs: weight[0], inputs: weight[1], bias: constants[1].int32Pointer,
                         scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                    guard packed.outputs == weight[0], packed.inputs == weight[1] else { throw .packedWeightShape(node: node.name) }
                     packedInt8Linear[index] = packed
                     taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed))
                 }
@@ -196,6 +226,9 @@ public final class GraphExecutor {
             return Array(UnsafeBufferPointer(start: float(value.index), count: info.elementCount))
         case .int8:
             let quantization = info.quantization ?? Int8Quantization(scale: 1, zeroPoint: 0)
+            if case .constant(let c) = info.source {
+                return graph.constants[c].int8Values(shape: info.shape).map { quantization.dequantize($0) }
+            }
             let data = int8(value.index)
             return (0..<info.elementCount).map { quantization.dequantize(data[$0]) }
         case .int32:

@@ -1,4 +1,5 @@
 import CLibc
+import Kernels
 
 /// How a model file stores a constant (docs/FORMAT.md, "Constant encodings"). The graph always holds
 /// the data the kernels read (float32, int8 or int32); an encoding other than `raw` says how the file
@@ -14,6 +15,11 @@ public enum ConstantEncoding: Sendable {
     case int8PerChannel(values: ConstantStorage, scales: ConstantStorage)
     /// A pure function of the input size (plus a small learned tensor), stored as its recipe.
     case generated(ConstantRecipe)
+    /// The int8 weights of one quantized linear layer or convolution stored in a kernel's panel
+    /// layout, with the layer's bias (input zero point folded in) and requantization scales, so the
+    /// runtime uses the mapped bytes in place. The constant keeps its logical type and shape (int8
+    /// `[N, K]` or `[O, C, kH, kW]`), but its data is the panels: only the layer's kernel reads it.
+    case int8Packed(PackedWeightEncoding)
 
     /// The stored code (value record byte 11).
     public var code: UInt8 {
@@ -21,6 +27,7 @@ public enum ConstantEncoding: Sendable {
         case .raw: ConstantCoding.Code.raw.rawValue
         case .int8PerChannel: ConstantCoding.Code.int8PerChannel.rawValue
         case .generated: ConstantCoding.Code.generated.rawValue
+        case .int8Packed: ConstantCoding.Code.int8Packed.rawValue
         }
     }
 
@@ -29,6 +36,39 @@ public enum ConstantEncoding: Sendable {
         case .raw: "raw"
         case .int8PerChannel: "int8 per channel"
         case .generated(let recipe): recipe.name
+        case .int8Packed(let packed): "int8 packed (\(packed.weights.layout.name))"
+        }
+    }
+}
+
+/// The depth order of packed weights: a linear layer's own K, or a convolution's weights
+/// `[O, C, kH, kW]` in the order of an HWC patch (kernel row, kernel column, input channel).
+public enum PackedDepthOrder: UInt32, Sendable {
+    case linear = 0
+    case convolutionPatch = 1
+}
+
+/// Packed int8 weights as a model file stores them (docs/FORMAT.md, encoding 3): the panels, the depth
+/// order and the input zero point folded into the panels' biases.
+public struct PackedWeightEncoding: @unchecked Sendable {
+    public let weights: PackedInt8Weights
+    public let depthOrder: PackedDepthOrder
+    public let inputZeroPoint: Int32
+
+    public init(weights: PackedInt8Weights, depthOrder: PackedDepthOrder, inputZeroPoint: Int32) {
+        self.weights = weights
+        self.depthOrder = depthOrder
+        self.inputZeroPoint = inputZeroPoint
+    }
+}
+
+extension Int8WeightLayout {
+    /// The layout's name in files, tools and errors.
+    public var name: String {
+        switch self {
+        case .avx2: "avx2 16x2"
+        case .neon: "neon 8x8"
+        case .neonDot: "neon-dot 16x4"
         }
     }
 }

@@ -134,6 +134,44 @@ public final class ConstantStorage: @unchecked Sendable {
         self.file = file
     }
 
+    /// Packed int8 weights (`count` logical elements): the data is `packed.weights`' panels, owned by
+    /// them or borrowed from `file`.
+    public init(packed: PackedWeightEncoding, count: Int, from file: MappedFile?) {
+        raw = packed.weights.bytes
+        self.count = count
+        elementType = .int8
+        encoding = .int8Packed(packed)
+        owned = false
+        self.file = file
+    }
+
+    /// The packed weights, when this constant stores them (its data is then panels, not `[N, K]`).
+    public var packedWeights: PackedWeightEncoding? {
+        if case .int8Packed(let packed) = encoding { return packed }
+        return nil
+    }
+
+    /// Int8 data in the constant's logical `shape` (`[N, K]`, `[O, C, kH, kW]`...), packed weights
+    /// unpacked (for tools and tests; allocates).
+    public func int8Values(shape: [Int]) -> [Int8] {
+        guard let packed = packedWeights else { return Array(UnsafeBufferPointer(start: int8Pointer, count: count)) }
+        let weights = packed.weights
+        var result = [Int8](repeating: 0, count: count)
+        let isPatch = packed.depthOrder == .convolutionPatch && shape.count == 4
+        let channels = isPatch ? max(shape[1], 1) : 1, kernelHeight = isPatch ? shape[2] : 1, kernelWidth = isPatch ? max(shape[3], 1) : 1
+        for output in 0..<weights.outputs {
+            for input in 0..<weights.inputs {
+                var index = output * weights.inputs + input
+                if isPatch {
+                    let channel = input % channels, tap = input / channels
+                    index = ((output * channels + channel) * kernelHeight + tap / kernelWidth) * kernelWidth + tap % kernelWidth
+                }
+                result[index] = weights.weight(output: output, input: input)
+            }
+        }
+        return result
+    }
+
     deinit { if owned { raw.deallocate() } }
 
     public var byteCount: Int { count * elementType.byteSize }

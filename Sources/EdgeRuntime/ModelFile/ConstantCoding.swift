@@ -1,10 +1,15 @@
+import Kernels
+
 /// How each `ConstantEncoding` lays out a constant's bytes in the data section (docs/FORMAT.md,
 /// "Constant encodings"). The writer and the reader share this file, as they share `OperationCoding`.
 public enum ConstantCoding {
     /// Stored encoding codes (value record byte 11). Never renumber: add new ones at the end.
     public enum Code: UInt8, Sendable {
-        case raw = 0, int8PerChannel = 1, generated = 2
+        case raw = 0, int8PerChannel = 1, generated = 2, int8Packed = 3
     }
+
+    /// Bytes before the panels of packed int8 weights (layout, depth order, zero point, zero padding).
+    public static let packedHeaderSize = 64
 
     /// Stored recipe codes (the first word of a generated constant's data).
     public enum RecipeCode: UInt32, Sendable {
@@ -25,6 +30,8 @@ public enum ConstantCoding {
             return values.byteCount + scales.byteCount
         case .generated(.sinePosition(let embedding)):
             return sineHeaderSize + 8 * embedding.levels.count + (embedding.levelEmbedding?.byteCount ?? 0)
+        case .int8Packed(let packed):
+            return packedHeaderSize + packed.weights.byteCount
         }
     }
 
@@ -56,6 +63,12 @@ public enum ConstantCoding {
                 u32(UInt32(level.width))
             }
             if let levelEmbedding = embedding.levelEmbedding { append(levelEmbedding.raw, levelEmbedding.byteCount) }
+        case .int8Packed(let packed):
+            u32(UInt32(packed.weights.layout.rawValue))
+            u32(packed.depthOrder.rawValue)
+            u32(UInt32(bitPattern: packed.inputZeroPoint))
+            for _ in 0..<((packedHeaderSize - 12) / 4) { u32(0) }
+            append(packed.weights.bytes, packed.weights.byteCount)
         }
     }
 
@@ -105,7 +118,45 @@ public enum ConstantCoding {
                 throw ConstantEncodingError("the recipe generates \(recipe.shape), the value is \(shape)")
             }
             return ConstantStorage(generating: recipe)
+        case .int8Packed:
+            return try decodePacked(shape: shape, count: count, elementType: elementType, data: data, base: base, file: file)
         }
+    }
+
+    /// Packed int8 weights: the 64-byte header, then the panels, used in place. Checked here: the
+    /// header's fields, the exact size, zero padding and weights in -127...127; the reader then checks
+    /// the panels' biases and scales against the layer that reads them (`ModelFile`).
+    private static func decodePacked(shape: [Int], count: Int, elementType: ElementType, data: UnsafeRawBufferPointer,
+                                     base: UnsafeMutableRawPointer, file: MappedFile) throws(ConstantEncodingError) -> ConstantStorage {
+        func u32(_ offset: Int) -> UInt32 { data.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian }
+        guard elementType == .int8, shape.count == 2 || shape.count == 4, let outputs = shape.first, outputs > 0, count > 0 else {
+            throw ConstantEncodingError("packed int8 weights must be int8 [N, K] or [O, C, kH, kW] and not empty, got \(shape)")
+        }
+        guard data.count >= packedHeaderSize else {
+            throw ConstantEncodingError("packed int8 weights of \(data.count) bytes, expected at least the \(packedHeaderSize)-byte header")
+        }
+        guard let layout = Int8WeightLayout(rawValue: UInt8(truncatingIfNeeded: u32(0))), u32(0) <= 255 else {
+            throw ConstantEncodingError("unknown packed weight layout \(u32(0))")
+        }
+        guard let order = PackedDepthOrder(rawValue: u32(4)) else { throw ConstantEncodingError("unknown depth order \(u32(4))") }
+        guard (order == .linear) == (shape.count == 2) else {
+            throw ConstantEncodingError("depth order \(order.rawValue) does not fit a weight of rank \(shape.count)")
+        }
+        let zeroPoint = Int32(bitPattern: u32(8))
+        guard (-128...127).contains(zeroPoint) else { throw ConstantEncodingError("input zero point \(zeroPoint) outside -128...127") }
+        for offset in stride(from: 12, to: packedHeaderSize, by: 4) where u32(offset) != 0 {
+            throw ConstantEncodingError("packed weight header byte \(offset) is not zero")
+        }
+        let inputs = count / outputs
+        guard let panelBytes = PackedInt8Weights.packedByteCount(outputs: outputs, inputs: inputs, layout: layout),
+              panelBytes == data.count - packedHeaderSize,
+              let weights = PackedInt8Weights(borrowing: UnsafeRawBufferPointer(start: base + packedHeaderSize, count: panelBytes),
+                                              outputs: outputs, inputs: inputs, layout: layout) else {
+            throw ConstantEncodingError("\(data.count - packedHeaderSize) panel bytes for \(outputs) x \(inputs) weights in the \(layout.name) layout, expected \(PackedInt8Weights.packedByteCount(outputs: outputs, inputs: inputs, layout: layout) ?? -1)")
+        }
+        if let problem = weights.panelProblem() { throw ConstantEncodingError("packed int8 weights: \(problem)") }
+        return ConstantStorage(packed: PackedWeightEncoding(weights: weights, depthOrder: order, inputZeroPoint: zeroPoint),
+                               count: count, from: file)
     }
 
     private static func decodeRecipe(_ data: UnsafeRawBufferPointer, base: UnsafeMutableRawPointer,

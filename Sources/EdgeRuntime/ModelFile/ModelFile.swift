@@ -32,6 +32,7 @@ public final class ModelFile {
         metadata = try ModelMetadata(entries: try Self.readMetadata(sections.section(.metadata), strings: strings))
         let (graph, constantBytes) = try Self.readGraph(sections: sections, strings: strings, file: file,
                                                         version: sections.version)
+        try Self.checkPackedWeights(graph)
         self.graph = graph
         self.constantBytes = constantBytes
         materializedBytes = graph.constants.reduce(0) { $0 + $1.ownedByteCount }
@@ -330,6 +331,66 @@ public final class ModelFile {
         for _ in 0..<wordCount { words.append(try reader.u64()) }
         let operation = try OperationCoding.decode(opcode: opcode, words: words, node: name)
         return (name, operation, inputs)
+    }
+
+    /// How this CPU gets the int8 weights of the quantized layers (stored bytes): packed in its
+    /// kernel's layout and used in place, packed for another CPU and repacked at load, or stored raw
+    /// and packed at load.
+    public var int8WeightPlacement: (inPlace: Int, repacked: Int, packedAtLoad: Int) {
+        var placement = (inPlace: 0, repacked: 0, packedAtLoad: 0)
+        for node in graph.nodes {
+            switch node.operation {
+            case .quantizedLinear, .quantizedConv2d: break
+            default: continue
+            }
+            guard case .constant(let c) = graph.values[node.inputs[1].index].source else { continue }
+            let storage = graph.constants[c]
+            if let packed = storage.packedWeights {
+                if packed.weights.layout == .native { placement.inPlace += packed.weights.byteCount } else { placement.repacked += packed.weights.byteCount }
+            } else {
+                placement.packedAtLoad += storage.byteCount
+            }
+        }
+        return placement
+    }
+
+    // MARK: - Packed weights
+
+    /// Packed int8 weights carry their layer's bias (input zero point folded in) and scales, so each
+    /// packed constant must be read only as the weight of quantized linear layers or convolutions (in
+    /// the matching depth order) whose input zero point, bias and scales give exactly its panels.
+    static func checkPackedWeights(_ graph: Graph) throws(ModelFileError) {
+        for node in graph.nodes {
+            for (position, input) in node.inputs.enumerated() {
+                guard case .constant(let c) = graph.values[input.index].source,
+                      let packed = graph.constants[c].packedWeights else { continue }
+                let name = graph.values[input.index].name
+                func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: input.index, name: name, detail: detail) }
+                let expectedOrder: PackedDepthOrder
+                switch (node.operation, position) {
+                case (.quantizedLinear, 1): expectedOrder = .linear
+                case (.quantizedConv2d, 1): expectedOrder = .convolutionPatch
+                default:
+                    throw invalid("packed int8 weights read by '\(node.name)' as input \(position); only the weights of quantized linear layers and convolutions are packed")
+                }
+                guard packed.depthOrder == expectedOrder else {
+                    throw invalid("packed in depth order \(packed.depthOrder.rawValue), '\(node.name)' reads order \(expectedOrder.rawValue)")
+                }
+                let zeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
+                guard packed.inputZeroPoint == zeroPoint else {
+                    throw invalid("packed for input zero point \(packed.inputZeroPoint), '\(node.name)' reads one of \(zeroPoint)")
+                }
+                guard case .constant(let b) = graph.values[node.inputs[2].index].source,
+                      case .constant(let s) = graph.values[node.inputs[3].index].source,
+                      graph.constants[b].packedWeights == nil else {
+                    throw invalid("'\(node.name)' needs constant biases and scales beside packed weights")
+                }
+                if let problem = packed.weights.foldingProblem(bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
+                                                               inputZeroPoint: zeroPoint) {
+                    throw invalid("packed int8 weights of '\(node.name)': \(problem)")
+                }
+            }
+        }
     }
 
     // MARK: - Plan

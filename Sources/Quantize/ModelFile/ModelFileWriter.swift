@@ -1,13 +1,19 @@
 import EdgeRuntime
 import Foundation
+import Kernels
 
 /// Writes a graph, its arena plan and its metadata as one model file (docs/FORMAT.md), the layout
 /// `EdgeRuntime.ModelFile` reads: header, sections at 64-byte aligned offsets, constant data at
 /// 64-byte aligned offsets within the data section, the section table last. The output depends only
 /// on its inputs, so identical inputs give byte-identical files.
 public enum ModelFileWriter {
-    public static func encode(graph: Graph, plan: ArenaPlan, metadata: ModelMetadata) -> [UInt8] {
+    /// - Parameter weightLayout: store the int8 weights of quantized linear layers and convolutions
+    ///   packed in this kernel layout (encoding 3: used in place by a CPU whose kernel reads it,
+    ///   repacked at load by others); nil stores them raw, in PyTorch layout.
+    public static func encode(graph: Graph, plan: ArenaPlan, metadata: ModelMetadata,
+                              weightLayout: Int8WeightLayout? = nil) -> [UInt8] {
         var strings = StringTableBuilder()
+        let packed = weightLayout.map { packedWeights(of: graph, layout: $0) } ?? [:]
 
         // Metadata.
         var metadataBytes = ByteWriter()
@@ -53,7 +59,7 @@ public enum ModelFileWriter {
                 source = .constant
                 data.align(to: ModelFileFormat.alignment)
                 dataOffset = UInt64(data.bytes.count)
-                let storage = graph.constants[c]
+                let storage = packed[c] ?? graph.constants[c]
                 encoding = storage.encoding.code
                 ConstantCoding.encode(storage, into: &data.bytes)
                 dataSize = UInt64(data.bytes.count) - dataOffset
@@ -139,8 +145,53 @@ public enum ModelFileWriter {
         return file.bytes
     }
 
-    public static func write(graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, to path: String) throws(ModelExportError) {
-        let bytes = encode(graph: graph, plan: plan, metadata: metadata)
+    /// The weights of each quantized linear layer and convolution packed in `layout` with the layer's
+    /// bias, scales and input zero point, by constant index. A raw int8 weight read by anything else
+    /// too stays raw (its panels would fold one layer's bias).
+    static func packedWeights(of graph: Graph, layout: Int8WeightLayout) -> [Int: ConstantStorage] {
+        var readers = [Int](repeating: 0, count: graph.values.count)
+        for node in graph.nodes { for input in node.inputs { readers[input.index] += 1 } }
+        var packed: [Int: ConstantStorage] = [:]
+        for node in graph.nodes {
+            switch node.operation {
+            case .quantizedLinear, .quantizedConv2d: break
+            default: continue
+            }
+            guard case .constant(let c) = graph.values[node.inputs[1].index].source,
+                  readers[node.inputs[1].index] == 1, case .raw = graph.constants[c].encoding,
+                  case .constant(let b) = graph.values[node.inputs[2].index].source,
+                  case .constant(let s) = graph.values[node.inputs[3].index].source else { continue }
+            let zeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
+            let weight = graph.shape(of: node.inputs[1])
+            let weights: PackedInt8Weights
+            let order: PackedDepthOrder
+            switch node.operation {
+            case .quantizedLinear:
+                weights = PackedInt8Weights(weights: graph.constants[c].int8Pointer, outputs: weight[0], inputs: weight[1],
+                                            bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
+                                            inputZeroPoint: zeroPoint, layout: layout)
+                order = .linear
+            case .quantizedConv2d(let stride, let padding, _):
+                let input = graph.shape(of: node.inputs[0])
+                let shape = Conv2DShape(
+                    inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
+                    kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+                weights = PackedInt8Conv2DWeights(weights: graph.constants[c].int8Pointer, shape: shape,
+                                                  bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
+                                                  inputZeroPoint: zeroPoint, layout: layout).packed
+                order = .convolutionPatch
+            default:
+                continue
+            }
+            packed[c] = ConstantStorage(packed: PackedWeightEncoding(weights: weights, depthOrder: order, inputZeroPoint: zeroPoint),
+                                        count: graph.constants[c].count, from: nil)
+        }
+        return packed
+    }
+
+    public static func write(graph: Graph, plan: ArenaPlan, metadata: ModelMetadata, weightLayout: Int8WeightLayout? = nil,
+                             to path: String) throws(ModelExportError) {
+        let bytes = encode(graph: graph, plan: plan, metadata: metadata, weightLayout: weightLayout)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw .cannotWrite(path: path)
         }
