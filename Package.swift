@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "Quantize", targets: ["Quantize"]),
+        /// The C API (Sources/CEdgeDETR/include/edgedetr.h) over EdgeRuntime.
+        .library(name: "EdgeDETRC", targets: ["EdgeDETRC"]),
     ],
     traits: [
         .trait(name: "OpenBLAS", description: "Use the system OpenBLAS sgemm for the float path (libopenblas-dev)."),
@@ -47,6 +49,12 @@ let package = Package(
         ),
         .target(name: "EdgeRuntime", dependencies: ["CLibc", "Kernels"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Quantize", dependencies: ["EdgeRuntime", "Kernels"]),
+        /// edgedetr.h: the C declarations; EdgeDETRC: their Swift implementation on EdgeRuntime.
+        .target(name: "CEdgeDETR"),
+        .target(name: "EdgeDETRC", dependencies: ["CEdgeDETR", "EdgeRuntime"], swiftSettings: [.unsafeFlags(["-O"])],
+                linkerSettings: [.linkedLibrary("m")]),
+        /// The C example of docs/DEPLOY.md: `swift run edgedetr-c-example model.edq image.png`.
+        .executableTarget(name: "edgedetr-c-example", dependencies: ["CEdgeDETR", "EdgeDETRC"], path: "Examples/c"),
         .executableTarget(
             name: "edgedetr",
             dependencies: ["Quantize", "EdgeRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -57,5 +65,6 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "EdgeRuntime", "CAllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["edgedetr", "Quantize", "EdgeRuntime"]),
+        .testTarget(name: "CAPITests", dependencies: ["CEdgeDETR", "EdgeDETRC", "Quantize", "EdgeRuntime"]),
     ]
 )
