@@ -218,7 +218,8 @@ public final class PackedInt8Weights {
                 }
                 let scale = panel.load(fromByteOffset: 4 * (columns + column), as: Float.self)
                 if scale.bitPattern != scales[output].bitPattern {
-                    return "output \(output): requantization scale \(scale), the layer's is \(scales[output])"
+                    // Bit patterns, not decimals: Embedded Swift would link float printing into the kernels.
+                    return "output \(output): requantization scale bits \(scale.bitPattern), the layer's are \(scales[output].bitPattern)"
                 }
             }
         }

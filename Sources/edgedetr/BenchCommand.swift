@@ -4,25 +4,26 @@ import Foundation
 import Kernels
 import Quantize
 
-/// `edgedetr bench`: float latency of one checkpoint on a fixed-size random input, with the time
-/// spent in each kind of graph operation. Not a test: numbers depend on the machine and its load;
+/// `edgedetr bench`: latency of one checkpoint (float engine) or model file (int8, as `detect` runs
+/// it) on a fixed-size random input, with the time spent in each kind of graph operation. Not a test: numbers depend on the machine and its load;
 /// compare ratios measured in one run (Calibration/bench/float_bench.sh, docs/PERFORMANCE.md).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the float engine on one checkpoint with a random HxW input.",
+        abstract: "Time a checkpoint (float) or a model file (int8) on a random input.",
         discussion: """
-            Builds the graph for a --size x --size input of random pixel values (no preprocessing), runs it \
-            --warmup times, then --runs timed times, and prints median/min/max latency, the mean time per \
-            operation kind with its multiply-accumulates and GFLOP/s, and the float weight bytes. \
+            Builds the graph of a checkpoint for a --size x --size input, or loads a model file (its own input \
+            size), feeds random pixel values (no preprocessing), runs it --warmup times, then --runs timed \
+            times, and prints median/min/max latency, the CPU time per run, the mean time per operation kind \
+            with its multiply-accumulates and GFLOP/s (GOP/s for int8), and the weight bytes. \
             EDGEDETR_KERNELS=scalar|simd|avx2 picks the kernel level (default: the best this CPU has).
             """
     )
 
-    @Option(name: .long, help: "A Hugging Face checkpoint folder (config.json + model.safetensors).")
+    @Option(name: .long, help: "A Hugging Face checkpoint folder (config.json + model.safetensors), or a model file (.edq).")
     var model: String
 
-    @Option(name: .long, help: "Input height and width in pixels (32 to 2048).")
+    @Option(name: .long, help: "Input height and width in pixels (32 to 2048; a model file has its own).")
     var size: Int = 512
 
     @Option(name: .long, help: "Worker threads (1 to 64).")
@@ -43,13 +44,31 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let start = monotonicSeconds()
-        let checkpoint: CheckpointFolder
-        do { checkpoint = try CheckpointFolder(path: model) } catch { throw CLIError(error.description) }
         let graph: Graph
-        do { graph = try DetectorGraph.build(checkpoint, height: size, width: size) } catch { throw CLIError(error.description) }
+        let plan: ArenaPlan?
+        let description: String
+        let weightBytes: Int
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), !isDirectory.boolValue {
+            let file: ModelFile
+            do { file = try ModelFile(path: model) } catch { throw CLIError("\(model): \(error.description)") }
+            graph = file.graph
+            plan = file.plan
+            weightBytes = file.constantBytes
+            let int8 = graph.nodes.filter { $0.operation.kindName.hasPrefix("quantized") }.count
+            description = "\(file.metadata.family) model file, \(int8) of \(graph.nodes.count) ops int8, input "
+                + "\(file.metadata.inputHeight)x\(file.metadata.inputWidth)"
+        } else {
+            let checkpoint: CheckpointFolder
+            do { checkpoint = try CheckpointFolder(path: model) } catch { throw CLIError(error.description) }
+            do { graph = try DetectorGraph.build(checkpoint, height: size, width: size) } catch { throw CLIError(error.description) }
+            plan = nil
+            weightBytes = graph.constantElementCount * MemoryLayout<Float>.size
+            description = "\(checkpoint.config.family), float32, input \(size)x\(size)"
+        }
         let built = monotonicSeconds()
         let executor: GraphExecutor
-        do { executor = try GraphExecutor(graph: graph, threads: threads) } catch { throw CLIError(error.description) }
+        do { executor = try GraphExecutor(graph: graph, plan: plan, threads: threads) } catch { throw CLIError(error.description) }
         let packed = monotonicSeconds()
 
         guard let inputID = graph.inputs.first else { throw CLIError("\(model): the graph has no input") }
@@ -85,9 +104,8 @@ struct BenchCommand: ParsableCommand {
 
         let sorted = latencies.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        let weightBytes = graph.constantElementCount * MemoryLayout<Float>.size
-        print("model: \(model) (\(checkpoint.config.family)), input \(size)x\(size), \(threads) threads, kernels \(KernelDispatch.current.name)")
-        print(String(format: "graph: %d nodes, float weights %.1f MB (%d bytes); build %.2f s, pack %.2f s",
+        print("model: \(model) (\(description)), \(threads) threads, kernels \(KernelDispatch.current.name)")
+        print(String(format: "graph: %d nodes, weights %.1f MB (%d bytes); build or load %.2f s, prepare %.2f s",
                      graph.nodes.count, Double(weightBytes) / 1e6, weightBytes, built - start, packed - built))
         print(String(format: "latency: median %.3f s, min %.3f s, max %.3f s over %d runs after %d warm-up; CPU time %.3f s per run",
                      median, sorted.first!, sorted.last!, runs, warmup, cpuSeconds))
@@ -118,10 +136,10 @@ private func operationKind(_ operation: GraphOperation) -> String {
 private func multiplyAccumulates(_ node: Node, in graph: Graph) -> Int {
     let output = graph.shape(of: node.output)
     switch node.operation {
-    case .conv2d:
+    case .conv2d, .quantizedConv2d:
         let weight = graph.shape(of: node.inputs[1])
         return output.reduce(1, *) * weight[1] * weight[2] * weight[3]
-    case .linear:
+    case .linear, .quantizedLinear:
         return output.reduce(1, *) * graph.shape(of: node.inputs[1])[1]
     case .attention:
         let q = graph.shape(of: node.inputs[0])

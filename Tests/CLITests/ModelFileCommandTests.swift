@@ -79,6 +79,36 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(contentsOf: URL(fileURLWithPath: again)))
     }
 
+    /// `--target` picks the stored weight layout; every layout detects the same, `inspect` says how this
+    /// CPU gets the weights, and `bench` times the file.
+    @Test func targetLayoutsDetectTheSameAndBenchRunsTheFile() throws {
+        let directory = try CLI.temporaryDirectory()
+        var outputs: [String] = []
+        for target in ["raw", "host", "rpi4", "rpi5", "x86-64"] {
+            let file = directory.appendingPathComponent("\(target).edq").path
+            let quantize = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--input-size", "96x128",
+                                             "--threads", "1", "--no-auto-precision", "--target", target, "-o", file])
+            #expect(quantize.status == 0, "\(quantize.standardError)")
+            let placement = try CLI.edgedetr(["inspect", file]).standardOutput.split(separator: "\n")
+                .first { $0.hasPrefix("int8 weights on this CPU") } ?? ""
+            switch target {
+            case "raw": #expect(placement.contains(": 0 bytes used in place, 0 repacked") && !placement.contains(" 0 packed at load"), "\(placement)")
+            case "rpi4", "rpi5": #expect(placement.contains(": 0 bytes used in place") && !placement.contains(" 0 repacked"), "\(placement)")
+            default: #expect(!placement.contains(": 0 bytes used in place") && placement.contains(" 0 repacked at load") && placement.contains(" 0 packed at load"), "\(placement)")
+            }
+            outputs.append(try CLI.edgedetr(["detect", "--model", file, "--threshold", "0", "--top-k", "10", CLI.image]).standardOutput)
+        }
+        #expect(Set(outputs).count == 1 && !outputs[0].isEmpty)
+        let bench = try CLI.edgedetr(["bench", "--model", directory.appendingPathComponent("host.edq").path, "--threads", "1",
+                                      "--runs", "1", "--warmup", "0"])
+        #expect(bench.status == 0, "\(bench.standardError)")
+        #expect(bench.standardOutput.contains("model file") && bench.standardOutput.contains("| quantizedConv2d |")
+                && bench.standardOutput.contains("summary: median_s="))
+        let badTarget = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--target", "rpi3",
+                                          "-o", directory.appendingPathComponent("x.edq").path])
+        #expect(badTarget.status != 0 && badTarget.status < 128 && badTarget.standardError.contains("--target must be one of"))
+    }
+
     @Test func badCalibrationInputs() throws {
         let directory = try CLI.temporaryDirectory()
         CLI.expectOneLineError(try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", directory.path, "-o", directory.path + "/m.edq"]),

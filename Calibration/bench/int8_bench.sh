@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End-to-end latency of EdgeDETR int8 against ONNX Runtime int8 (and both fp32) on the R50 benchmark
+# checkpoints, in one run, each pair measured back to back:
+#
+#   nohup Calibration/bench/int8_bench.sh > /tmp/int8_bench.log 2>&1 &
+#
+# Per model: `edgedetr quantize` (minmax on 2 bundled images, the docs/FORMAT.md "Sizes" command, weights
+# packed for this CPU), `edgedetr bench` of the float checkpoint and of the int8 file (random input,
+# 1 warm-up + RUNS timed), then Calibration/bench/ort_int8_latency.py (ONNX Runtime fp32 and QDQ static
+# int8, per-channel, MinMax on the same 2 images; same warm-up and runs). Prints one table: median wall
+# time and CPU time per run (user + system of all threads) of each engine, and EdgeDETR int8 / ORT int8
+# (< 1: EdgeDETR is faster). On a shared machine quote the CPU-time ratio; wall time includes waiting for
+# a core. Environment: BENCH_DIR (default /tmp/edgedetr-bench; Calibration/oracle/make_benchmark_checkpoints.py
+# writes the checkpoints), PYTHON (default .venv-ref/bin/python), SCRATCH (default .build), SIZE (512),
+# THREADS (2), RUNS (3), MODELS (default deformable_detr dab_detr conditional_detr).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bench_dir=${BENCH_DIR:-/tmp/edgedetr-bench}
+python=${PYTHON:-.venv-ref/bin/python}
+scratch=${SCRATCH:-.build}
+size=${SIZE:-512}
+threads=${THREADS:-2}
+runs=${RUNS:-3}
+models=${MODELS:-deformable_detr dab_detr conditional_detr}
+export HF_HUB_OFFLINE=1
+logs=$(mktemp -d /tmp/int8_bench.XXXXXX)
+
+echo "== build (release, scratch $scratch)"
+swift build -c release --scratch-path "$scratch" --product edgedetr > "$logs/build.log" 2>&1 || { tail -20 "$logs/build.log"; exit 1; }
+cp "$scratch/release/edgedetr" "$logs/edgedetr"
+edgedetr="$logs/edgedetr"
+for name in $models; do
+    if [ ! -f "$bench_dir/$name/model.safetensors" ]; then
+        echo "== writing benchmark checkpoints into $bench_dir"
+        "$python" Calibration/oracle/make_benchmark_checkpoints.py "$bench_dir"
+        break
+    fi
+done
+
+summary() {  # the `summary:` line of `edgedetr bench` -> "median_s cpu_s"
+    sed -n 's/^summary: median_s=\([0-9.]*\) .*cpu_s=\([0-9.]*\) .*/\1 \2/p' "$1"
+}
+
+rows=()
+for name in $models; do
+    echo "== $name"
+    "$edgedetr" quantize --model "$bench_dir/$name" --calib Tests/Fixtures/images --input-size "${size}x${size}" \
+        --method minmax --limit 2 -o "$logs/$name.edq" > "$logs/$name.quantize.txt" 2>&1
+    "$edgedetr" bench --model "$bench_dir/$name" --size "$size" --threads "$threads" --runs "$runs" > "$logs/$name.float.txt"
+    "$edgedetr" bench --model "$logs/$name.edq" --threads "$threads" --runs "$runs" > "$logs/$name.int8.txt"
+    "$python" Calibration/bench/ort_int8_latency.py --model "$bench_dir/$name" --size "$size" --calib Tests/Fixtures/images \
+        --limit-calib 2 --threads "$threads" --runs "$runs" --json "$logs/$name.ort.json" > "$logs/$name.ort.txt" 2>&1
+    read -r float_wall float_cpu < <(summary "$logs/$name.float.txt")
+    read -r int8_wall int8_cpu < <(summary "$logs/$name.int8.txt")
+    read -r ort_fp32_wall ort_fp32_cpu ort_int8_wall ort_int8_cpu < <("$python" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["ort_fp32"]["median_s"], r["ort_fp32"]["cpu_s"], r["ort_int8"]["median_s"], r["ort_int8"]["cpu_s"])' "$logs/$name.ort.json")
+    rows+=("$name $float_wall $float_cpu $int8_wall $int8_cpu $ort_fp32_wall $ort_fp32_cpu $ort_int8_wall $ort_int8_cpu")
+    cat "$logs/$name.int8.txt"
+done
+
+echo
+echo "${size}x${size}, $threads threads, median of $runs runs after 1 warm-up; wall s / CPU s per run (logs: $logs)"
+echo
+echo "| model | EdgeDETR fp32 | EdgeDETR int8 | ORT fp32 | ORT int8 | EdgeDETR int8 / ORT int8 (wall, CPU) | EdgeDETR int8 / fp32 (CPU) |"
+echo "|---|---|---|---|---|---|---|"
+for row in "${rows[@]}"; do
+    set -- $row
+    awk -v n="$1" -v fw="$2" -v fc="$3" -v iw="$4" -v ic="$5" -v ofw="$6" -v ofc="$7" -v oiw="$8" -v oic="$9" 'BEGIN {
+        printf "| %s | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %.2f, %.2f | %.2f |\n",
+            n, fw, fc, iw, ic, ofw, ofc, oiw, oic, iw / oiw, ic / oic, ic / fc }'
+done
