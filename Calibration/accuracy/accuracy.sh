@@ -10,11 +10,14 @@
 # images (Tests/Fixtures/datasets/synth128-easy/calib, the first 16 of `--split calib`), for EdgeDETR
 # and ONNX Runtime alike. `edgedetr demo` prints the default row of the same table.
 # Environment: EDGEDETR (CLI binary; default: builds .build/release/edgedetr), PYTHON (default
-# .venv-ref/bin/python; ONNX Runtime rows are skipped without it), THREADS (default 2).
+# .venv-ref/bin/python; ONNX Runtime rows are skipped without it), THREADS (default 2), VAL_COUNT (val
+# images, default 200: the split the models were validated on; the first 200 of a larger count are
+# the same images, so a larger split only adds images and lowers the noise of the AP differences).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-/tmp/edgedetr-accuracy}
 THREADS=${THREADS:-2}
+VAL_COUNT=${VAL_COUNT:-200}
 PYTHON=${PYTHON:-.venv-ref/bin/python}
 if [ -z "${EDGEDETR:-}" ]; then
     swift build -c release --product edgedetr >&2
@@ -23,7 +26,7 @@ fi
 CALIB=Tests/Fixtures/datasets/synth128-easy/calib
 mkdir -p "$OUT"
 if [ ! -f "$OUT/data/val.json" ]; then
-    "$EDGEDETR" dataset synth --seed 1 --count 200 --size 128 --split val --difficulty easy -o "$OUT/data" >&2
+    "$EDGEDETR" dataset synth --seed 1 --count "$VAL_COUNT" --size 128 --split val --difficulty easy -o "$OUT/data" >&2
 fi
 VAL="$OUT/data/val.json"
 

@@ -29,7 +29,8 @@ Steps (one function each, in this order):
    quantized bins (quantize_static's defaults, 128 and 128, make it return the MinMax ranges); its KL
    search is ORT's pure-Python loop, minutes for a few hundred tensors.
 4. Evaluate: PyTorch fp32, ORT fp32, ORT int8 MinMax, ORT int8 Entropy on the val split; detections are
-   the image processor's post_process_object_detection(threshold=0, top_k=100) (sigmoid, top 100 over
+   the image processor's post_process_object_detection(threshold=0, top_k=100; 300 for DAB-DETR, as
+   `edgedetr eval`) (sigmoid, top k over
    queries x classes, cxcywh -> xyxy at the original image size); pycocotools COCOeval(bbox). Prints a
    table and writes --json with the numbers, the settings and the pinned versions.
 
@@ -109,7 +110,11 @@ PROCESSORS = {
 HUB_BACKBONE_KEYS = ("use_timm_backbone", "backbone", "backbone_config", "use_pretrained_backbone",
                      "backbone_kwargs", "dilation")
 METADATA_KEYS = ("model_type", "transformers_version", "architectures", "_name_or_path")
-TOP_K = 100
+# Detections kept per image before COCO evaluation: the official repositories' choice, which `edgedetr
+# detect` and `edgedetr eval` default to (300 for DAB-DETR, 100 otherwise), so both runtimes' float AP
+# are the same number.
+TOP_K = {"dab_detr": 300}
+DEFAULT_TOP_K = 100
 THREADS = 1
 OPSET = 17
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -389,14 +394,14 @@ def compare_scales(minmax_path: str, entropy_path: str, smallest_candidate: floa
 # 4. Evaluate
 # ----------------------------------------------------------------------------------------------------
 
-def detect(run, processor, images, val_inputs) -> list[dict]:
-    """COCO results for every image: HF post-processing, threshold 0, top 100, original image size."""
+def detect(run, processor, images, val_inputs, top_k: int) -> list[dict]:
+    """COCO results for every image: HF post-processing, threshold 0, top `top_k`, original image size."""
     results = []
     for (image_id, image), x in zip(images, val_inputs):
         logits, boxes = run(x)
         outputs = SimpleNamespace(logits=torch.from_numpy(logits), pred_boxes=torch.from_numpy(boxes))
         detection = processor.post_process_object_detection(
-            outputs, threshold=0.0, target_sizes=[(image.height, image.width)], top_k=TOP_K)[0]
+            outputs, threshold=0.0, target_sizes=[(image.height, image.width)], top_k=top_k)[0]
         for score, label, (x0, y0, x1, y1) in zip(detection["scores"].tolist(), detection["labels"].tolist(),
                                                   detection["boxes"].tolist()):
             results.append({"image_id": image_id, "category_id": int(label),
@@ -537,7 +542,8 @@ def main() -> None:
         rows = []
         for name, run in variants:
             start = time.perf_counter()
-            stats = coco_box_stats(args.val, image_ids, detect(run, processor, val_images, val_inputs))
+            stats = coco_box_stats(args.val, image_ids, detect(run, processor, val_images, val_inputs,
+                                                                          TOP_K.get(family, DEFAULT_TOP_K)))
             timings[f"eval {name}"] = time.perf_counter() - start
             rows.append({"variant": name, "stats": stats})
             log(f"{name}: AP {stats['AP'] * 100:.1f} AP50 {stats['AP50'] * 100:.1f} AP75 {stats['AP75'] * 100:.1f} "
@@ -556,7 +562,7 @@ def main() -> None:
                       "entropy_num_bins": args.entropy_bins,
                       "entropy_num_quantized_bins": args.entropy_quantized_bins,
                       "ops_reading_int8": quantized_ops, "entropy_vs_minmax_scales": narrowing},
-        postprocess={"threshold": 0.0, "top_k": TOP_K}, reference=reference, rows=rows)
+        postprocess={"threshold": 0.0, "top_k": TOP_K.get(family, DEFAULT_TOP_K)}, reference=reference, rows=rows)
     write_json(args.json, report)
     print(f"command: {report['command']}")
 
