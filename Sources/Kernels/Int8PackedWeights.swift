@@ -50,6 +50,12 @@ public enum Int8WeightLayout: UInt8, Sendable, CaseIterable {
         return panelHeaderByteCount + roundedUp(groups * panelColumns * depthGroup, to: 64)
     }
 
+    /// Where W[n, k] lies in a panel's weight groups, for column n % NR = `column` and depth k.
+    @inline(__always)
+    public func weightOffset(column: Int, depth: Int) -> Int {
+        (depth / depthGroup) * panelColumns * depthGroup + column * depthGroup + depth % depthGroup
+    }
+
     /// Bias and scale of one panel, rounded up to 64 bytes.
     public var panelHeaderByteCount: Int { roundedUp(panelColumns * 8, to: 64) }
 }
@@ -85,7 +91,7 @@ public final class PackedInt8Weights {
         self.layout = layout
         self.outputs = max(outputs, 0)
         self.inputs = max(inputs, 0)
-        let columns = layout.panelColumns, group = layout.depthGroup
+        let columns = layout.panelColumns
         panelCount = (self.outputs + columns - 1) / columns
         panelStride = layout.panelByteCount(inputs: self.inputs)
         bytes = UnsafeMutableRawPointer.allocate(byteCount: max(panelCount * panelStride, 64), alignment: 64)
@@ -100,7 +106,7 @@ public final class PackedInt8Weights {
             for input in 0..<self.inputs {
                 let weight = max(weights[output * self.inputs + input], -127)
                 sum &+= Int32(weight)
-                weightBytes[(input / group) * columns * group + column * group + input % group] = weight
+                weightBytes[layout.weightOffset(column: column, depth: input)] = weight
             }
             let correctedBias = (bias?[output] ?? 0) &- inputZeroPoint &* sum
             panel.storeBytes(of: correctedBias, toByteOffset: 4 * column, as: Int32.self)
@@ -130,7 +136,7 @@ public final class PackedInt8Weights {
         self.layout = layout
         outputs = source.outputs
         inputs = source.inputs
-        let columns = layout.panelColumns, group = layout.depthGroup
+        let columns = layout.panelColumns
         panelCount = (outputs + columns - 1) / columns
         panelStride = layout.panelByteCount(inputs: inputs)
         bytes = UnsafeMutableRawPointer.allocate(byteCount: max(panelCount * panelStride, 64), alignment: 64)
@@ -142,7 +148,7 @@ public final class PackedInt8Weights {
             let column = output % columns
             let weightBytes = (panel + header).assumingMemoryBound(to: Int8.self)
             for input in 0..<inputs {
-                weightBytes[(input / group) * columns * group + column * group + input % group] =
+                weightBytes[layout.weightOffset(column: column, depth: input)] =
                     source.weight(output: output, input: input)
             }
             panel.storeBytes(of: source.foldedBias(output: output), toByteOffset: 4 * column, as: Int32.self)
@@ -239,10 +245,9 @@ public final class PackedInt8Weights {
     /// W[output, input] as stored (zero past the matrix).
     @inline(__always)
     public func weight(output: Int, input: Int) -> Int8 {
-        let columns = layout.panelColumns, group = layout.depthGroup
+        let columns = layout.panelColumns
         let groupBytes = panel(output / columns) + layout.panelHeaderByteCount
-        return groupBytes.load(fromByteOffset: (input / group) * columns * group + (output % columns) * group + input % group,
-                               as: Int8.self)
+        return groupBytes.load(fromByteOffset: layout.weightOffset(column: output % columns, depth: input), as: Int8.self)
     }
 
     /// The folded bias of `output`: bias - zp_in * sum_k W[output, k].

@@ -88,15 +88,11 @@ public final class GraphExecutor {
                 let shape = graph.shape(of: node.inputs[1])
                 packedLinear[index] = PackedLinearWeights(
                     weights: graph.constants[c].pointer, outputs: shape[0], inputs: shape[1])
-            case .conv2d(let stride, let padding, _):
-                guard case .constant(let c) = graph.values[node.inputs[1].index].source else {
+            case .conv2d:
+                guard case .constant(let c) = graph.values[node.inputs[1].index].source,
+                      let shape = graph.convolutionShape(of: node) else {
                     throw .weightNotConstant(node: node.name)
                 }
-                let input = graph.shape(of: node.inputs[0])
-                let weight = graph.shape(of: node.inputs[1])
-                let shape = Conv2DShape(
-                    inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
-                    kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
                 packedConv[index] = PackedConv2DWeights(weights: graph.constants[c].pointer, shape: shape)
                 needed = max(needed, shape.scratchElementCount)
                 taskBytes = max(taskBytes, conv2dTaskScratchBytes(shape))
@@ -127,11 +123,7 @@ public final class GraphExecutor {
                         repackedWeightBytes += packed.weights.byteCount
                     }
                 }
-                if case .quantizedConv2d(let stride, let padding, _) = node.operation {
-                    let input = graph.shape(of: node.inputs[0])
-                    let shape = Conv2DShape(
-                        inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
-                        kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+                if let shape = graph.convolutionShape(of: node) {
                     let packed: PackedInt8Conv2DWeights
                     if let stored {
                         guard let adopted = PackedInt8Conv2DWeights(packed: stored, shape: shape, inputZeroPoint: inputZeroPoint) else {

@@ -305,3 +305,20 @@ public final class Graph {
         return total
     }
 }
+
+extension Graph {
+    /// The kernel shape of a convolution node (`conv2d` or `quantizedConv2d`: input `[H, W, C]`,
+    /// weight `[O, C, kH, kW]`), or nil for any other op.
+    public func convolutionShape(of node: Node) -> Conv2DShape? {
+        switch node.operation {
+        case .conv2d(let stride, let padding, _), .quantizedConv2d(let stride, let padding, _):
+            let input = shape(of: node.inputs[0])
+            let weight = shape(of: node.inputs[1])
+            return Conv2DShape(
+                inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
+                kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+        default:
+            return nil
+        }
+    }
+}

@@ -171,11 +171,8 @@ public enum ModelFileWriter {
                                             bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
                                             inputZeroPoint: zeroPoint, layout: layout)
                 order = .linear
-            case .quantizedConv2d(let stride, let padding, _):
-                let input = graph.shape(of: node.inputs[0])
-                let shape = Conv2DShape(
-                    inputHeight: input[0], inputWidth: input[1], inputChannels: input[2], outputChannels: weight[0],
-                    kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+            case .quantizedConv2d:
+                guard let shape = graph.convolutionShape(of: node) else { continue }
                 weights = PackedInt8Conv2DWeights(weights: graph.constants[c].int8Pointer, shape: shape,
                                                   bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
                                                   inputZeroPoint: zeroPoint, layout: layout).packed
