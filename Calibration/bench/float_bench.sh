@@ -32,13 +32,9 @@ tail -1 "$logs/build.log"
 cp "$scratch/release/edgedetr" "$logs/edgedetr"
 edgedetr="$logs/edgedetr"
 
-for name in $models; do
-    if [ ! -f "$bench_dir/$name/model.safetensors" ]; then
-        echo "== writing benchmark checkpoints into $bench_dir"
-        "$python" Calibration/oracle/make_benchmark_checkpoints.py "$bench_dir"
-        break
-    fi
-done
+# shellcheck source=Calibration/bench/benchmark_checkpoints.sh
+source Calibration/bench/benchmark_checkpoints.sh
+ensure_benchmark_checkpoints
 
 for name in $models; do
     echo "== $name: PyTorch and ONNX Runtime"

@@ -29,13 +29,9 @@ echo "== build (release, scratch $scratch)"
 swift build -c release --scratch-path "$scratch" --product edgedetr > "$logs/build.log" 2>&1 || { tail -20 "$logs/build.log"; exit 1; }
 cp "$scratch/release/edgedetr" "$logs/edgedetr"
 edgedetr="$logs/edgedetr"
-for name in $models; do
-    if [ ! -f "$bench_dir/$name/model.safetensors" ]; then
-        echo "== writing benchmark checkpoints into $bench_dir"
-        "$python" Calibration/oracle/make_benchmark_checkpoints.py "$bench_dir"
-        break
-    fi
-done
+# shellcheck source=Calibration/bench/benchmark_checkpoints.sh
+source Calibration/bench/benchmark_checkpoints.sh
+ensure_benchmark_checkpoints
 
 summary() {  # the `summary:` line of `edgedetr bench` -> "median_s cpu_s"
     sed -n 's/^summary: median_s=\([0-9.]*\) .*cpu_s=\([0-9.]*\) .*/\1 \2/p' "$1"
