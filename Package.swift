@@ -59,12 +59,18 @@ let package = Package(
             name: "edgedetr",
             dependencies: ["Quantize", "EdgeRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        /// The libFuzzer harnesses (docs/FUZZING.md) as plain functions, replayed on the regression
+        /// inputs by FuzzRegressionTests; `edgedetr-fuzz` is their libFuzzer entry point, built by
+        /// Fuzz/run.sh with `--sanitize=fuzzer --sanitize=address`.
+        .target(name: "EdgeFuzzing", dependencies: ["Quantize", "EdgeRuntime"]),
+        .executableTarget(name: "edgedetr-fuzz", dependencies: ["EdgeFuzzing"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "Kernels"]),
         /// Counts the test process's heap allocations (NoAllocationTests); test-only.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "EdgeRuntime", "CAllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["edgedetr", "Quantize", "EdgeRuntime"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["EdgeFuzzing"]),
         .testTarget(name: "CAPITests", dependencies: ["CEdgeDETR", "EdgeDETRC", "Quantize", "EdgeRuntime"]),
     ]
 )

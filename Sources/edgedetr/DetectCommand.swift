@@ -139,8 +139,8 @@ enum DetectionDrawing {
         let thickness = max(1, min(image.width, image.height) / 200)
         for detection in detections {
             let color = palette[detection.label % palette.count]
-            let x0 = Int(detection.x0.rounded()), y0 = Int(detection.y0.rounded())
-            let x1 = Int(detection.x1.rounded()), y1 = Int(detection.y1.rounded())
+            let x0 = pixelCoordinate(detection.x0), y0 = pixelCoordinate(detection.y0)
+            let x1 = pixelCoordinate(detection.x1), y1 = pixelCoordinate(detection.y1)
             drawRectangle(on: &image, x0: x0, y0: y0, x1: x1, y1: y1, red: color.0, green: color.1, blue: color.2, thickness: thickness)
             drawText("\(label(detection.label)) \(String(format: "%.2f", detection.score))", on: &image,
                      x: x0, y: max(0, y0 - 9), red: color.0, green: color.1, blue: color.2)

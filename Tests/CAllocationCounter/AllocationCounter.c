@@ -13,43 +13,48 @@ extern void *__libc_valloc(size_t size);
 extern void *__libc_pvalloc(size_t size);
 
 static _Atomic long counted;
+static _Atomic size_t largest;
 static __thread int counting;
 
 void edgedetr_count_allocations_on_this_thread(int enabled) { counting = enabled; }
 long edgedetr_counted_allocations(void) { return counted; }
-void edgedetr_reset_counted_allocations(void) { counted = 0; }
+size_t edgedetr_largest_counted_allocation(void) { return largest; }
+void edgedetr_reset_counted_allocations(void) { counted = 0; largest = 0; }
 
-static inline void note(void) {
-    if (counting) counted += 1;
+static inline void note(size_t size) {
+    if (counting) {
+        counted += 1;
+        if (size > largest) largest = size;
+    }
 }
 
 void *malloc(size_t size) {
-    note();
+    note(size);
     return __libc_malloc(size);
 }
 
 void *calloc(size_t count, size_t size) {
-    note();
+    note(count * size);
     return __libc_calloc(count, size);
 }
 
 void *realloc(void *pointer, size_t size) {
-    note();
+    note(size);
     return __libc_realloc(pointer, size);
 }
 
 void *memalign(size_t alignment, size_t size) {
-    note();
+    note(size);
     return __libc_memalign(alignment, size);
 }
 
 void *aligned_alloc(size_t alignment, size_t size) {
-    note();
+    note(size);
     return __libc_memalign(alignment, size);
 }
 
 int posix_memalign(void **result, size_t alignment, size_t size) {
-    note();
+    note(size);
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return EINVAL;
     void *pointer = __libc_memalign(alignment, size);
     if (pointer == NULL && size != 0) return ENOMEM;
@@ -58,11 +63,11 @@ int posix_memalign(void **result, size_t alignment, size_t size) {
 }
 
 void *valloc(size_t size) {
-    note();
+    note(size);
     return __libc_valloc(size);
 }
 
 void *pvalloc(size_t size) {
-    note();
+    note(size);
     return __libc_pvalloc(size);
 }

@@ -132,6 +132,12 @@ public enum ArenaPlanner {
             }
         }
         let all = buffers(of: graph)
+        // No plan needs more than every buffer side by side: a larger arena is memory asked for nothing.
+        var unshared = 0
+        for buffer in all { unshared += alignUp(buffer.bytes) }
+        guard plan.size <= max(unshared, alignment) else {
+            throw .invalidPlan(detail: "arena of \(plan.size) bytes, more than the \(unshared) its buffers take side by side")
+        }
         for buffer in all {
             let offset = plan.offsets[buffer.value]
             let name = graph.values[buffer.value].name

@@ -5,6 +5,9 @@ public enum ExecutionError: Error, Equatable, CustomStringConvertible {
     case inputShape(name: String, expected: Int, got: Int)
     case weightNotConstant(node: String)
     case packedWeightShape(node: String)
+    case missingOutput(name: String)
+    case nonFiniteOutput(name: String, index: Int, value: Float)
+    case workingMemoryTooLarge(bytes: Int?)
 
     public var description: String {
         switch self {
@@ -14,6 +17,12 @@ public enum ExecutionError: Error, Equatable, CustomStringConvertible {
             return "node '\(node)': weights must be constants"
         case .packedWeightShape(let node):
             return "node '\(node)': its packed weights do not have the layer's shape"
+        case .missingOutput(let name):
+            return "the graph has no float32 output '\(name)'"
+        case .nonFiniteOutput(let name, let index, let value):
+            return "the model produced \(value) at \(name)[\(index)] (overflow in the model's arithmetic): no detections reported"
+        case .workingMemoryTooLarge(let bytes):
+            return "a run would need \(bytes.map { "\($0) bytes" } ?? "more than Int.max bytes") of arena and scratch, over the limit of \(RuntimeLimits.maximumWorkingBytes)"
         }
     }
 }
@@ -75,103 +84,120 @@ public final class GraphExecutor {
         packedInt8Linear = Array(repeating: nil, count: graph.nodes.count)
         packedInt8Conv = Array(repeating: nil, count: graph.nodes.count)
         nodeTables = Array(repeating: nil, count: graph.nodes.count)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(self.plan.size, ArenaPlanner.alignment),
-                                                 alignment: ArenaPlanner.alignment)
         var needed = 0
         var taskBytes = 0
-        for (index, node) in graph.nodes.enumerated() {
-            switch node.operation {
-            case .linear:
-                guard case .constant(let c) = graph.values[node.inputs[1].index].source else {
-                    throw .weightNotConstant(node: node.name)
-                }
-                let shape = graph.shape(of: node.inputs[1])
-                packedLinear[index] = PackedLinearWeights(
-                    weights: graph.constants[c].pointer, outputs: shape[0], inputs: shape[1])
-            case .conv2d:
-                guard case .constant(let c) = graph.values[node.inputs[1].index].source,
-                      let shape = graph.convolutionShape(of: node) else {
-                    throw .weightNotConstant(node: node.name)
-                }
-                packedConv[index] = PackedConv2DWeights(weights: graph.constants[c].pointer, shape: shape)
-                needed = max(needed, shape.scratchElementCount)
-                taskBytes = max(taskBytes, conv2dTaskScratchBytes(shape))
-            case .attention(let heads, _):
-                let q = graph.shape(of: node.inputs[0])
-                let k = graph.shape(of: node.inputs[1])
-                needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, queryHeadDim: q[1] / max(heads, 1),
-                                                           threads: self.threads))
-            case .quantizedLinear, .quantizedConv2d:
-                var constants: [ConstantStorage] = []
-                for position in 1...3 {
-                    guard case .constant(let c) = graph.values[node.inputs[position].index].source else {
+        // Per-node tables are raw allocations: freed here if a node is refused half way.
+        do throws(ExecutionError) {
+            for (index, node) in graph.nodes.enumerated() {
+                switch node.operation {
+                case .linear:
+                    guard case .constant(let c) = graph.values[node.inputs[1].index].source else {
                         throw .weightNotConstant(node: node.name)
                     }
-                    constants.append(graph.constants[c])
-                }
-                let inputZeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
-                let weight = graph.shape(of: node.inputs[1])
-                // Weights a model file stores packed for this CPU's kernel are used in place; packed for
-                // another CPU, they are repacked; raw (PyTorch layout), they are packed here.
-                var stored: PackedInt8Weights? = nil
-                if let packed = constants[0].packedWeights {
-                    if packed.weights.layout == .native {
-                        stored = packed.weights
-                        inPlaceWeightBytes += packed.weights.byteCount
-                    } else {
-                        stored = PackedInt8Weights(repacking: packed.weights, layout: .native)
-                        repackedWeightBytes += packed.weights.byteCount
+                    let shape = graph.shape(of: node.inputs[1])
+                    packedLinear[index] = PackedLinearWeights(
+                        weights: graph.constants[c].pointer, outputs: shape[0], inputs: shape[1])
+                case .conv2d:
+                    guard case .constant(let c) = graph.values[node.inputs[1].index].source,
+                          let shape = graph.convolutionShape(of: node) else {
+                        throw .weightNotConstant(node: node.name)
                     }
-                }
-                if let shape = graph.convolutionShape(of: node) {
-                    let packed: PackedInt8Conv2DWeights
-                    if let stored {
-                        guard let adopted = PackedInt8Conv2DWeights(packed: stored, shape: shape, inputZeroPoint: inputZeroPoint) else {
-                            throw .packedWeightShape(node: node.name)
+                    packedConv[index] = PackedConv2DWeights(weights: graph.constants[c].pointer, shape: shape)
+                    needed = max(needed, shape.scratchElementCount)
+                    taskBytes = max(taskBytes, conv2dTaskScratchBytes(shape))
+                case .attention(let heads, _):
+                    let q = graph.shape(of: node.inputs[0])
+                    let k = graph.shape(of: node.inputs[1])
+                    needed = max(needed, attentionScratchCount(queries: q[0], keys: k[0], heads: heads, queryHeadDim: q[1] / max(heads, 1),
+                                                               threads: self.threads))
+                case .quantizedLinear, .quantizedConv2d:
+                    var constants: [ConstantStorage] = []
+                    for position in 1...3 {
+                        guard case .constant(let c) = graph.values[node.inputs[position].index].source else {
+                            throw .weightNotConstant(node: node.name)
                         }
-                        packed = adopted
-                    } else {
-                        packed = PackedInt8Conv2DWeights(
-                            weights: constants[0].int8Pointer, shape: shape, bias: constants[1].int32Pointer,
-                            scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                        constants.append(graph.constants[c])
                     }
-                    packedInt8Conv[index] = packed
-                    taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed.packed))
-                } else {
-                    let packed = stored ?? PackedInt8Weights(
-                        weights: constants[0].int8Pointer, outputs: weight[0], inputs: weight[1], bias: constants[1].int32Pointer,
-                        scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
-                    guard packed.outputs == weight[0], packed.inputs == weight[1] else { throw .packedWeightShape(node: node.name) }
-                    packedInt8Linear[index] = packed
-                    taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed))
+                    let inputZeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
+                    let weight = graph.shape(of: node.inputs[1])
+                    // Weights a model file stores packed for this CPU's kernel are used in place; packed for
+                    // another CPU, they are repacked; raw (PyTorch layout), they are packed here.
+                    var stored: PackedInt8Weights? = nil
+                    if let packed = constants[0].packedWeights {
+                        if packed.weights.layout == .native {
+                            stored = packed.weights
+                            inPlaceWeightBytes += packed.weights.byteCount
+                        } else {
+                            stored = PackedInt8Weights(repacking: packed.weights, layout: .native)
+                            repackedWeightBytes += packed.weights.byteCount
+                        }
+                    }
+                    if let shape = graph.convolutionShape(of: node) {
+                        let packed: PackedInt8Conv2DWeights
+                        if let stored {
+                            guard let adopted = PackedInt8Conv2DWeights(packed: stored, shape: shape, inputZeroPoint: inputZeroPoint) else {
+                                throw .packedWeightShape(node: node.name)
+                            }
+                            packed = adopted
+                        } else {
+                            packed = PackedInt8Conv2DWeights(
+                                weights: constants[0].int8Pointer, shape: shape, bias: constants[1].int32Pointer,
+                                scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                        }
+                        packedInt8Conv[index] = packed
+                        taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed.packed))
+                    } else {
+                        let packed = stored ?? PackedInt8Weights(
+                            weights: constants[0].int8Pointer, outputs: weight[0], inputs: weight[1], bias: constants[1].int32Pointer,
+                            scales: constants[2].pointer, inputZeroPoint: inputZeroPoint, layout: .native)
+                        guard packed.outputs == weight[0], packed.inputs == weight[1] else { throw .packedWeightShape(node: node.name) }
+                        packedInt8Linear[index] = packed
+                        taskBytes = max(taskBytes, int8GEMMTaskScratchBytes(packed))
+                    }
+                case .deformableSampling(let levels, let heads, let points),
+                     .quantizedDeformableSampling(let levels, let heads, let points):
+                    if case .quantizedDeformableSampling = node.operation {
+                        let headDim = graph.shape(of: node.inputs[0])[1] / max(heads, 1)
+                        taskBytes = max(taskBytes, int8DeformableAttentionTaskScratchBytes(
+                            levels: levels.count, heads: heads, headDim: headDim, points: points))
+                    }
+                    let table = UnsafeMutablePointer<Int>.allocate(capacity: levels.count * 3)
+                    var start = 0
+                    for (level, shape) in levels.enumerated() {
+                        table[level * 2] = shape.height
+                        table[level * 2 + 1] = shape.width
+                        table[levels.count * 2 + level] = start
+                        start += shape.pixels
+                    }
+                    nodeTables[index] = UnsafeMutableRawPointer(table)
+                case .sineEmbedding(let features, let temperature, _, _):
+                    let table = UnsafeMutablePointer<Float>.allocate(capacity: features)
+                    fillSineFrequencies(table, features: features, temperature: temperature)
+                    nodeTables[index] = UnsafeMutableRawPointer(table)
+                case .topRows:
+                    let rows = graph.shape(of: node.inputs[0])[0]
+                    nodeTables[index] = UnsafeMutableRawPointer(UnsafeMutablePointer<Int>.allocate(capacity: max(rows, 1)))
+                default:
+                    break
                 }
-            case .deformableSampling(let levels, let heads, let points),
-                 .quantizedDeformableSampling(let levels, let heads, let points):
-                if case .quantizedDeformableSampling = node.operation {
-                    let headDim = graph.shape(of: node.inputs[0])[1] / max(heads, 1)
-                    taskBytes = max(taskBytes, int8DeformableAttentionTaskScratchBytes(
-                        levels: levels.count, heads: heads, headDim: headDim, points: points))
-                }
-                let table = UnsafeMutablePointer<Int>.allocate(capacity: levels.count * 3)
-                var start = 0
-                for (level, shape) in levels.enumerated() {
-                    table[level * 2] = shape.height
-                    table[level * 2 + 1] = shape.width
-                    table[levels.count * 2 + level] = start
-                    start += shape.pixels
-                }
-                nodeTables[index] = UnsafeMutableRawPointer(table)
-            case .sineEmbedding(let features, let temperature, _, _):
-                let table = UnsafeMutablePointer<Float>.allocate(capacity: features)
-                fillSineFrequencies(table, features: features, temperature: temperature)
-                nodeTables[index] = UnsafeMutableRawPointer(table)
-            case .topRows:
-                let rows = graph.shape(of: node.inputs[0])[0]
-                nodeTables[index] = UnsafeMutableRawPointer(UnsafeMutablePointer<Int>.allocate(capacity: max(rows, 1)))
-            default:
-                break
             }
+        } catch {
+            for table in nodeTables { table?.deallocate() }
+            throw error
         }
+        // Everything a run works in, bounded before any of it is allocated (the sizes come from the
+        // graph, which may come from a file).
+        var total: Int? = self.plan.size >= 0 ? self.plan.size : nil
+        for part in [checkedProduct(needed, MemoryLayout<Float>.stride), checkedProduct(taskBytes, self.threads)] {
+            guard let sum = total, let part, !sum.addingReportingOverflow(part).overflow else { total = nil; break }
+            total = sum + part
+        }
+        guard let total, total <= RuntimeLimits.maximumWorkingBytes else {
+            for table in nodeTables { table?.deallocate() }
+            throw .workingMemoryTooLarge(bytes: total)
+        }
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(self.plan.size, ArenaPlanner.alignment),
+                                                 alignment: ArenaPlanner.alignment)
         scratchCount = needed
         scratch = .allocate(capacity: max(needed, 1))
         taskScratch = KernelScratch(bytesPerThread: taskBytes, threads: self.threads)

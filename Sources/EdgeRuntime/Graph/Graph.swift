@@ -196,6 +196,7 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
     case constantSize(name: String, shape: [Int], values: Int)
     case unknownValue(node: String, index: Int)
     case invalidAttribute(node: String, operation: String, detail: String)
+    case valueTooLarge(name: String, shape: [Int])
 
     public var description: String {
         switch self {
@@ -209,6 +210,8 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
             return "node '\(node)' refers to value \(index), which does not exist yet"
         case .invalidAttribute(let node, let operation, let detail):
             return "node '\(node)' (\(operation)): \(detail)"
+        case .valueTooLarge(let name, let shape):
+            return "value '\(name)' of shape \(shape) has more than \(RuntimeLimits.maximumValueElements) elements"
         }
     }
 }
@@ -270,6 +273,7 @@ public final class Graph {
             types.append(values[input.index].elementType)
         }
         let shape = try operation.outputShape(inputs: shapes, node: name)
+        guard checkedElementCount(shape) != nil else { throw .valueTooLarge(name: name, shape: shape) }
         let outputType = try operation.outputType(inputs: types, quantized: quantization != nil, node: name)
         // Pass-through ops (max-pool, reshape) keep their int8 input's quantization.
         let outputQuantization = outputType == .int8 ? (quantization ?? values[inputs[0].index].quantization) : nil

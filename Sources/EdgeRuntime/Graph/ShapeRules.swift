@@ -16,7 +16,6 @@ extension GraphOperation {
                 throw mismatch("input \(index) has shape \(shapes[index]), expected rank \(expected)")
             }
         }
-        func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 
         switch self {
         case .quantize, .dequantize:
@@ -230,7 +229,9 @@ extension GraphOperation {
         case .reshape(let shape):
             try arity(1...1)
             for dimension in shape where dimension < 0 { throw attribute("negative dimension in \(shape)") }
-            guard count(shape) == count(shapes[0]) else { throw mismatch("cannot reshape \(shapes[0]) to \(shape)") }
+            guard let elements = checkedElementCount(shape), elements == checkedElementCount(shapes[0]) else {
+                throw mismatch("cannot reshape \(shapes[0]) to \(shape)")
+            }
             return shape
         }
     }

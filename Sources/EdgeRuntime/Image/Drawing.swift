@@ -87,3 +87,10 @@ private func fillClipped(
         }
     }
 }
+
+/// A detection coordinate as a pixel index for drawing: rounded, clamped far outside any image
+/// (drawing clips), NaN as 0. `Int(Float)` traps on NaN, infinities and values past Int's range.
+public func pixelCoordinate(_ value: Float) -> Int {
+    guard !value.isNaN else { return 0 }
+    return Int(min(max(value.rounded(), -1_000_000), 1_000_000))
+}

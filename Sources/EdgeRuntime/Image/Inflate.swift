@@ -1,8 +1,9 @@
 /// zlib (RFC 1950) and deflate (RFC 1951) decompression for PNG image data.
 ///
-/// PNG tells us the exact decompressed size up front, so the output is allocated once and a
-/// stream that tries to write past it is refused; that also bounds the work a malicious file can
-/// cause. Huffman codes up to 9 bits are decoded with one table lookup; longer codes fall back to
+/// PNG tells us the exact decompressed size up front, so a stream that tries to write past it is
+/// refused; that also bounds the work a malicious file can cause. The output grows (doubling) as
+/// the stream delivers bytes rather than being allocated at that size up front: a 69-byte file whose
+/// header claims 16384x8192 pixels costs kilobytes, not 400 MB, before it is found truncated. Huffman codes up to 9 bits are decoded with one table lookup; longer codes fall back to
 /// walking the canonical code one bit at a time (the method of zlib's `puff.c`).
 
 /// Decompresses a whole zlib stream and checks its header and Adler-32.
@@ -213,15 +214,31 @@ private let fixedTables: (literals: DeflateHuffmanTable, distances: DeflateHuffm
     return (literals!, distances!)
 }()
 
-/// The state of one decompression: input bits and the preallocated output.
+/// The state of one decompression: input bits and the output, grown as bytes arrive.
 struct Inflater {
     var bits: DeflateBitReader
+    /// Zero-filled storage; `outputCount` bytes of it are written. Never longer than `limit`.
     var output: [UInt8]
     var outputCount = 0
+    /// The exact size the stream must produce.
+    let limit: Int
 
     init(input: [UInt8], startIndex: Int, expectedByteCount: Int) {
         bits = DeflateBitReader(bytes: input, startIndex: startIndex)
-        output = [UInt8](repeating: 0, count: expectedByteCount)
+        limit = expectedByteCount
+        output = [UInt8](repeating: 0, count: min(expectedByteCount, 1 << 16))
+    }
+
+    /// Makes room for `count` more bytes, refusing a stream that would pass `limit`.
+    @inline(__always)
+    private mutating func makeRoom(_ count: Int) throws(ImageError) {
+        guard count <= limit - outputCount else { throw .pngDataTooLong(expectedByteCount: limit) }
+        if count > output.count - outputCount { grow(toHold: outputCount + count) }
+    }
+
+    private mutating func grow(toHold needed: Int) {
+        let target = min(limit, max(needed, output.count * 2))
+        output.append(contentsOf: repeatElement(0, count: target - output.count))
     }
 
     mutating func run() throws(ImageError) {
@@ -249,10 +266,8 @@ struct Inflater {
             throw .deflateStoredLengthMismatch(length: length, complement: complement)
         }
         let dataStart = start + 4
-        guard length <= output.count - outputCount else {
-            throw .pngDataTooLong(expectedByteCount: output.count)
-        }
         guard length <= input.count - dataStart else { throw .pngDataEndsEarly }
+        try makeRoom(length)
         for offset in 0..<length { output[outputCount + offset] = input[dataStart + offset] }
         outputCount += length
         bits.restart(at: dataStart + length)
@@ -302,11 +317,10 @@ struct Inflater {
     }
 
     private mutating func decodeBlock(literals: DeflateHuffmanTable, distances: DeflateHuffmanTable) throws(ImageError) {
-        let capacity = output.count
         while true {
             let symbol = try literals.decode(&bits)
             if symbol < 256 {
-                guard outputCount < capacity else { throw .pngDataTooLong(expectedByteCount: capacity) }
+                try makeRoom(1)
                 output[outputCount] = UInt8(truncatingIfNeeded: symbol)
                 outputCount += 1
                 continue
@@ -325,7 +339,7 @@ struct Inflater {
             guard distance <= outputCount else {
                 throw .deflateDistanceTooFar(distance: distance, bytesWritten: outputCount)
             }
-            guard length <= capacity - outputCount else { throw .pngDataTooLong(expectedByteCount: capacity) }
+            try makeRoom(length)
             // Byte by byte on purpose: a distance shorter than the length repeats recent output.
             var source = outputCount - distance
             for _ in 0..<length {

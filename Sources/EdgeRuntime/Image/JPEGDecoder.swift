@@ -168,8 +168,8 @@ private struct JPEGDecoder {
             components[index].height = (height * component.verticalFactor + maximumVerticalFactor - 1) / maximumVerticalFactor
             components[index].storedBlocksAcross = mcusAcross * component.horizontalFactor
             components[index].storedBlocksDown = mcusDown * component.verticalFactor
-            components[index].samples = [UInt8](
-                repeating: 0, count: components[index].storedBlocksAcross * components[index].storedBlocksDown * 64)
+            // `samples` grows as the scans deliver rows of blocks (growSamples): a header claiming a
+            // huge image costs nothing until its entropy-coded data arrives.
         }
         hasFrame = true
     }
@@ -296,6 +296,12 @@ private struct JPEGDecoder {
             }
             let mcuX = mcu % mcusAcross
             let mcuY = mcu / mcusAcross
+            if mcuX == 0 {
+                for componentIndex in scanComponents {
+                    let factorY = count == 1 ? 1 : components[componentIndex].verticalFactor
+                    growSamples(componentIndex, blockRows: (mcuY + 1) * factorY)
+                }
+            }
             for block in blockPositions {
                 try scan.decodeBlock(into: &coefficients, scanIndex: block.scanIndex)
                 let component = components[block.component]
@@ -314,8 +320,21 @@ private struct JPEGDecoder {
         position = scan.bits.position
     }
 
+    /// Grows a component's zero-filled samples (doubling, at most its full stored size) to hold
+    /// `blockRows` rows of blocks.
+    private mutating func growSamples(_ index: Int, blockRows: Int) {
+        let component = components[index]
+        let rowBytes = component.storedBlocksAcross * 64
+        let full = rowBytes * component.storedBlocksDown
+        let needed = min(blockRows, component.storedBlocksDown) * rowBytes
+        guard component.samples.count < needed else { return }
+        let target = min(full, max(needed, component.samples.count * 2))
+        components[index].samples.append(contentsOf: repeatElement(0, count: target - component.samples.count))
+    }
+
     /// Upsamples and colour-converts the decoded planes into the final image.
-    private func finish() throws(ImageError) -> RGBImage {
+    private mutating func finish() throws(ImageError) -> RGBImage {
+        for index in components.indices { growSamples(index, blockRows: components[index].storedBlocksDown) }
         let planes = components.map { component in
             JPEGPlane(
                 samples: component.samples, stride: component.storedBlocksAcross * 8,

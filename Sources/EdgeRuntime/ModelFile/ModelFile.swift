@@ -33,6 +33,8 @@ public final class ModelFile {
         let (graph, constantBytes) = try Self.readGraph(sections: sections, strings: strings, file: file,
                                                         version: sections.version)
         try Self.checkPackedWeights(graph)
+        try Self.checkConstants(graph)
+        try Self.checkOutputs(graph)
         self.graph = graph
         self.constantBytes = constantBytes
         materializedBytes = graph.constants.reduce(0) { $0 + $1.ownedByteCount }
@@ -40,6 +42,10 @@ public final class ModelFile {
         try ArenaPlanner.validate(plan, for: graph)
         guard graph.shape(of: graph.inputs[0]) == [metadata.inputHeight, metadata.inputWidth, 3] else {
             throw .invalidMetadata(key: "input.size", detail: "does not match the graph input \(graph.shape(of: graph.inputs[0]))")
+        }
+        if case .fixed(let height, let width) = metadata.preprocess.resize, height != metadata.inputHeight || width != metadata.inputWidth {
+            throw .invalidMetadata(key: "preprocess.resize",
+                                   detail: "resizes every image to \(height)x\(width), the graph input is \(metadata.inputHeight)x\(metadata.inputWidth)")
         }
     }
 
@@ -204,6 +210,7 @@ public final class ModelFile {
 
         let graph = Graph()
         var constantBytes = 0
+        var materializedBytes = 0
         var nodesRead = 0
         for index in 0..<valueCount {
             let record = try readValueRecord(&values, index: index, strings: strings)
@@ -226,6 +233,14 @@ public final class ModelFile {
                 }
                 guard version >= 2 || record.encoding == ConstantCoding.Code.raw.rawValue else {
                     throw invalid("constant encoding \(record.encoding) in a version \(version) file")
+                }
+                // Encodings other than raw and packed are materialized as float32: bound their sum before
+                // any of them is allocated (one recipe of a few bytes can ask for a gigabyte, and several
+                // values may reference the same stored bytes).
+                if record.encoding == ConstantCoding.Code.generated.rawValue || record.encoding == ConstantCoding.Code.int8PerChannel.rawValue {
+                    guard reserveMaterialized(record.shape, used: &materializedBytes) else {
+                        throw invalid("materializing \(record.shape) as float32 takes the file's materialized constants past \(RuntimeLimits.maximumMaterializedBytes) bytes")
+                    }
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: data[Int(record.dataOffset)..<Int(end)])
                 let storage: ConstantStorage
@@ -272,6 +287,14 @@ public final class ModelFile {
             throw .invalidNode(index: 0, name: required, detail: "the graph has no '\(required)' output")
         }
         return (graph, constantBytes)
+    }
+
+    /// Adds the float32 bytes of a constant of `shape` to `used` if the total stays within `limit`.
+    static func reserveMaterialized(_ shape: [Int], used: inout Int, limit: Int = RuntimeLimits.maximumMaterializedBytes) -> Bool {
+        guard let elements = checkedElementCount(shape), let bytes = checkedProduct(elements, MemoryLayout<Float>.stride),
+              used <= limit, bytes <= limit - used else { return false }
+        used += bytes
+        return true
     }
 
     private static func readValueRecord(_ reader: inout ByteReader, index: Int, strings: StringTable) throws(ModelFileError) -> ValueRecord {
@@ -393,6 +416,51 @@ public final class ModelFile {
         }
     }
 
+    // MARK: - Constants and outputs
+
+    /// Every float32 constant (weights, biases, embeddings, requantization scales, also those
+    /// materialized at load) must be finite, and the requantization scales of quantized layers
+    /// positive: a NaN weight would otherwise run and print NaN boxes with a success status.
+    static func checkConstants(_ graph: Graph) throws(ModelFileError) {
+        for (index, value) in graph.values.enumerated() {
+            guard case .constant(let c) = value.source, value.elementType == .float32 else { continue }
+            let storage = graph.constants[c]
+            let values = storage.pointer
+            for element in 0..<storage.count where !values[element].isFinite {
+                throw .invalidValue(index: index, name: value.name, detail: "element \(element) is \(values[element]), not a finite number")
+            }
+        }
+        for node in graph.nodes {
+            switch node.operation {
+            case .quantizedLinear, .quantizedConv2d: break
+            default: continue
+            }
+            let scales = node.inputs[3]
+            guard case .constant(let c) = graph.values[scales.index].source else { continue }
+            let storage = graph.constants[c]
+            for element in 0..<storage.count where !(storage.pointer[element] > 0) {
+                throw .invalidValue(index: scales.index, name: graph.values[scales.index].name,
+                                    detail: "requantization scale \(element) of '\(node.name)' is \(storage.pointer[element]), not positive")
+            }
+        }
+    }
+
+    /// The outputs the runtime reads: float32 `logits` [queries, labels] and `pred_boxes` [queries, 4].
+    static func checkOutputs(_ graph: Graph) throws(ModelFileError) {
+        guard let logits = graph.output(named: "logits"), let boxes = graph.output(named: "pred_boxes") else {
+            throw .invalidNode(index: 0, name: "logits", detail: "the graph needs 'logits' and 'pred_boxes' outputs")
+        }
+        let logitsInfo = graph.values[logits.index], boxesInfo = graph.values[boxes.index]
+        guard logitsInfo.elementType == .float32, logitsInfo.shape.count == 2, logitsInfo.shape[0] >= 1, logitsInfo.shape[1] >= 1 else {
+            throw .invalidValue(index: logits.index, name: logitsInfo.name,
+                                detail: "output 'logits' must be float32 [queries, labels], got \(logitsInfo.elementType) \(logitsInfo.shape)")
+        }
+        guard boxesInfo.elementType == .float32, boxesInfo.shape == [logitsInfo.shape[0], 4] else {
+            throw .invalidValue(index: boxes.index, name: boxesInfo.name,
+                                detail: "output 'pred_boxes' must be float32 [\(logitsInfo.shape[0]), 4], got \(boxesInfo.elementType) \(boxesInfo.shape)")
+        }
+    }
+
     // MARK: - Plan
 
     static func readPlan(_ bytes: UnsafeRawBufferPointer, values: Int) throws(ModelFileError) -> ArenaPlan {
@@ -400,7 +468,9 @@ public final class ModelFile {
         let size = try reader.u64()
         let count = Int(try reader.u32())
         _ = try reader.u32()
-        guard size <= 1 << 40 else { throw .invalidPlan(detail: "arena of \(size) bytes") }
+        guard size <= UInt64(RuntimeLimits.maximumWorkingBytes) else {
+            throw .invalidPlan(detail: "arena of \(size) bytes exceeds the limit of \(RuntimeLimits.maximumWorkingBytes)")
+        }
         guard count == values else { throw .invalidPlan(detail: "\(count) offsets for \(values) values") }
         try reader.require(count * 8)
         var offsets: [Int] = []

@@ -79,9 +79,13 @@ extension ModelMetadata {
             }
             return values.map { Int($0) }
         }
-        func floats(_ key: String) throws(ModelFileError) -> [Double] {
+        /// Floats within `range`: the preprocessing constants are bounded so that every normalized
+        /// pixel is a finite Float (a mean of 1e300 would otherwise run as infinity).
+        func floats(_ key: String, range: ClosedRange<Double>) throws(ModelFileError) -> [Double] {
             guard case .floats(let values) = try find(key) else { throw .invalidMetadata(key: key, detail: "expected floats") }
-            for value in values where !value.isFinite { throw .invalidMetadata(key: key, detail: "not a finite number") }
+            for value in values where !range.contains(value) {
+                throw .invalidMetadata(key: key, detail: "\(value) outside \(range.lowerBound)...\(range.upperBound)")
+            }
             return values
         }
         func strings(_ key: String) throws(ModelFileError) -> [String] {
@@ -92,8 +96,9 @@ extension ModelMetadata {
         guard familyList.count == 1, ["deformable_detr", "dab-detr", "conditional_detr"].contains(familyList[0]) else {
             throw .invalidMetadata(key: "family", detail: "expected one of deformable_detr, dab-detr, conditional_detr")
         }
-        let size = try integers("input.size", count: 2, range: 1...16384)
-        let resize = try integers("preprocess.resize", count: 3, range: 0...16384)
+        let side = Int64(RuntimeLimits.maximumInputSide)
+        let size = try integers("input.size", count: 2, range: 1...side)
+        let resize = try integers("preprocess.resize", count: 3, range: 0...side)
         let resizeMode: PreprocessConfig.Resize
         switch resize[0] {
         case 0: resizeMode = .none
@@ -106,17 +111,20 @@ extension ModelMetadata {
         default:
             throw .invalidMetadata(key: "preprocess.resize", detail: "unknown resize mode \(resize[0])")
         }
-        let rescale = try floats("preprocess.rescale")
-        let mean = try floats("preprocess.mean").map { Float($0) }
-        let deviation = try floats("preprocess.std").map { Float($0) }
+        let rescale = try floats("preprocess.rescale", range: PreprocessConfig.rescaleRange)
+        let mean = try floats("preprocess.mean", range: PreprocessConfig.meanRange).map { Float($0) }
+        let deviation = try floats("preprocess.std", range: PreprocessConfig.standardDeviationRange).map { Float($0) }
         guard rescale.count <= 1, mean.count == 0 || mean.count == 3, deviation.count == mean.count else {
             throw .invalidMetadata(key: "preprocess", detail: "rescale needs 0 or 1 value, mean and std 0 or 3 each")
         }
-        for value in deviation where !(value > 0) { throw .invalidMetadata(key: "preprocess.std", detail: "must be positive") }
         let ids = try integers("labels.ids")
         let names = try strings("labels.names")
         guard ids.count == names.count else {
             throw .invalidMetadata(key: "labels.names", detail: "\(names.count) names for \(ids.count) ids")
+        }
+        let sortedIDs = ids.sorted()
+        for index in sortedIDs.indices.dropFirst() where sortedIDs[index] == sortedIDs[index - 1] {
+            throw .invalidMetadata(key: "labels.ids", detail: "id \(sortedIDs[index]) appears twice")
         }
         self.init(
             family: familyList[0], inputHeight: size[0], inputWidth: size[1],

@@ -9,6 +9,18 @@ public struct Detection: Equatable, Sendable {
 }
 
 public enum Postprocess {
+    /// The first NaN or infinite value of a run's outputs, as an error: weights and inputs are checked
+    /// finite at load, so this means the model overflowed, and its detections would be meaningless.
+    public static func nonFiniteOutput(logits: UnsafeBufferPointer<Float>, boxes: UnsafeBufferPointer<Float>) -> ExecutionError? {
+        for (index, value) in logits.enumerated() where !value.isFinite {
+            return .nonFiniteOutput(name: "logits", index: index, value: value)
+        }
+        for (index, value) in boxes.enumerated() where !value.isFinite {
+            return .nonFiniteOutput(name: "pred_boxes", index: index, value: value)
+        }
+        return nil
+    }
+
     /// transformers' `post_process_object_detection` for sigmoid (focal-loss) DETR heads: sigmoid over
     /// queries x classes, the `topK` best pairs, boxes from (cx, cy, w, h) to corners scaled to the
     /// original `imageWidth` x `imageHeight`, then those scoring above `threshold`.

@@ -25,10 +25,25 @@ public struct PreprocessConfig: Equatable, Sendable {
         self.standardDeviation = standardDeviation
     }
 
+    /// Ranges of the rescale factor, mean and standard deviation that model files and
+    /// preprocessor_config.json may hold: wide enough for any real processor (rescale 1/255 or 1,
+    /// statistics of 0...1 or 0...255 pixels), narrow enough that every normalized pixel,
+    /// `(pixel * rescale - mean) / std`, is a finite Float (a mean of 1e300 would run as infinity).
+    public static let rescaleRange: ClosedRange<Double> = 1e-12...1
+    public static let meanRange: ClosedRange<Double> = -10000...10000
+    public static let standardDeviationRange: ClosedRange<Double> = 1e-6...10000
+
     /// transformers' defaults for DETR-family processors: shortest edge 800, longest 1333, ImageNet statistics.
     public static let transformersDefault = PreprocessConfig(
         resize: .shortestEdge(shortest: 800, longest: 1333), rescaleFactor: 1.0 / 255.0,
         mean: [0.485, 0.456, 0.406], standardDeviation: [0.229, 0.224, 0.225])
+
+    /// Python's `int(x)` for a size: truncation, with non-finite and absurd values (from a side of 0)
+    /// mapped to 0 and clamped instead of trapping; callers check the result's range.
+    private func pixelCount(_ value: Double) -> Int {
+        guard value.isFinite else { return 0 }
+        return Int(min(max(value, -1e9), 1e9))
+    }
 
     /// The model input size for an image of `height` x `width`, as transformers computes it.
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -39,7 +54,7 @@ public struct PreprocessConfig: Equatable, Sendable {
             return (h, w)
         case .maxHeightWidth(let maxHeight, let maxWidth):
             let scale = min(Double(maxHeight) / Double(height), Double(maxWidth) / Double(width))
-            return (Int(Double(height) * scale), Int(Double(width) * scale))
+            return (pixelCount(Double(height) * scale), pixelCount(Double(width) * scale))
         case .shortestEdge(let shortest, let longest):
             // transformers' get_size_with_aspect_ratio, in Python's double arithmetic.
             var size = shortest
@@ -49,17 +64,17 @@ public struct PreprocessConfig: Equatable, Sendable {
                 let maxSide = Double(max(height, width))
                 if maxSide / minSide * Double(size) > Double(longest) {
                     rawSize = Double(longest) * minSide / maxSide
-                    size = Int(rawSize!.rounded(.toNearestOrEven))
+                    size = pixelCount(rawSize!.rounded(.toNearestOrEven))
                 }
             }
             if (height <= width && height == size) || (width <= height && width == size) {
                 return (height, width)
             }
             if width < height {
-                let outHeight = Int((rawSize ?? Double(size)) * Double(height) / Double(width))
+                let outHeight = pixelCount((rawSize ?? Double(size)) * Double(height) / Double(width))
                 return (outHeight, size)
             }
-            let outWidth = Int((rawSize ?? Double(size)) * Double(width) / Double(height))
+            let outWidth = pixelCount((rawSize ?? Double(size)) * Double(width) / Double(height))
             return (size, outWidth)
         }
     }
@@ -68,9 +83,13 @@ public struct PreprocessConfig: Equatable, Sendable {
 public enum PreprocessError: Error, Equatable, CustomStringConvertible {
     case imageTooSmall(width: Int, height: Int, minimum: Int)
     case inputSizeMismatch(expectedHeight: Int, expectedWidth: Int, height: Int, width: Int)
+    /// The resize would make a side 0 (an extreme aspect ratio) or larger than the input limit.
+    case resizeOutOfRange(width: Int, height: Int, resizedHeight: Int, resizedWidth: Int)
 
     public var description: String {
         switch self {
+        case .resizeOutOfRange(let width, let height, let resizedHeight, let resizedWidth):
+            return "image \(width)x\(height) px resizes to \(resizedWidth)x\(resizedHeight) px for this model; each side must be 1 to \(RuntimeLimits.maximumInputSide) (is its aspect ratio extreme?)"
         case .imageTooSmall(let width, let height, let minimum):
             return "image is \(width)x\(height) px; EdgeDETR needs at least \(minimum)x\(minimum) px"
         case .inputSizeMismatch(let expectedHeight, let expectedWidth, let height, let width):
@@ -88,7 +107,7 @@ public enum Preprocess {
         guard image.width >= minimumSide, image.height >= minimumSide else {
             throw .imageTooSmall(width: image.width, height: image.height, minimum: minimumSide)
         }
-        let size = config.outputSize(height: image.height, width: image.width)
+        let size = try checkedOutputSize(image, config: config)
         let resized = (size.height == image.height && size.width == image.width)
             ? image : resizeBilinear(image, height: size.height, width: size.width)
         var values = [Float](repeating: 0, count: resized.pixels.count)
@@ -109,6 +128,20 @@ public enum Preprocess {
             values[index] = value
         }
         return (values, size.height, size.width)
+    }
+
+    /// The model input size `config` makes of `image`, checked before anything is resized: a very
+    /// thin image can resize to a side of 0 (transformers rounds 0.49 px down), which Pillow refuses.
+    public static func checkedOutputSize(_ image: RGBImage, config: PreprocessConfig) throws(PreprocessError) -> (height: Int, width: Int) {
+        guard image.width >= minimumSide, image.height >= minimumSide else {
+            throw .imageTooSmall(width: image.width, height: image.height, minimum: minimumSide)
+        }
+        let size = config.outputSize(height: image.height, width: image.width)
+        let sides = 1...RuntimeLimits.maximumInputSide
+        guard sides.contains(size.height), sides.contains(size.width) else {
+            throw .resizeOutOfRange(width: image.width, height: image.height, resizedHeight: size.height, resizedWidth: size.width)
+        }
+        return size
     }
 
     /// Pillow's `Image.resize(..., BILINEAR)` for 8-bit RGB, bit for bit: a separable triangle filter

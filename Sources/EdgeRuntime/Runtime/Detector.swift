@@ -33,21 +33,37 @@ public final class Detector {
 
     /// Preprocess (resize to the model's input size, normalize), run, and post-process one image.
     public func detect(_ image: RGBImage, topK: Int? = nil, threshold: Float = 0.5) throws(DetectorError) -> [Detection] {
+        // The size first, so an image the model cannot take is refused before it is resized.
+        let metadata = model.metadata
         let input: (values: [Float], height: Int, width: Int)
-        do { input = try Preprocess.pixelValues(image, config: model.metadata.preprocess) } catch { throw .preprocess(error) }
+        do throws(PreprocessError) {
+            let size = try Preprocess.checkedOutputSize(image, config: metadata.preprocess)
+            guard size.height == metadata.inputHeight, size.width == metadata.inputWidth else {
+                throw PreprocessError.inputSizeMismatch(expectedHeight: metadata.inputHeight, expectedWidth: metadata.inputWidth,
+                                                        height: size.height, width: size.width)
+            }
+            input = try Preprocess.pixelValues(image, config: metadata.preprocess)
+        } catch {
+            throw .preprocess(error)
+        }
         do {
             try input.values.withUnsafeBufferPointer { (buffer: UnsafeBufferPointer<Float>) throws(ExecutionError) in
-                try executor.run(input: buffer.baseAddress!, count: buffer.count)
+                guard let base = buffer.baseAddress else { throw .inputShape(name: "pixel_values", expected: 1, got: 0) }
+                try executor.run(input: base, count: buffer.count)
             }
         } catch {
             throw .execution(error)
         }
-        let logits = executor.output(named: "logits")!
-        let boxes = executor.output(named: "pred_boxes")!
-        let labels = model.graph.shape(of: model.graph.output(named: "logits")!)[1]
+        // ModelFile checked both outputs' types and shapes ([queries, labels] and [queries, 4]).
+        guard let logitsValue = model.graph.output(named: "logits"), let logits = executor.output(named: "logits"),
+              let boxes = executor.output(named: "pred_boxes") else {
+            throw .execution(.missingOutput(name: "logits, pred_boxes"))
+        }
+        if let problem = Postprocess.nonFiniteOutput(logits: logits, boxes: boxes) { throw .execution(problem) }
+        let labels = model.graph.shape(of: logitsValue)[1]
         return Postprocess.detections(
             logits: Array(logits), boxes: Array(boxes), queries: logits.count / max(labels, 1), labels: labels,
-            imageWidth: image.width, imageHeight: image.height, topK: topK ?? model.metadata.topK, threshold: threshold)
+            imageWidth: image.width, imageHeight: image.height, topK: topK ?? metadata.topK, threshold: threshold)
     }
 }
 

@@ -38,7 +38,7 @@ struct ConditionalDETRBuilder {
         let count = config.numQueries
         let queryPosition = try builder.weight("model.query_position_embeddings.weight", shape: [count, d])
         var target = try builder.constant("model.decoder.inputs_embeds", shape: [count, d],
-                                          values: [Float](repeating: 0, count: count * d))
+                                          values: [Float](repeating: 0, count: try builder.product(count, d, of: "num_queries x d_model")))
         let referenceLogits = try parts.mlp(queryPosition, "model.decoder.ref_point_head", hidden: d, outputs: 2, layers: 2,
                                             name: "model.decoder.ref_point_head")
         let reference = try builder.sigmoid(referenceLogits, name: "model.decoder.reference_points")

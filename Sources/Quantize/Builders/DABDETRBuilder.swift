@@ -55,17 +55,18 @@ struct DABDETRBuilder {
         let patternCount = config.numPatterns
         guard patternCount > 0 else {
             let zeros = try builder.constant("model.decoder.inputs_embeds", shape: [count, d],
-                                             values: [Float](repeating: 0, count: count * d))
+                                             values: [Float](repeating: 0, count: try builder.product(count, d, of: "num_queries x hidden_size")))
             return (zeros, try builder.sigmoid(embeddings, name: "model.decoder.reference_points"))
         }
         let patterns = try builder.values("model.patterns.weight", shape: [patternCount, d])
+        let rows = try builder.product(patternCount, count, of: "num_patterns x num_queries")
         var target: [Float] = []
-        target.reserveCapacity(patternCount * count * d)
+        target.reserveCapacity(try builder.product(rows, d, of: "num_patterns x num_queries x hidden_size"))
         for pattern in 0..<patternCount {
             let row = patterns[(pattern * d)..<((pattern + 1) * d)]
             for _ in 0..<count { target += row }
         }
-        let targetID = try builder.constant("model.decoder.inputs_embeds", shape: [patternCount * count, d], values: target)
+        let targetID = try builder.constant("model.decoder.inputs_embeds", shape: [rows, d], values: target)
         let repeated = try builder.add(.concatenateRows, Array(repeating: embeddings, count: patternCount),
                                        name: "model.query_refpoint_embeddings.repeated")
         return (targetID, try builder.sigmoid(repeated, name: "model.decoder.reference_points"))

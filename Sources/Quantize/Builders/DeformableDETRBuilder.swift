@@ -96,9 +96,10 @@ struct DeformableDETRBuilder {
     /// MSDeformAttn at `prefix`, output projection fused with the residual add.
     private func deformableAttention(query: ValueID, value input: ValueID, reference: ValueID, prefix: String,
                                      levels: [LevelShape], heads: Int, points: Int, residual: ValueID) throws(BuildError) -> ValueID {
-        let samples = heads * levels.count * points
+        let samples = try builder.product(heads, levels.count, points, of: "\(prefix) samples per query")
         let value = try builder.linear(input, "\(prefix).value_proj", outputs: d)
-        let offsets = try builder.linear(query, "\(prefix).sampling_offsets", outputs: samples * 2)
+        let offsets = try builder.linear(query, "\(prefix).sampling_offsets",
+                                         outputs: try builder.product(samples, 2, of: "\(prefix).sampling_offsets"))
         let logits = try builder.linear(query, "\(prefix).attention_weights", outputs: samples)
         let weights = try builder.add(.softmax(groupSize: levels.count * points), [logits], name: "\(prefix).softmax")
         let locations = try builder.add(.deformableLocations(levels: levels, heads: heads, points: points),
@@ -125,7 +126,8 @@ struct DeformableDETRBuilder {
 
     private func decoderQueries(memory: ValueID, levels: [LevelShape]) throws(BuildError) -> Queries {
         if !config.twoStage {
-            let embeddings = try builder.weight("model.query_position_embeddings.weight", shape: [config.numQueries, 2 * d])
+            let embeddings = try builder.weight("model.query_position_embeddings.weight",
+                                            shape: [config.numQueries, try builder.product(2, d, of: "query_position_embeddings")])
             let position = try builder.slice(embeddings, start: 0, count: d, name: "model.query_pos")
             let target = try builder.slice(embeddings, start: d, count: d, name: "model.target")
             let logits = try builder.linear(position, "model.reference_points", outputs: 2)

@@ -7,7 +7,14 @@ import EdgeRuntime
 /// intermediates the golden tests compare: `encoder_last_hidden_state`, `decoder_layer0` and, for
 /// two-stage Deformable DETR, `enc_outputs_class` and `enc_outputs_coord_logits`.
 public enum DetectorGraph {
+    /// Largest input side built: `RuntimeLimits.maximumInputSide`, the limit model files and
+    /// preprocessing share, so sizes derived from it stay bounded.
+    public static let maximumInputSide = RuntimeLimits.maximumInputSide
+
     public static func build(_ checkpoint: CheckpointFolder, height: Int, width: Int) throws(BuildError) -> Graph {
+        guard height <= maximumInputSide, width <= maximumInputSide else {
+            throw .unsupported("input \(height)x\(width) px is too large: at most \(maximumInputSide) px a side")
+        }
         // The backbone's stem and four stride-2 stages need at least one pixel at stride 32 (64 for a
         // fifth Deformable DETR level).
         guard height >= 32, width >= 32 else {

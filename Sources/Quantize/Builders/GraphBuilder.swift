@@ -56,9 +56,27 @@ final class GraphBuilder {
         do { return try checkpoint.tensor(storedName(name), shape: shape) } catch { throw .checkpoint(error) }
     }
 
-    /// Shape of a checkpoint tensor (to infer widths the config does not state).
+    /// Shape of a checkpoint tensor (to infer widths the config does not state), from the header
+    /// alone: its values are read, and checked, when the tensor is loaded with that shape.
     func shape(of name: String) throws(BuildError) -> [Int] {
-        do { return try checkpoint.tensor(storedName(name)).shape } catch { throw .checkpoint(error) }
+        let stored = storedName(name)
+        guard let shape = checkpoint.shape(of: stored) else {
+            throw .checkpoint(.missingTensor(file: checkpoint.weights.name, tensor: stored))
+        }
+        return shape
+    }
+
+    /// The product of sizes taken from config.json or tensor shapes, for an allocation or a shape.
+    /// `DetectorConfig.Limits` keeps every product the builders form far from overflow; this refuses,
+    /// naming `what`, rather than trapping if a bound is ever loosened.
+    func product(_ factors: Int..., of what: String) throws(BuildError) -> Int {
+        var result = 1
+        for factor in factors {
+            let (next, overflow) = result.multipliedReportingOverflow(by: factor)
+            guard !overflow, factor >= 0 else { throw .unsupported("\(what): size \(factors) overflows") }
+            result = next
+        }
+        return result
     }
 
     /// A checkpoint tensor as a graph constant, loaded once per graph.

@@ -25,6 +25,10 @@ public struct BackboneConfig: Sendable, Equatable {
         self.outIndices = outIndices
     }
 
+    /// Most blocks in one stage (ResNet-101 has 23, ResNet-152 36): `depths` above it are refused and
+    /// HF ResNet keys numbering a block past it are not read as backbone keys. See `DetectorConfig.Limits`.
+    public static let maximumDepth = 64
+
     /// The timm ResNets this importer builds, by timm model name.
     static let timmModels: [String: (depths: [Int], block: BackboneBlock)] = [
         "resnet18": ([2, 2, 2, 2], .basic),

@@ -64,10 +64,10 @@ enum BackboneKeyMapping {
         // encoder.stages.{s}.layers.{b}.layer.{i}.{convolution|normalization}.{param}   (9 parts)
         // encoder.stages.{s}.layers.{b}.shortcut.{convolution|normalization}.{param}   (8 parts)
         guard parts.count >= 8, parts[0] == "encoder", parts[1] == "stages", parts[3] == "layers",
-              let stage = Int(parts[2]), let block = Int(parts[4]), stage >= 0, block >= 0
+              let stage = index(parts[2], below: 4), let block = index(parts[4], below: BackboneConfig.maximumDepth)
         else { return nil }
         let layer = "layer\(stage + 1).\(block)"
-        if parts.count == 9, parts[5] == "layer", let convolution = Int(parts[6]), convolution >= 0 {
+        if parts.count == 9, parts[5] == "layer", let convolution = index(parts[6], below: 3) {
             switch parts[7] {
             case "convolution": return "\(layer).conv\(convolution + 1).\(parts[8])"
             case "normalization": return "\(layer).bn\(convolution + 1).\(parts[8])"
@@ -82,5 +82,17 @@ enum BackboneKeyMapping {
             }
         }
         return nil
+    }
+
+    /// A stage, block or convolution number as transformers writes it: decimal digits without sign or
+    /// leading zero, below `limit` (4 stages, `BackboneConfig.maximumDepth` blocks, 3 convolutions).
+    /// Anything else, e.g. `stages.9223372036854775807` or `layers.01`, is not a key of this layout
+    /// and keeps its file name, so no arithmetic ever sees it and two spellings of one number cannot
+    /// both map to one canonical name.
+    static func index(_ part: Substring, below limit: Int) -> Int? {
+        guard !part.isEmpty, part.count <= 4, part.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              part == "0" || !part.hasPrefix("0"), let value = Int(part), value < limit
+        else { return nil }
+        return value
     }
 }

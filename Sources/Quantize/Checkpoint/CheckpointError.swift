@@ -19,6 +19,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     /// The operating system refused to read or write the file.
     case fileUnreadable(file: String, reason: String)
     case fileUnwritable(file: String, reason: String)
+    /// A JSON file larger than the limit (real ones are a few kilobytes), or not a regular file.
+    case fileTooLarge(file: String, size: Int, limit: Int)
 
     // MARK: Safetensors container
 
@@ -34,7 +36,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case invalidTensorEntry(file: String, tensor: String, field: String, problem: String)
     /// The dtype string is not one of the safetensors dtypes this reader knows.
     case unknownDType(file: String, tensor: String, dtype: String)
-    /// A shape whose element or byte count does not fit in `Int`.
+    /// A shape whose element or byte count, or the product of its non-zero dimensions, does not fit in `Int`.
     case shapeOverflow(file: String, tensor: String, shape: [Int])
     /// `data_offsets` has begin > end or end past the data section.
     case dataOffsetsOutOfRange(file: String, tensor: String, begin: Int, end: Int, dataSize: Int)
@@ -51,6 +53,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     /// The tensor exists but holds integers or doubles, which the importer does not convert.
     case unsupportedDType(file: String, tensor: String, dtype: TensorDType)
     case shapeMismatch(file: String, tensor: String, shape: [Int], expected: [Int])
+    /// The tensor holds a NaN or an infinity (at row-major element `index`), which no trained weight
+    /// does: importing it would turn every output it reaches into NaN.
+    case nonFiniteValue(file: String, tensor: String, index: Int)
     /// Two file keys map to the same canonical name (e.g. both backbone layouts present under one name).
     case conflictingTensorNames(file: String, canonical: String, first: String, second: String)
     /// The backbone tensors are in one key layout and config.json describes the other.
@@ -73,7 +78,28 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     /// A field has a value this importer does not support; `note` says what is supported or why.
     case unsupportedValue(file: String, field: String, value: String, note: String)
 
+    /// One line whatever the names in it hold: tensor names, JSON keys and labels come from the
+    /// checkpoint and may contain line breaks, which are shown escaped.
     public var description: String {
+        var line = ""
+        for character in text.unicodeScalars {
+            switch character {
+            case "\n": line += "\\n"
+            case "\r": line += "\\r"
+            default:
+                if character.properties.generalCategory == .lineSeparator
+                    || character.properties.generalCategory == .paragraphSeparator
+                    || character == "\u{0B}" || character == "\u{0C}" || character == "\u{85}" {
+                    line += "\\u{\(String(character.value, radix: 16))}"
+                } else {
+                    line.unicodeScalars.append(character)
+                }
+            }
+        }
+        return line
+    }
+
+    private var text: String {
         switch self {
         case .pathNotFound(let path):
             return "\(path): no such file or folder"
@@ -90,6 +116,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(file): cannot read file: \(reason)"
         case .fileUnwritable(let file, let reason):
             return "\(file): cannot write file: \(reason)"
+        case .fileTooLarge(let file, let size, let limit):
+            return "\(file): file of \(size) bytes exceeds the limit of \(limit) bytes"
         case .fileTooShort(let file, let size):
             return "\(file): file of \(size) bytes is too short for the 8-byte header length"
         case .headerPastEndOfFile(let file, let headerLength, let fileSize):
@@ -119,6 +147,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(file): tensor '\(tensor)' has dtype \(dtype.rawValue), expected F32, F16 or BF16"
         case .shapeMismatch(let file, let tensor, let shape, let expected):
             return "\(file): tensor '\(tensor)' has shape \(shape), expected \(expected)"
+        case .nonFiniteValue(let file, let tensor, let index):
+            return "\(file): tensor '\(tensor)' holds a NaN or infinite value (element \(index))"
         case .conflictingTensorNames(let file, let canonical, let first, let second):
             return "\(file): tensors '\(first)' and '\(second)' both map to '\(canonical)'"
         case .backboneLayoutMismatch(let file, let tensorLayout, let configLayout):

@@ -45,12 +45,7 @@ public final class CheckpointFolder {
         weights = try SafetensorsFile(path: file(Self.weightsFileName))
 
         if exists(Self.preprocessorFileName) {
-            let data: Data
-            do {
-                data = try Data(contentsOf: URL(fileURLWithPath: file(Self.preprocessorFileName)))
-            } catch {
-                throw .fileUnreadable(file: file(Self.preprocessorFileName), reason: error.localizedDescription)
-            }
+            let data = try JSONFields.read(path: file(Self.preprocessorFileName))
             preprocessorConfig = try JSONFields.parse(data, file: Self.preprocessorFileName).object
         } else {
             preprocessorConfig = nil
@@ -99,12 +94,13 @@ public final class CheckpointFolder {
     /// All canonical names, sorted.
     public var tensorNames: [String] { fileKeys.keys.sorted() }
 
-    /// Reads a tensor by canonical name and returns its shape and row-major values.
+    /// Reads a tensor by canonical name and returns its shape and row-major values. A NaN or an
+    /// infinity is refused (`nonFiniteValue`) whatever the dtype.
     public func tensor(_ name: String) throws(CheckpointError) -> (shape: [Int], values: [Float]) {
         guard let key = fileKeys[name], let info = weights.info(key) else {
             throw .missingTensor(file: weights.name, tensor: name)
         }
-        let values = try weights.floats(key)
+        let values = try weights.finiteFloats(key)
         readNames.insert(name)
         return (info.shape, values)
     }
@@ -117,7 +113,7 @@ public final class CheckpointFolder {
         guard info.shape == shape else {
             throw .shapeMismatch(file: weights.name, tensor: key, shape: info.shape, expected: shape)
         }
-        let values = try weights.floats(key)
+        let values = try weights.finiteFloats(key)
         readNames.insert(name)
         return values
     }

@@ -14,7 +14,7 @@ public enum DetectorFamily: String, Sendable, CaseIterable {
 /// Training-only fields (dropouts, loss weights, matcher costs, init scales, `random_refpoints_xy`,
 /// `initializer_bias_prior_prob`) are ignored. Anything that would change the computation in a way
 /// the builders do not implement is refused with `CheckpointError.unsupportedValue` naming the field,
-/// rather than imported into a silently different model.
+/// rather than imported into a silently different model. Sizes are bounded by `Limits`.
 public struct DetectorConfig: Sendable {
     public var family: DetectorFamily
     public var backbone: BackboneConfig
@@ -88,14 +88,8 @@ public struct DetectorConfig: Sendable {
 
     /// Reads and validates `config.json` at `path`.
     public init(contentsOf path: String) throws(CheckpointError) {
-        let url = URL(fileURLWithPath: path)
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw .fileUnreadable(file: path, reason: error.localizedDescription)
-        }
-        try self.init(jsonData: data, file: url.lastPathComponent)
+        let data = try JSONFields.read(path: path)
+        try self.init(jsonData: data, file: URL(fileURLWithPath: path).lastPathComponent)
     }
 
     /// Parses config.json contents; `file` names the file in errors.
@@ -115,29 +109,31 @@ public struct DetectorConfig: Sendable {
         func refuse(_ field: String, _ value: Any, _ note: String) -> CheckpointError {
             .unsupportedValue(file: file, field: field, value: "\(value)", note: note)
         }
-        func positive(_ key: String, default defaultValue: Int) throws(CheckpointError) -> Int {
+        /// An integer in 1...limit (see `Limits`).
+        func positive(_ key: String, default defaultValue: Int, limit: Int) throws(CheckpointError) -> Int {
             let value = try json.int(key, default: defaultValue)
             guard value > 0 else { throw refuse(key, value, "expected a positive integer") }
+            guard value <= limit else { throw refuse(key, value, "expected at most \(limit)") }
             return value
         }
 
         // Transformer sizes.
         switch family {
         case .dabDETR:
-            dModel = try positive("hidden_size", default: 256)
+            dModel = try positive("hidden_size", default: 256, limit: Limits.width)
         case .deformableDETR, .conditionalDETR:
             // `hidden_size` is an attribute alias of `d_model` in these config classes.
             let widthKey = json.has("d_model") || !json.has("hidden_size") ? "d_model" : "hidden_size"
-            dModel = try positive(widthKey, default: 256)
+            dModel = try positive(widthKey, default: 256, limit: Limits.width)
         }
         let ffnDefault = family == .deformableDETR ? 1024 : 2048
-        encoderLayers = try positive("encoder_layers", default: 6)
-        decoderLayers = try positive("decoder_layers", default: 6)
-        encoderHeads = try positive("encoder_attention_heads", default: 8)
-        decoderHeads = try positive("decoder_attention_heads", default: 8)
-        encoderFFNDim = try positive("encoder_ffn_dim", default: ffnDefault)
-        decoderFFNDim = try positive("decoder_ffn_dim", default: ffnDefault)
-        numQueries = try positive("num_queries", default: 300)
+        encoderLayers = try positive("encoder_layers", default: 6, limit: Limits.layers)
+        decoderLayers = try positive("decoder_layers", default: 6, limit: Limits.layers)
+        encoderHeads = try positive("encoder_attention_heads", default: 8, limit: Limits.heads)
+        decoderHeads = try positive("decoder_attention_heads", default: 8, limit: Limits.heads)
+        encoderFFNDim = try positive("encoder_ffn_dim", default: ffnDefault, limit: Limits.ffnDim)
+        decoderFFNDim = try positive("decoder_ffn_dim", default: ffnDefault, limit: Limits.ffnDim)
+        numQueries = try positive("num_queries", default: 300, limit: Limits.queries)
         let widthField = family == .dabDETR ? "hidden_size" : "d_model"
         for (headsField, heads) in [("encoder_attention_heads", encoderHeads), ("decoder_attention_heads", decoderHeads)]
         where dModel % heads != 0 {
@@ -177,11 +173,11 @@ public struct DetectorConfig: Sendable {
             guard (1...4).contains(numFeatureLevels) else {
                 throw refuse("num_feature_levels", numFeatureLevels, "expected 1...4")
             }
-            encoderPoints = try positive("encoder_n_points", default: 4)
-            decoderPoints = try positive("decoder_n_points", default: 4)
+            encoderPoints = try positive("encoder_n_points", default: 4, limit: Limits.points)
+            decoderPoints = try positive("decoder_n_points", default: 4, limit: Limits.points)
             withBoxRefine = try json.bool("with_box_refine", default: false)
             twoStage = try json.bool("two_stage", default: false)
-            twoStageNumProposals = try positive("two_stage_num_proposals", default: 300)
+            twoStageNumProposals = try positive("two_stage_num_proposals", default: 300, limit: Limits.queries)
             if twoStage && !withBoxRefine {
                 throw refuse("two_stage", true, "transformers requires with_box_refine = true with it")
             }
@@ -198,10 +194,15 @@ public struct DetectorConfig: Sendable {
 
         // DAB-DETR.
         if family == .dabDETR {
-            temperatureHeight = try positive("temperature_height", default: 20)
-            temperatureWidth = try positive("temperature_width", default: 20)
+            temperatureHeight = try positive("temperature_height", default: 20, limit: Limits.temperature)
+            temperatureWidth = try positive("temperature_width", default: 20, limit: Limits.temperature)
             numPatterns = try json.int("num_patterns", default: 0)
             guard numPatterns >= 0 else { throw refuse("num_patterns", numPatterns, "expected 0 or more") }
+            // Checked one at a time first, so that the product cannot overflow.
+            guard numPatterns <= Limits.queries, numPatterns * numQueries <= Limits.queries else {
+                throw refuse("num_patterns", numPatterns,
+                             "num_patterns x num_queries (\(numQueries)) must be at most \(Limits.queries) queries")
+            }
             keepQueryPos = try json.bool("keep_query_pos", default: false)
             queryDim = try json.int("query_dim", default: 4)
             guard queryDim == 4 else { throw refuse("query_dim", queryDim, "anchors are 4-d boxes") }
@@ -209,8 +210,10 @@ public struct DetectorConfig: Sendable {
                 throw refuse("normalize_before", true, "pre-norm DAB-DETR is not implemented")
             }
             sinePositionEmbeddingScale = try json.optionalDouble("sine_position_embedding_scale") ?? 2 * Double.pi
-            guard sinePositionEmbeddingScale.isFinite else {
-                throw refuse("sine_position_embedding_scale", sinePositionEmbeddingScale, "expected a finite number")
+            guard sinePositionEmbeddingScale.isFinite, sinePositionEmbeddingScale > 0,
+                  sinePositionEmbeddingScale <= Limits.sinePositionEmbeddingScale else {
+                throw refuse("sine_position_embedding_scale", sinePositionEmbeddingScale,
+                             "expected a number in (0, \(Int(Limits.sinePositionEmbeddingScale))]")
             }
         } else {
             temperatureHeight = 10000
@@ -233,17 +236,26 @@ public struct DetectorConfig: Sendable {
     // MARK: Labels
 
     private static func parseLabels(_ json: JSONFields) throws(CheckpointError) -> (Int, [Int: String]) {
+        func refuse(_ field: String, _ value: String, _ note: String) -> CheckpointError {
+            .unsupportedValue(file: json.file, field: field, value: value, note: note)
+        }
         guard let id2label = try json.optionalObject("id2label") else {
             let count = try json.int("num_labels", default: 2)
-            guard count > 0 else {
-                throw .unsupportedValue(file: json.file, field: "num_labels", value: "\(count)", note: "expected a positive integer")
-            }
+            guard count > 0 else { throw refuse("num_labels", "\(count)", "expected a positive integer") }
+            guard count <= Limits.labels else { throw refuse("num_labels", "\(count)", "expected at most \(Limits.labels)") }
             var labels: [Int: String] = [:]
             for id in 0..<count { labels[id] = "LABEL_\(id)" }
             return (count, labels)
         }
+        let count = id2label.object.count
+        guard count > 0 else { throw refuse("id2label", "{}", "expected at least one label") }
+        guard count <= Limits.labels else {
+            throw refuse("id2label", "(\(count) entries)", "expected at most \(Limits.labels) labels")
+        }
         var labels: [Int: String] = [:]
-        for (key, value) in id2label.object {
+        var keys: [Int: String] = [:]
+        // Sorted so that which of two colliding keys is named first does not depend on hashing.
+        for (key, value) in id2label.object.sorted(by: { $0.key < $1.key }) {
             guard let id = Int(key), id >= 0 else {
                 throw .wrongFieldType(file: json.file, field: "id2label", expected: "non-negative integer keys",
                                       found: "the key \"\(key)\"")
@@ -252,12 +264,18 @@ public struct DetectorConfig: Sendable {
                 throw .wrongFieldType(file: json.file, field: "id2label.\(key)", expected: "a string",
                                       found: JSONFields.describe(value))
             }
+            if let other = keys[id] {
+                throw refuse("id2label", "{\"\(other)\", \"\(key)\"}", "both keys are id \(id)")
+            }
+            // Ids number the classifier outputs; a gap would give column i another column's name.
+            guard id < count else {
+                throw refuse("id2label.\(key)", "\"\(name.prefix(40))\"",
+                             "id \(id) is outside 0...\(count - 1): ids must number the \(count) classifier outputs")
+            }
+            keys[id] = key
             labels[id] = name
         }
-        guard !labels.isEmpty else {
-            throw .unsupportedValue(file: json.file, field: "id2label", value: "{}", note: "expected at least one label")
-        }
-        return (labels.count, labels)
+        return (count, labels)
     }
 
     // MARK: Backbone
@@ -347,8 +365,8 @@ public struct DetectorConfig: Sendable {
             .unsupportedValue(file: file, field: fields.fieldName(key), value: "\(value)", note: note)
         }
         let depths = try fields.optionalIntArray("depths") ?? [3, 4, 6, 3]
-        guard depths.count == 4, depths.allSatisfy({ $0 > 0 }) else {
-            throw refuse("depths", depths, "expected four positive stage depths")
+        guard depths.count == 4, depths.allSatisfy({ (1...BackboneConfig.maximumDepth).contains($0) }) else {
+            throw refuse("depths", depths, "expected four stage depths in 1...\(BackboneConfig.maximumDepth)")
         }
         let layerType = try fields.string("layer_type", default: "bottleneck")
         guard let block = BackboneBlock(rawValue: layerType) else {
@@ -391,5 +409,44 @@ public struct DetectorConfig: Sendable {
             throw .unsupportedValue(file: file, field: field, value: "\(indices)",
                                     note: "expected increasing stage numbers in 1...4")
         }
+    }
+}
+
+extension DetectorConfig {
+    /// Upper bounds on config.json sizes, sized to the real families with generous headroom. A value
+    /// outside is refused with `CheckpointError.unsupportedValue` naming the field, so that every size
+    /// the builders derive from the configuration fits in `Int` and allocations stay bounded.
+    ///
+    /// | Field                                          | Accepted                            | Released models |
+    /// |------------------------------------------------|-------------------------------------|-----------------|
+    /// | `d_model` (`hidden_size` for DAB-DETR)         | 4...4096, multiple of 4 (of 32 for Deformable) | 256  |
+    /// | `encoder_layers`, `decoder_layers`             | 1...64                              | 6               |
+    /// | `encoder_attention_heads`, `decoder_attention_heads` | 1...64, dividing `d_model`    | 8               |
+    /// | `encoder_ffn_dim`, `decoder_ffn_dim`           | 1...65536                           | 1024, 2048      |
+    /// | `num_queries`                                  | 1...10000                           | 300             |
+    /// | DAB-DETR `num_patterns` x `num_queries`        | 0...10000                           | 0, 3 x 300      |
+    /// | `two_stage_num_proposals`                      | 1...10000                           | 300             |
+    /// | `num_labels`, or the entries of `id2label`     | 1...100000 (`id2label` ids 0...n-1, each once) | 91   |
+    /// | `num_feature_levels`                           | 1...4                               | 4               |
+    /// | `encoder_n_points`, `decoder_n_points`         | 1...64                              | 4               |
+    /// | `temperature_height`, `temperature_width`      | 1...1000000                         | 20, 10000       |
+    /// | `sine_position_embedding_scale`                | finite, > 0, at most 1000           | 2 pi            |
+    /// | `backbone_config.depths`                       | four stages of 1...64 blocks        | 23 (ResNet-101) |
+    ///
+    /// preprocessor_config.json sizes are bounded by `PreprocessorConfigParser.maximumSide` (4096 px).
+    /// With these bounds the largest derived products are far from overflow: the Deformable sampling
+    /// width heads x levels x points x 2 is at most 32768, a DAB-DETR query table 10000 x 4096 values.
+    public enum Limits {
+        public static let width = 4096
+        public static let layers = 64
+        public static let heads = 64
+        public static let ffnDim = 65536
+        /// Decoder queries, DAB-DETR's patterns included, and two-stage proposals.
+        public static let queries = 10000
+        public static let labels = 100_000
+        public static let points = 64
+        public static let temperature = 1_000_000
+        public static let sinePositionEmbeddingScale: Double = 1000
+        public static let stageDepth = BackboneConfig.maximumDepth
     }
 }

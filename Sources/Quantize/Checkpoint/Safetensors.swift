@@ -24,6 +24,11 @@ public struct SafetensorsFile: Sendable {
     /// checkpoint costs only the header parse.
     public init(path: String) throws(CheckpointError) {
         let url = URL(fileURLWithPath: path)
+        // A FIFO or device would block or never end; only a regular file is mapped.
+        let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+        guard type == nil || type == .typeRegular else {
+            throw .fileUnreadable(file: path, reason: "not a regular file")
+        }
         let contents: Data
         do {
             contents = try Data(contentsOf: url, options: .alwaysMapped)
@@ -78,8 +83,19 @@ public struct SafetensorsFile: Sendable {
     /// The dtype and shape of a tensor, or nil if the file has no such tensor.
     public func info(_ name: String) -> TensorInfo? { entries[name] }
 
+    /// The tensor's values widened to Float (row-major, as stored), refusing any NaN or infinity
+    /// with `nonFiniteValue`: what an importer of trained weights wants.
+    public func finiteFloats(_ tensorName: String) throws(CheckpointError) -> [Float] {
+        let values = try floats(tensorName)
+        if let index = values.firstIndex(where: { !$0.isFinite }) {
+            throw .nonFiniteValue(file: name, tensor: tensorName, index: index)
+        }
+        return values
+    }
+
     /// The tensor's values widened to Float (row-major, as stored). F16 and BF16 convert exactly,
-    /// including subnormals, infinities and NaN.
+    /// including subnormals, infinities and NaN (golden outputs may hold infinities; weights are read
+    /// through `finiteFloats`).
     public func floats(_ tensorName: String) throws(CheckpointError) -> [Float] {
         guard let info = entries[tensorName] else {
             throw .missingTensor(file: name, tensor: tensorName)
@@ -180,11 +196,15 @@ public struct SafetensorsFile: Sendable {
             throw .dataOffsetsOutOfRange(file: file, tensor: tensor, begin: begin, end: end, dataSize: dataSize)
         }
 
+        // The product of the non-zero dimensions must fit too: an empty tensor of shape
+        // [0, 2^62, 2^62] has no bytes, but any consumer multiplying two of its dimensions would trap.
         var elementCount = 1
+        var nonZeroProduct = 1
         for dimension in shape {
-            let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
+            let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: max(dimension, 1))
             guard !overflow else { throw .shapeOverflow(file: file, tensor: tensor, shape: shape) }
-            elementCount = product
+            nonZeroProduct = product
+            elementCount = dimension == 0 ? 0 : elementCount * dimension  // <= nonZeroProduct
         }
         let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: dtype.itemSize)
         guard !overflow else { throw .shapeOverflow(file: file, tensor: tensor, shape: shape) }

@@ -2,12 +2,18 @@ import EdgeRuntime
 import Foundation
 
 /// Reads a checkpoint's preprocessor_config.json into `PreprocessConfig`, with transformers' defaults
-/// for every missing field. Unsupported settings (a resample filter other than bilinear) are refused.
+/// for every missing field. Unsupported settings (a resample filter other than bilinear) are refused,
+/// and so are sizes past `maximumSide` and statistics that are not finite float32 numbers.
 public enum PreprocessorConfigParser {
+    /// Largest accepted `size` field (shortest/longest edge, height, width, max height/width), in
+    /// pixels: `RuntimeLimits.maximumInputSide` (the largest real use is 1333, R101 at 1333x1333).
+    public static let maximumSide = RuntimeLimits.maximumInputSide
+
     public static func parse(_ json: [String: Any]?, file: String = "preprocessor_config.json") throws(CheckpointError) -> PreprocessConfig {
         guard let json else { return .transformersDefault }
-        func error(_ field: String, _ detail: String) -> CheckpointError {
-            .unsupportedValue(file: file, field: field, value: json[field].map { "\($0)" } ?? "(nested)", note: detail)
+        func error(_ field: String, _ detail: String, value: Any? = nil) -> CheckpointError {
+            let shown = value ?? json[field]
+            return .unsupportedValue(file: file, field: field, value: shown.map(display) ?? "(nested)", note: detail)
         }
         func bool(_ key: String, default value: Bool) throws(CheckpointError) -> Bool {
             guard let raw = json[key], !(raw is NSNull) else { return value }
@@ -18,22 +24,33 @@ public enum PreprocessorConfigParser {
         }
         func positiveInt(_ dictionary: [String: Any], _ key: String, field: String) throws(CheckpointError) -> Int? {
             guard let raw = dictionary[key], !(raw is NSNull) else { return nil }
-            guard let number = raw as? NSNumber, !JSONFields.isBoolean(number),
-                  let value = Int(exactly: number.doubleValue), value >= 1, value <= 16384 else {
-                throw error(field, "expected a whole number of pixels from 1 to 16384, got \(raw)")
+            guard let value = JSONFields.integer(raw), value >= 1, value <= maximumSide else {
+                throw error(field, "expected a whole number of pixels from 1 to \(maximumSide)", value: raw)
             }
             return value
         }
-        func triple(_ key: String, default value: [Float]) throws(CheckpointError) -> [Float] {
+        /// A JSON number in `range` (so finite: 1e300 must not become a float32 infinity).
+        func number(_ raw: Any, in range: ClosedRange<Double>) -> Double? {
+            guard let number = raw as? NSNumber, !JSONFields.isBoolean(number) else { return nil }
+            let value = number.doubleValue
+            return range.contains(value) ? value : nil
+        }
+        func triple(_ key: String, default value: [Float], range bounds: ClosedRange<Double>) throws(CheckpointError) -> [Float] {
             guard let raw = json[key], !(raw is NSNull) else { return value }
-            if let number = raw as? NSNumber { return Array(repeating: number.floatValue, count: 3) }
-            guard let list = raw as? [NSNumber], list.count == 3 else { throw error(key, "expected 3 numbers") }
-            return list.map(\.floatValue)
+            let note = "expected 3 numbers (or one) in \(bounds.lowerBound)...\(bounds.upperBound)"
+            let list = raw as? [Any] ?? [raw, raw, raw]
+            guard list.count == 3 else { throw error(key, note) }
+            var values: [Float] = []
+            for element in list {
+                guard let value = number(element, in: bounds) else { throw error(key, note) }
+                values.append(Float(value))
+            }
+            return values
         }
 
         if let resample = json["resample"], !(resample is NSNull) {
-            guard let code = resample as? NSNumber, code.intValue == 2 else {
-                throw error("resample", "only bilinear (2) is supported, got \(resample)")
+            guard JSONFields.integer(resample) == 2 else {
+                throw error("resample", "only bilinear (2) is supported")
             }
         }
         var resize = PreprocessConfig.Resize.none
@@ -63,19 +80,29 @@ public enum PreprocessorConfigParser {
         if try bool("do_rescale", default: true) {
             rescale = 1.0 / 255.0
             if let raw = json["rescale_factor"], !(raw is NSNull) {
-                guard let number = raw as? NSNumber, number.doubleValue > 0, number.doubleValue.isFinite else {
-                    throw error("rescale_factor", "expected a positive number")
+                let range = PreprocessConfig.rescaleRange
+                guard let value = number(raw, in: range) else {
+                    throw error("rescale_factor", "expected a number in \(range.lowerBound)...\(range.upperBound)")
                 }
-                rescale = number.doubleValue
+                rescale = value
             }
         }
         var mean: [Float]? = nil
         var deviation: [Float]? = nil
         if try bool("do_normalize", default: true) {
-            mean = try triple("image_mean", default: PreprocessConfig.transformersDefault.mean!)
-            deviation = try triple("image_std", default: PreprocessConfig.transformersDefault.standardDeviation!)
-            if deviation!.contains(where: { !($0 > 0) || !$0.isFinite }) { throw error("image_std", "must be positive") }
+            mean = try triple("image_mean", default: PreprocessConfig.transformersDefault.mean!,
+                              range: PreprocessConfig.meanRange)
+            deviation = try triple("image_std", default: PreprocessConfig.transformersDefault.standardDeviation!,
+                                   range: PreprocessConfig.standardDeviationRange)
         }
         return PreprocessConfig(resize: resize, rescaleFactor: rescale, mean: mean, standardDeviation: deviation)
+    }
+
+    /// A JSON value on one line for an error message (Foundation prints arrays over several lines).
+    private static func display(_ value: Any) -> String {
+        if let list = value as? [Any] { return "[" + list.prefix(8).map(display).joined(separator: ", ") + (list.count > 8 ? ", ...]" : "]") }
+        if value is [String: Any] { return "an object" }
+        if let number = value as? NSNumber, !JSONFields.isBoolean(number) { return "\(number)" }
+        return JSONFields.describe(value)
     }
 }

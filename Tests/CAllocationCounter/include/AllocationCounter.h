@@ -12,7 +12,11 @@ void edgedetr_count_allocations_on_this_thread(int enabled);
 /// Allocations made by counted threads since the last reset.
 long edgedetr_counted_allocations(void);
 
-/// Sets the count back to zero.
+/// The largest single allocation (bytes) made by counted threads since the last reset.
+#include <stddef.h>
+size_t edgedetr_largest_counted_allocation(void);
+
+/// Sets the count (and the largest allocation) back to zero.
 void edgedetr_reset_counted_allocations(void);
 
 #endif

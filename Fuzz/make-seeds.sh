@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Seed corpora for the libFuzzer harnesses (docs/FUZZING.md), made from the bundled fixtures and by
+# `edgedetr-fuzz seeds`: images of every codec; model files of a few KB that use every op (float,
+# int8 packed for each kernel layout, raw) plus model files quantized from every fixture family at a
+# small input size; checkpoint folders joined into one input; COCO dataset + results pairs.
+# Usage: Fuzz/make-seeds.sh [OUT]   (default .build-fuzz/seeds; builds the CLI and the tool in debug)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-.build-fuzz/seeds}"
+BIN="$(swift build --show-bin-path)"
+swift build --product edgedetr >&2
+swift build --product edgedetr-fuzz >&2
+CLI="$BIN/edgedetr"
+rm -rf "$OUT"; mkdir -p "$OUT"/{png,jpeg,ppm,modelfile,modelfile-raw,checkpoint,coco}
+
+F=Tests/Fixtures
+cp $F/images/*.png $F/images-codec/png/*.png "$OUT/png/"
+for f in $F/images-codec/corrupt/*.png; do [ "$(stat -c %s "$f")" -le 65536 ] && cp "$f" "$OUT/png/corrupt-$(basename "$f")"; done
+cp $F/images-codec/jpeg/*.jpg "$OUT/jpeg/"
+cp $F/images-codec/ppm/*.p?m "$OUT/ppm/" 2>/dev/null || true
+
+# A join of parts with the separator the harnesses split at ("\n--8<--\n").
+join_parts() { local first=1; for part in "$@"; do [ $first = 1 ] || printf '\n--8<--\n'; first=0; [ -n "$part" ] && cat "$part"; done; }
+
+for model in $F/models/*/; do
+    name=$(basename "$model")
+    # The real families' graphs, int8 at 32x32 (160-400 KB: slow inputs, a few of them are enough).
+    "$CLI" quantize --model "$model" --calib $F/images --input-size 32x32 --limit 1 --no-auto-precision \
+        -o "$OUT/modelfile/$name.edq" >/dev/null
+    preprocessor=""; [ -f "$model/preprocessor_config.json" ] && preprocessor="$model/preprocessor_config.json"
+    join_parts "$model/config.json" "$preprocessor" "$model/model.safetensors" > "$OUT/checkpoint/$name"
+done
+cp "$OUT"/modelfile/*.edq "$OUT/modelfile-raw/"
+"$BIN/edgedetr-fuzz" seeds "$OUT"
+
+for case in $F/coco/*/; do
+    [ -f "$case/ground_truth.json" ] && [ -f "$case/detections.json" ] || continue
+    join_parts "$case/ground_truth.json" "$case/detections.json" > "$OUT/coco/$(basename "$case")"
+done
+for target in "$OUT"/*/; do echo "$(basename "$target"): $(ls "$target" | wc -l) seeds, $(du -sh "$target" | cut -f1)"; done

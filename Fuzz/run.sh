@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer harness (docs/FUZZING.md) for SECONDS under AddressSanitizer.
+# Usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
+#   TARGET: modelfile modelfile-raw png jpeg ppm checkpoint coco (or "regressions": replay
+#   Fuzz/regressions/* under the sanitizers and exit).
+# The corpus grows in .build-fuzz/corpus/TARGET (seeded from Fuzz/make-seeds.sh's output); crash,
+# timeout and out-of-memory inputs land in .build-fuzz/artifacts/TARGET/: minimize them, then keep
+# them under Fuzz/regressions/TARGET/ (replayed by `swift test`). Limits: 10 s per input, 1 GiB per
+# allocation, 2 GiB resident.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET="${1:?usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags]}"
+SECONDS_TO_RUN="${2:-60}"
+shift $(( $# >= 2 ? 2 : $# ))
+BUILD=.build-fuzz
+if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
+    swift build -c release --build-path "$BUILD" --sanitize=fuzzer --sanitize=address -Xswiftc -DEDGEDETR_FUZZING \
+        --product edgedetr-fuzz >&2
+fi
+FUZZER="$BUILD/release/edgedetr-fuzz"
+[ -d "$BUILD/seeds" ] || Fuzz/make-seeds.sh "$BUILD/seeds" >&2
+FLAGS=(-timeout=10 -malloc_limit_mb=1024 -rss_limit_mb=2048 -print_final_stats=1)
+if [ "$TARGET" = regressions ]; then
+    status=0
+    for folder in Fuzz/regressions/*/; do
+        inputs=("$folder"*)
+        [ -e "${inputs[0]}" ] || continue
+        echo "replaying $(basename "$folder"): ${#inputs[@]} inputs" >&2
+        EDGEDETR_FUZZ_TARGET="$(basename "$folder")" "$FUZZER" "${FLAGS[@]}" "${inputs[@]}" >/dev/null 2>"$BUILD/regressions.log" \
+            || { status=1; tail -30 "$BUILD/regressions.log" >&2; }
+    done
+    exit $status
+fi
+mkdir -p "$BUILD/corpus/$TARGET" "$BUILD/artifacts/$TARGET"
+seeds="$BUILD/seeds/$TARGET"
+[ -d "$seeds" ] || { echo "no seeds for '$TARGET' in $BUILD/seeds" >&2; exit 2; }
+EDGEDETR_FUZZ_TARGET="$TARGET" exec "$FUZZER" "${FLAGS[@]}" -max_total_time="$SECONDS_TO_RUN" \
+    -artifact_prefix="$BUILD/artifacts/$TARGET/" "$@" "$BUILD/corpus/$TARGET" "$seeds"

@@ -1,0 +1,89 @@
+import EdgeRuntime
+import Foundation
+import Kernels
+import Quantize
+
+/// Seeds that are not fixture files: a model of a few kilobytes that uses every op of the IR, as a
+/// float file, an int8 file packed for each kernel layout and a raw int8 file. The fixture models
+/// (hundreds of kilobytes, mostly weights) make slow fuzz inputs; these reach the same parsers and
+/// kernels at thousands of executions per second.
+public enum FuzzSeeds {
+    public static func generated() throws -> [(name: String, bytes: Data)] {
+        let float = try everyOpGraph()
+        let metadata = ModelMetadata(
+            family: "deformable_detr", inputHeight: 16, inputWidth: 16,
+            preprocess: PreprocessConfig(resize: .fixed(height: 16, width: 16), rescaleFactor: 1 / 255,
+                                         mean: [0.485, 0.456, 0.406], standardDeviation: [0.229, 0.224, 0.225]),
+            labelIDs: [0, 1, 2, 5], labelNames: ["a", "b", "c", "f"], topK: 10, notes: ["fuzz seed"])
+        var seeds: [(String, Data)] = [("modelfile/every-op-float.edq", Data(ModelFileWriter.encode(graph: float, plan: ArenaPlanner.plan(float), metadata: metadata)))]
+        var generator = SplitMix64(seed: 7)
+        let images = (0..<2).map { _ in (0..<(16 * 16 * 3)).map { _ in Float(generator.unit()) * 4 - 2 } }
+        let statistics = try ActivationStatistics.collect(graph: float, inputs: images, method: .minMax, threads: 1)
+        var options = QuantizationOptions()
+        options.keepFloat = []
+        let int8 = try GraphQuantizer.quantize(float, statistics: statistics, options: options).graph
+        let plan = ArenaPlanner.plan(int8)
+        seeds.append(("modelfile/every-op-int8-raw.edq", Data(ModelFileWriter.encode(graph: int8, plan: plan, metadata: metadata))))
+        for layout in Int8WeightLayout.allCases {
+            seeds.append(("modelfile/every-op-int8-\(layout).edq",
+                          Data(ModelFileWriter.encode(graph: int8, plan: plan, metadata: metadata, weightLayout: layout))))
+        }
+        for (name, bytes) in seeds where name.hasPrefix("modelfile/") {
+            seeds.append(("modelfile-raw/" + name.dropFirst("modelfile/".count), bytes))
+        }
+        return seeds
+    }
+
+    /// input [16, 16, 3] -> conv, max-pool, group norm, conv with residual (the backbone's ops) ->
+    /// tokens [16, 8] -> linear, layer norm, attention, deformable sampling, sine embedding, top rows,
+    /// concatenations, slices, head interleaving, every unary and binary op -> logits [4, 4] and
+    /// boxes [4, 4].
+    static func everyOpGraph() throws -> Graph {
+        var generator = SplitMix64(seed: 1)
+        let graph = Graph()
+        func weights(_ name: String, _ shape: [Int], scale: Float = 0.3) throws -> ValueID {
+            let count = shape.reduce(1, *)
+            return try graph.constant(name, shape: shape, values: (0..<count).map { _ in (Float(generator.unit()) * 2 - 1) * scale })
+        }
+        func op(_ name: String, _ operation: GraphOperation, _ inputs: [ValueID]) throws -> ValueID {
+            try graph.add(operation, inputs, name: name)
+        }
+        let x = graph.input("pixel_values", shape: [16, 16, 3])
+        let c1 = try op("stem", .conv2d(stride: 2, padding: 1, activation: .relu), [x, try weights("stem.weight", [8, 3, 3, 3]), try weights("stem.bias", [8])])
+        let pooled = try op("pool", .maxPool2d(kernel: 3, stride: 1, padding: 1), [c1])
+        let normed = try op("gn", .groupNorm(groups: 2, epsilon: 1e-5), [pooled, try weights("gn.weight", [8]), try weights("gn.bias", [8])])
+        let c2 = try op("block", .conv2d(stride: 1, padding: 0, activation: .relu),
+                        [normed, try weights("block.weight", [8, 8, 1, 1]), try weights("block.bias", [8]), c1])
+        let tokens = try op("tokens", .reshape([64, 8]), [c2])
+        let projected = try op("proj", .linear(activation: .none), [tokens, try weights("proj.weight", [8, 8]), try weights("proj.bias", [8])])
+        let gelu = try op("gelu", .unary(.gelu), [projected])
+        let silu = try op("silu", .unary(.silu), [gelu])
+        let prelu = try op("prelu", .unary(.prelu), [silu, try weights("prelu.alpha", [8])])
+        let ln = try op("ln", .layerNorm(epsilon: 1e-5), [prelu, try weights("ln.weight", [8]), try weights("ln.bias", [8]), tokens])
+        let queries = try weights("queries", [4, 8])
+        let attended = try op("attn", .attention(heads: 2, scale: 0.5), [queries, ln, ln])
+        let reference = try op("ref", .unary(.sigmoid), [try op("ref.logits", .sliceColumns(start: 0, count: 2), [attended])])
+        let levels = [LevelShape(height: 4, width: 4), LevelShape(height: 4, width: 4), LevelShape(height: 8, width: 12)]
+        let value = try op("value", .concatenateRows, [ln, ln])
+        let offsets = try op("offsets", .linear(activation: .none), [attended, try weights("offsets.weight", [2 * 3 * 2 * 2, 8]), try weights("offsets.bias", [24])])
+        let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: 2), [reference, offsets])
+        let attentionWeights = try op("aw", .softmax(groupSize: 6),
+                                      [try op("aw.logits", .linear(activation: .none), [attended, try weights("aw.weight", [12, 8]), try weights("aw.bias", [12])])])
+        let sampled = try op("sampled", .deformableSampling(levels: levels, heads: 2, points: 2), [value, locations, attentionWeights])
+        let sine = try op("sine", .sineEmbedding(features: 4, temperature: 20, scale: 6.2831855, order: [1, 0]), [reference])
+        let mixed = try op("mixed", .interleaveHeads(heads: 2), [sine, sampled])
+        let hidden = try op("hidden", .linear(activation: .relu), [mixed, try weights("hidden.weight", [8, 16]), try weights("hidden.bias", [8])])
+        let scores = try op("scores", .linear(activation: .none), [hidden, try weights("class.weight", [4, 8]), try weights("class.bias", [4])])
+        let ranked = try op("ranked", .topRows(count: 4, column: 1), [scores, hidden])
+        let difference = try op("difference", .binary(.subtract), [ranked, hidden])
+        let product = try op("product", .binary(.multiply), [difference, try weights("gain", [8])])
+        let quotient = try op("quotient", .binary(.divide), [product, try graph.constant("two", shape: [1], values: [2])])
+        let summed = try op("summed", .binary(.add), [quotient, try op("col", .sliceColumns(start: 0, count: 1), [hidden])])
+        let logits = try op("logits", .linear(activation: .none), [summed, try weights("logits.weight", [4, 8]), try weights("logits.bias", [4])])
+        let boxLogits = try op("box.logits", .concatenateColumns, [try op("box.a", .sliceColumns(start: 0, count: 2), [summed]), try op("box.b", .inverseSigmoid(epsilon: 1e-5), [try op("box.sig", .unary(.sigmoid), [try op("box.c", .sliceColumns(start: 2, count: 2), [summed])])])])
+        let boxes = try op("pred_boxes", .unary(.sigmoid), [try op("box.relu", .unary(.relu), [boxLogits])])
+        graph.markOutput("logits", logits)
+        graph.markOutput("pred_boxes", boxes)
+        return graph
+    }
+}
