@@ -35,4 +35,5 @@ mkdir -p "$BUILD/corpus/$TARGET" "$BUILD/artifacts/$TARGET"
 seeds="$BUILD/seeds/$TARGET"
 [ -d "$seeds" ] || { echo "no seeds for '$TARGET' in $BUILD/seeds" >&2; exit 2; }
 EDGEDETR_FUZZ_TARGET="$TARGET" exec "$FUZZER" "${FLAGS[@]}" -max_total_time="$SECONDS_TO_RUN" \
-    -artifact_prefix="$BUILD/artifacts/$TARGET/" "$@" "$BUILD/corpus/$TARGET" "$seeds"
+    -artifact_prefix="$BUILD/artifacts/$TARGET/" "$@" "$BUILD/corpus/$TARGET" "$seeds" \
+    $( [ -d "Fuzz/regressions/$TARGET" ] && echo "Fuzz/regressions/$TARGET" )

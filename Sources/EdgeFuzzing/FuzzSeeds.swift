@@ -31,8 +31,25 @@ public enum FuzzSeeds {
         for (name, bytes) in seeds where name.hasPrefix("modelfile/") {
             seeds.append(("modelfile-raw/" + name.dropFirst("modelfile/".count), bytes))
         }
+        for (name, dataset, results) in cocoPairs {
+            seeds.append(("coco/\(name)", COCOFuzzing.seed(dataset: Data(dataset.utf8), results: Data(results.utf8))))
+        }
         return seeds
     }
+
+    /// Small datasets and results (the fixtures' are 10-40 KB: slow to parse at every execution):
+    /// crowd, area ranges, ties, a missing category, detections on images without annotations.
+    static let cocoPairs: [(String, String, String)] = [
+        ("two-images",
+         #"{"images":[{"id":1,"file_name":"a.png","width":64,"height":48},{"id":2,"file_name":"b.png","width":32,"height":32}],"categories":[{"id":1,"name":"square"},{"id":3,"name":"disc","supercategory":"shape"}],"annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[4,5,20,10],"area":200,"iscrowd":0},{"id":2,"image_id":1,"category_id":3,"bbox":[30,10,30,30],"area":900,"iscrowd":1},{"id":3,"image_id":2,"category_id":1,"bbox":[0,0,31.5,31.5],"area":992.25,"iscrowd":0}]}"#,
+         #"[{"image_id":1,"category_id":1,"bbox":[4,5,20,10],"score":0.9},{"image_id":1,"category_id":3,"bbox":[28,12,30,28],"score":0.9},{"image_id":2,"category_id":1,"bbox":[1,1,30,30],"score":0.5},{"image_id":2,"category_id":3,"bbox":[1,1,3,3],"score":0.25}]"#),
+        ("empty-results",
+         #"{"images":[{"id":7,"file_name":"c.jpg","width":640,"height":480}],"categories":[{"id":2,"name":"x"}],"annotations":[{"id":9,"image_id":7,"category_id":2,"bbox":[100,100,300,200],"area":60000,"iscrowd":0}]}"#,
+         #"[]"#),
+        ("no-annotations",
+         #"{"images":[{"id":1,"file_name":"a.png","width":10,"height":10}],"categories":[{"id":1,"name":"a"}],"annotations":[]}"#,
+         #"[{"image_id":1,"category_id":1,"bbox":[0,0,5,5],"score":1}]"#),
+    ]
 
     /// input [16, 16, 3] -> conv, max-pool, group norm, conv with residual (the backbone's ops) ->
     /// tokens [16, 8] -> linear, layer norm, attention, deformable sampling, sine embedding, top rows,

@@ -45,8 +45,10 @@ public enum Int8WeightLayout: UInt8, Sendable, CaseIterable {
 
     /// Bytes of one panel of a [outputs, inputs] matrix: header plus the weight groups.
     public func panelByteCount(inputs: Int) -> Int {
-        // An even number of groups: the NEON kernels consume two per step.
-        let groups = roundedUp((max(inputs, 0) + depthGroup - 1) / depthGroup, to: 2)
+        // An even number of groups, at least two: the NEON kernels consume two per step, and every
+        // kernel walks at least two (zero) groups even for a depth of 0 (AddressSanitizer found the
+        // AVX2 tile reading 16 bytes past a header-only panel).
+        let groups = max(roundedUp((max(inputs, 0) + depthGroup - 1) / depthGroup, to: 2), 2)
         return panelHeaderByteCount + roundedUp(groups * panelColumns * depthGroup, to: 64)
     }
 

@@ -54,6 +54,11 @@ public final class FloatDetector {
               let boxes = outputs.first(where: { $0.name == "pred_boxes" }) else {
             throw .build(.unsupported("the graph has no logits or pred_boxes output"))
         }
+        // Weights are checked finite at import; a NaN or infinity here is an overflow in the model.
+        let problem = logits.values.withUnsafeBufferPointer { l in
+            boxes.values.withUnsafeBufferPointer { b in Postprocess.nonFiniteOutput(logits: l, boxes: b) }
+        }
+        if let problem { throw .execution(problem) }
         return Postprocess.detections(
             logits: logits.values, boxes: boxes.values, queries: logits.shape[0], labels: logits.shape[1],
             imageWidth: image.width, imageHeight: image.height, topK: topK ?? defaultTopK, threshold: threshold)

@@ -110,6 +110,22 @@ import Testing
         }
     }
 
+    /// Infinities that mean something stay allowed: two-stage Deformable DETR's encoder proposals are
+    /// +inf for tokens outside (0.01, 0.99), which every input wider than about 400 px has.
+    @Test func twoStageProposalInfinitiesStillLoad() throws {
+        let fixture = try GoldenFixture("deformable_refine_two_stage")
+        let checkpoint = try CheckpointFolder(path: fixture.folder)
+        let graph = try DetectorGraph.build(checkpoint, height: 64, width: 448)
+        let proposals = try #require(graph.values.first { value in
+            guard case .constant(let c) = value.source, value.elementType == .float32 else { return false }
+            return graph.constants[c].values.contains(.infinity)
+        })
+        let preprocess = try PreprocessorConfigParser.parse(checkpoint.preprocessorConfig)
+        let metadata = ModelExport.metadata(for: checkpoint, preprocess: preprocess, height: 64, width: 448, notes: [])
+        let model = try ModelFile(bytes: ModelFileWriter.encode(graph: graph, plan: ArenaPlanner.plan(graph), metadata: metadata))
+        #expect(model.graph.values.contains { $0.name == proposals.name })
+    }
+
     /// The arena size was accepted up to 2^40 bytes and allocated at load.
     @Test func anArenaLargerThanItsBuffersIsRefused() throws {
         let (bytes, _, plan, _) = try Files.floatModel()
@@ -142,6 +158,7 @@ import Testing
             + segment(0xC4, [0x00, 1] + [UInt8](repeating: 0, count: 15) + [0])
             + segment(0xC4, [0x10, 1] + [UInt8](repeating: 0, count: 15) + [0])
             + segment(0xDA, [3, 1, 0, 2, 0, 3, 0, 0, 63, 0]) + [UInt8](repeating: 0, count: 8)
+        let counting = edgedetr_allocation_counting_available() != 0
         for (name, bytes) in [("png", png), ("jpeg", jpeg)] {
             edgedetr_reset_counted_allocations()
             edgedetr_count_allocations_on_this_thread(1)
@@ -149,7 +166,8 @@ import Testing
             edgedetr_count_allocations_on_this_thread(0)
             guard case .failure(let error) = result else { Issue.record("\(name): decoded a truncated image"); continue }
             #expect(error.description.contains("ends early"), "\(name): \(error)")
-            #expect(edgedetr_largest_counted_allocation() <= 1 << 20, "\(name): allocated \(edgedetr_largest_counted_allocation()) bytes at once")
+            // Under AddressSanitizer the counter is absent; its -malloc_limit_mb fuzz runs check this instead.
+            #expect(!counting || edgedetr_largest_counted_allocation() <= 1 << 20, "\(name): allocated \(edgedetr_largest_counted_allocation()) bytes at once")
         }
     }
 }

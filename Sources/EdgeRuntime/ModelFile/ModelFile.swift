@@ -418,29 +418,35 @@ public final class ModelFile {
 
     // MARK: - Constants and outputs
 
-    /// Every float32 constant (weights, biases, embeddings, requantization scales, also those
-    /// materialized at load) must be finite, and the requantization scales of quantized layers
-    /// positive: a NaN weight would otherwise run and print NaN boxes with a success status.
+    /// No float32 constant may hold NaN, and the parameters of layers (weights, biases, norm gains
+    /// and offsets, PReLU slopes, requantization scales) must be finite, the scales positive: a NaN
+    /// weight would otherwise run and print NaN boxes with a success status. Other constants may hold
+    /// infinities on purpose (two-stage Deformable DETR's proposals are +inf where a token is invalid).
     static func checkConstants(_ graph: Graph) throws(ModelFileError) {
+        var isParameter = [Bool](repeating: false, count: graph.values.count)
+        var isScale = [Bool](repeating: false, count: graph.values.count)
+        for node in graph.nodes {
+            let parameters: ArraySlice<ValueID>
+            switch node.operation {
+            case .conv2d, .linear, .layerNorm, .groupNorm: parameters = node.inputs[1...2]
+            case .quantizedLinear, .quantizedConv2d:
+                parameters = node.inputs[1...2]
+                isScale[node.inputs[3].index] = true
+            case .unary(.prelu): parameters = node.inputs[1...1]
+            default: continue
+            }
+            for value in parameters { isParameter[value.index] = true }
+        }
         for (index, value) in graph.values.enumerated() {
             guard case .constant(let c) = value.source, value.elementType == .float32 else { continue }
             let storage = graph.constants[c]
             let values = storage.pointer
-            for element in 0..<storage.count where !values[element].isFinite {
-                throw .invalidValue(index: index, name: value.name, detail: "element \(element) is \(values[element]), not a finite number")
-            }
-        }
-        for node in graph.nodes {
-            switch node.operation {
-            case .quantizedLinear, .quantizedConv2d: break
-            default: continue
-            }
-            let scales = node.inputs[3]
-            guard case .constant(let c) = graph.values[scales.index].source else { continue }
-            let storage = graph.constants[c]
-            for element in 0..<storage.count where !(storage.pointer[element] > 0) {
-                throw .invalidValue(index: scales.index, name: graph.values[scales.index].name,
-                                    detail: "requantization scale \(element) of '\(node.name)' is \(storage.pointer[element]), not positive")
+            for element in 0..<storage.count {
+                let x = values[element]
+                if x.isNaN || ((isParameter[index] || isScale[index]) && !x.isFinite) || (isScale[index] && !(x > 0)) {
+                    let expected = isScale[index] ? "a positive finite requantization scale" : isParameter[index] ? "a finite number" : "not NaN"
+                    throw .invalidValue(index: index, name: value.name, detail: "element \(element) is \(x), expected \(expected)")
+                }
             }
         }
     }

@@ -70,12 +70,7 @@ final class GraphBuilder {
     /// `DetectorConfig.Limits` keeps every product the builders form far from overflow; this refuses,
     /// naming `what`, rather than trapping if a bound is ever loosened.
     func product(_ factors: Int..., of what: String) throws(BuildError) -> Int {
-        var result = 1
-        for factor in factors {
-            let (next, overflow) = result.multipliedReportingOverflow(by: factor)
-            guard !overflow, factor >= 0 else { throw .unsupported("\(what): size \(factors) overflows") }
-            result = next
-        }
+        guard let result = checkedProduct(factors) else { throw .unsupported("\(what): size \(factors) overflows") }
         return result
     }
 

@@ -25,28 +25,13 @@ struct JSONFields {
     /// Reads a JSON file of at most `maximumFileSize` bytes; `path` names it in errors. A FIFO or a
     /// device, which could block or never end, is refused as unreadable.
     static func read(path: String) throws(CheckpointError) -> Data {
-        let attributes: [FileAttributeKey: Any]
         do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
+            return try FileReading.contents(of: path, limit: maximumFileSize)
         } catch {
-            throw .fileUnreadable(file: path, reason: error.localizedDescription)
-        }
-        guard attributes[.type] as? FileAttributeType == .typeRegular else {
-            throw .fileUnreadable(file: path, reason: "not a regular file")
-        }
-        let size = (attributes[.size] as? Int) ?? (attributes[.size] as? UInt64).map { Int(clamping: $0) } ?? 0
-        guard size <= maximumFileSize else { throw .fileTooLarge(file: path, size: size, limit: maximumFileSize) }
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            // The file may have grown since it was measured.
-            guard data.count <= maximumFileSize else {
-                throw CheckpointError.fileTooLarge(file: path, size: data.count, limit: maximumFileSize)
+            switch error {
+            case .unreadable(let reason): throw .fileUnreadable(file: path, reason: reason)
+            case .tooLarge(let size): throw .fileTooLarge(file: path, size: size, limit: maximumFileSize)
             }
-            return data
-        } catch let error as CheckpointError {
-            throw error
-        } catch {
-            throw .fileUnreadable(file: path, reason: error.localizedDescription)
         }
     }
 

@@ -57,10 +57,16 @@ struct COCOFields {
     let object: [String: JSONValue]
 
     /// Reads and parses `path` as JSON.
+    /// Largest dataset or results file read (COCO train2017's instances file is 450 MB).
+    static let maximumFileSize = 1 << 30
+
     static func readJSON(path: String) throws(COCOError) -> JSONValue {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .fileUnreadable(file: path, reason: error.localizedDescription)
+        do { data = try FileReading.contents(of: path, limit: maximumFileSize) } catch {
+            switch error {
+            case .unreadable(let reason): throw .fileUnreadable(file: path, reason: reason)
+            case .tooLarge(let size): throw .fileUnreadable(file: path, reason: "\(size) bytes, more than the \(maximumFileSize) a dataset file may have")
+            }
         }
         return try parseJSON(data, file: path)
     }

@@ -6,6 +6,9 @@
 /// functions itself, so every allocation in the process passes through here on its way to glibc's
 /// allocator (its exported __libc_* entry points); threads not counted pay one thread-local test.
 
+/// 1 when the counter is installed; 0 in a build with AddressSanitizer, which owns malloc.
+int edgedetr_allocation_counting_available(void);
+
 /// Starts (nonzero) or stops (0) counting the allocations of the calling thread.
 void edgedetr_count_allocations_on_this_thread(int enabled);
 
