@@ -61,6 +61,16 @@ import Testing
         #expect(result.standardError.contains(needle), "stderr: \(result.standardError)", sourceLocation: sourceLocation)
     }
 
+    /// The reproduction: a valid 2100x8 PNG given to a bundled checkpoint (shortest edge 96,
+    /// longest 128) resized to a height of 0 and trapped in the resize; now one line and exit 1.
+    @Test func aThinImageIsRefusedNotCrashed() throws {
+        let folder = try Self.temporaryDirectory()
+        let thin = folder.appendingPathComponent("thin.png")
+        FileManager.default.createFile(atPath: thin.path, contents: Data(encodePNG(try RGBImage(width: 2100, height: 8))))
+        let model = Self.repository.appendingPathComponent("Tests/Fixtures/models/conditional_detr").path
+        Self.expectOneLineError(try Self.edgedetr(["detect", "--model", model, thin.path]), contains: "resizes to 128x0 px")
+    }
+
     @Test func detectPrintsDetectionsAndWritesJSONAndPNG() throws {
         let directory = try Self.temporaryDirectory()
         let json = directory.appendingPathComponent("out.json").path

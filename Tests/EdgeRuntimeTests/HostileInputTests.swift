@@ -1,5 +1,6 @@
 @testable import EdgeRuntime
 import Foundation
+import Kernels
 import Testing
 
 /// Regression tests for the classes of hostile input the fuzzers and the review found in the runtime
@@ -46,6 +47,17 @@ import Testing
         #expect(checkedElementCount([192, 1]) == 192)
         #expect(checkedProduct([1 << 62, 4]) == nil)
         #expect(checkedProduct([3, -1]) == nil)
+    }
+
+    /// The model file fuzzer rewired a dequantize to read an int8 weight constant, which has no scale
+    /// or zero point: the executor unwrapped nil. Ops that read int8 activations now refuse constants.
+    @Test func int8ActivationInputsMustCarryAQuantization() throws {
+        let graph = Graph()
+        let weight = try graph.constant("w", shape: [2, 2], storage: ConstantStorage(int8: [1, 2, 3, 4]))
+        #expect(throws: GraphError.self) { try graph.add(.dequantize, [weight], name: "dequantize") }
+        let input = graph.input("x", shape: [2, 2, 3])
+        let activation = try graph.add(.quantize, [input], name: "q", quantization: Int8Quantization(scale: 0.5, zeroPoint: 3))
+        #expect(try graph.add(.dequantize, [activation], name: "ok").index == 3)
     }
 
     /// Generated constants and weight-only int8 weights are materialized at load: their sum is

@@ -275,6 +275,10 @@ public final class Graph {
         let shape = try operation.outputShape(inputs: shapes, node: name)
         guard checkedElementCount(shape) != nil else { throw .valueTooLarge(name: name, shape: shape) }
         let outputType = try operation.outputType(inputs: types, quantized: quantization != nil, node: name)
+        for position in operation.int8ActivationInputs where position < inputs.count && values[inputs[position].index].quantization == nil {
+            throw .invalidAttribute(node: name, operation: operation.kindName,
+                                    detail: "input \(position) '\(values[inputs[position].index].name)' is int8 without a scale and zero point (a constant?)")
+        }
         // Pass-through ops (max-pool, reshape) keep their int8 input's quantization.
         let outputQuantization = outputType == .int8 ? (quantization ?? values[inputs[0].index].quantization) : nil
         if outputType == .int8 {

@@ -272,3 +272,16 @@ extension GraphOperation {
         }
     }
 }
+
+extension GraphOperation {
+    /// Positions of the inputs this op reads as int8 activations, whose scale and zero point it uses.
+    /// An int8 constant (weights) carries no quantization of its own, so it cannot stand there: the
+    /// model file fuzzer found a dequantize wired to a weight, which then unwrapped a missing scale.
+    public var int8ActivationInputs: [Int] {
+        switch self {
+        case .dequantize, .quantizedDeformableSampling: [0]
+        case .quantizedLinear, .quantizedConv2d: [0, 4]
+        default: []
+        }
+    }
+}
