@@ -25,13 +25,23 @@ public struct SafetensorsFile: Sendable {
     public init(path: String) throws(CheckpointError) {
         let url = URL(fileURLWithPath: path)
         // A FIFO or device would block or never end; only a regular file is mapped.
-        let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let type = attributes?[.type] as? FileAttributeType
         guard type == nil || type == .typeRegular else {
             throw .fileUnreadable(file: path, reason: "not a regular file")
         }
         let contents: Data
         do {
-            contents = try Data(contentsOf: url, options: .alwaysMapped)
+            // Small files are read (Foundation's mapped read of an empty file leaks its 4 KiB buffer,
+            // found by the checkpoint fuzzer); real checkpoints are mapped.
+            if let size = attributes?[.size] as? Int, size < 1 << 16 {
+                contents = try FileReading.contents(of: path, limit: 1 << 16)
+            } else {
+                contents = try Data(contentsOf: url, options: .alwaysMapped)
+            }
+        } catch let failure as FileReading.Failure {
+            if case .unreadable(let reason) = failure { throw .fileUnreadable(file: path, reason: reason) }
+            throw .fileUnreadable(file: path, reason: "the file grew while it was read")
         } catch {
             throw .fileUnreadable(file: path, reason: error.localizedDescription)
         }
