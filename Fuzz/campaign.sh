@@ -18,7 +18,7 @@ for target in "${TARGETS[@]}"; do
     log=".build-fuzz/logs/$target.log"
     extra=()
     # Small inputs: the harness's seeds are small, bigger mutations only slow it down.
-    case "$target" in coco) extra=(-max_len=4096) ;; esac
+    case "$target" in coco) extra=(-max_len=4096) ;; checkpoint) extra=(-max_len=262144) ;; esac
     start=$(date +%s)
     FUZZ_SKIP_BUILD=1 Fuzz/run.sh "$target" "$MAX_SECONDS" -runs="$RUNS" "${extra[@]}" >"$log" 2>&1
     status=$?

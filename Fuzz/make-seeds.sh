@@ -28,20 +28,36 @@ for model in $F/models/*/; do
     # ones, so they seed only the raw-checksum harness (which spends its time in the reader).
     "$CLI" quantize --model "$model" --calib $F/images --input-size 32x32 --limit 1 --no-auto-precision \
         -o "$OUT/modelfile-raw/$name.edq" >/dev/null
-    preprocessor=""; [ -f "$model/preprocessor_config.json" ] && preprocessor="$model/preprocessor_config.json"
-    join_parts "$model/config.json" "$preprocessor" "$model/model.safetensors" > "$OUT/checkpoint/$name"
 done
 "$BIN/edgedetr-fuzz" seeds "$OUT"
 
-# A checkpoint of 125 KB (the fixtures are 0.7-1.1 MB) for faster checkpoint executions.
-if command -v python3 >/dev/null; then
-    tiny="$OUT/tiny-deformable"
-    python3 Fuzz/shrink_checkpoint.py $F/models/deformable_two_level_silu "$tiny" \
-        '{"encoder_ffn_dim":8,"decoder_ffn_dim":8,"encoder_attention_heads":1,"decoder_attention_heads":1,"num_queries":4}' \
-        '{"8":4,"16":4,"32":4,"64":8}' "$CLI" $F/images/oracle_rgb_64x48.png >&2
-    join_parts "$tiny/config.json" "$tiny/preprocessor_config.json" "$tiny/model.safetensors" > "$OUT/checkpoint/tiny-deformable"
+# Checkpoint seeds: every fixture family and backbone layout shrunk to 45-200 KB (the fixtures are
+# 0.5-1.1 MB, and input size is what sets a checkpoint execution's speed): one or two transformer
+# layers, 1-2 heads, 4 queries, FFN 8, backbone widths 4-8, HF ResNet depths [1,1,1,1] where the
+# layout has them (timm ResNet-18/34/50 keep their depths). Without python3, the fixtures themselves.
+shrink() {  # FIXTURE CONFIG_CHANGES
+    local model=$F/models/$1 tiny="$OUT/tiny-$1"
+    if command -v python3 >/dev/null && python3 Fuzz/shrink_checkpoint.py "$model" "$tiny" "$2" \
+        '{"8":4,"12":4,"16":4,"24":4,"32":4,"48":8,"64":8,"96":8,"128":8,"192":8,"256":8,"512":8,"1024":8,"2048":8}' \
+        "$CLI" $F/images/oracle_rgb_64x48.png >&2; then
+        model="$tiny"
+    fi
+    local preprocessor=""; [ -f "$model/preprocessor_config.json" ] && preprocessor="$model/preprocessor_config.json"
+    join_parts "$model/config.json" "$preprocessor" "$model/model.safetensors" > "$OUT/checkpoint/$1"
     rm -rf "$tiny"
-fi
+}
+small='"encoder_ffn_dim":8,"decoder_ffn_dim":8,"num_queries":4,"encoder_layers":1'
+one_head='"encoder_attention_heads":1,"decoder_attention_heads":1'
+two_heads='"encoder_attention_heads":2,"decoder_attention_heads":2'
+shrink conditional_detr "{$small,$two_heads,\"d_model\":8,\"decoder_layers\":1}"
+shrink conditional_detr_aux_gelu "{$small,$two_heads,\"d_model\":8,\"backbone_config\":{\"depths\":[1,1,1,1]}}"
+shrink dab_detr "{$small,$two_heads,\"hidden_size\":8,\"decoder_layers\":1}"
+shrink dab_detr_patterns "{$small,$two_heads,\"hidden_size\":8,\"backbone_config\":{\"depths\":[1,1,1,1]}}"
+# Deformable DETR's GroupNorm needs d_model a multiple of 32.
+shrink deformable_base "{$small,$one_head,\"decoder_layers\":1,\"encoder_n_points\":1,\"decoder_n_points\":1}"
+shrink deformable_one_level "{$small,$one_head,\"decoder_layers\":1,\"encoder_n_points\":2,\"decoder_n_points\":2,\"backbone_config\":{\"depths\":[1,1,1,1]}}"
+shrink deformable_refine_two_stage "{$small,$one_head,\"encoder_n_points\":1,\"decoder_n_points\":1,\"two_stage_num_proposals\":4}"
+shrink deformable_two_level_silu "{$small,$one_head}"
 
 for case in $F/coco/*/; do
     [ -f "$case/ground_truth.json" ] && [ -f "$case/detections.json" ] || continue

@@ -2,8 +2,10 @@
 """Shrinks a bundled checkpoint folder into a tiny one for the checkpoint fuzz harness's seeds.
 
 The fixture checkpoints are about 1 MB, which makes every fuzz execution slow. This writes a copy
-with smaller config sizes (CONFIG_CHANGES, JSON) and backbone widths (BACKBONE_WIDTHS, JSON map of old
-to new channel counts), then lets EdgeDETR's own importer say what is still wrong: it runs
+with smaller config sizes (CONFIG_CHANGES, JSON merged into config.json, nested objects such as
+backbone_config merged too) and backbone widths (BACKBONE_WIDTHS, JSON map of old to new channel
+counts), drops the tensors of encoder/decoder layers and HF ResNet blocks the new config no longer
+has (encoder_layers, decoder_layers, backbone_config.depths), then lets EdgeDETR's own importer say what is still wrong: it runs
 `edgedetr detect` on the copy and, while the error names a tensor with its expected shape, rewrites
 that tensor with the expected shape (random values, deterministic). Stdlib only, no numpy or torch.
 
@@ -24,7 +26,7 @@ def main() -> int:
     os.makedirs(dest, exist_ok=True)
     with open(os.path.join(source, "config.json")) as file:
         config = json.load(file)
-    config.update(json.loads(config_changes))
+    merge(config, json.loads(config_changes))
     with open(os.path.join(dest, "config.json"), "w") as file:
         json.dump(config, file, indent=1, sort_keys=True)
     preprocessor = os.path.join(source, "preprocessor_config.json")
@@ -35,6 +37,8 @@ def main() -> int:
     header_size = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + header_size])
     shapes = {name: entry["shape"] for name, entry in header.items() if name != "__metadata__"}
+    for name in [name for name in shapes if dropped(name, config)]:
+        del shapes[name]
     widths = {int(old): new for old, new in json.loads(backbone_widths).items()}
     for name, shape in shapes.items():
         if "backbone" in name:
@@ -61,6 +65,26 @@ def main() -> int:
         shapes[name] = [int(size) for size in match.group(3).split(",") if size.strip()]
     print(f"{dest}: no convergence", file=sys.stderr)
     return 1
+
+
+def merge(target: dict, changes: dict) -> None:
+    """Merges `changes` into `target`, recursing into objects present in both."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def dropped(name: str, config: dict) -> bool:
+    """Whether `name` belongs to a layer or backbone block beyond what `config` now declares."""
+    for part in ("encoder", "decoder"):
+        match = re.search(rf"(?:^|\.){part}\.layers\.(\d+)\.", name)
+        if match and "backbone" not in name and int(match.group(1)) >= config.get(f"{part}_layers", 1 << 30):
+            return True
+    depths = (config.get("backbone_config") or {}).get("depths")
+    match = re.search(r"stages\.(\d+)\.layers\.(\d+)\.", name)
+    return bool(depths and match and int(match.group(2)) >= depths[int(match.group(1))])
 
 
 def write(dest: str, shapes: dict) -> None:

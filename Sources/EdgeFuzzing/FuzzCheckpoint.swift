@@ -15,17 +15,18 @@ public enum CheckpointFuzzing {
     public static let largestBuiltPixels = 1 << 20
 
     /// Splits `bytes` at the first two occurrences of the separator "\n--8<--\n" into config.json,
-    /// preprocessor_config.json (omitted when empty) and model.safetensors, writes them into `folder`
-    /// (created if needed, files replaced), then imports the checkpoint and builds its float graph, as
-    /// `edgedetr detect --model folder` would before running; every error is expected, only a trap
-    /// or a hang is a bug.
-    public static func run(_ bytes: UnsafeRawBufferPointer, folder: String) {
+    /// preprocessor_config.json (absent when empty) and model.safetensors, imports them from memory
+    /// (`CheckpointFolder(name:config:preprocessor:weights:)`, the same validation as a folder without
+    /// three file writes per execution) and builds the float graph `edgedetr detect --model` would
+    /// build before running; every error is expected, only a trap or a hang is a bug.
+    public static func run(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count <= largestInput else { return }
         let parts = splitParts(bytes, separator: fuzzPartSeparator, count: 3)
-        guard write(config: parts[0], preprocessor: parts[1].isEmpty ? nil : parts[1], safetensors: parts[2],
-                    to: folder) else { return }
         // Import: config.json, the safetensors header, preprocessor_config.json.
-        guard let detector = try? FloatDetector(folder: folder, threads: 1) else { return }
+        guard let checkpoint = try? CheckpointFolder(
+            name: "fuzz-input", config: parts[0], preprocessor: parts[1].isEmpty ? nil : parts[1], weights: parts[2]),
+            let detector = try? FloatDetector(checkpoint: checkpoint, threads: 1)
+        else { return }
         // The graph `detect` builds for a 640x480 photo (ModelExport's default input size).
         let size = ModelExport.defaultInputSize(for: detector.preprocess)
         guard size.height >= 1, size.width >= 1, size.height <= DetectorGraph.maximumInputSide,
@@ -39,26 +40,5 @@ public enum CheckpointFuzzing {
     public static func seed(config: Data, preprocessor: Data?, safetensors: Data) -> Data {
         let separator = Data(fuzzPartSeparator)
         return config + separator + (preprocessor ?? Data()) + separator + safetensors
-    }
-
-    /// Writes the three files into `folder`, removing a preprocessor_config.json left by an earlier
-    /// input when this one has none. False when the file system refused (nothing to test then).
-    private static func write(config: Data, preprocessor: Data?, safetensors: Data, to folder: String) -> Bool {
-        let manager = FileManager.default
-        do {
-            try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let base = URL(fileURLWithPath: folder, isDirectory: true)
-            try config.write(to: base.appendingPathComponent(CheckpointFolder.configFileName))
-            try safetensors.write(to: base.appendingPathComponent(CheckpointFolder.weightsFileName))
-            let preprocessorURL = base.appendingPathComponent(CheckpointFolder.preprocessorFileName)
-            if let preprocessor {
-                try preprocessor.write(to: preprocessorURL)
-            } else if manager.fileExists(atPath: preprocessorURL.path) {
-                try manager.removeItem(at: preprocessorURL)
-            }
-            return true
-        } catch {
-            return false
-        }
     }
 }

@@ -26,7 +26,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .png: ImageFuzzing.run(bytes, magic: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         case .jpeg: ImageFuzzing.run(bytes, magic: [0xFF, 0xD8, 0xFF])
         case .ppm: ImageFuzzing.run(bytes, magic: [UInt8(ascii: "P")])
-        case .checkpoint: CheckpointFuzzing.run(bytes, folder: FuzzScratch.folder)
+        case .checkpoint: CheckpointFuzzing.run(bytes)
         case .coco: COCOFuzzing.run(bytes)
         }
     }
@@ -36,15 +36,6 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         data.withUnsafeBytes { run($0) }
     }
-}
-
-/// A per-process scratch folder for harnesses that must go through the file system.
-enum FuzzScratch {
-    static let folder: String = {
-        let path = NSTemporaryDirectory() + "edgedetr-fuzz-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
 }
 
 /// Splits `bytes` at the first `count - 1` occurrences of `separator` (missing parts are empty).

@@ -9,8 +9,13 @@ public final class FloatDetector {
     public let threads: Int
     private var executors: [String: GraphExecutor] = [:]
 
-    public init(folder: String, threads: Int = 1) throws(CheckpointError) {
-        checkpoint = try CheckpointFolder(path: folder)
+    public convenience init(folder: String, threads: Int = 1) throws(CheckpointError) {
+        try self.init(checkpoint: CheckpointFolder(path: folder), threads: threads)
+    }
+
+    /// A detector over an already imported checkpoint; its preprocessor_config.json is interpreted here.
+    public init(checkpoint: CheckpointFolder, threads: Int = 1) throws(CheckpointError) {
+        self.checkpoint = checkpoint
         preprocess = try PreprocessorConfigParser.parse(checkpoint.preprocessorConfig)
         self.threads = threads
     }

@@ -243,4 +243,33 @@ struct CheckpointFolderTests {
             #expect(!error.description.contains("\n"))
         }
     }
+
+    /// The in-memory import (what the checkpoint fuzz harness uses) is the folder import without the
+    /// file system: same config, tensors and preprocessing, and the same refusals.
+    @Test func importFromMemoryEqualsImportFromTheFolder() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/models/deformable_two_level_silu")
+        func contents(_ name: String) throws -> Data { try Data(contentsOf: fixture.appendingPathComponent(name)) }
+        let fromFolder = try CheckpointFolder(path: fixture.path)
+        let fromMemory = try CheckpointFolder(
+            name: "memory", config: contents(CheckpointFolder.configFileName),
+            preprocessor: contents(CheckpointFolder.preprocessorFileName), weights: contents(CheckpointFolder.weightsFileName))
+        #expect(fromMemory.config == fromFolder.config)
+        #expect(fromMemory.tensorNames == fromFolder.tensorNames)
+        #expect(try FloatDetector(checkpoint: fromMemory).preprocess == FloatDetector(checkpoint: fromFolder).preprocess)
+        for name in fromFolder.tensorNames {
+            #expect(try fromMemory.tensor(name).values == fromFolder.tensor(name).values, "\(name)")
+        }
+        let weights = try contents(CheckpointFolder.weightsFileName)
+        do {
+            _ = try CheckpointFolder(name: "memory", config: Data("{\"model_type\": ".utf8), preprocessor: nil, weights: weights)
+            Issue.record("a truncated config.json was accepted")
+        } catch {
+            guard case .invalidJSON(let file, _) = error else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(file == "config.json")
+        }
+    }
 }

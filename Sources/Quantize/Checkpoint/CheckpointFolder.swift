@@ -25,8 +25,7 @@ public final class CheckpointFolder {
     private let fileKeys: [String: String]
     private var readNames: Set<String> = []
 
-    public init(path: String) throws(CheckpointError) {
-        self.path = path
+    public convenience init(path: String) throws(CheckpointError) {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw .pathNotFound(path: path)
@@ -37,20 +36,48 @@ public final class CheckpointFolder {
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
 
         guard exists(Self.configFileName) else { throw .missingConfig(folder: path) }
-        config = try DetectorConfig(contentsOf: file(Self.configFileName))
+        let config = try DetectorConfig(contentsOf: file(Self.configFileName))
 
         guard exists(Self.weightsFileName) else {
             throw exists("pytorch_model.bin") ? .pickleWeightsOnly(folder: path) : .missingWeights(folder: path)
         }
-        weights = try SafetensorsFile(path: file(Self.weightsFileName))
+        let weights = try SafetensorsFile(path: file(Self.weightsFileName))
 
+        var preprocessorConfig: [String: Any]? = nil
         if exists(Self.preprocessorFileName) {
             let data = try JSONFields.read(path: file(Self.preprocessorFileName))
             preprocessorConfig = try JSONFields.parse(data, file: Self.preprocessorFileName).object
-        } else {
-            preprocessorConfig = nil
         }
+        try self.init(path: path, config: config, preprocessorConfig: preprocessorConfig, weights: weights)
+    }
 
+    /// The checkpoint from its three files' contents already in memory (`preprocessor` nil: the folder
+    /// has none), validated exactly as `init(path:)` validates them; `name` stands for the folder in
+    /// messages. The fuzz harness imports this way, without touching the file system.
+    public convenience init(name: String, config: Data, preprocessor: Data?, weights: Data) throws(CheckpointError) {
+        func checkSize(_ data: Data, _ file: String) throws(CheckpointError) {
+            guard data.count <= JSONFields.maximumFileSize else {
+                throw .fileTooLarge(file: file, size: data.count, limit: JSONFields.maximumFileSize)
+            }
+        }
+        try checkSize(config, Self.configFileName)
+        let detectorConfig = try DetectorConfig(jsonData: config, file: Self.configFileName)
+        let safetensors = try SafetensorsFile(data: weights, name: Self.weightsFileName)
+        var preprocessorConfig: [String: Any]? = nil
+        if let preprocessor {
+            try checkSize(preprocessor, Self.preprocessorFileName)
+            preprocessorConfig = try JSONFields.parse(preprocessor, file: Self.preprocessorFileName).object
+        }
+        try self.init(path: name, config: detectorConfig, preprocessorConfig: preprocessorConfig, weights: safetensors)
+    }
+
+    private init(
+        path: String, config: DetectorConfig, preprocessorConfig: [String: Any]?, weights: SafetensorsFile
+    ) throws(CheckpointError) {
+        self.path = path
+        self.config = config
+        self.preprocessorConfig = preprocessorConfig
+        self.weights = weights
         fileKeys = try Self.canonicalNames(weights, config: config)
     }
 

@@ -15,7 +15,7 @@ public enum DetectorFamily: String, Sendable, CaseIterable {
 /// `initializer_bias_prior_prob`) are ignored. Anything that would change the computation in a way
 /// the builders do not implement is refused with `CheckpointError.unsupportedValue` naming the field,
 /// rather than imported into a silently different model. Sizes are bounded by `Limits`.
-public struct DetectorConfig: Sendable {
+public struct DetectorConfig: Sendable, Equatable {
     public var family: DetectorFamily
     public var backbone: BackboneConfig
     /// Transformer width: `d_model`, or `hidden_size` for DAB-DETR.
