@@ -75,9 +75,9 @@ struct BenchCommand: ParsableCommand {
         var generator = SplitMix64(seed: 2024)
         let input = (0..<graph.values[inputID.index].elementCount).map { _ in Float.random(in: -2...2, using: &generator) }
 
-        let kinds = graph.nodes.map { operationKind($0.operation) }
+        let kinds = graph.nodes.map { $0.operation.kindName }
         let kindNames = Array(Set(kinds)).sorted()
-        let costs = graph.nodes.map { multiplyAccumulates($0, in: graph) }
+        let costs = graph.nodes.map { graph.multiplyAccumulates(of: $0) }
         var latencies: [Double] = []
         var cpuSeconds = 0.0
         var kindSeconds: [String: Double] = [:]
@@ -127,30 +127,6 @@ struct BenchCommand: ParsableCommand {
 }
 
 /// The case name of an operation ("conv2d", "linear", ...), without its attributes.
-private func operationKind(_ operation: GraphOperation) -> String {
-    let described = String(describing: operation)
-    return String(described.prefix { $0 != "(" })
-}
-
-/// Multiply-accumulates of the GEMM-like nodes (conv2d, linear, attention); 0 for the others.
-private func multiplyAccumulates(_ node: Node, in graph: Graph) -> Int {
-    let output = graph.shape(of: node.output)
-    switch node.operation {
-    case .conv2d, .quantizedConv2d:
-        let weight = graph.shape(of: node.inputs[1])
-        return output.reduce(1, *) * weight[1] * weight[2] * weight[3]
-    case .linear, .quantizedLinear:
-        return output.reduce(1, *) * graph.shape(of: node.inputs[1])[1]
-    case .attention:
-        let q = graph.shape(of: node.inputs[0])
-        let k = graph.shape(of: node.inputs[1])
-        let v = graph.shape(of: node.inputs[2])
-        return q[0] * k[0] * (q[1] + v[1])
-    default:
-        return 0
-    }
-}
-
 private func monotonicSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)

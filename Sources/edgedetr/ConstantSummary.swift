@@ -23,7 +23,7 @@ struct ConstantSummary {
         for node in graph.nodes {
             for (position, input) in node.inputs.enumerated() where role[input.index] == nil {
                 guard case .constant = graph.values[input.index].source else { continue }
-                role[input.index] = Self.kind(of: node.operation, position: position)
+                role[input.index] = Self.kind(of: node.operation, operand: node.operation.operand(at: position))
             }
         }
         for (index, value) in graph.values.enumerated() {
@@ -41,16 +41,20 @@ struct ConstantSummary {
         }
     }
 
-    /// The role of a constant read by `operation` at input `position`.
-    static func kind(of operation: GraphOperation, position: Int) -> String {
-        switch (operation, position) {
-        case (.quantizedLinear, 1), (.quantizedConv2d, 1): "int8 weights"
-        case (.quantizedLinear, 2), (.quantizedConv2d, 2): "int32 biases"
-        case (.quantizedLinear, 3), (.quantizedConv2d, 3): "requantization scales"
-        case (.linear, 1), (.conv2d, 1): "float32 weights"
-        case (.linear, 2), (.conv2d, 2): "float32 biases"
-        case (.layerNorm, _), (.groupNorm, _): "normalization parameters"
-        default: "other constants (embeddings, reference points, queries)"
+    /// The role of a constant read by `operation` as `operand`.
+    static func kind(of operation: GraphOperation, operand: Operand?) -> String {
+        switch (operand, operation.isQuantized) {
+        case (.weight, true): "int8 weights"
+        case (.bias, true): "int32 biases"
+        case (.scales, _): "requantization scales"
+        case (.weight, false): "float32 weights"
+        case (.bias, false): "float32 biases"
+        case (.gamma, _), (.beta, _): "normalization parameters"
+        default:
+            switch operation {
+            case .layerNorm, .groupNorm: "normalization parameters"
+            default: "other constants (embeddings, reference points, queries)"
+            }
         }
     }
 

@@ -362,16 +362,11 @@ public final class ModelFile {
     public var int8WeightPlacement: (inPlace: Int, repacked: Int, packedAtLoad: Int) {
         var placement = (inPlace: 0, repacked: 0, packedAtLoad: 0)
         for node in graph.nodes {
-            switch node.operation {
-            case .quantizedLinear, .quantizedConv2d: break
-            default: continue
-            }
-            guard case .constant(let c) = graph.values[node.inputs[1].index].source else { continue }
-            let storage = graph.constants[c]
-            if let packed = storage.packedWeights {
-                if packed.weights.layout == .native { placement.inPlace += packed.weights.byteCount } else { placement.repacked += packed.weights.byteCount }
-            } else {
-                placement.packedAtLoad += storage.byteCount
+            guard let layer = QuantizedLayerWeights(node: node, in: graph) else { continue }
+            switch layer.placement {
+            case .inPlace: placement.inPlace += layer.storedByteCount
+            case .repacked: placement.repacked += layer.storedByteCount
+            case .packedAtLoad: placement.packedAtLoad += layer.storedByteCount
             }
         }
         return placement
@@ -389,27 +384,20 @@ public final class ModelFile {
                       let packed = graph.constants[c].packedWeights else { continue }
                 let name = graph.values[input.index].name
                 func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: input.index, name: name, detail: detail) }
-                let expectedOrder: PackedDepthOrder
-                switch (node.operation, position) {
-                case (.quantizedLinear, 1): expectedOrder = .linear
-                case (.quantizedConv2d, 1): expectedOrder = .convolutionPatch
-                default:
+                guard node.operation.isQuantized, node.operation.operand(at: position) == .weight else {
                     throw invalid("packed int8 weights read by '\(node.name)' as input \(position); only the weights of quantized linear layers and convolutions are packed")
                 }
-                guard packed.depthOrder == expectedOrder else {
-                    throw invalid("packed in depth order \(packed.depthOrder.rawValue), '\(node.name)' reads order \(expectedOrder.rawValue)")
-                }
-                let zeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
-                guard packed.inputZeroPoint == zeroPoint else {
-                    throw invalid("packed for input zero point \(packed.inputZeroPoint), '\(node.name)' reads one of \(zeroPoint)")
-                }
-                guard case .constant(let b) = graph.values[node.inputs[2].index].source,
-                      case .constant(let s) = graph.values[node.inputs[3].index].source,
-                      graph.constants[b].packedWeights == nil else {
+                guard let layer = QuantizedLayerWeights(node: node, in: graph), layer.bias.packedWeights == nil else {
                     throw invalid("'\(node.name)' needs constant biases and scales beside packed weights")
                 }
-                if let problem = packed.weights.foldingProblem(bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
-                                                               inputZeroPoint: zeroPoint) {
+                guard packed.depthOrder == layer.depthOrder else {
+                    throw invalid("packed in depth order \(packed.depthOrder.rawValue), '\(node.name)' reads order \(layer.depthOrder.rawValue)")
+                }
+                guard packed.inputZeroPoint == layer.inputZeroPoint else {
+                    throw invalid("packed for input zero point \(packed.inputZeroPoint), '\(node.name)' reads one of \(layer.inputZeroPoint)")
+                }
+                if let problem = packed.weights.foldingProblem(bias: layer.bias.int32Pointer, scales: layer.scales.pointer,
+                                                               inputZeroPoint: layer.inputZeroPoint) {
                     throw invalid("packed int8 weights of '\(node.name)': \(problem)")
                 }
             }
@@ -426,16 +414,13 @@ public final class ModelFile {
         var isParameter = [Bool](repeating: false, count: graph.values.count)
         var isScale = [Bool](repeating: false, count: graph.values.count)
         for node in graph.nodes {
-            let parameters: ArraySlice<ValueID>
-            switch node.operation {
-            case .conv2d, .linear, .layerNorm, .groupNorm: parameters = node.inputs[1...2]
-            case .quantizedLinear, .quantizedConv2d:
-                parameters = node.inputs[1...2]
-                isScale[node.inputs[3].index] = true
-            case .unary(.prelu): parameters = node.inputs[1...1]
-            default: continue
+            for (position, input) in node.inputs.enumerated() {
+                switch node.operation.operand(at: position) {
+                case .weight, .bias, .gamma, .beta, .alpha: isParameter[input.index] = true
+                case .scales: isScale[input.index] = true
+                default: break
+                }
             }
-            for value in parameters { isParameter[value.index] = true }
         }
         for (index, value) in graph.values.enumerated() {
             guard case .constant(let c) = value.source, value.elementType == .float32 else { continue }

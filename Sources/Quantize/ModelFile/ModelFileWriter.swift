@@ -153,35 +153,12 @@ public enum ModelFileWriter {
         for node in graph.nodes { for input in node.inputs { readers[input.index] += 1 } }
         var packed: [Int: ConstantStorage] = [:]
         for node in graph.nodes {
-            switch node.operation {
-            case .quantizedLinear, .quantizedConv2d: break
-            default: continue
-            }
-            guard case .constant(let c) = graph.values[node.inputs[1].index].source,
-                  readers[node.inputs[1].index] == 1, case .raw = graph.constants[c].encoding,
-                  case .constant(let b) = graph.values[node.inputs[2].index].source,
-                  case .constant(let s) = graph.values[node.inputs[3].index].source else { continue }
-            let zeroPoint = graph.values[node.inputs[0].index].quantization?.zeroPoint ?? 0
-            let weight = graph.shape(of: node.inputs[1])
-            let weights: PackedInt8Weights
-            let order: PackedDepthOrder
-            switch node.operation {
-            case .quantizedLinear:
-                weights = PackedInt8Weights(weights: graph.constants[c].int8Pointer, outputs: weight[0], inputs: weight[1],
-                                            bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
-                                            inputZeroPoint: zeroPoint, layout: layout)
-                order = .linear
-            case .quantizedConv2d:
-                guard let shape = graph.convolutionShape(of: node) else { continue }
-                weights = PackedInt8Conv2DWeights(weights: graph.constants[c].int8Pointer, shape: shape,
-                                                  bias: graph.constants[b].int32Pointer, scales: graph.constants[s].pointer,
-                                                  inputZeroPoint: zeroPoint, layout: layout).packed
-                order = .convolutionPatch
-            default:
-                continue
-            }
-            packed[c] = ConstantStorage(packed: PackedWeightEncoding(weights: weights, depthOrder: order, inputZeroPoint: zeroPoint),
-                                        count: graph.constants[c].count, from: nil)
+            guard let layer = QuantizedLayerWeights(node: node, in: graph), layer.placement == .packedAtLoad,
+                  let weight = node[.weight], readers[weight.index] == 1, case .raw = layer.weight.encoding,
+                  case .constant(let c) = graph.values[weight.index].source else { continue }
+            packed[c] = ConstantStorage(packed: PackedWeightEncoding(weights: layer.packedFromRaw(layout: layout), depthOrder: layer.depthOrder,
+                                                                     inputZeroPoint: layer.inputZeroPoint),
+                                        count: layer.weight.count, from: nil)
         }
         return packed
     }

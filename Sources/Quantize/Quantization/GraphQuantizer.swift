@@ -234,12 +234,15 @@ public struct GraphQuantizer {
             record(output, try quantizedWeightOp(node, operation: .quantizedConv2d(stride: stride, padding: padding, activation: activation)))
         case .linear(let activation) where !keepsFloat(node):
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
-        case .maxPool2d where producedInt8[node.inputs[0].index], .reshape where producedInt8[node.inputs[0].index]:
-            let id = try graph.add(node.operation, [try int8Of(node.inputs[0])], name: node.name)
+        case .maxPool2d where producedInt8[node.x.index], .reshape where producedInt8[node.x.index]:
+            let id = try graph.add(node.operation, [try int8Of(node.x)], name: node.name)
             record(output, int8: id)
-        case .deformableSampling(let levels, let heads, let points) where producedInt8[node.inputs[0].index] && !keepsFloat(node):
+        case .deformableSampling(let levels, let heads, let points) where producedInt8[node.x.index] && !keepsFloat(node):
+            guard let locations = node[.locations], let samplingWeights = node[.samplingWeights] else {
+                throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)
+            }
             let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points),
-                                   [try int8Of(node.inputs[0]), try floatOf(node.inputs[1]), try floatOf(node.inputs[2])],
+                                   [try int8Of(node.x), try floatOf(locations), try floatOf(samplingWeights)],
                                    name: node.name, quantization: activationQuantization(node.output))
             record(output, int8: id)
         default:
@@ -251,7 +254,8 @@ public struct GraphQuantizer {
             }
             var inputs: [ValueID] = []
             for (position, input) in node.inputs.enumerated() {
-                inputs.append(weightOnly && position == 1 ? try weightOnlyInt8Of(input) : try floatOf(input))
+                let isWeight = node.operation.operand(at: position) == .weight
+                inputs.append(weightOnly && isWeight ? try weightOnlyInt8Of(input) : try floatOf(input))
             }
             floatVersion[output] = try graph.add(node.operation, inputs, name: node.name)
         }
@@ -274,13 +278,13 @@ public struct GraphQuantizer {
     /// A convolution or linear layer in int8: weights symmetric per output channel, int32 bias at
     /// scale s_in * s_w, requantization scales s_in * s_w / s_out, the residual (if any) in int8.
     private mutating func quantizedWeightOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {
-        let input = try int8Of(node.inputs[0])
-        let inputScale = graph.values[input.index].quantization!.scale
-        guard case .constant(let w) = source.values[node.inputs[1].index].source,
-              case .constant(let b) = source.values[node.inputs[2].index].source else {
+        let input = try int8Of(node.x)
+        guard let inputScale = graph.values[input.index].quantization?.scale,
+              let weight = node[.weight], case .constant(let w) = source.values[weight.index].source,
+              let biasValue = node[.bias], case .constant(let b) = source.values[biasValue.index].source else {
             throw .invalidAttribute(node: node.name, operation: node.operation.kindName, detail: "weights must be constants")
         }
-        let weightShape = source.shape(of: node.inputs[1])
+        let weightShape = source.shape(of: weight)
         let bias = source.constants[b]
         let outputs = weightShape[0]
         let outputQuantization: Int8Quantization? = readAsInt8[node.output.index] ? activationQuantization(node.output) : nil
@@ -298,8 +302,8 @@ public struct GraphQuantizer {
         let biasID = try graph.constant("\(node.name).bias.int32", shape: [outputs], storage: ConstantStorage(int32: quantizedBias))
         let scaleID = try graph.constant("\(node.name).requantization_scales", shape: [outputs], values: scales)
         var inputs = [input, weightID, biasID, scaleID]
-        guard node.inputs.count > 3, outputQuantization == nil else {
-            if node.inputs.count > 3 { inputs.append(try int8Of(node.inputs[3])) }
+        guard let residual = node[.residual], outputQuantization == nil else {
+            if let residual = node[.residual] { inputs.append(try int8Of(residual)) }
             return try graph.add(operation, inputs, name: node.name, quantization: outputQuantization)
         }
         // A float output keeps its residual in float: op (no activation), add, then the activation.
@@ -314,7 +318,7 @@ public struct GraphQuantizer {
             (activation, bare) = (.none, operation)
         }
         let product = try graph.add(bare, inputs, name: "\(node.name).int8")
-        let sum = try graph.add(.binary(.add), [product, try floatOf(node.inputs[3])],
+        let sum = try graph.add(.binary(.add), [product, try floatOf(residual)],
                                 name: activation == .none ? node.name : "\(node.name).residual")
         return activation == .relu ? try graph.add(.unary(.relu), [sum], name: node.name) : sum
     }

@@ -1,0 +1,149 @@
+import Kernels
+
+// Multi-scale deformable attention (MSDeformAttn): the sampling locations, and the bilinear sampling
+// of the value maps weighted by the attention weights, float32 and int8 value maps.
+
+/// The level table every sampling kernel reads: `levels` (height, width) pairs, then each level's
+/// first row in the flattened value map.
+private func levelTable(_ levels: [LevelShape], _ preparation: inout NodePreparation) -> UnsafeMutablePointer<Int> {
+    let table = preparation.table(of: Int.self, count: levels.count * 3)
+    var start = 0
+    for (level, shape) in levels.enumerated() {
+        table[level * 2] = shape.height
+        table[level * 2 + 1] = shape.width
+        table[levels.count * 2 + level] = start
+        start += shape.pixels
+    }
+    return table
+}
+
+/// The operands and sizes both sampling forms share.
+struct SamplingGeometry {
+    let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
+    let levels: Int, heads: Int, headDim: Int, points: Int, queries: Int
+    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        let levels: [LevelShape], heads: Int, points: Int
+        switch node.operation {
+        case .deformableSampling(let l, let h, let p), .quantizedDeformableSampling(let l, let h, let p): (levels, heads, points) = (l, h, p)
+        default: throw .malformedNode(node: node.name, detail: "not a deformable sampling")
+        }
+        guard heads >= 1 else { throw .malformedNode(node: node.name, detail: "no heads") }
+        let locationsValue = try preparation.operand(.locations, of: node)
+        let table = levelTable(levels, &preparation)
+        (levelShapes, levelStarts) = (UnsafePointer(table), UnsafePointer(table + levels.count * 2))
+        (self.levels, self.heads, self.points) = (levels.count, heads, points)
+        headDim = preparation.shape(node.x)[1] / heads
+        queries = preparation.shape(locationsValue)[0]
+        locations = UnsafePointer(preparation.float(locationsValue))
+        weights = UnsafePointer(preparation.float(try preparation.operand(.samplingWeights, of: node)))
+    }
+}
+
+/// deformableSampling on a float32 value map.
+struct DeformableSamplingOp {
+    let value: UnsafePointer<Float>
+    let geometry: SamplingGeometry
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        geometry = try SamplingGeometry(node, &preparation)
+        value = UnsafePointer(preparation.float(node.x))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        let g = geometry
+        deformableAttention(value: value, levelShapes: g.levelShapes, levelStarts: g.levelStarts, levels: g.levels, heads: g.heads,
+                            headDim: g.headDim, points: g.points, queries: g.queries, locations: g.locations, weights: g.weights,
+                            output: output, pool: context.pool)
+    }
+}
+
+/// quantizedDeformableSampling: int8 value map, float locations and weights, int8 output.
+struct QuantizedDeformableSamplingOp {
+    let value: UnsafePointer<Int8>
+    let valueZeroPoint: Int32
+    let geometry: SamplingGeometry
+    let outputScale: Float
+    let outputRange: Int8OutputRange
+    let output: UnsafeMutablePointer<Int8>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        geometry = try SamplingGeometry(node, &preparation)
+        let valueQuantization = try preparation.requireQuantization(node.x, of: node)
+        let outputQuantization = try preparation.requireQuantization(node.output, of: node)
+        value = UnsafePointer(preparation.int8(node.x))
+        valueZeroPoint = valueQuantization.zeroPoint
+        outputScale = valueQuantization.scale / (outputQuantization.scale * q14One)
+        outputRange = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint)
+        output = preparation.int8(node.output)
+        preparation.needScratch(taskBytes: int8DeformableAttentionTaskScratchBytes(
+            levels: geometry.levels, heads: geometry.heads, headDim: geometry.headDim, points: geometry.points))
+    }
+
+    func run(_ context: RunContext) {
+        let g = geometry
+        int8DeformableAttention(value: value, valueZeroPoint: valueZeroPoint, levelShapes: g.levelShapes, levelStarts: g.levelStarts,
+                                levels: g.levels, heads: g.heads, headDim: g.headDim, points: g.points, queries: g.queries,
+                                locations: g.locations, weights: g.weights, outputScale: outputScale, outputRange: outputRange,
+                                output: output, pool: context.pool, taskScratch: context.taskScratch)
+    }
+}
+
+/// deformableLocations: reference points plus scaled offsets.
+struct DeformableLocationsOp {
+    let reference: UnsafePointer<Float>, referenceColumns: Int
+    let offsets: UnsafePointer<Float>
+    let queries: Int
+    let levels: [LevelShape], heads: Int, points: Int
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .deformableLocations(let levels, let heads, let points) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not deformable locations")
+        }
+        let shape = preparation.shape(node.x)
+        (reference, referenceColumns, queries) = (UnsafePointer(preparation.float(node.x)), shape[1], shape[0])
+        offsets = UnsafePointer(preparation.float(try preparation.operand(.offsets, of: node)))
+        (self.levels, self.heads, self.points) = (levels, heads, points)
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        applyDeformableLocations(reference: reference, referenceColumns: referenceColumns, offsets: offsets, queries: queries,
+                                 levels: levels, heads: heads, points: points, output: output)
+    }
+}
+
+/// MSDeformAttn's sampling locations, in transformers' order of operations.
+/// 2-d reference: ref + offset / (W_l, H_l). 4-d: ref_xy + offset / points * ref_wh * 0.5.
+func applyDeformableLocations(reference: UnsafePointer<Float>, referenceColumns: Int, offsets: UnsafePointer<Float>,
+                              queries: Int, levels: [LevelShape], heads: Int, points: Int,
+                              output: UnsafeMutablePointer<Float>) {
+    let perQuery = heads * levels.count * points * 2
+    let pointCount = Float(points)
+    for query in 0..<queries {
+        let ref = reference + query * referenceColumns
+        var index = query * perQuery
+        for _ in 0..<heads {
+            for level in levels {
+                let width = Float(level.width)
+                let height = Float(level.height)
+                for _ in 0..<points {
+                    let dx = offsets[index]
+                    let dy = offsets[index + 1]
+                    if referenceColumns == 2 {
+                        output[index] = ref[0] + dx / width
+                        output[index + 1] = ref[1] + dy / height
+                    } else {
+                        output[index] = ref[0] + dx / pointCount * ref[2] * 0.5
+                        output[index + 1] = ref[1] + dy / pointCount * ref[3] * 0.5
+                    }
+                    index += 2
+                }
+            }
+        }
+    }
+}

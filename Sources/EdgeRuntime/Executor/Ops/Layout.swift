@@ -1,0 +1,175 @@
+// Data movement: concatenations, column slices, head interleaving, a reshape of a constant, and the
+// top-k row selection of two-stage proposals. No arithmetic.
+
+/// concatenateColumns: matrices with the same rows, side by side.
+struct ConcatenateColumnsOp {
+    let inputs: [(values: UnsafePointer<Float>, columns: Int)]
+    let rows: Int, columns: Int
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        inputs = node.inputs.map { (UnsafePointer(preparation.float($0)), preparation.shape($0)[1]) }
+        let shape = preparation.shape(node.output)
+        (rows, columns) = (shape[0], shape[1])
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        var column = 0
+        for input in inputs {
+            for row in 0..<rows {
+                (output + row * columns + column).update(from: input.values + row * input.columns, count: input.columns)
+            }
+            column += input.columns
+        }
+    }
+}
+
+/// concatenateRows: matrices with the same columns, one after the other.
+struct ConcatenateRowsOp {
+    let inputs: [(values: UnsafePointer<Float>, count: Int)]
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        inputs = node.inputs.map { (UnsafePointer(preparation.float($0)), preparation.elementCount($0)) }
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        var offset = 0
+        for input in inputs {
+            (output + offset).update(from: input.values, count: input.count)
+            offset += input.count
+        }
+    }
+}
+
+/// sliceColumns: columns `start ..< start + count` of each row.
+struct SliceColumnsOp {
+    let x: UnsafePointer<Float>, inputColumns: Int
+    let rows: Int, start: Int, count: Int
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .sliceColumns(let start, let count) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a column slice")
+        }
+        (x, inputColumns) = (UnsafePointer(preparation.float(node.x)), preparation.shape(node.x)[1])
+        rows = preparation.shape(node.output)[0]
+        (self.start, self.count) = (start, count)
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        for row in 0..<rows {
+            (output + row * count).update(from: x + row * inputColumns + start, count: count)
+        }
+    }
+}
+
+/// interleaveHeads: each head's columns of `x` followed by its columns of `other`.
+struct InterleaveHeadsOp {
+    let a: UnsafePointer<Float>, aColumns: Int
+    let b: UnsafePointer<Float>
+    let rows: Int, columns: Int, heads: Int
+    let aWidth: Int, bWidth: Int
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .interleaveHeads(let heads) = node.operation, heads >= 1 else {
+            throw .malformedNode(node: node.name, detail: "not a head interleave with one or more heads")
+        }
+        let other = try preparation.operand(.other, of: node)
+        let outputShape = preparation.shape(node.output)
+        (a, aColumns) = (UnsafePointer(preparation.float(node.x)), preparation.shape(node.x)[1])
+        b = UnsafePointer(preparation.float(other))
+        (rows, columns, self.heads) = (outputShape[0], outputShape[1], heads)
+        (aWidth, bWidth) = (aColumns / heads, preparation.shape(other)[1] / heads)
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        for row in 0..<rows {
+            var target = output + row * columns
+            for head in 0..<heads {
+                target.update(from: a + row * aColumns + head * aWidth, count: aWidth)
+                target += aWidth
+                target.update(from: b + row * heads * bWidth + head * bWidth, count: bWidth)
+                target += bWidth
+            }
+        }
+    }
+}
+
+/// A reshape whose source is a constant: the constant is not in the arena, so its bytes are copied
+/// to the reshape's place (a reshape of an activation is an alias and runs nothing).
+struct CopyOp {
+    let source: UnsafeRawPointer
+    let byteCount: Int
+    let output: UnsafeMutableRawPointer
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        source = UnsafeRawPointer(preparation.pointers[node.x.index])
+        byteCount = preparation.graph.values[node.x.index].byteCount
+        output = preparation.pointers[node.output.index]
+    }
+
+    func run(_ context: RunContext) {
+        output.copyMemory(from: source, byteCount: byteCount)
+    }
+}
+
+/// topRows: the rows of `rows` with the largest scores in one column, best first.
+struct TopRowsOp {
+    let scores: UnsafePointer<Float>, scoreRows: Int, scoreColumns: Int
+    let column: Int
+    let values: UnsafePointer<Float>, valueColumns: Int
+    let count: Int
+    let order: UnsafeMutablePointer<Int>
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .topRows(let count, let column) = node.operation else { throw .malformedNode(node: node.name, detail: "not a top-rows") }
+        let shape = preparation.shape(node.x)
+        (scores, scoreRows, scoreColumns) = (UnsafePointer(preparation.float(node.x)), shape[0], shape[1])
+        self.column = column
+        values = UnsafePointer(preparation.float(try preparation.operand(.rows, of: node)))
+        valueColumns = preparation.shape(node.output)[1]
+        self.count = count
+        order = preparation.table(of: Int.self, count: max(scoreRows, 1))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        applyTopRows(scores: scores, rows: scoreRows, scoreColumns: scoreColumns, column: column, values: values,
+                     valueColumns: valueColumns, count: count, order: order, output: output)
+    }
+}
+
+/// Rows of `values` with the `count` largest `scores[:, column]`, in descending score order; ties keep
+/// the lower row first; NaN scores rank last. `order` is caller-provided space for `count` row
+/// indices: an insertion-sorted top list, so nothing is allocated.
+func applyTopRows(scores: UnsafePointer<Float>, rows: Int, scoreColumns: Int, column: Int,
+                  values: UnsafePointer<Float>, valueColumns: Int, count: Int,
+                  order: UnsafeMutablePointer<Int>, output: UnsafeMutablePointer<Float>) {
+    @inline(__always) func key(_ row: Int) -> Float {
+        let score = scores[row * scoreColumns + column]
+        return score.isNaN ? -Float.infinity : score
+    }
+    var kept = 0
+    for row in 0..<rows {
+        let score = key(row)
+        // Rows arrive in increasing order, so an equal score never displaces an earlier row.
+        if kept == count && !(score > key(order[count - 1])) { continue }
+        var position = kept < count ? kept : count - 1
+        while position > 0 && score > key(order[position - 1]) {
+            order[position] = order[position - 1]
+            position -= 1
+        }
+        order[position] = row
+        if kept < count { kept += 1 }
+    }
+    for rank in 0..<kept {
+        (output + rank * valueColumns).update(from: values + order[rank] * valueColumns, count: valueColumns)
+    }
+}

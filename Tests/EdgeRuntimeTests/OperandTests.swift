@@ -1,0 +1,90 @@
+@testable import EdgeRuntime
+import Kernels
+import Testing
+
+/// Named operands (Operands.swift) and the prepared executor's handling of nodes the old positional
+/// code got wrong silently.
+@Suite("Operands and prepared nodes")
+struct OperandTests {
+    private static let levels = [LevelShape(height: 2, width: 2)]
+
+    /// The table agrees with the input order each op documents in Operation.swift.
+    @Test func namedOperandsFollowTheDocumentedOrder() {
+        let layers: [(GraphOperation, [Operand?])] = [
+            (.conv2d(stride: 1, padding: 0, activation: .none), [.x, .weight, .bias, .residual, nil]),
+            (.linear(activation: .relu), [.x, .weight, .bias, .residual, nil]),
+            (.quantizedLinear(activation: .none), [.x, .weight, .bias, .scales, .residual, nil]),
+            (.quantizedConv2d(stride: 2, padding: 1, activation: .relu), [.x, .weight, .bias, .scales, .residual, nil]),
+            (.layerNorm(epsilon: 1e-5), [.x, .gamma, .beta, .residual, nil]),
+            (.groupNorm(groups: 2, epsilon: 1e-5), [.x, .gamma, .beta, nil]),
+            (.binary(.multiply), [.x, .other, nil]),
+            (.unary(.prelu), [.x, .alpha, nil]),
+            (.unary(.sigmoid), [.x, nil]),
+            (.attention(heads: 2, scale: 1), [.x, .keys, .values, nil]),
+            (.deformableSampling(levels: Self.levels, heads: 1, points: 1), [.x, .locations, .samplingWeights, nil]),
+            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: 1), [.x, .locations, .samplingWeights, nil]),
+            (.deformableLocations(levels: Self.levels, heads: 1, points: 1), [.x, .offsets, nil]),
+            (.interleaveHeads(heads: 2), [.x, .other, nil]),
+            (.topRows(count: 1, column: 0), [.x, .rows, nil]),
+            (.concatenateRows, [.x, .x, .x]),
+            (.quantize, [.x, nil]),
+            (.dequantize, [.x, nil]),
+        ]
+        for (operation, operands) in layers {
+            for (position, operand) in operands.enumerated() {
+                #expect(operation.operand(at: position) == operand, "\(operation.kindName) input \(position)")
+            }
+        }
+    }
+
+    @Test func nodesAnswerByOperandNameAndLeaveOutOptionalOnes() throws {
+        let graph = Graph()
+        let x = graph.input("x", shape: [2, 3])
+        let weight = try graph.constant("w", shape: [4, 3], values: [Float](repeating: 0.5, count: 12))
+        let bias = try graph.constant("b", shape: [4], values: [0, 1, 2, 3])
+        let residual = try graph.constant("r", shape: [2, 4], values: [Float](repeating: 1, count: 8))
+        let plain = try graph.add(.linear(activation: .none), [x, weight, bias], name: "plain")
+        let summed = try graph.add(.linear(activation: .none), [x, weight, bias, residual], name: "summed")
+        let nodes = graph.nodes
+        #expect(nodes[0].x == x && nodes[0][.weight] == weight && nodes[0][.bias] == bias)
+        #expect(nodes[0][.residual] == nil && nodes[0][.gamma] == nil)
+        #expect(nodes[1][.residual] == residual)
+        #expect(graph.multiplyAccumulates(of: nodes[0]) == 2 * 4 * 3)
+        graph.markOutput("plain", plain)
+        graph.markOutput("summed", summed)
+        let results = try GraphExecutor(graph: graph).run(input: [Float](repeating: 1, count: 6))
+        #expect(results[0].values == [1.5, 2.5, 3.5, 4.5, 1.5, 2.5, 3.5, 4.5])
+        #expect(results[1].values == [2.5, 3.5, 4.5, 5.5, 2.5, 3.5, 4.5, 5.5])
+    }
+
+    /// A reshape of a constant used to run nothing and leave its arena bytes unwritten.
+    @Test func aReshapeOfAConstantCopiesIt() throws {
+        let graph = Graph()
+        let x = graph.input("x", shape: [1, 6])
+        let table = try graph.constant("table", shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        let flat = try graph.add(.reshape([1, 6]), [table], name: "flat")
+        let sum = try graph.add(.binary(.add), [x, flat], name: "sum")
+        graph.markOutput("sum", sum)
+        let results = try GraphExecutor(graph: graph).run(input: [10, 20, 30, 40, 50, 60])
+        #expect(results[0].values == [11, 22, 33, 44, 55, 66])
+    }
+
+    /// An int8 residual on a float-output int8 layer used to be dropped without a word.
+    @Test func anInt8ResidualNeedsAnInt8Output() throws {
+        let graph = Graph()
+        let x = graph.input("x", shape: [2, 4])
+        let quantization = Int8Quantization(scale: 0.1, zeroPoint: 0)
+        let q = try graph.add(.quantize, [x], name: "q", quantization: quantization)
+        let weight = try graph.constant("w", shape: [4, 4], storage: ConstantStorage(int8: [Int8](repeating: 1, count: 16)))
+        let bias = try graph.constant("b", shape: [4], storage: ConstantStorage(int32: [0, 0, 0, 0]))
+        let scales = try graph.constant("s", shape: [4], values: [0.01, 0.01, 0.01, 0.01])
+        let output = try graph.add(.quantizedLinear(activation: .none), [q, weight, bias, scales, q], name: "layer")
+        graph.markOutput("layer", output)
+        do {
+            _ = try GraphExecutor(graph: graph)
+            Issue.record("a float-output int8 layer with an int8 residual was accepted")
+        } catch {
+            #expect(error == .malformedNode(node: "layer", detail: "an int8 residual needs an int8 output"))
+        }
+    }
+}
