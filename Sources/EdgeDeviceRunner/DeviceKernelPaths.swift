@@ -19,17 +19,9 @@ func floatGEMMPath(_ level: KernelLevel) -> String {
 }
 
 /// The int8 GEMM microkernel `int8Linear` runs for weights packed in the native layout here, at the
-/// current dispatch level (`EDGEDETR_KERNELS=scalar` applies). Mirrors `Int8GEMMKernel.choose`.
+/// current dispatch level (`EDGEDETR_KERNELS=scalar` applies): the kernels' own choice.
 func int8GEMMPath() -> String {
-    if KernelDispatch.current == .scalar { return "scalar" }
-    #if arch(arm64)
-    #if canImport(CKernelsDotProduct)
-    if CPUFeatures.host.asimdDotProduct { return "neonDot (SDOT 4x16)" }
-    #endif
-    return "neon (SMLAL 2x8)"
-    #else
-    return KernelDispatch.best == .avx2 ? "avx2 (vpmaddwd 6x16)" : "scalar"
-    #endif
+    Int8GEMMKernel.choose(for: .native).summary
 }
 
 /// The packed layout's name as the format documentation gives it.

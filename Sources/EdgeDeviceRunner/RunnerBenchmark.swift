@@ -1,3 +1,5 @@
+import EdgeRuntime
+
 /// The `--bench N` harness: each stage runs once to warm up (first touch of the arena, caches, the
 /// thread pool's first wake-up), then N times on the monotonic clock; the report gives the median
 /// (the number to quote), the minimum (the machine's best case) and the maximum (throttling or
@@ -80,7 +82,7 @@ struct BenchmarkReport {
     /// "weight_bytes":...,"working_bytes":...,"model_file_bytes":...,"peak_rss_kib":9120,
     /// "stages":[{"name":"decode","runs":10,...}]}.
     var json: String {
-        var text = "{\"threads\":\(threads),\"int8_gemm\":\(jsonString(int8GEMMPath)),\"float_gemm\":\(jsonString(floatGEMMPath)),"
+        var text = "{\"threads\":\(threads),\"int8_gemm\":\(JSONText.string(int8GEMMPath)),\"float_gemm\":\(JSONText.string(floatGEMMPath)),"
             + "\"weight_bytes\":\(weightBytes),\"working_bytes\":\(workingBytes),\"model_file_bytes\":\(modelFileBytes),"
             + "\"int8_in_place_bytes\":\(inPlaceWeightBytes),\"int8_repacked_bytes\":\(repackedWeightBytes),"
             + "\"peak_rss_kib\":\(peakResidentKiB),\"stages\":["

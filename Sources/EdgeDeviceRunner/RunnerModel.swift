@@ -40,7 +40,7 @@ func runModel(_ detector: Detector, on image: RGBImage, imageBytes: [UInt8], opt
         return RunnerExitCode.failure
     }
     if options.json {
-        print(cocoResultsJSON(imagePath: options.imagePath, detections))
+        print(cocoResultsJSON(detections.map { (imageID: 1, fileName: options.imagePath, detection: $0) }))
     } else {
         for detection in detections {
             print(detectionLine(imagePath: options.imagePath, label: detector.labelName(detection.label), detection))

@@ -99,8 +99,8 @@ public enum FuzzSeeds {
         let logits = try op("logits", .linear(activation: .none), [summed, try weights("logits.weight", [4, 8]), try weights("logits.bias", [4])])
         let boxLogits = try op("box.logits", .concatenateColumns, [try op("box.a", .sliceColumns(start: 0, count: 2), [summed]), try op("box.b", .inverseSigmoid(epsilon: 1e-5), [try op("box.sig", .unary(.sigmoid), [try op("box.c", .sliceColumns(start: 2, count: 2), [summed])])])])
         let boxes = try op("pred_boxes", .unary(.sigmoid), [try op("box.relu", .unary(.relu), [boxLogits])])
-        graph.markOutput("logits", logits)
-        graph.markOutput("pred_boxes", boxes)
+        graph.markOutput(DetectorOutput.logits, logits)
+        graph.markOutput(DetectorOutput.boxes, boxes)
         return graph
     }
 }

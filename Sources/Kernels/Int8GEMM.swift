@@ -31,7 +31,8 @@ public enum Int8GEMMOutput {
 }
 
 /// The int8 GEMM microkernels, one per packed layout (plus the scalar one, which reads any).
-enum Int8GEMMKernel {
+/// `choose(for:)` is the one place that decides which runs; tools report it by `name`.
+public enum Int8GEMMKernel: Sendable {
     /// Reads any layout through `PackedInt8Weights.weight`; the forced-scalar and fallback path.
     case scalar
     /// 6x16, vpmaddwd on int16 (KernelsAVX2).
@@ -43,7 +44,7 @@ enum Int8GEMMKernel {
 
     /// The fastest kernel that reads `layout` on this CPU at the current `KernelDispatch` level.
     /// Read once per kernel call, on the calling thread (`KernelDispatch.withLevel` applies).
-    static func choose(for layout: Int8WeightLayout) -> Int8GEMMKernel {
+    public static func choose(for layout: Int8WeightLayout) -> Int8GEMMKernel {
         let level = KernelDispatch.current
         if level == .scalar { return .scalar }
         switch layout {
@@ -63,6 +64,28 @@ enum Int8GEMMKernel {
             if CPUFeatures.host.asimdDotProduct { return .neonDot }
             #endif
             return .scalar
+        }
+    }
+
+    /// The microkernel in XNNPACK's naming: signed int8 activations with per-channel int8 weights
+    /// (`qs8-qc8w`), GEMM, register tile MRxNR, depth group `c` (k values one multiply reduces), ISA.
+    /// The scalar kernel reads any layout, NR being its panel width.
+    public var name: String {
+        switch self {
+        case .scalar: return "qs8-qc8w-gemm-4xNR-scalar"
+        case .avx2: return "qs8-qc8w-gemm-6x16c2-avx2"
+        case .neon: return "qs8-qc8w-gemm-2x8c8-neon"
+        case .neonDot: return "qs8-qc8w-gemm-4x16c4-neondot"
+        }
+    }
+
+    /// The instruction behind the microkernel and its tile, in words (device runner reports).
+    public var summary: String {
+        switch self {
+        case .scalar: return "scalar"
+        case .avx2: return "avx2 (vpmaddwd 6x16)"
+        case .neon: return "neon (SMLAL 2x8)"
+        case .neonDot: return "neonDot (SDOT 4x16)"
         }
     }
 

@@ -22,14 +22,19 @@ public final class FloatDetector {
 
     public var config: DetectorConfig { checkpoint.config }
 
-    /// The official repositories' number of kept detections: DAB-DETR keeps 300, the others 100.
-    public var defaultTopK: Int { config.family == .dabDETR ? 300 : 100 }
+    public var defaultTopK: Int { config.family.defaultTopK }
 
     /// The label name of a class id (id2label), or its number.
     public func labelName(_ id: Int) -> String { config.labels[id] ?? "\(id)" }
 
     /// Runs the model on already preprocessed `pixel_values` ([height, width, 3]); returns every graph output.
     public func run(pixelValues: [Float], height: Int, width: Int) throws(DetectionError) -> [FloatTensor] {
+        let executor = try preparedExecutor(height: height, width: width)
+        do { return try executor.run(input: pixelValues) } catch { throw .execution(error) }
+    }
+
+    /// The executor of the graph for this input size, built (and its weights packed) on first use.
+    private func preparedExecutor(height: Int, width: Int) throws(DetectionError) -> GraphExecutor {
         let key = "\(height)x\(width)"
         let executor: GraphExecutor
         if let cached = executors[key] {
@@ -47,26 +52,24 @@ public final class FloatDetector {
             }
             executors[key] = executor
         }
-        do { return try executor.run(input: pixelValues) } catch { throw .execution(error) }
+        return executor
     }
 
     /// Preprocess, run and post-process one image.
     public func detect(_ image: RGBImage, topK: Int? = nil, threshold: Float = 0.5) throws(DetectionError) -> [Detection] {
         let input: (values: [Float], height: Int, width: Int)
         do { input = try Preprocess.pixelValues(image, config: preprocess) } catch { throw .preprocess(error) }
-        let outputs = try run(pixelValues: input.values, height: input.height, width: input.width)
-        guard let logits = outputs.first(where: { $0.name == "logits" }),
-              let boxes = outputs.first(where: { $0.name == "pred_boxes" }) else {
-            throw .build(.unsupported("the graph has no logits or pred_boxes output"))
+        let executor = try preparedExecutor(height: input.height, width: input.width)
+        do {
+            try input.values.withUnsafeBufferPointer { (buffer: UnsafeBufferPointer<Float>) throws(ExecutionError) in
+                guard let base = buffer.baseAddress else { throw .inputShape(name: "pixel_values", expected: 1, got: 0) }
+                try executor.run(input: base, count: buffer.count)
+            }
+            return try executor.detections(imageWidth: image.width, imageHeight: image.height, topK: topK ?? defaultTopK,
+                                           threshold: threshold)
+        } catch {
+            throw .execution(error)
         }
-        // Weights are checked finite at import; a NaN or infinity here is an overflow in the model.
-        let problem = logits.values.withUnsafeBufferPointer { l in
-            boxes.values.withUnsafeBufferPointer { b in Postprocess.nonFiniteOutput(logits: l, boxes: b) }
-        }
-        if let problem { throw .execution(problem) }
-        return Postprocess.detections(
-            logits: logits.values, boxes: boxes.values, queries: logits.shape[0], labels: logits.shape[1],
-            imageWidth: image.width, imageHeight: image.height, topK: topK ?? defaultTopK, threshold: threshold)
     }
 }
 

@@ -104,7 +104,7 @@ struct BenchCommand: ParsableCommand {
 
         let sorted = latencies.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        print("model: \(model) (\(description)), \(threads) threads, kernels \(KernelDispatch.current.name)")
+        print("model: \(model) (\(description)), \(threads) threads, kernels \(KernelDispatch.current.name), int8 GEMM \(Int8GEMMKernel.choose(for: .native).name)")
         print(String(format: "graph: %d nodes, weights %.1f MB (%d bytes); build or load %.2f s, prepare %.2f s",
                      graph.nodes.count, Double(weightBytes) / 1e6, weightBytes, built - start, packed - built))
         print(String(format: "latency: median %.3f s, min %.3f s, max %.3f s over %d runs after %d warm-up; CPU time %.3f s per run",

@@ -65,8 +65,8 @@ struct DemoCommand: ParsableCommand {
                     throw CLIError("\(name): \(error.description)")
                 }
                 milliseconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                logitError = max(logitError, maxDifference(outputs, "logits", try golden.floats("image\(images).logits")))
-                boxError = max(boxError, maxDifference(outputs, "pred_boxes", try golden.floats("image\(images).pred_boxes")))
+                logitError = max(logitError, maxDifference(outputs, DetectorOutput.logits, try golden.floats("image\(images).logits")))
+                boxError = max(boxError, maxDifference(outputs, DetectorOutput.boxes, try golden.floats("image\(images).pred_boxes")))
                 images += 1
             }
             let family = detector.config.family.rawValue

@@ -44,7 +44,7 @@ struct DetectCommand: ParsableCommand {
 
     func run() throws {
         let detector = try AnyDetector(model: model, threads: threads)
-        var results: [[String: Any]] = []
+        var results: [(imageID: Int, fileName: String, detection: Detection)] = []
         for (index, path) in images.enumerated() {
             let image = try ImageFile.load(path)
             let detections: [Detection]
@@ -52,13 +52,8 @@ struct DetectCommand: ParsableCommand {
                 throw CLIError("\(path): \(error.description)")
             }
             for detection in detections {
-                let box = [detection.x0, detection.y0, detection.x1, detection.y1].map { String(format: "%.1f", $0) }
-                print("\(path)\t\(detector.labelName(detection.label))\t\(String(format: "%.3f", detection.score))\t\(box.joined(separator: " "))")
-                results.append([
-                    "image_id": index + 1, "file_name": path, "category_id": detection.label,
-                    "bbox": [detection.x0, detection.y0, detection.x1 - detection.x0, detection.y1 - detection.y0].map(Double.init),
-                    "score": Double(detection.score),
-                ])
+                print(detectionLine(imagePath: path, label: detector.labelName(detection.label), detection))
+                results.append((imageID: index + 1, fileName: path, detection: detection))
             }
             if let draw {
                 var canvas = image
@@ -67,8 +62,7 @@ struct DetectCommand: ParsableCommand {
             }
         }
         if let json {
-            let data = try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
-            do { try data.write(to: URL(fileURLWithPath: json)) } catch {
+            do { try Data(cocoResultsJSON(results).utf8).write(to: URL(fileURLWithPath: json)) } catch {
                 throw CLIError("\(json): cannot write (\(error.localizedDescription))")
             }
         }

@@ -11,17 +11,12 @@ enum PreparedNode {
     /// A reshape of an activation: it shares its source's bytes, nothing runs.
     case alias
     case copy(CopyOp)
-    case conv2d(Conv2DOp)
     case maxPool2d(MaxPool2DOp)
-    case int8MaxPool2d(Int8MaxPool2DOp)
-    case linear(LinearOp)
+    case floatGEMM(FloatGEMMOp)
     case quantizedGEMM(QuantizedGEMMOp)
-    case layerNorm(LayerNormOp)
-    case groupNorm(GroupNormOp)
+    case normalization(NormalizationOp)
     case binary(BinaryOp)
-    case unary(UnaryOp)
-    case inverseSigmoid(InverseSigmoidOp)
-    case softmax(SoftmaxOp)
+    case elementwise(ElementwiseOp)
     case attention(AttentionOp)
     case deformableSampling(DeformableSamplingOp)
     case quantizedDeformableSampling(QuantizedDeformableSamplingOp)
@@ -32,8 +27,7 @@ enum PreparedNode {
     case interleaveHeads(InterleaveHeadsOp)
     case sineEmbedding(SineEmbeddingOp)
     case topRows(TopRowsOp)
-    case quantize(QuantizeOp)
-    case dequantize(DequantizeOp)
+    case quantization(QuantizationOp)
 
     /// Prepares `node` for this executor's memory (`preparation.pointers`).
     static func prepare(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) -> PreparedNode {
@@ -43,20 +37,12 @@ enum PreparedNode {
                 return .copy(try CopyOp(node, &preparation))
             }
             return .alias
-        case .conv2d: return .conv2d(try Conv2DOp(node, &preparation))
-        case .maxPool2d:
-            if preparation.graph.values[node.x.index].elementType == .int8 {
-                return .int8MaxPool2d(try Int8MaxPool2DOp(node, &preparation))
-            }
-            return .maxPool2d(try MaxPool2DOp(node, &preparation))
-        case .linear: return .linear(try LinearOp(node, &preparation))
+        case .maxPool2d: return .maxPool2d(try MaxPool2DOp(node, &preparation))
+        case .linear, .conv2d: return .floatGEMM(try FloatGEMMOp(node, &preparation))
         case .quantizedLinear, .quantizedConv2d: return .quantizedGEMM(try QuantizedGEMMOp(node, &preparation))
-        case .layerNorm: return .layerNorm(try LayerNormOp(node, &preparation))
-        case .groupNorm: return .groupNorm(try GroupNormOp(node, &preparation))
+        case .layerNorm, .groupNorm: return .normalization(try NormalizationOp(node, &preparation))
         case .binary: return .binary(try BinaryOp(node, &preparation))
-        case .unary: return .unary(try UnaryOp(node, &preparation))
-        case .inverseSigmoid: return .inverseSigmoid(try InverseSigmoidOp(node, &preparation))
-        case .softmax: return .softmax(try SoftmaxOp(node, &preparation))
+        case .unary, .inverseSigmoid, .softmax: return .elementwise(try ElementwiseOp(node, &preparation))
         case .attention: return .attention(try AttentionOp(node, &preparation))
         case .deformableSampling: return .deformableSampling(try DeformableSamplingOp(node, &preparation))
         case .quantizedDeformableSampling:
@@ -68,8 +54,7 @@ enum PreparedNode {
         case .interleaveHeads: return .interleaveHeads(try InterleaveHeadsOp(node, &preparation))
         case .sineEmbedding: return .sineEmbedding(try SineEmbeddingOp(node, &preparation))
         case .topRows: return .topRows(try TopRowsOp(node, &preparation))
-        case .quantize: return .quantize(try QuantizeOp(node, &preparation))
-        case .dequantize: return .dequantize(try DequantizeOp(node, &preparation))
+        case .quantize, .dequantize: return .quantization(try QuantizationOp(node, &preparation))
         }
     }
 
@@ -78,17 +63,12 @@ enum PreparedNode {
         switch self {
         case .alias: break
         case .copy(let op): op.run(context)
-        case .conv2d(let op): op.run(context)
         case .maxPool2d(let op): op.run(context)
-        case .int8MaxPool2d(let op): op.run(context)
-        case .linear(let op): op.run(context)
+        case .floatGEMM(let op): op.run(context)
         case .quantizedGEMM(let op): op.run(context)
-        case .layerNorm(let op): op.run(context)
-        case .groupNorm(let op): op.run(context)
+        case .normalization(let op): op.run(context)
         case .binary(let op): op.run(context)
-        case .unary(let op): op.run(context)
-        case .inverseSigmoid(let op): op.run(context)
-        case .softmax(let op): op.run(context)
+        case .elementwise(let op): op.run(context)
         case .attention(let op): op.run(context)
         case .deformableSampling(let op): op.run(context)
         case .quantizedDeformableSampling(let op): op.run(context)
@@ -99,8 +79,7 @@ enum PreparedNode {
         case .interleaveHeads(let op): op.run(context)
         case .sineEmbedding(let op): op.run(context)
         case .topRows(let op): op.run(context)
-        case .quantize(let op): op.run(context)
-        case .dequantize(let op): op.run(context)
+        case .quantization(let op): op.run(context)
         }
     }
 }

@@ -283,7 +283,7 @@ public final class ModelFile {
             }
             graph.markOutput(name, ValueID(value))
         }
-        for required in ["logits", "pred_boxes"] where graph.output(named: required) == nil {
+        for required in [DetectorOutput.logits, DetectorOutput.boxes] where graph.output(named: required) == nil {
             throw .invalidNode(index: 0, name: required, detail: "the graph has no '\(required)' output")
         }
         return (graph, constantBytes)
@@ -438,8 +438,8 @@ public final class ModelFile {
 
     /// The outputs the runtime reads: float32 `logits` [queries, labels] and `pred_boxes` [queries, 4].
     static func checkOutputs(_ graph: Graph) throws(ModelFileError) {
-        guard let logits = graph.output(named: "logits"), let boxes = graph.output(named: "pred_boxes") else {
-            throw .invalidNode(index: 0, name: "logits", detail: "the graph needs 'logits' and 'pred_boxes' outputs")
+        guard let logits = graph.output(named: DetectorOutput.logits), let boxes = graph.output(named: DetectorOutput.boxes) else {
+            throw .invalidNode(index: 0, name: DetectorOutput.logits, detail: "the graph needs '\(DetectorOutput.logits)' and '\(DetectorOutput.boxes)' outputs")
         }
         let logitsInfo = graph.values[logits.index], boxesInfo = graph.values[boxes.index]
         guard logitsInfo.elementType == .float32, logitsInfo.shape.count == 2, logitsInfo.shape[0] >= 1, logitsInfo.shape[1] >= 1 else {

@@ -8,15 +8,23 @@ public struct Detection: Equatable, Sendable {
     public var x0: Float, y0: Float, x1: Float, y1: Float
 }
 
+/// The graph outputs every detector has, named as transformers names them: per-query class logits
+/// `[Q, C]` and boxes `[Q, 4]` (normalized cx, cy, w, h). Builders mark them, model files must have
+/// them, detectors read them.
+public enum DetectorOutput {
+    public static var logits: String { "logits" }
+    public static var boxes: String { "pred_boxes" }
+}
+
 public enum Postprocess {
     /// The first NaN or infinite value of a run's outputs, as an error: weights and inputs are checked
     /// finite at load, so this means the model overflowed, and its detections would be meaningless.
     public static func nonFiniteOutput(logits: UnsafeBufferPointer<Float>, boxes: UnsafeBufferPointer<Float>) -> ExecutionError? {
         for (index, value) in logits.enumerated() where !value.isFinite {
-            return .nonFiniteOutput(name: "logits", index: index, value: value)
+            return .nonFiniteOutput(name: DetectorOutput.logits, index: index, value: value)
         }
         for (index, value) in boxes.enumerated() where !value.isFinite {
-            return .nonFiniteOutput(name: "pred_boxes", index: index, value: value)
+            return .nonFiniteOutput(name: DetectorOutput.boxes, index: index, value: value)
         }
         return nil
     }
@@ -49,5 +57,24 @@ public enum Postprocess {
                 x1: (cx + 0.5 * w) * width, y1: (cy + 0.5 * h) * height))
         }
         return result
+    }
+}
+
+extension GraphExecutor {
+    /// The detections of the last run, for an image of `imageWidth` x `imageHeight` pixels: the one
+    /// post-processing both detectors share (`Detector` on a model file, `FloatDetector` on a
+    /// checkpoint). Reads the outputs in place; refuses a run whose outputs are not finite (weights
+    /// are checked finite at load, so that is an overflow in the model and its boxes would be
+    /// meaningless).
+    public func detections(imageWidth: Int, imageHeight: Int, topK: Int, threshold: Float) throws(ExecutionError) -> [Detection] {
+        guard let logitsValue = graph.output(named: DetectorOutput.logits), let logits = output(named: DetectorOutput.logits),
+              let boxes = output(named: DetectorOutput.boxes), graph.shape(of: logitsValue).count == 2 else {
+            throw .missingOutput(name: "\(DetectorOutput.logits), \(DetectorOutput.boxes)")
+        }
+        if let problem = Postprocess.nonFiniteOutput(logits: logits, boxes: boxes) { throw problem }
+        let labels = graph.shape(of: logitsValue)[1]
+        return Postprocess.detections(
+            logits: Array(logits), boxes: Array(boxes), queries: logits.count / max(labels, 1), labels: labels,
+            imageWidth: imageWidth, imageHeight: imageHeight, topK: topK, threshold: threshold)
     }
 }

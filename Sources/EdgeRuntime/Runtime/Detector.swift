@@ -55,15 +55,12 @@ public final class Detector {
             throw .execution(error)
         }
         // ModelFile checked both outputs' types and shapes ([queries, labels] and [queries, 4]).
-        guard let logitsValue = model.graph.output(named: "logits"), let logits = executor.output(named: "logits"),
-              let boxes = executor.output(named: "pred_boxes") else {
-            throw .execution(.missingOutput(name: "logits, pred_boxes"))
+        do {
+            return try executor.detections(imageWidth: image.width, imageHeight: image.height, topK: topK ?? metadata.topK,
+                                           threshold: threshold)
+        } catch {
+            throw .execution(error)
         }
-        if let problem = Postprocess.nonFiniteOutput(logits: logits, boxes: boxes) { throw .execution(problem) }
-        let labels = model.graph.shape(of: logitsValue)[1]
-        return Postprocess.detections(
-            logits: Array(logits), boxes: Array(boxes), queries: logits.count / max(labels, 1), labels: labels,
-            imageWidth: image.width, imageHeight: image.height, topK: topK ?? metadata.topK, threshold: threshold)
     }
 }
 

@@ -9,7 +9,7 @@ import EdgeRuntime
 /// the positional query (and the image position to the keys) to the content parts. Boxes are
 /// `sigmoid(bbox_predictor(hs) + [inverse_sigmoid(s), 0, 0])`.
 ///
-/// transformers quirk kept on purpose (architectures.md E.3): with `auxiliary_loss` true the decoder
+/// transformers quirk kept on purpose (ConditionalDetrDecoder in modeling_conditional_detr.py): with `auxiliary_loss` true the decoder
 /// LayerNorm is applied to each layer's output before the next layer reads it, and once more at the
 /// end. The input is assumed unpadded (batch of one), so no attention mask is needed.
 struct ConditionalDETRBuilder {
@@ -65,9 +65,9 @@ struct ConditionalDETRBuilder {
         let hidden = try layerNorm(target, name: "model.decoder.layernorm")
         let logits = try builder.linear(hidden, "class_labels_classifier", outputs: config.numLabels)
         let delta = try builder.mlp(hidden, "bbox_predictor", hidden: d, outputs: 4, layers: 3)
-        let boxes = try parts.boxes(delta: delta, reference: reference, name: "pred_boxes")
-        builder.graph.markOutput("logits", logits)
-        builder.graph.markOutput("pred_boxes", boxes)
+        let boxes = try parts.boxes(delta: delta, reference: reference, name: DetectorOutput.boxes)
+        builder.graph.markOutput(DetectorOutput.logits, logits)
+        builder.graph.markOutput(DetectorOutput.boxes, boxes)
     }
 
     /// The decoder's `layernorm` as a node called `name` (it may run once per layer).

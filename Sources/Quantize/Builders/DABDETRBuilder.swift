@@ -122,9 +122,9 @@ struct DABDETRBuilder {
         let hidden = try builder.layerNorm(target, "model.decoder.layernorm")
         let logits = try builder.linear(hidden, "class_embed", outputs: config.numLabels)
         let delta = try builder.mlp(hidden, outputBoxHead, hidden: d, outputs: 4, layers: 3)
-        let boxes = try parts.boxes(delta: delta, reference: anchors, name: "pred_boxes")
-        builder.graph.markOutput("logits", logits)
-        builder.graph.markOutput("pred_boxes", boxes)
+        let boxes = try parts.boxes(delta: delta, reference: anchors, name: DetectorOutput.boxes)
+        builder.graph.markOutput(DetectorOutput.logits, logits)
+        builder.graph.markOutput(DetectorOutput.boxes, boxes)
     }
 
     private static func layerNames(_ prefix: String) -> ConditionalDecoderParts.LayerNames {

@@ -221,9 +221,9 @@ struct DeformableDETRBuilder {
         let last = config.decoderLayers - 1
         let logits = try builder.linear(target, headName("class_embed", layer: last), outputs: config.numLabels)
         let delta = try builder.mlp(target, headName("bbox_embed", layer: last), hidden: d, outputs: 4, layers: 3)
-        let boxes = try refine(lastReference, delta: delta, name: "pred_boxes")
-        builder.graph.markOutput("logits", logits)
-        builder.graph.markOutput("pred_boxes", boxes)
+        let boxes = try refine(lastReference, delta: delta, name: DetectorOutput.boxes)
+        builder.graph.markOutput(DetectorOutput.logits, logits)
+        builder.graph.markOutput(DetectorOutput.boxes, boxes)
     }
 
     /// sigmoid(delta + inverse_sigmoid(reference)); a 2-d reference only offsets the centre.

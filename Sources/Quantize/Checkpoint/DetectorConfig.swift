@@ -5,6 +5,9 @@ public enum DetectorFamily: String, Sendable, CaseIterable {
     case deformableDETR = "deformable_detr"
     case dabDETR = "dab-detr"
     case conditionalDETR = "conditional_detr"
+
+    /// The official repositories' number of kept detections: DAB-DETR keeps 300, the others 100.
+    public var defaultTopK: Int { self == .dabDETR ? 300 : 100 }
 }
 
 /// The parts of a transformers `config.json` that change what the model computes at inference.
@@ -77,7 +80,7 @@ public struct DetectorConfig: Sendable, Equatable {
     /// `sine_position_embedding_scale` for DAB-DETR (null means 2π), 2π for the others.
     public var sinePositionEmbeddingScale: Double
     /// `auxiliary_loss`. Training-only for Deformable and DAB, but HF Conditional DETR with `true` feeds
-    /// the layer-normed hidden state to the next decoder layer (architectures.md E.3), so a
+    /// the layer-normed hidden state to the next decoder layer (transformers' ConditionalDetrDecoder), so a
     /// Conditional DETR builder must reproduce it.
     public var auxiliaryLoss: Bool
     /// `position_embedding_type`: only "sine" (DAB-DETR has no such field and is always sine).

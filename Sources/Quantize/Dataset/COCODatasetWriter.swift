@@ -1,3 +1,4 @@
+import EdgeRuntime
 import Foundation
 
 extension COCODataset {
@@ -39,30 +40,14 @@ extension COCODataset {
     }
 }
 
-/// A finite double as JSON: integers without ".0", others in Swift's shortest round-trip form.
+/// A finite double as a dataset writes it: as the COCO results writer does (`JSONText.number`), with
+/// -0 written as 0 (a box edge at -0 is at 0).
 func jsonNumber(_ value: Double) -> String {
-    if let integer = Int(exactly: value) { return String(integer) }
-    return "\(value)"
+    JSONText.number(value == 0 ? 0 : value)
 }
 
-/// A JSON string literal with the escapes JSON requires.
+/// A JSON string literal as a dataset writes it: `JSONText.string`, `/` left as is (file names are
+/// paths people read).
 func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return result + "\""
+    JSONText.string(text, escapingSlash: false)
 }

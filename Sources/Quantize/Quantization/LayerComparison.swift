@@ -52,14 +52,14 @@ public struct LayerComparison: Sendable {
                     quantizedNorm[value] += b * b
                 }
             }
-            let logits = (floatOutputs.first { $0.name == "logits" }!.values, quantizedOutputs.first { $0.name == "logits" }!.values)
+            let logits = (floatOutputs.first { $0.name == DetectorOutput.logits }!.values, quantizedOutputs.first { $0.name == DetectorOutput.logits }!.values)
             for (a, b) in zip(logits.0, logits.1) {
                 let drift = abs(1 / (1 + exp(-a)) - 1 / (1 + exp(-b)))
                 maxScore = max(maxScore, drift)
                 sumScore += Double(drift)
                 scoreCount += 1
             }
-            let boxes = (floatOutputs.first { $0.name == "pred_boxes" }!.values, quantizedOutputs.first { $0.name == "pred_boxes" }!.values)
+            let boxes = (floatOutputs.first { $0.name == DetectorOutput.boxes }!.values, quantizedOutputs.first { $0.name == DetectorOutput.boxes }!.values)
             for (a, b) in zip(boxes.0, boxes.1) { maxBox = max(maxBox, abs(a - b)) }
         }
         var layers: [Layer] = []

@@ -39,12 +39,12 @@ public struct DriftReference {
         var labels = 1
         for input in inputs {
             let outputs = try executor.run(input: input)
-            let logits = Self.output("logits", outputs)
+            let logits = Self.output(DetectorOutput.logits, outputs)
             labels = logits.shape.last ?? 1
             var scored = logits.values.enumerated().map { (index: $0.offset, score: Self.sigmoid($0.element)) }
             scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
             pairs.append(scored.prefix(Self.topK).map { (query: $0.index / labels, label: $0.index % labels, score: $0.score) })
-            boxes.append(Self.output("pred_boxes", outputs).values)
+            boxes.append(Self.output(DetectorOutput.boxes, outputs).values)
         }
         self.inputs = inputs
         self.pairs = pairs
@@ -58,8 +58,8 @@ public struct DriftReference {
         var score = 0.0, box = 0.0, scoreCount = 0, boxCount = 0
         for (index, input) in inputs.enumerated() {
             let outputs = try executor.run(input: input)
-            let logits = Self.output("logits", outputs).values
-            let predicted = Self.output("pred_boxes", outputs).values
+            let logits = Self.output(DetectorOutput.logits, outputs).values
+            let predicted = Self.output(DetectorOutput.boxes, outputs).values
             var queries = Set<Int>()
             for pair in pairs[index] {
                 score += Double(abs(Self.sigmoid(logits[pair.query * labels + pair.label]) - pair.score))

@@ -27,86 +27,57 @@ struct BinaryOp {
     }
 }
 
-/// unary: ReLU, sigmoid, PReLU (per channel or shared slope), exact GELU, SiLU.
-struct UnaryOp {
-    let op: UnaryOperator
+/// unary, inverseSigmoid and softmax: one function over `count` elements of x.
+struct ElementwiseOp {
+    enum Function {
+        /// ReLU, sigmoid, exact GELU, SiLU, and PReLU with its slopes (one or per channel).
+        case unary(UnaryOperator, alpha: UnsafePointer<Float>?, channels: Int)
+        /// `log(x1 / x2)` with clamping (transformers' `inverse_sigmoid`).
+        case inverseSigmoid(epsilon: Float)
+        /// Softmax over consecutive groups of `groupSize` elements.
+        case softmax(groupSize: Int)
+    }
+
+    let function: Function
     let x: UnsafePointer<Float>
     let count: Int
-    /// PReLU's slopes and their count.
-    let alpha: (values: UnsafePointer<Float>, channels: Int)?
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .unary(let op) = node.operation else { throw .malformedNode(node: node.name, detail: "not a unary op") }
-        self.op = op
-        x = UnsafePointer(preparation.float(node.x))
-        count = preparation.elementCount(node.output)
-        if op == .prelu {
+        switch node.operation {
+        case .unary(.prelu):
             let slopes = try preparation.operand(.alpha, of: node)
-            alpha = (UnsafePointer(preparation.float(slopes)), preparation.elementCount(slopes))
-        } else {
-            alpha = nil
-        }
-        output = preparation.float(node.output)
-    }
-
-    func run(_ context: RunContext) {
-        output.update(from: x, count: count)
-        switch op {
-        case .relu: relu(output, count: count)
-        case .sigmoid: sigmoid(output, count: count)
-        case .prelu:
-            if let alpha { prelu(output, count: count, alpha: alpha.values, channels: alpha.channels) }
-        case .gelu:
-            for i in 0..<count { output[i] = 0.5 * output[i] * (1 + erff(output[i] * 0.70710678118654752)) }
-        case .silu:
-            for i in 0..<count { output[i] = output[i] / (1 + expf(-output[i])) }
-        }
-    }
-}
-
-/// inverseSigmoid: `log(x1 / x2)` with clamping (transformers' `inverse_sigmoid`).
-struct InverseSigmoidOp {
-    let x: UnsafePointer<Float>
-    let count: Int
-    let epsilon: Float
-    let output: UnsafeMutablePointer<Float>
-
-    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .inverseSigmoid(let epsilon) = node.operation else {
-            throw .malformedNode(node: node.name, detail: "not an inverse sigmoid")
+            function = .unary(.prelu, alpha: UnsafePointer(preparation.float(slopes)), channels: preparation.elementCount(slopes))
+        case .unary(let op): function = .unary(op, alpha: nil, channels: 0)
+        case .inverseSigmoid(let epsilon): function = .inverseSigmoid(epsilon: epsilon)
+        case .softmax(let groupSize) where groupSize >= 1: function = .softmax(groupSize: groupSize)
+        default: throw .malformedNode(node: node.name, detail: "not an element-wise function (a softmax needs groups of one or more)")
         }
         x = UnsafePointer(preparation.float(node.x))
         count = preparation.elementCount(node.output)
-        self.epsilon = epsilon
         output = preparation.float(node.output)
     }
 
     func run(_ context: RunContext) {
-        applyInverseSigmoid(x, count: count, epsilon: epsilon, output: output)
-    }
-}
-
-/// softmax: over consecutive groups of `groupSize` elements.
-struct SoftmaxOp {
-    let x: UnsafePointer<Float>
-    let count: Int
-    let groupSize: Int
-    let output: UnsafeMutablePointer<Float>
-
-    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .softmax(let groupSize) = node.operation, groupSize >= 1 else {
-            throw .malformedNode(node: node.name, detail: "not a softmax over groups of one or more")
+        switch function {
+        case .inverseSigmoid(let epsilon):
+            applyInverseSigmoid(x, count: count, epsilon: epsilon, output: output)
+        case .softmax(let groupSize):
+            output.update(from: x, count: count)
+            softmax(output, groups: count / groupSize, groupSize: groupSize, pool: context.pool)
+        case .unary(let op, let alpha, let channels):
+            output.update(from: x, count: count)
+            switch op {
+            case .relu: relu(output, count: count)
+            case .sigmoid: sigmoid(output, count: count)
+            case .prelu:
+                if let alpha { prelu(output, count: count, alpha: alpha, channels: channels) }
+            case .gelu:
+                for i in 0..<count { output[i] = 0.5 * output[i] * (1 + erff(output[i] * 0.70710678118654752)) }
+            case .silu:
+                for i in 0..<count { output[i] = output[i] / (1 + expf(-output[i])) }
+            }
         }
-        x = UnsafePointer(preparation.float(node.x))
-        count = preparation.elementCount(node.output)
-        self.groupSize = groupSize
-        output = preparation.float(node.output)
-    }
-
-    func run(_ context: RunContext) {
-        output.update(from: x, count: count)
-        softmax(output, groups: count / groupSize, groupSize: groupSize, pool: context.pool)
     }
 }
 

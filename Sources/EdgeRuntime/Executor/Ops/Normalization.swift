@@ -3,56 +3,47 @@ import Kernels
 // Normalization: LayerNorm over rows (with an optional residual added first) and GroupNorm over
 // channel groups of an HWC map.
 
-/// layerNorm: LayerNorm of (x + residual) over each row.
-struct LayerNormOp {
+/// layerNorm and groupNorm: normalize, then scale by gamma and shift by beta per channel.
+struct NormalizationOp {
+    enum Layout {
+        /// LayerNorm of (x + residual) over each row.
+        case rows(rows: Int, columns: Int, residual: UnsafePointer<Float>?)
+        /// GroupNorm of an `[H, W, C]` map in `groups` channel groups.
+        case groups(pixels: Int, channels: Int, groups: Int)
+    }
+
     let x: UnsafePointer<Float>
-    let residual: UnsafePointer<Float>?
-    let rows: Int, columns: Int
+    let layout: Layout
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let epsilon: Float
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .layerNorm(let epsilon) = node.operation else { throw .malformedNode(node: node.name, detail: "not a LayerNorm") }
         let shape = preparation.shape(node.x)
-        x = UnsafePointer(preparation.float(node.x))
-        residual = node[.residual].map { UnsafePointer(preparation.float($0)) }
-        (rows, columns) = (shape[0], shape[1])
-        gamma = UnsafePointer(preparation.float(try preparation.operand(.gamma, of: node)))
-        beta = UnsafePointer(preparation.float(try preparation.operand(.beta, of: node)))
-        self.epsilon = epsilon
-        output = preparation.float(node.output)
-    }
-
-    func run(_ context: RunContext) {
-        layerNorm(input: x, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: epsilon,
-                  output: output, pool: context.pool)
-    }
-}
-
-/// groupNorm: GroupNorm of an `[H, W, C]` map in `groups` channel groups.
-struct GroupNormOp {
-    let x: UnsafePointer<Float>
-    let pixels: Int, channels: Int, groups: Int
-    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
-    let epsilon: Float
-    let output: UnsafeMutablePointer<Float>
-
-    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .groupNorm(let groups, let epsilon) = node.operation else {
-            throw .malformedNode(node: node.name, detail: "not a GroupNorm")
+        switch node.operation {
+        case .layerNorm(let epsilon):
+            self.epsilon = epsilon
+            layout = .rows(rows: shape[0], columns: shape[1], residual: node[.residual].map { UnsafePointer(preparation.float($0)) })
+        case .groupNorm(let groups, let epsilon):
+            self.epsilon = epsilon
+            layout = .groups(pixels: shape[0] * shape[1], channels: shape[2], groups: groups)
+        default:
+            throw .malformedNode(node: node.name, detail: "not a LayerNorm or GroupNorm")
         }
-        let shape = preparation.shape(node.x)
         x = UnsafePointer(preparation.float(node.x))
-        (pixels, channels, self.groups) = (shape[0] * shape[1], shape[2], groups)
         gamma = UnsafePointer(preparation.float(try preparation.operand(.gamma, of: node)))
         beta = UnsafePointer(preparation.float(try preparation.operand(.beta, of: node)))
-        self.epsilon = epsilon
         output = preparation.float(node.output)
     }
 
     func run(_ context: RunContext) {
-        groupNorm(input: x, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta, epsilon: epsilon,
-                  output: output, pool: context.pool)
+        switch layout {
+        case .rows(let rows, let columns, let residual):
+            layerNorm(input: x, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: epsilon,
+                      output: output, pool: context.pool)
+        case .groups(let pixels, let channels, let groups):
+            groupNorm(input: x, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta, epsilon: epsilon,
+                      output: output, pool: context.pool)
+        }
     }
 }

@@ -3,40 +3,36 @@ import Kernels
 // The float/int8 boundaries: quantize and dequantize with the int8 value's scale and zero point
 // (docs/QUANTIZATION.md; rounding as Requantize.swift).
 
-/// quantize: float32 -> int8 with the output's quantization.
-struct QuantizeOp {
-    let x: UnsafePointer<Float>
+/// quantize (float32 -> int8 with the output's quantization) and dequantize (int8 -> float32 with
+/// the input's).
+struct QuantizationOp {
+    enum Direction {
+        case quantize(UnsafePointer<Float>, UnsafeMutablePointer<Int8>)
+        case dequantize(UnsafePointer<Int8>, UnsafeMutablePointer<Float>)
+    }
+
+    let direction: Direction
     let count: Int
     let quantization: Int8Quantization
-    let output: UnsafeMutablePointer<Int8>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        x = UnsafePointer(preparation.float(node.x))
         count = preparation.elementCount(node.output)
-        quantization = try preparation.requireQuantization(node.output, of: node)
-        output = preparation.int8(node.output)
+        switch node.operation {
+        case .quantize:
+            quantization = try preparation.requireQuantization(node.output, of: node)
+            direction = .quantize(UnsafePointer(preparation.float(node.x)), preparation.int8(node.output))
+        case .dequantize:
+            quantization = try preparation.requireQuantization(node.x, of: node)
+            direction = .dequantize(UnsafePointer(preparation.int8(node.x)), preparation.float(node.output))
+        default:
+            throw .malformedNode(node: node.name, detail: "not a quantize or dequantize")
+        }
     }
 
     func run(_ context: RunContext) {
-        for i in 0..<count { output[i] = quantization.quantize(x[i]) }
-    }
-}
-
-/// dequantize: int8 -> float32 with the input's quantization.
-struct DequantizeOp {
-    let x: UnsafePointer<Int8>
-    let count: Int
-    let quantization: Int8Quantization
-    let output: UnsafeMutablePointer<Float>
-
-    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        x = UnsafePointer(preparation.int8(node.x))
-        count = preparation.elementCount(node.output)
-        quantization = try preparation.requireQuantization(node.x, of: node)
-        output = preparation.float(node.output)
-    }
-
-    func run(_ context: RunContext) {
-        for i in 0..<count { output[i] = quantization.dequantize(x[i]) }
+        switch direction {
+        case .quantize(let x, let output): for i in 0..<count { output[i] = quantization.quantize(x[i]) }
+        case .dequantize(let x, let output): for i in 0..<count { output[i] = quantization.dequantize(x[i]) }
+        }
     }
 }

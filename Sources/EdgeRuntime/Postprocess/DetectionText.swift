@@ -1,77 +1,82 @@
-import EdgeRuntime
-
-// The runner's detections, written byte for byte as the host CLI writes them (`edgedetr detect`,
-// Sources/edgedetr/DetectCommand.swift), so that a board's output can be compared with `cmp`:
+// Detections as text, written byte for byte alike by the host CLI (`edgedetr detect`) and the device
+// runner (`edgedetr-run`), so that a board's output can be compared with `cmp`:
 //   text: `path<TAB>label<TAB>score<TAB>x0 y0 x1 y1`, score as printf's %.3f, corners as %.1f;
 //   JSON: the COCO results array as Foundation's JSONSerialization writes it with
 //         [.prettyPrinted, .sortedKeys] (two-space indent, `"key" : value`, `/` escaped, whole
-//         doubles without ".0"), followed here by a newline.
-// Embedded Swift has no String(format:) and no JSONSerialization, so both are rebuilt here.
+//         doubles without ".0").
+// Embedded Swift has no String(format:) and no JSONSerialization, so both are rebuilt here, libc only.
 
 /// One detection as `edgedetr detect` prints it.
-func detectionLine(imagePath: String, label: String, _ detection: Detection) -> String {
+public func detectionLine(imagePath: String, label: String, _ detection: Detection) -> String {
     let corners = [detection.x0, detection.y0, detection.x1, detection.y1].map { printfFixed($0, decimals: 1) }
     return "\(imagePath)\t\(label)\t\(printfFixed(detection.score, decimals: 3))\t"
         + "\(corners[0]) \(corners[1]) \(corners[2]) \(corners[3])"
 }
 
-/// The detections of one image (image_id 1) in COCO results format, as `edgedetr detect --json`
-/// writes them: bbox is (x, y, width, height), each number the Float widened to Double.
-func cocoResultsJSON(imagePath: String, _ detections: [Detection]) -> String {
-    guard !detections.isEmpty else { return "[\n\n]" }
+/// Detections in COCO results format, as `edgedetr detect --json` and `edgedetr-run --json` write
+/// them, each detection with the image it was found in: bbox is (x, y, width, height), each number
+/// the Float widened to Double; keys sorted.
+public func cocoResultsJSON(_ results: [(imageID: Int, fileName: String, detection: Detection)]) -> String {
+    guard !results.isEmpty else { return "[\n\n]" }
     var text = "[\n"
-    for (index, detection) in detections.enumerated() {
+    for (index, result) in results.enumerated() {
+        let detection = result.detection
         let box = [detection.x0, detection.y0, detection.x1 - detection.x0, detection.y1 - detection.y0]
         text += "  {\n    \"bbox\" : [\n"
         for (corner, value) in box.enumerated() {
-            text += "      " + jsonNumber(Double(value)) + (corner < 3 ? ",\n" : "\n")
+            text += "      " + JSONText.number(Double(value)) + (corner < 3 ? ",\n" : "\n")
         }
         text += "    ],\n"
         text += "    \"category_id\" : \(detection.label),\n"
-        text += "    \"file_name\" : " + jsonString(imagePath) + ",\n"
-        text += "    \"image_id\" : 1,\n"
-        text += "    \"score\" : " + jsonNumber(Double(detection.score)) + "\n"
-        text += index < detections.count - 1 ? "  },\n" : "  }\n"
+        text += "    \"file_name\" : " + JSONText.string(result.fileName) + ",\n"
+        text += "    \"image_id\" : \(result.imageID),\n"
+        text += "    \"score\" : " + JSONText.number(Double(detection.score)) + "\n"
+        text += index < results.count - 1 ? "  },\n" : "  }\n"
     }
     return text + "]"
 }
 
-/// A Double as JSONSerialization writes it: Swift's shortest round-trip `description`, without a
-/// trailing ".0" (12.5, 100, -0, 1.0000000116860974e-07). Not finite: JSONSerialization refuses
-/// the value; here it is written as `null` so the rest stays readable.
-func jsonNumber(_ value: Double) -> String {
-    guard value.isFinite else { return "null" }
-    var text = "\(value)"
-    if text.hasSuffix(".0") { text.removeLast(2) }
-    return text
-}
+/// JSON text as JSONSerialization writes it, for the writers that cannot use Foundation (the device
+/// runner) or must match it byte for byte (the COCO results of `detect` and `edgedetr-run`).
+public enum JSONText {
+    /// A Double as JSONSerialization writes it: Swift's shortest round-trip `description`, without a
+    /// trailing ".0" (12.5, 100, -0, 1.0000000116860974e-07). Not finite: JSONSerialization refuses
+    /// the value; here it is written as `null` so the rest stays readable.
+    public static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        var text = "\(value)"
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return text
+    }
 
-/// A string as JSONSerialization writes it: quoted; `"`, `\` and `/` escaped; \b \f \n \r \t by
-/// name; other control characters as \u00xx (lowercase hex); everything else as UTF-8.
-func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "/": result += "\\/"
-        case "\u{8}": result += "\\b"
-        case "\u{c}": result += "\\f"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let digits = "0123456789abcdef".unicodeScalars.map { $0 }
-                result += "\\u00"
-                result.unicodeScalars.append(digits[Int(scalar.value >> 4)])
-                result.unicodeScalars.append(digits[Int(scalar.value & 15)])
-            } else {
-                result.unicodeScalars.append(scalar)
+    /// A string as JSONSerialization writes it: quoted; `"`, `\` and `/` escaped (`/` only when
+    /// `escapingSlash`: files meant to be read, such as a dataset's, keep paths readable); \b \f \n \r
+    /// \t by name; other control characters as \u00xx (lowercase hex); everything else as UTF-8.
+    public static func string(_ text: String, escapingSlash: Bool = true) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "/" where escapingSlash: result += "\\/"
+            case "\u{8}": result += "\\b"
+            case "\u{c}": result += "\\f"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let digits = "0123456789abcdef".unicodeScalars.map { $0 }
+                    result += "\\u00"
+                    result.unicodeScalars.append(digits[Int(scalar.value >> 4)])
+                    result.unicodeScalars.append(digits[Int(scalar.value & 15)])
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
             }
         }
+        return result + "\""
     }
-    return result + "\""
 }
 
 /// `value` exactly as C's printf("%.<decimals>f") prints it (and so Foundation's
@@ -80,7 +85,7 @@ func jsonString(_ text: String) -> String {
 ///
 /// A Float is m * 2^e with m < 2^24, so value * 10^decimals = m * 10^decimals * 2^e is an integer
 /// shifted by e: rounding it needs no floating point at all.
-func printfFixed(_ value: Float, decimals: Int) -> String {
+public func printfFixed(_ value: Float, decimals: Int) -> String {
     precondition((0...6).contains(decimals))
     let sign = value.sign == .minus ? "-" : ""
     if value.isNaN { return sign + "nan" }

@@ -1,35 +1,58 @@
 import Kernels
 
-// Linear layers: float `linear`, and the int8 GEMM behind `quantizedLinear` and `quantizedConv2d`.
+// The GEMM family: linear layers and convolutions, float32 (`linear`, `conv2d`) and int8
+// (`quantizedLinear`, `quantizedConv2d`). A convolution is a GEMM over HWC patches, so each
+// precision is one op with the weights telling which.
 
-/// linear: `activation(x W^T + bias + residual)`, weights packed for the float GEMM at prepare.
-struct LinearOp {
+/// A GEMM node's packed weights: a linear layer's, with its input rows and row stride, or a
+/// convolution's, which carry their kernel shape.
+enum GEMMWeights<Linear, Convolution> {
+    case linear(Linear, rows: Int, inputStride: Int)
+    case convolution(Convolution)
+}
+
+/// linear and conv2d: `activation(x W^T + bias + residual)`, weights packed for the float kernels at
+/// prepare; bias, optional residual and ReLU fused into the kernel.
+struct FloatGEMMOp {
     let x: UnsafePointer<Float>
-    let rows: Int
-    let inputStride: Int
-    let weights: PackedLinearWeights
+    let weights: GEMMWeights<PackedLinearWeights, PackedConv2DWeights>
     let bias: UnsafePointer<Float>
     let residual: UnsafePointer<Float>?
     let activation: FloatActivation
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .linear(let activation) = node.operation else { throw .malformedNode(node: node.name, detail: "not a linear layer") }
         let weight = try preparation.constant(.weight, of: node)
-        let weightShape = preparation.shape(try preparation.operand(.weight, of: node))
-        let inputShape = preparation.shape(node.x)
+        switch node.operation {
+        case .linear(let activation):
+            let weightShape = preparation.shape(try preparation.operand(.weight, of: node))
+            let inputShape = preparation.shape(node.x)
+            weights = .linear(PackedLinearWeights(weights: weight.pointer, outputs: weightShape[0], inputs: weightShape[1]),
+                              rows: inputShape[0], inputStride: inputShape[1])
+            self.activation = activation.kernelActivation
+        case .conv2d(_, _, let activation):
+            guard let shape = preparation.graph.convolutionShape(of: node) else { throw .weightNotConstant(node: node.name) }
+            weights = .convolution(PackedConv2DWeights(weights: weight.pointer, shape: shape))
+            preparation.needScratch(elements: shape.scratchElementCount, taskBytes: conv2dTaskScratchBytes(shape))
+            self.activation = activation.kernelActivation
+        default:
+            throw .malformedNode(node: node.name, detail: "not a linear layer or convolution")
+        }
         x = UnsafePointer(preparation.float(node.x))
-        (rows, inputStride) = (inputShape[0], inputShape[1])
-        weights = PackedLinearWeights(weights: weight.pointer, outputs: weightShape[0], inputs: weightShape[1])
         bias = UnsafePointer(preparation.float(try preparation.operand(.bias, of: node)))
         residual = node[.residual].map { UnsafePointer(preparation.float($0)) }
-        self.activation = activation.kernelActivation
         output = preparation.float(node.output)
     }
 
     func run(_ context: RunContext) {
-        linear(input: x, rows: rows, inputStride: inputStride, weights: weights, bias: bias, residual: residual,
-               activation: activation, output: output, pool: context.pool)
+        switch weights {
+        case .linear(let packed, let rows, let inputStride):
+            linear(input: x, rows: rows, inputStride: inputStride, weights: packed, bias: bias, residual: residual,
+                   activation: activation, output: output, pool: context.pool)
+        case .convolution(let packed):
+            conv2d(input: x, weights: packed, bias: bias, residual: residual, activation: activation, output: output,
+                   scratch: context.scratch, pool: context.pool, taskScratch: context.taskScratch)
+        }
     }
 }
 
@@ -37,13 +60,8 @@ struct LinearOp {
 /// rows) with the requantization epilogue of Requantize.swift. Weights come as
 /// `QuantizedLayerWeights.placement` says: in place, repacked or packed here.
 struct QuantizedGEMMOp {
-    enum Weights {
-        case linear(PackedInt8Weights, rows: Int, inputStride: Int)
-        case convolution(PackedInt8Conv2DWeights)
-    }
-
     let x: UnsafePointer<Int8>
-    let weights: Weights
+    let weights: GEMMWeights<PackedInt8Weights, PackedInt8Conv2DWeights>
     let residual: Int8Residual?
     let output: Int8GEMMOutput
     /// A float output applies the ReLU after the GEMM (an int8 output clamps at the zero point instead).
@@ -109,5 +127,14 @@ struct QuantizedGEMMOp {
                        pool: context.pool, taskScratch: context.taskScratch)
         }
         if let floatReLU { relu(floatReLU.output, count: floatReLU.count) }
+    }
+}
+
+extension Activation {
+    var kernelActivation: FloatActivation {
+        switch self {
+        case .none: .none
+        case .relu: .relu
+        }
     }
 }

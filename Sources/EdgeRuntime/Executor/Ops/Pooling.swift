@@ -1,0 +1,39 @@
+import Kernels
+
+// Pooling: max-pool on float32 or int8 maps (one op: the int8 form needs no arithmetic of its own).
+
+/// maxPool2d on float32 or int8 input (-infinity padding, PyTorch `MaxPool2d`). On int8 the output
+/// keeps the input's scale and zero point: max commutes with the monotone quantization.
+struct MaxPool2DOp {
+    enum Data {
+        case float(UnsafePointer<Float>, UnsafeMutablePointer<Float>)
+        case int8(UnsafePointer<Int8>, UnsafeMutablePointer<Int8>)
+    }
+
+    let data: Data
+    let height: Int, width: Int, channels: Int
+    let kernel: Int, stride: Int, padding: Int
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .maxPool2d(let kernel, let stride, let padding) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a max-pool")
+        }
+        let shape = preparation.shape(node.x)
+        (height, width, channels) = (shape[0], shape[1], shape[2])
+        (self.kernel, self.stride, self.padding) = (kernel, stride, padding)
+        data = preparation.graph.values[node.x.index].elementType == .int8
+            ? .int8(UnsafePointer(preparation.int8(node.x)), preparation.int8(node.output))
+            : .float(UnsafePointer(preparation.float(node.x)), preparation.float(node.output))
+    }
+
+    func run(_ context: RunContext) {
+        switch data {
+        case .float(let x, let output):
+            maxPool2d(input: x, height: height, width: width, channels: channels, kernel: kernel, stride: stride,
+                      padding: padding, output: output)
+        case .int8(let x, let output):
+            int8MaxPool2d(input: x, height: height, width: width, channels: channels, kernel: kernel, stride: stride,
+                          padding: padding, output: output, pool: context.pool)
+        }
+    }
+}
