@@ -231,3 +231,33 @@ func checkDeformableAttention(_ suite: inout SelfTestSuite) {
     }
     suite.report(check)
 }
+
+/// Nearest upsampling copies bytes: equal to its element-by-element reference for float32 and int8
+/// elements, odd sizes and factors 1 to 3.
+func checkUpsampleNearest(_ suite: inout SelfTestSuite) {
+    var generator = suite.generator(for: "upsampleNearest")
+    var check = KernelCheck("upsampleNearest", path: "memcpy rows", criterion: "exact")
+    for (height, width, channels) in [(1, 1, 1), (3, 5, 1), (2, 7, 3), (5, 3, 17), (4, 4, 8)] {
+        for elementSize in [1, 4] {
+            for factor in 1...3 {
+                let name = "\(height)x\(width)x\(channels) element \(elementSize) factor \(factor)"
+                let input = generator.floats(height * width * channels * elementSize / 4 + 1, in: -100...100)
+                let count = height * width * factor * factor * channels * elementSize / 4 + 1
+                var expected = [Float](repeating: 0, count: count)
+                var actual = [Float](repeating: 0, count: count)
+                input.withUnsafeBytes { source in
+                    expected.withUnsafeMutableBytes {
+                        upsampleNearestReference(input: source.baseAddress!, height: height, width: width, channels: channels,
+                                                 elementSize: elementSize, factor: factor, output: $0.baseAddress!)
+                    }
+                    actual.withUnsafeMutableBytes {
+                        upsampleNearest(input: source.baseAddress!, height: height, width: width, channels: channels,
+                                        elementSize: elementSize, factor: factor, output: $0.baseAddress!)
+                    }
+                }
+                check.compare(expected, actual, shape: name) { _ in 0 }
+            }
+        }
+    }
+    suite.report(check)
+}

@@ -29,6 +29,7 @@ func edgeDeviceSelfTestMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMu
     checkConv2D(&suite)
     checkAttention(&suite)
     checkDeformableAttention(&suite)
+    checkUpsampleNearest(&suite)
     checkNormalization(&suite)
     checkElementwise(&suite)
     checkNormalizationPaths(&suite)

@@ -88,3 +88,53 @@ struct OperandTests {
         }
     }
 }
+
+/// `upsampleNearest`, the first op added through the prepared-node layout (docs/OPS.md): shape rule,
+/// file encoding, float and int8 execution.
+@Suite("Nearest upsampling op")
+struct UpsampleNearestOpTests {
+    @Test func shapeRuleAndRefusals() throws {
+        #expect(try GraphOperation.upsampleNearest(factor: 2).outputShape(inputs: [[3, 5, 7]], node: "up") == [6, 10, 7])
+        #expect(throws: GraphError.self) { try GraphOperation.upsampleNearest(factor: 0).outputShape(inputs: [[3, 5, 7]], node: "up") }
+        #expect(throws: GraphError.self) { try GraphOperation.upsampleNearest(factor: 65).outputShape(inputs: [[3, 5, 7]], node: "up") }
+        #expect(throws: GraphError.self) { try GraphOperation.upsampleNearest(factor: 2).outputShape(inputs: [[15, 7]], node: "up") }
+        #expect(throws: GraphError.self) {
+            try GraphOperation.upsampleNearest(factor: 2).outputShape(inputs: [[3, 5, 7], [3, 5, 7]], node: "up")
+        }
+        #expect(throws: GraphError.self) {
+            try GraphOperation.upsampleNearest(factor: 2).outputType(inputs: [.int32], quantized: false, node: "up")
+        }
+    }
+
+    @Test func fileEncodingRoundTripsAndBoundsTheFactor() throws {
+        let (opcode, words) = OperationCoding.encode(.upsampleNearest(factor: 2))
+        #expect(opcode.rawValue == 25 && words == [2])
+        #expect(try OperationCoding.decode(opcode: opcode.rawValue, words: words, node: "up") == .upsampleNearest(factor: 2))
+        #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: [65], node: "up") }
+        #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: [], node: "up") }
+    }
+
+    @Test func runsOnFloatAndInt8MapsAsTheKernelDefines() throws {
+        let graph = Graph()
+        let x = graph.input("x", shape: [2, 3, 2])
+        let float = try graph.add(.upsampleNearest(factor: 2), [x], name: "float")
+        let quantization = Int8Quantization(scale: 0.5, zeroPoint: 3)
+        let q = try graph.add(.quantize, [x], name: "q", quantization: quantization)
+        let upsampled = try graph.add(.upsampleNearest(factor: 2), [q], name: "int8")
+        #expect(graph.values[upsampled.index].quantization == quantization)
+        let back = try graph.add(.dequantize, [upsampled], name: "back")
+        graph.markOutput("float", float)
+        graph.markOutput("back", back)
+        let input: [Float] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        let results = try GraphExecutor(graph: graph).run(input: input)
+        var expected = [Float](repeating: 0, count: 48)
+        input.withUnsafeBytes { source in
+            expected.withUnsafeMutableBytes {
+                upsampleNearestReference(input: source.baseAddress!, height: 2, width: 3, channels: 2, elementSize: 4, factor: 2,
+                                         output: $0.baseAddress!)
+            }
+        }
+        #expect(results[0].shape == [4, 6, 2] && results[0].values == expected)
+        #expect(results[1].values == expected.map { quantization.dequantize(quantization.quantize($0)) })
+    }
+}

@@ -64,6 +64,37 @@ import Testing
         #expect(comparison.layers.count == 1 && comparison.layers[0].sqnr > 40, "\(config): \(comparison.table())")
     }
 
+    /// Nearest upsampling between two int8 convolutions stays int8 (bytes copied, the quantization
+    /// kept), as max-pool does: no dequantize/quantize pair around it.
+    @Test func nearestUpsamplingBetweenInt8LayersStaysInt8() throws {
+        var generator = SplitMix64(seed: 5)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(generator.next() % 10_000) / 5_000 - 1 } }
+        let graph = Graph()
+        let x = graph.input("x", shape: [6, 5, 3])
+        let first = try graph.add(.conv2d(stride: 1, padding: 1, activation: .relu),
+                                  [x, try graph.constant("w1", shape: [4, 3, 3, 3], values: random(108)),
+                                   try graph.constant("b1", shape: [4], values: random(4))], name: "first")
+        let up = try graph.add(.upsampleNearest(factor: 2), [first], name: "up")
+        let second = try graph.add(.conv2d(stride: 1, padding: 0, activation: .none),
+                                   [up, try graph.constant("w2", shape: [2, 4, 1, 1], values: random(8)),
+                                    try graph.constant("b2", shape: [2], values: random(2))], name: "second")
+        graph.markOutput("logits", second)
+        graph.markOutput("pred_boxes", second)
+        let input = random(90)
+        var options = QuantizationOptions()
+        options.method = .minMax
+        let statistics = try ActivationStatistics.collect(graph: graph, inputs: [input], method: .minMax, threads: 1)
+        let q = try GraphQuantizer.quantize(graph, statistics: statistics, options: options)
+        let upsampled = try #require(q.graph.nodes.first { $0.name == "up" })
+        #expect(q.graph.values[upsampled.x.index].elementType == .int8)
+        #expect(q.graph.values[upsampled.output.index].elementType == .int8)
+        #expect(q.graph.values[upsampled.output.index].quantization == q.graph.values[upsampled.x.index].quantization)
+        #expect(q.graph.nodes.allSatisfy { $0.operation != .dequantize })  // the last layer writes float itself
+        #expect(q.graph.nodes.filter { $0.operation == .quantize }.count == 1)
+        let comparison = try LayerComparison.measure(float: graph, quantized: q.graph, counterpart: q.counterpart, inputs: [input], threads: 1)
+        #expect(comparison.layers.allSatisfy { $0.sqnr > 30 }, "\(comparison.table())")
+    }
+
     @Test func quantizedModelFileRoundTripsAndIsDeterministic() throws {
         let first = try Self.quantized("deformable_base")
         let second = try Self.quantized("deformable_base")

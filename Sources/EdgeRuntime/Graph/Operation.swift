@@ -54,6 +54,10 @@ public enum GraphOperation: Equatable, Sendable {
     case topRows(count: Int, column: Int)
     /// Inputs: x. Same data, new shape with the same element count.
     case reshape([Int])
+    /// Inputs: x `[H, W, C]`, float32 or int8. Output `[H * factor, W * factor, C]`, each pixel
+    /// repeated factor x factor times (PyTorch `interpolate(scale_factor=factor, mode="nearest")`,
+    /// RT-DETR's FPN); an int8 output keeps its input's scale and zero point.
+    case upsampleNearest(factor: Int)
 
     // MARK: Quantized ops (docs/QUANTIZATION.md): int8 activations real = scale * (q - zeroPoint),
     // int8 weights symmetric per output channel, int32 bias, fp32 requantization.
@@ -137,6 +141,7 @@ extension GraphOperation {
         case .sineEmbedding: "sineEmbedding"
         case .topRows: "topRows"
         case .reshape: "reshape"
+        case .upsampleNearest: "upsampleNearest"
         case .quantize: "quantize"
         case .dequantize: "dequantize"
         case .quantizedLinear: "quantizedLinear"

@@ -69,6 +69,15 @@ extension GraphOperation {
             }
             return [(height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1, shapes[0][2]]
 
+        case .upsampleNearest(let factor):
+            try arity(1...1)
+            try rank(0, 3)
+            guard (1...64).contains(factor) else { throw attribute("factor \(factor), expected 1 to 64") }
+            guard let height = checkedProduct(shapes[0][0], factor), let width = checkedProduct(shapes[0][1], factor) else {
+                throw mismatch("input \(shapes[0]) times \(factor) is too large")
+            }
+            return [height, width, shapes[0][2]]
+
         case .linear:
             try arity(3...4)
             try rank(0, 2)
@@ -262,7 +271,7 @@ extension GraphOperation {
             try expect([.int8, .float32, .float32])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
-        case .maxPool2d, .reshape:
+        case .maxPool2d, .reshape, .upsampleNearest:
             guard types.count == 1, types[0] != .int32 else { throw wrong("takes one float32 or int8 input") }
             return types[0]
         default:

@@ -8,6 +8,7 @@ public enum OperationCoding {
         case deformableSampling, deformableLocations, concatenateColumns, concatenateRows, sliceColumns
         case interleaveHeads, sineEmbedding, topRows, reshape
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
+        case upsampleNearest
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -53,6 +54,8 @@ public enum OperationCoding {
             return (.topRows, [int(count), int(column)])
         case .reshape(let shape):
             return (.reshape, shape.map(int))
+        case .upsampleNearest(let factor):
+            return (.upsampleNearest, [int(factor)])
         case .quantize:
             return (.quantize, [])
         case .dequantize:
@@ -110,6 +113,9 @@ public enum OperationCoding {
         case .maxPool2d:
             try expect(3)
             return .maxPool2d(kernel: try int(0, limit: 64), stride: try int(1, limit: 64), padding: try int(2, limit: 64))
+        case .upsampleNearest:
+            try expect(1)
+            return .upsampleNearest(factor: try int(0, limit: 64))
         case .linear:
             try expect(1)
             return .linear(activation: try activation(0))

@@ -1,6 +1,7 @@
 import Kernels
 
-// Pooling: max-pool on float32 or int8 maps (one op: the int8 form needs no arithmetic of its own).
+// Spatial resampling: max-pool and nearest upsampling, each on float32 or int8 maps (one op each:
+// neither needs arithmetic of its own for int8).
 
 /// maxPool2d on float32 or int8 input (-infinity padding, PyTorch `MaxPool2d`). On int8 the output
 /// keeps the input's scale and zero point: max commutes with the monotone quantization.
@@ -35,5 +36,32 @@ struct MaxPool2DOp {
             int8MaxPool2d(input: x, height: height, width: width, channels: channels, kernel: kernel, stride: stride,
                           padding: padding, output: output, pool: context.pool)
         }
+    }
+}
+
+/// upsampleNearest: each pixel repeated factor x factor times, float32 or int8 (bytes are copied, so
+/// one kernel serves both; an int8 output keeps its input's quantization).
+struct UpsampleNearestOp {
+    let x: UnsafeRawPointer
+    let height: Int, width: Int, channels: Int
+    let elementSize: Int
+    let factor: Int
+    let output: UnsafeMutableRawPointer
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .upsampleNearest(let factor) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a nearest upsampling")
+        }
+        let shape = preparation.shape(node.x)
+        (height, width, channels) = (shape[0], shape[1], shape[2])
+        elementSize = preparation.graph.values[node.x.index].elementType.byteSize
+        self.factor = factor
+        x = UnsafeRawPointer(preparation.pointers[node.x.index])
+        output = preparation.pointers[node.output.index]
+    }
+
+    func run(_ context: RunContext) {
+        upsampleNearest(input: x, height: height, width: width, channels: channels, elementSize: elementSize, factor: factor,
+                        output: output)
     }
 }
