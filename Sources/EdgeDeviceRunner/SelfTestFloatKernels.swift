@@ -261,3 +261,35 @@ func checkUpsampleNearest(_ suite: inout SelfTestSuite) {
     }
     suite.report(check)
 }
+
+/// Average pooling: the channel-vectorized kernel adds in the reference's order, so it is exact, at
+/// every level, in ceil and floor mode, with padding, around the 8-lane vector.
+func checkAveragePool(_ suite: inout SelfTestSuite) {
+    var generator = suite.generator(for: "averagePool2d")
+    var check = KernelCheck("averagePool2d", path: KernelDispatch.best == .scalar ? "scalar reference" : "simd over channels",
+                            criterion: "exact")
+    for channels in [1, 7, 8, 9, 17] {
+        for (height, width) in [(1, 1), (5, 7), (8, 8)] {
+            for (kernel, stride, padding) in [(2, 2, 0), (3, 2, 1), (3, 1, 1)] {
+                for ceilMode in [false, true] {
+                    let name = "\(height)x\(width)x\(channels) k\(kernel) s\(stride) p\(padding) ceil \(ceilMode)"
+                    let count = poolingOutputLength(height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+                        * poolingOutputLength(width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode) * channels
+                    let input = generator.floats(height * width * channels, in: -4...4)
+                    var expected = [Float](repeating: .nan, count: max(count, 1))
+                    averagePool2dReference(input: input, height: height, width: width, channels: channels, kernel: kernel,
+                                           stride: stride, padding: padding, ceilMode: ceilMode, output: &expected)
+                    for level in [KernelDispatch.best, .scalar] {
+                        var actual = [Float](repeating: .nan, count: max(count, 1))
+                        KernelDispatch.withLevel(level) {
+                            averagePool2d(input: input, height: height, width: width, channels: channels, kernel: kernel,
+                                          stride: stride, padding: padding, ceilMode: ceilMode, output: &actual)
+                        }
+                        check.compare(expected, actual, shape: name) { _ in 0 }
+                    }
+                }
+            }
+        }
+    }
+    suite.report(check)
+}

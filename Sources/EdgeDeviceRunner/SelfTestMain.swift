@@ -30,6 +30,7 @@ func edgeDeviceSelfTestMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMu
     checkAttention(&suite)
     checkDeformableAttention(&suite)
     checkUpsampleNearest(&suite)
+    checkAveragePool(&suite)
     checkNormalization(&suite)
     checkElementwise(&suite)
     checkNormalizationPaths(&suite)

@@ -51,7 +51,7 @@ public enum FuzzSeeds {
          #"[{"image_id":1,"category_id":1,"bbox":[0,0,5,5],"score":1}]"#),
     ]
 
-    /// input [16, 16, 3] -> conv, max-pool, nearest upsampling and max-pool back, group norm, conv with
+    /// input [16, 16, 3] -> conv, max-pool, nearest upsampling and max-pool back, average pool, group norm, conv with
     /// residual (the backbone's ops) -> tokens [16, 8] -> linear, layer norm, attention, deformable sampling, sine embedding, top rows,
     /// concatenations, slices, head interleaving, every unary and binary op -> logits [4, 4] and
     /// boxes [4, 4].
@@ -70,7 +70,8 @@ public enum FuzzSeeds {
         let pooled = try op("pool", .maxPool2d(kernel: 3, stride: 1, padding: 1), [c1])
         let upsampled = try op("up", .upsampleNearest(factor: 2), [pooled])
         let downsampled = try op("down", .maxPool2d(kernel: 2, stride: 2, padding: 0), [upsampled])
-        let normed = try op("gn", .groupNorm(groups: 2, epsilon: 1e-5), [downsampled, try weights("gn.weight", [8]), try weights("gn.bias", [8])])
+        let averaged = try op("avg", .averagePool2d(kernel: 3, stride: 1, padding: 1, ceilMode: true), [downsampled])
+        let normed = try op("gn", .groupNorm(groups: 2, epsilon: 1e-5), [averaged, try weights("gn.weight", [8]), try weights("gn.bias", [8])])
         let c2 = try op("block", .conv2d(stride: 1, padding: 0, activation: .relu),
                         [normed, try weights("block.weight", [8, 8, 1, 1]), try weights("block.bias", [8]), c1])
         let tokens = try op("tokens", .reshape([64, 8]), [c2])

@@ -138,3 +138,37 @@ struct UpsampleNearestOpTests {
         #expect(results[1].values == expected.map { quantization.dequantize(quantization.quantize($0)) })
     }
 }
+
+/// `averagePool2d` (RT-DETR's ResNet-vd shortcut): shape rule, file encoding, a run equal to the
+/// kernel's reference (the kernel itself is checked against PyTorch in AveragePoolTests).
+@Suite("Average pooling op")
+struct AveragePoolOpTests {
+    @Test func shapeRuleEncodingAndRun() throws {
+        let vd = GraphOperation.averagePool2d(kernel: 2, stride: 2, padding: 0, ceilMode: true)
+        #expect(try vd.outputShape(inputs: [[5, 7, 3]], node: "pool") == [3, 4, 3])
+        #expect(try GraphOperation.averagePool2d(kernel: 2, stride: 2, padding: 0, ceilMode: false)
+            .outputShape(inputs: [[5, 7, 3]], node: "pool") == [2, 3, 3])
+        #expect(throws: GraphError.self) {
+            try GraphOperation.averagePool2d(kernel: 2, stride: 2, padding: 2, ceilMode: true).outputShape(inputs: [[5, 7, 3]], node: "p")
+        }
+        #expect(throws: GraphError.self) {
+            try GraphOperation.averagePool2d(kernel: 3, stride: 2, padding: 0, ceilMode: false).outputShape(inputs: [[2, 7, 3]], node: "p")
+        }
+        #expect(throws: GraphError.self) { try vd.outputType(inputs: [.int8], quantized: false, node: "pool") }
+        let (opcode, words) = OperationCoding.encode(vd)
+        #expect(opcode.rawValue == 26 && words == [2, 2, 0, 1])
+        #expect(try OperationCoding.decode(opcode: opcode.rawValue, words: words, node: "pool") == vd)
+        #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: [2, 2, 0, 2], node: "pool") }
+
+        let graph = Graph()
+        let x = graph.input("x", shape: [5, 7, 3])
+        let pooled = try graph.add(vd, [x], name: "pool")
+        graph.markOutput("pool", pooled)
+        let input = (0..<105).map { Float($0) / 9 - 4 }
+        let results = try GraphExecutor(graph: graph).run(input: input)
+        var expected = [Float](repeating: 0, count: 36)
+        averagePool2dReference(input: input, height: 5, width: 7, channels: 3, kernel: 2, stride: 2, padding: 0, ceilMode: true,
+                               output: &expected)
+        #expect(results[0].shape == [3, 4, 3] && results[0].values == expected)
+    }
+}

@@ -13,6 +13,7 @@ enum PreparedNode {
     case copy(CopyOp)
     case maxPool2d(MaxPool2DOp)
     case upsampleNearest(UpsampleNearestOp)
+    case averagePool2d(AveragePool2DOp)
     case floatGEMM(FloatGEMMOp)
     case quantizedGEMM(QuantizedGEMMOp)
     case normalization(NormalizationOp)
@@ -40,6 +41,7 @@ enum PreparedNode {
             return .alias
         case .maxPool2d: return .maxPool2d(try MaxPool2DOp(node, &preparation))
         case .upsampleNearest: return .upsampleNearest(try UpsampleNearestOp(node, &preparation))
+        case .averagePool2d: return .averagePool2d(try AveragePool2DOp(node, &preparation))
         case .linear, .conv2d: return .floatGEMM(try FloatGEMMOp(node, &preparation))
         case .quantizedLinear, .quantizedConv2d: return .quantizedGEMM(try QuantizedGEMMOp(node, &preparation))
         case .layerNorm, .groupNorm: return .normalization(try NormalizationOp(node, &preparation))
@@ -67,6 +69,7 @@ enum PreparedNode {
         case .copy(let op): op.run(context)
         case .maxPool2d(let op): op.run(context)
         case .upsampleNearest(let op): op.run(context)
+        case .averagePool2d(let op): op.run(context)
         case .floatGEMM(let op): op.run(context)
         case .quantizedGEMM(let op): op.run(context)
         case .normalization(let op): op.run(context)

@@ -12,6 +12,10 @@ public enum GraphOperation: Equatable, Sendable {
     case conv2d(stride: Int, padding: Int, activation: Activation)
     /// Inputs: x `[H, W, C]`. Max pooling with -infinity padding (PyTorch `MaxPool2d`).
     case maxPool2d(kernel: Int, stride: Int, padding: Int)
+    /// Inputs: x `[H, W, C]` float32. PyTorch `AvgPool2d(kernel, stride, padding, ceil_mode)` with
+    /// `count_include_pad=True`: window sums divided by the window size clipped to the padded input
+    /// (RT-DETR's ResNet-vd shortcut: kernel 2, stride 2, ceil mode).
+    case averagePool2d(kernel: Int, stride: Int, padding: Int, ceilMode: Bool)
     /// Inputs: x `[R, K]`, weight `[N, K]`, bias `[N]`, optional residual `[R, N]`.
     /// Output `activation(x W^T + bias + residual)`.
     case linear(activation: Activation)
@@ -111,6 +115,7 @@ extension GraphOperation {
         switch self {
         case .conv2d: "conv2d"
         case .maxPool2d: "maxPool2d"
+        case .averagePool2d: "averagePool2d"
         case .linear: "linear"
         case .layerNorm: "layerNorm"
         case .groupNorm: "groupNorm"

@@ -1,3 +1,5 @@
+import Kernels
+
 extension GraphOperation {
     /// The op's shape rule: checks arity, input shapes and attributes, and returns the output shape.
     public func outputShape(inputs shapes: [[Int]], node: String) throws(GraphError) -> [Int] {
@@ -68,6 +70,18 @@ extension GraphOperation {
                 throw mismatch("input \(height)x\(width) is smaller than kernel \(kernel)")
             }
             return [(height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1, shapes[0][2]]
+
+        case .averagePool2d(let kernel, let stride, let padding, let ceilMode):
+            try arity(1...1)
+            try rank(0, 3)
+            guard (1...64).contains(kernel), (1...64).contains(stride), padding >= 0, padding * 2 <= kernel else {
+                throw attribute("kernel \(kernel), stride \(stride), padding \(padding)")
+            }
+            let (height, width) = (shapes[0][0], shapes[0][1])
+            let output = [poolingOutputLength(height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode),
+                          poolingOutputLength(width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)]
+            guard output[0] >= 1, output[1] >= 1 else { throw mismatch("input \(height)x\(width) is smaller than kernel \(kernel)") }
+            return output + [shapes[0][2]]
 
         case .upsampleNearest(let factor):
             try arity(1...1)

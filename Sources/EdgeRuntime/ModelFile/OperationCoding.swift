@@ -8,7 +8,7 @@ public enum OperationCoding {
         case deformableSampling, deformableLocations, concatenateColumns, concatenateRows, sliceColumns
         case interleaveHeads, sineEmbedding, topRows, reshape
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
-        case upsampleNearest
+        case upsampleNearest, averagePool2d
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -56,6 +56,8 @@ public enum OperationCoding {
             return (.reshape, shape.map(int))
         case .upsampleNearest(let factor):
             return (.upsampleNearest, [int(factor)])
+        case .averagePool2d(let kernel, let stride, let padding, let ceilMode):
+            return (.averagePool2d, [int(kernel), int(stride), int(padding), ceilMode ? 1 : 0])
         case .quantize:
             return (.quantize, [])
         case .dequantize:
@@ -116,6 +118,10 @@ public enum OperationCoding {
         case .upsampleNearest:
             try expect(1)
             return .upsampleNearest(factor: try int(0, limit: 64))
+        case .averagePool2d:
+            try expect(4)
+            return .averagePool2d(kernel: try int(0, limit: 64), stride: try int(1, limit: 64), padding: try int(2, limit: 64),
+                                  ceilMode: try int(3, limit: 1) == 1)
         case .linear:
             try expect(1)
             return .linear(activation: try activation(0))

@@ -1,7 +1,7 @@
 import Kernels
 
 // Spatial resampling: max-pool and nearest upsampling, each on float32 or int8 maps (one op each:
-// neither needs arithmetic of its own for int8).
+// neither needs arithmetic of its own for int8), and average pooling on float32 maps.
 
 /// maxPool2d on float32 or int8 input (-infinity padding, PyTorch `MaxPool2d`). On int8 the output
 /// keeps the input's scale and zero point: max commutes with the monotone quantization.
@@ -63,5 +63,29 @@ struct UpsampleNearestOp {
     func run(_ context: RunContext) {
         upsampleNearest(input: x, height: height, width: width, channels: channels, elementSize: elementSize, factor: factor,
                         output: output)
+    }
+}
+
+/// averagePool2d on float32 maps (PyTorch `AvgPool2d`, count_include_pad=True).
+struct AveragePool2DOp {
+    let x: UnsafePointer<Float>
+    let height: Int, width: Int, channels: Int
+    let kernel: Int, stride: Int, padding: Int, ceilMode: Bool
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .averagePool2d(let kernel, let stride, let padding, let ceilMode) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not an average pooling")
+        }
+        let shape = preparation.shape(node.x)
+        (height, width, channels) = (shape[0], shape[1], shape[2])
+        (self.kernel, self.stride, self.padding, self.ceilMode) = (kernel, stride, padding, ceilMode)
+        x = UnsafePointer(preparation.float(node.x))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        averagePool2d(input: x, height: height, width: width, channels: channels, kernel: kernel, stride: stride,
+                      padding: padding, ceilMode: ceilMode, output: output)
     }
 }
