@@ -79,6 +79,7 @@ public struct SafetensorsFile: Sendable {
             if key == "__metadata__" {
                 metadata = try Self.parseMetadata(value, file: name)
             } else {
+                // A key given twice: the last one counts, as JSON readers (and safetensors' own) do.
                 entries[key] = try Self.parseEntry(key, value, dataSize: dataSize, file: name)
             }
         }
@@ -142,62 +143,56 @@ public struct SafetensorsFile: Sendable {
 
     // MARK: Header validation
 
-    private static func parseHeader(_ header: Data, file: String) throws(CheckpointError) -> [String: Any] {
-        guard String(data: header, encoding: .utf8) != nil else {
-            throw .headerNotJSON(file: file, reason: "not valid UTF-8")
-        }
-        let parsed: Any
+    /// The header's members in file order (`JSONReader`), so that of several bad entries the first one
+    /// in the file is the one reported.
+    private static func parseHeader(_ header: Data, file: String) throws(CheckpointError) -> [(key: String, value: JSONValue)] {
         do {
-            parsed = try JSONSerialization.jsonObject(with: header, options: [])
+            return try JSONReader.parseObjectMembers(header)
         } catch {
-            throw .headerNotJSON(file: file, reason: error.localizedDescription)
+            throw .headerNotJSON(file: file, reason: error.message == "not valid UTF-8" ? error.message : error.description)
         }
-        guard let object = parsed as? [String: Any] else {
-            throw .headerNotJSON(file: file, reason: "top level is \(JSONFields.describe(parsed))")
-        }
-        return object
     }
 
-    private static func parseMetadata(_ value: Any, file: String) throws(CheckpointError) -> [String: String] {
-        guard let object = value as? [String: Any] else {
+    private static func parseMetadata(_ value: JSONValue, file: String) throws(CheckpointError) -> [String: String] {
+        guard case .object(let object) = value else {
             throw .invalidMetadata(file: file, key: "__metadata__")
         }
         var metadata: [String: String] = [:]
-        for (key, entry) in object {
-            guard let text = entry as? String else { throw .invalidMetadata(file: file, key: key) }
+        for key in object.keys.sorted() {
+            guard case .string(let text) = object[key] else { throw .invalidMetadata(file: file, key: key) }
             metadata[key] = text
         }
         return metadata
     }
 
     private static func parseEntry(
-        _ tensor: String, _ value: Any, dataSize: Int, file: String
+        _ tensor: String, _ value: JSONValue, dataSize: Int, file: String
     ) throws(CheckpointError) -> TensorInfo {
         func invalid(_ field: String, _ problem: String) -> CheckpointError {
             .invalidTensorEntry(file: file, tensor: tensor, field: field, problem: problem)
         }
-        guard let entry = value as? [String: Any] else {
+        guard case .object(let entry) = value else {
             throw .invalidTensorEntry(file: file, tensor: tensor, field: "(entry)", problem: "is not a JSON object")
         }
         guard let dtypeName = entry["dtype"] else { throw invalid("dtype", "is missing") }
-        guard let dtypeString = dtypeName as? String else { throw invalid("dtype", "is not a string") }
+        guard case .string(let dtypeString) = dtypeName else { throw invalid("dtype", "is not a string") }
         guard let dtype = TensorDType(rawValue: dtypeString) else {
             throw .unknownDType(file: file, tensor: tensor, dtype: dtypeString)
         }
 
         guard let shapeValue = entry["shape"] else { throw invalid("shape", "is missing") }
-        guard let shapeArray = shapeValue as? [Any] else { throw invalid("shape", "is not an array") }
+        guard case .array(let shapeArray) = shapeValue else { throw invalid("shape", "is not an array") }
         var shape: [Int] = []
         for dimensionValue in shapeArray {
-            guard let dimension = JSONFields.integer(dimensionValue), dimension >= 0 else {
-                throw invalid("shape", "has \(JSONFields.describe(dimensionValue)), expected a non-negative integer")
+            guard let dimension = COCOFields.integer(dimensionValue), dimension >= 0 else {
+                throw invalid("shape", "has \(dimensionValue.summary), expected a non-negative integer")
             }
             shape.append(dimension)
         }
 
         guard let offsetsValue = entry["data_offsets"] else { throw invalid("data_offsets", "is missing") }
-        guard let offsets = offsetsValue as? [Any], offsets.count == 2,
-              let begin = JSONFields.integer(offsets[0]), let end = JSONFields.integer(offsets[1]),
+        guard case .array(let offsets) = offsetsValue, offsets.count == 2,
+              let begin = COCOFields.integer(offsets[0]), let end = COCOFields.integer(offsets[1]),
               begin >= 0, end >= 0
         else {
             throw invalid("data_offsets", "is not a pair of non-negative integers")

@@ -1,10 +1,11 @@
 import Foundation
 
-/// A JSON value as read by `JSONDecoder`, whose number parsing is correctly rounded.
+/// A JSON value as `JSONReader` reads it (and as `JSONDecoder` would: the `Decodable` conformance is
+/// the reader's test oracle), with correctly rounded numbers.
 ///
-/// `JSONSerialization` is not: on Linux it reads about one 17-digit double in six one or two units
-/// in the last place off (`0.8999999999999999` among them), which would move IoUs and scores away
-/// from the values pycocotools computes with.
+/// `JSONSerialization` is not correctly rounded: on Linux it reads about one 17-digit double in six
+/// one or two units in the last place off (`0.8999999999999999` among them), which would move IoUs
+/// and scores away from the values pycocotools computes with.
 enum JSONValue: Decodable {
     case null
     case bool(Bool)
@@ -73,12 +74,9 @@ struct COCOFields {
 
     static func parseJSON(_ data: Data, file: String) throws(COCOError) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw .invalidJSON(file: file, reason: underlying ?? context.debugDescription)
+            return try JSONReader.parse(data)
         } catch {
-            throw .invalidJSON(file: file, reason: "\(error)")
+            throw .invalidJSON(file: file, reason: error.description)
         }
     }
 
