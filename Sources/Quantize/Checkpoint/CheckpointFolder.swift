@@ -46,7 +46,7 @@ public final class CheckpointFolder {
         var preprocessorConfig: [String: Any]? = nil
         if exists(Self.preprocessorFileName) {
             let data = try JSONFields.read(path: file(Self.preprocessorFileName))
-            preprocessorConfig = try JSONFields.parse(data, file: Self.preprocessorFileName).object
+            preprocessorConfig = try JSONFields.foundationObject(data, file: Self.preprocessorFileName)
         }
         try self.init(path: path, config: config, preprocessorConfig: preprocessorConfig, weights: weights)
     }
@@ -66,7 +66,7 @@ public final class CheckpointFolder {
         var preprocessorConfig: [String: Any]? = nil
         if let preprocessor {
             try checkSize(preprocessor, Self.preprocessorFileName)
-            preprocessorConfig = try JSONFields.parse(preprocessor, file: Self.preprocessorFileName).object
+            preprocessorConfig = try JSONFields.foundationObject(preprocessor, file: Self.preprocessorFileName)
         }
         try self.init(path: name, config: detectorConfig, preprocessorConfig: preprocessorConfig, weights: safetensors)
     }

@@ -263,9 +263,9 @@ public struct DetectorConfig: Sendable, Equatable {
                 throw .wrongFieldType(file: json.file, field: "id2label", expected: "non-negative integer keys",
                                       found: "the key \"\(key)\"")
             }
-            guard let name = value as? String else {
+            guard case .string(let name) = value else {
                 throw .wrongFieldType(file: json.file, field: "id2label.\(key)", expected: "a string",
-                                      found: JSONFields.describe(value))
+                                      found: value.summary)
             }
             if let other = keys[id] {
                 throw refuse("id2label", "{\"\(other)\", \"\(key)\"}", "both keys are id \(id)")
@@ -326,7 +326,7 @@ public struct DetectorConfig: Sendable, Equatable {
             }
             // transformers' default: ResNetConfig() returning stage4 only.
             return try huggingFaceResNet(JSONFields(file: json.file, path: "backbone_config.",
-                                                    object: ["out_features": ["stage4"]]))
+                                                    object: ["out_features": .array([.string("stage4")])]))
         }
         var outIndices = defaultTimmOutIndices(family, numFeatureLevels: numFeatureLevels)
         if let kwargs, hasKwargs {

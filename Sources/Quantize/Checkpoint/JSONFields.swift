@@ -1,18 +1,17 @@
 import Foundation
 
-/// Typed, error-reporting access to one JSON object produced by `JSONSerialization`.
+/// Typed, error-reporting access to one JSON object of config.json (read by `JSONReader`).
 ///
-/// Foundation hands back `NSNumber` for both booleans and numbers, and `as? Int` happily turns
-/// `true` into 1 and `3.7` into nil-or-3 depending on the platform; these accessors decide once what
-/// counts as an integer, a boolean or a number, and every wrong type becomes a
+/// These accessors decide once what counts as an integer (a number with an exact integer value that
+/// fits in `Int`), a boolean or a number, and every wrong type becomes a
 /// `CheckpointError.wrongFieldType` naming the field with its full path (`backbone_config.depths`).
 struct JSONFields {
     let file: String
     /// Prefix for field names in errors, "" at top level or e.g. "backbone_config.".
     let path: String
-    let object: [String: Any]
+    let object: [String: JSONValue]
 
-    init(file: String, path: String = "", object: [String: Any]) {
+    init(file: String, path: String = "", object: [String: JSONValue]) {
         self.file = file
         self.path = path
         self.object = object
@@ -35,8 +34,23 @@ struct JSONFields {
         }
     }
 
-    /// Parses `data` as a JSON object; anything else is `invalidJSON`.
+    /// Parses `data` as a JSON object (`JSONReader`); anything else is `invalidJSON`.
     static func parse(_ data: Data, file: String) throws(CheckpointError) -> JSONFields {
+        let parsed: JSONValue
+        do {
+            parsed = try JSONReader.parse(data)
+        } catch {
+            throw .invalidJSON(file: file, reason: error.description)
+        }
+        guard case .object(let object) = parsed else {
+            throw .invalidJSON(file: file, reason: "top level is \(parsed.summary)")
+        }
+        return JSONFields(file: file, object: object)
+    }
+
+    /// Parses `data` as a JSON object of Foundation values (`JSONSerialization`), for the public
+    /// `[String: Any]` form of preprocessor_config.json that `PreprocessorConfigParser` reads.
+    static func foundationObject(_ data: Data, file: String) throws(CheckpointError) -> [String: Any] {
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: data, options: [])
@@ -46,56 +60,53 @@ struct JSONFields {
         guard let object = parsed as? [String: Any] else {
             throw .invalidJSON(file: file, reason: "top level is \(describe(parsed))")
         }
-        return JSONFields(file: file, object: object)
+        return object
     }
 
     func fieldName(_ key: String) -> String { path + key }
 
     /// Whether the key is present with a non-null value.
-    func has(_ key: String) -> Bool {
-        guard let value = object[key] else { return false }
-        return !(value is NSNull)
-    }
+    func has(_ key: String) -> Bool { present(key) != nil }
 
     /// The value, or nil when absent or null: HF writes `null` for "use the default" in optional fields.
-    private func present(_ key: String) -> Any? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
+    private func present(_ key: String) -> JSONValue? {
+        guard let value = object[key] else { return nil }
+        if case .null = value { return nil }
         return value
     }
 
-    private func mismatch(_ key: String, expected: String, value: Any) -> CheckpointError {
-        .wrongFieldType(file: file, field: fieldName(key), expected: expected, found: JSONFields.describe(value))
+    private func mismatch(_ key: String, expected: String, value: JSONValue) -> CheckpointError {
+        .wrongFieldType(file: file, field: fieldName(key), expected: expected, found: value.summary)
     }
 
     func int(_ key: String, default defaultValue: Int) throws(CheckpointError) -> Int {
-        guard let value = present(key) else { return defaultValue }
-        guard let integer = JSONFields.integer(value) else { throw mismatch(key, expected: "an integer", value: value) }
-        return integer
+        try optionalInt(key) ?? defaultValue
     }
 
     func optionalInt(_ key: String) throws(CheckpointError) -> Int? {
         guard let value = present(key) else { return nil }
-        guard let integer = JSONFields.integer(value) else { throw mismatch(key, expected: "an integer", value: value) }
+        guard let integer = COCOFields.integer(value) else { throw mismatch(key, expected: "an integer", value: value) }
         return integer
     }
 
     func bool(_ key: String, default defaultValue: Bool) throws(CheckpointError) -> Bool {
         guard let value = present(key) else { return defaultValue }
-        guard let flag = JSONFields.boolean(value) else { throw mismatch(key, expected: "true or false", value: value) }
+        guard case .bool(let flag) = value else { throw mismatch(key, expected: "true or false", value: value) }
         return flag
     }
 
     func optionalDouble(_ key: String) throws(CheckpointError) -> Double? {
         guard let value = present(key) else { return nil }
-        guard let number = value as? NSNumber, !JSONFields.isBoolean(number) else {
-            throw mismatch(key, expected: "a number", value: value)
+        switch value {
+        case .integer(let integer): return Double(integer)
+        case .number(let number): return number
+        default: throw mismatch(key, expected: "a number", value: value)
         }
-        return number.doubleValue
     }
 
     func optionalString(_ key: String) throws(CheckpointError) -> String? {
         guard let value = present(key) else { return nil }
-        guard let text = value as? String else { throw mismatch(key, expected: "a string", value: value) }
+        guard case .string(let text) = value else { throw mismatch(key, expected: "a string", value: value) }
         return text
     }
 
@@ -105,11 +116,11 @@ struct JSONFields {
 
     func optionalIntArray(_ key: String) throws(CheckpointError) -> [Int]? {
         guard let value = present(key) else { return nil }
-        guard let array = value as? [Any] else { throw mismatch(key, expected: "an array of integers", value: value) }
+        guard case .array(let array) = value else { throw mismatch(key, expected: "an array of integers", value: value) }
         var result: [Int] = []
         result.reserveCapacity(array.count)
         for element in array {
-            guard let integer = JSONFields.integer(element) else {
+            guard let integer = COCOFields.integer(element) else {
                 throw mismatch(key, expected: "an array of integers", value: element)
             }
             result.append(integer)
@@ -119,10 +130,10 @@ struct JSONFields {
 
     func optionalStringArray(_ key: String) throws(CheckpointError) -> [String]? {
         guard let value = present(key) else { return nil }
-        guard let array = value as? [Any] else { throw mismatch(key, expected: "an array of strings", value: value) }
+        guard case .array(let array) = value else { throw mismatch(key, expected: "an array of strings", value: value) }
         var result: [String] = []
         for element in array {
-            guard let text = element as? String else {
+            guard case .string(let text) = element else {
                 throw mismatch(key, expected: "an array of strings", value: element)
             }
             result.append(text)
@@ -132,11 +143,11 @@ struct JSONFields {
 
     func optionalObject(_ key: String) throws(CheckpointError) -> JSONFields? {
         guard let value = present(key) else { return nil }
-        guard let nested = value as? [String: Any] else { throw mismatch(key, expected: "an object", value: value) }
+        guard case .object(let nested) = value else { throw mismatch(key, expected: "an object", value: value) }
         return JSONFields(file: file, path: fieldName(key) + ".", object: nested)
     }
 
-    // MARK: Classifying Foundation's values
+    // MARK: Classifying Foundation's values (preprocessor_config.json's public [String: Any] form)
 
     static func isBoolean(_ number: NSNumber) -> Bool {
         // JSONSerialization creates booleans as the CF boolean singletons, whose ObjC type is "c"
