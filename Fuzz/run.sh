@@ -18,6 +18,20 @@ if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
         --product edgedetr-fuzz >&2
 fi
 FUZZER="$BUILD/release/edgedetr-fuzz"
+# An incremental build once linked a fuzzer without coverage instrumentation (9 counters instead of
+# ~29,000; libFuzzer then mutates blindly and finds nothing). Check, and rebuild from scratch once.
+counters() {
+    local n
+    n=$(EDGEDETR_FUZZ_TARGET=png "$FUZZER" -runs=0 2>&1 | sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' | head -1)
+    echo "${n:-0}"
+}
+if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ] && [ "$(counters)" -lt 10000 ]; then
+    echo "run.sh: $FUZZER is not instrumented; rebuilding it from scratch" >&2
+    rm -rf "$BUILD/release" "$BUILD"/*-linux-gnu/release
+    swift build -c release --build-path "$BUILD" --sanitize=fuzzer --sanitize=address -Xswiftc -DEDGEDETR_FUZZING \
+        --product edgedetr-fuzz >&2
+fi
+[ "$(counters)" -ge 10000 ] || { echo "run.sh: $FUZZER has no coverage instrumentation" >&2; exit 2; }
 [ -d "$BUILD/seeds" ] || Fuzz/make-seeds.sh "$BUILD/seeds" >&2
 FLAGS=(-timeout=10 -malloc_limit_mb=1024 -rss_limit_mb=2048 -print_final_stats=1)
 if [ "$TARGET" = regressions ]; then
