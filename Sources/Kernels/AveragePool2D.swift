@@ -24,27 +24,22 @@ public func averagePool2d(input: UnsafePointer<Float>, height: Int, width: Int, 
                                padding: padding, ceilMode: ceilMode, output: output)
         return
     }
-    if kernel <= 0 || stride <= 0 || channels <= 0 { return }
-    let outputHeight = poolingOutputLength(height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-    let outputWidth = poolingOutputLength(width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-    for outputY in 0..<outputHeight {
-        let rows = averagePoolWindow(outputY, kernel: kernel, stride: stride, padding: padding, length: height)
-        for outputX in 0..<outputWidth {
-            let columns = averagePoolWindow(outputX, kernel: kernel, stride: stride, padding: padding, length: width)
-            let divisor = SIMD8<Float>(repeating: Float(rows.size * columns.size))
-            let destination = output + (outputY * outputWidth + outputX) * channels
-            var channel = 0
-            while channel < channels {
-                let lanes = min(8, channels - channel)
-                var sum = SIMD8<Float>()
-                for y in rows.first..<rows.end {
-                    for x in columns.first..<columns.end {
-                        sum += loadFloats(input + (y * width + x) * channels + channel, count: lanes)
-                    }
+    if channels <= 0 { return }
+    forEachAverageWindow(height: height, width: width, kernel: kernel, stride: stride, padding: padding,
+                         ceilMode: ceilMode) { outputIndex, rows, columns in
+        let divisor = SIMD8<Float>(repeating: Float(rows.size * columns.size))
+        let destination = output + outputIndex * channels
+        var channel = 0
+        while channel < channels {
+            let lanes = min(8, channels - channel)
+            var sum = SIMD8<Float>()
+            for y in rows.first..<rows.end {
+                for x in columns.first..<columns.end {
+                    sum += loadFloats(input + (y * width + x) * channels + channel, count: lanes)
                 }
-                storeFloats(sum / divisor, destination + channel, count: lanes)
-                channel += 8
             }
+            storeFloats(sum / divisor, destination + channel, count: lanes)
+            channel += 8
         }
     }
 }
@@ -52,22 +47,34 @@ public func averagePool2d(input: UnsafePointer<Float>, height: Int, width: Int, 
 /// `averagePool2d`'s definition, one element at a time.
 public func averagePool2dReference(input: UnsafePointer<Float>, height: Int, width: Int, channels: Int, kernel: Int,
                                    stride: Int, padding: Int, ceilMode: Bool, output: UnsafeMutablePointer<Float>) {
-    if kernel <= 0 || stride <= 0 || channels <= 0 { return }
+    if channels <= 0 { return }
+    forEachAverageWindow(height: height, width: width, kernel: kernel, stride: stride, padding: padding,
+                         ceilMode: ceilMode) { outputIndex, rows, columns in
+        for channel in 0..<channels {
+            var sum: Float = 0
+            for y in rows.first..<rows.end {
+                for x in columns.first..<columns.end {
+                    sum += input[(y * width + x) * channels + channel]
+                }
+            }
+            output[outputIndex * channels + channel] = sum / Float(rows.size * columns.size)
+        }
+    }
+}
+
+/// Calls `body` with each output pixel's index (row-major) and its window's rows and columns: the
+/// iteration `averagePool2d` and its reference share, so they differ only in how they add.
+@inline(__always)
+private func forEachAverageWindow(height: Int, width: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool,
+                                  _ body: (Int, (first: Int, end: Int, size: Int), (first: Int, end: Int, size: Int)) -> Void) {
+    if kernel <= 0 || stride <= 0 { return }
     let outputHeight = poolingOutputLength(height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let outputWidth = poolingOutputLength(width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     for outputY in 0..<outputHeight {
         let rows = averagePoolWindow(outputY, kernel: kernel, stride: stride, padding: padding, length: height)
         for outputX in 0..<outputWidth {
-            let columns = averagePoolWindow(outputX, kernel: kernel, stride: stride, padding: padding, length: width)
-            for channel in 0..<channels {
-                var sum: Float = 0
-                for y in rows.first..<rows.end {
-                    for x in columns.first..<columns.end {
-                        sum += input[(y * width + x) * channels + channel]
-                    }
-                }
-                output[(outputY * outputWidth + outputX) * channels + channel] = sum / Float(rows.size * columns.size)
-            }
+            body(outputY * outputWidth + outputX, rows,
+                 averagePoolWindow(outputX, kernel: kernel, stride: stride, padding: padding, length: width))
         }
     }
 }
