@@ -94,7 +94,7 @@ public enum FuzzSeeds {
         let mixed = try op("mixed", .interleaveHeads(heads: 2), [sine, sampled])
         let hidden = try op("hidden", .linear(activation: .relu), [mixed, try weights("hidden.weight", [8, 16]), try weights("hidden.bias", [8])])
         let scores = try op("scores", .linear(activation: .none), [hidden, try weights("class.weight", [4, 8]), try weights("class.bias", [4])])
-        let ranked = try op("ranked", .topRows(count: 4, column: 1), [scores, hidden])
+        let ranked = try op("ranked", .topRows(count: 4, score: .column(1)), [scores, hidden])
         let difference = try op("difference", .binary(.subtract), [ranked, hidden])
         let product = try op("product", .binary(.multiply), [difference, try weights("gain", [8])])
         let quotient = try op("quotient", .binary(.divide), [product, try graph.constant("two", shape: [1], values: [2])])

@@ -22,7 +22,7 @@ public final class FloatDetector {
 
     public var config: DetectorConfig { checkpoint.config }
 
-    public var defaultTopK: Int { config.family.defaultTopK }
+    public var defaultTopK: Int { config.defaultTopK }
 
     /// The label name of a class id (id2label), or its number.
     public func labelName(_ id: Int) -> String { config.labels[id] ?? "\(id)" }

@@ -123,7 +123,10 @@ import Testing
         let path = folder.appendingPathComponent("model.safetensors").path
         let file = try SafetensorsFile(path: path)
         var tensors: [(String, [Int], [Float])] = []
-        for name in file.tensorNames { tensors.append((name, file.info(name)!.shape, try file.floats(name))) }
+        // BatchNorm's integer `num_batches_tracked` counters are not read by the importer: leave them out.
+        for name in file.tensorNames where !name.hasSuffix("num_batches_tracked") {
+            tensors.append((name, file.info(name)!.shape, try file.floats(name)))
+        }
         edit(&tensors)
         var writer = SafetensorsWriter()
         for (name, shape, values) in tensors { try writer.add(name, shape: shape, values: values) }

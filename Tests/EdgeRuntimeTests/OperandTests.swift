@@ -25,7 +25,7 @@ struct OperandTests {
             (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: 1), [.x, .locations, .samplingWeights, nil]),
             (.deformableLocations(levels: Self.levels, heads: 1, points: 1), [.x, .offsets, nil]),
             (.interleaveHeads(heads: 2), [.x, .other, nil]),
-            (.topRows(count: 1, column: 0), [.x, .rows, nil]),
+            (.topRows(count: 1, score: .column(0)), [.x, .rows, nil]),
             (.concatenateRows, [.x, .x, .x]),
             (.quantize, [.x, nil]),
             (.dequantize, [.x, nil]),

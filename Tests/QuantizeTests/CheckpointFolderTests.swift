@@ -41,6 +41,8 @@ struct CheckpointFolderTests {
         case .timm: #""use_timm_backbone": true, "backbone": "resnet18""#
         case .huggingFaceResNet:
             #""use_timm_backbone": false, "backbone_config": {"model_type": "resnet", "depths": [2, 2, 2, 2], "layer_type": "basic", "out_features": ["stage2", "stage3", "stage4"]}"#
+        case .rtDETRResNet:
+            #""backbone_config": {"model_type": "rt_detr_resnet", "depths": [2, 2, 2, 2], "layer_type": "basic"}"#
         }
         return #"{"model_type": "\#(family.rawValue)", "\#(width)": 32, "encoder_attention_heads": 2, "decoder_attention_heads": 2, \#(backbone)}"#
     }
@@ -53,6 +55,8 @@ struct CheckpointFolderTests {
             return "model.backbone.conv_encoder.model.\(wrapper)\(tensor.canonical)"
         case .huggingFaceResNet:
             return "model.backbone.conv_encoder.model.\(tensor.huggingFace)"
+        case .rtDETRResNet:
+            return "model.backbone.model.\(tensor.huggingFace)"
         }
     }
 
@@ -82,7 +86,8 @@ struct CheckpointFolderTests {
 
     // MARK: Canonical names
 
-    @Test(arguments: DetectorFamily.allCases)
+    /// The DETR families (RT-DETR's ResNet-vd has one layout of its own).
+    @Test(arguments: [DetectorFamily.deformableDETR, .dabDETR, .conditionalDETR])
     func bothBackboneLayoutsGiveTheSameCanonicalTensors(family: DetectorFamily) throws {
         let timmFolder = try CheckpointTemporaryFolder()
         let huggingFaceFolder = try CheckpointTemporaryFolder()
@@ -219,9 +224,9 @@ struct CheckpointFolderTests {
     @Test func configOfAnotherModelInAFolder() throws {
         let folder = try CheckpointTemporaryFolder()
         defer { folder.remove() }
-        try folder.write("config.json", json: #"{"model_type": "rt_detr"}"#)
-        expectCheckpointError(.unsupportedModelType(file: "config.json", modelType: "rt_detr"), naming: "config.json",
-                              mentioning: "model_type 'rt_detr' is not supported") {
+        try folder.write("config.json", json: #"{"model_type": "d_fine"}"#)
+        expectCheckpointError(.unsupportedModelType(file: "config.json", modelType: "d_fine"), naming: "config.json",
+                              mentioning: "model_type 'd_fine' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr)") {
             _ = try CheckpointFolder(path: folder.path)
         }
     }

@@ -2,7 +2,7 @@ import Kernels
 
 /// The op set of EdgeDETR's graph IR.
 ///
-/// Every family (Deformable DETR, DAB-DETR, Conditional DETR) is lowered to these ops by a builder in
+/// Every family (Deformable DETR, DAB-DETR, Conditional DETR, RT-DETR) is lowered to these ops by a builder in
 /// Quantize; the float executor, the quantizer and the int8 runtime all read the same list. Tensors are
 /// batch-1 and row-major: feature maps are `[height, width, channels]` (HWC), token matrices are
 /// `[rows, columns]`. Each case documents its inputs in order; `GraphOperation.outputShape` is its shape rule.
@@ -54,8 +54,9 @@ public enum GraphOperation: Equatable, Sendable {
     /// becomes `features` values sin/cos(c * scale / T^(2 floor(i/2) / features)) interleaved.
     case sineEmbedding(features: Int, temperature: Float, scale: Float, order: [Int])
     /// Inputs: scores `[R, C]`, rows `[R, X]`. Output `[count, X]`: the rows with the `count` largest
-    /// `scores[:, column]`, in descending order (two-stage Deformable DETR's proposal selection).
-    case topRows(count: Int, column: Int)
+    /// scores, in descending order; a row's score is one column of `scores` (two-stage Deformable DETR's
+    /// proposal selection by class 0) or its maximum (RT-DETR's query selection by best class).
+    case topRows(count: Int, score: RowScore)
     /// Inputs: x. Same data, new shape with the same element count.
     case reshape([Int])
     /// Inputs: x `[H, W, C]`, float32 or int8. Output `[H * factor, W * factor, C]`, each pixel
@@ -84,6 +85,14 @@ public enum GraphOperation: Equatable, Sendable {
 public enum Activation: UInt8, Equatable, Sendable {
     case none = 0
     case relu = 1
+}
+
+/// What ranks a row in `topRows`.
+public enum RowScore: Equatable, Sendable {
+    /// `scores[row, column]`.
+    case column(Int)
+    /// The largest value of the row.
+    case maximum
 }
 
 public enum BinaryOperator: UInt8, Equatable, Sendable {

@@ -239,13 +239,16 @@ extension GraphOperation {
             }
             return [shapes[0][0], features * order.count]
 
-        case .topRows(let selected, let column):
+        case .topRows(let selected, let score):
             try arity(2...2)
             try rank(0, 2)
             try rank(1, 2)
             guard shapes[0][0] == shapes[1][0] else { throw mismatch("scores \(shapes[0]) and rows \(shapes[1]) differ in rows") }
-            guard column >= 0, column < shapes[0][1], selected >= 1, selected <= shapes[0][0] else {
+            if case .column(let column) = score, column < 0 || column >= shapes[0][1] {
                 throw attribute("top \(selected) by column \(column) of \(shapes[0])")
+            }
+            guard shapes[0][1] >= 1, selected >= 1, selected <= shapes[0][0] else {
+                throw attribute("top \(selected) rows of \(shapes[0])")
             }
             return [selected, shapes[1][1]]
 

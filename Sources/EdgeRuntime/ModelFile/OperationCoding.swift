@@ -50,8 +50,10 @@ public enum OperationCoding {
             return (.interleaveHeads, [int(heads)])
         case .sineEmbedding(let features, let temperature, let scale, let order):
             return (.sineEmbedding, [int(features), float(temperature), float(scale)] + order.map(int))
-        case .topRows(let count, let column):
+        case .topRows(let count, .column(let column)):
             return (.topRows, [int(count), int(column)])
+        case .topRows(let count, .maximum):
+            return (.topRows, [int(count), 0, 1])
         case .reshape(let shape):
             return (.reshape, shape.map(int))
         case .upsampleNearest(let factor):
@@ -176,8 +178,11 @@ public enum OperationCoding {
             for index in 3..<words.count { order.append(try int(index, limit: 64)) }
             return .sineEmbedding(features: try int(0, limit: 65536), temperature: try float(1), scale: try float(2), order: order)
         case .topRows:
-            try expect(2)
-            return .topRows(count: try int(0), column: try int(1))
+            // [count, column] ranks by one column; [count, 0, 1] by the row maximum.
+            guard words.count == 2 || (words.count == 3 && words[1] == 0 && words[2] == 1) else {
+                throw bad("\(words.count) attribute words, expected [count, column] or [count, 0, 1]")
+            }
+            return .topRows(count: try int(0), score: words.count == 3 ? .maximum : .column(try int(1)))
         case .quantize:
             try expect(0)
             return .quantize

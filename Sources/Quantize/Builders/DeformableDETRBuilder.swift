@@ -93,20 +93,10 @@ struct DeformableDETRBuilder {
         return (x, ())
     }
 
-    /// MSDeformAttn at `prefix`, output projection fused with the residual add.
-    private func deformableAttention(query: ValueID, value input: ValueID, reference: ValueID, prefix: String,
+    private func deformableAttention(query: ValueID, value: ValueID, reference: ValueID, prefix: String,
                                      levels: [LevelShape], heads: Int, points: Int, residual: ValueID) throws(BuildError) -> ValueID {
-        let samples = try builder.product(heads, levels.count, points, of: "\(prefix) samples per query")
-        let value = try builder.linear(input, "\(prefix).value_proj", outputs: d)
-        let offsets = try builder.linear(query, "\(prefix).sampling_offsets",
-                                         outputs: try builder.product(samples, 2, of: "\(prefix).sampling_offsets"))
-        let logits = try builder.linear(query, "\(prefix).attention_weights", outputs: samples)
-        let weights = try builder.add(.softmax(groupSize: levels.count * points), [logits], name: "\(prefix).softmax")
-        let locations = try builder.add(.deformableLocations(levels: levels, heads: heads, points: points),
-                                        [reference, offsets], name: "\(prefix).sampling_locations")
-        let sampled = try builder.add(.deformableSampling(levels: levels, heads: heads, points: points),
-                                      [value, locations, weights], name: "\(prefix).sampling")
-        return try builder.linear(sampled, "\(prefix).output_proj", outputs: d, residual: residual)
+        try builder.deformableAttention(query: query, value: value, reference: reference, prefix: prefix, levels: levels,
+                                        heads: heads, points: points, width: d, residual: residual)
     }
 
     /// fc1 + activation, fc2 + residual, final LayerNorm.
@@ -151,7 +141,7 @@ struct DeformableDETRBuilder {
         guard config.twoStageNumProposals <= tokens else {
             throw .inputTooSmall(height: inputHeight, width: inputWidth, detail: "two_stage_num_proposals \(config.twoStageNumProposals) exceeds the \(tokens) encoder tokens")
         }
-        let top = try builder.add(.topRows(count: config.twoStageNumProposals, column: 0), [classLogits, coordinateLogits],
+        let top = try builder.add(.topRows(count: config.twoStageNumProposals, score: .column(0)), [classLogits, coordinateLogits],
                                   name: "model.topk_coords_logits")
         let reference = try builder.sigmoid(top, name: "model.reference_points")
         let sine = try builder.add(.sineEmbedding(features: d / 2, temperature: 10000, scale: 2 * Float.pi, order: [0, 1, 2, 3]),

@@ -29,6 +29,9 @@ public enum DetectorGraph {
             return try DABDETRBuilder(builder: builder, config: config, inputHeight: height, inputWidth: width).build()
         case .conditionalDETR:
             return try ConditionalDETRBuilder(builder: builder, config: config, inputHeight: height, inputWidth: width).build()
+        case .rtDETR:
+            guard let rt = config.rtDETR else { throw .unsupported("config.json: rt_detr without its settings") }
+            return try RTDETRBuilder(builder: builder, config: config, rt: rt, inputHeight: height, inputWidth: width).build()
         }
     }
 }

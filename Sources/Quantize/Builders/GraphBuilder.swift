@@ -22,8 +22,9 @@ public enum BuildError: Error, CustomStringConvertible {
 /// Appends ops to a `Graph` with weights read from a checkpoint by their canonical names.
 ///
 /// transformers 5 renamed some modules in memory (`self_attn.out_proj` to `self_attn.o_proj`,
-/// `layers.N.fc1` to `layers.N.mlp.fc1`); hub checkpoints and `save_pretrained` use the old names, which
-/// are the canonical ones here, but a checkpoint written with the new names loads too.
+/// `layers.N.fc1` to `layers.N.mlp.fc1`, RT-DETR's `encoder.encoder.N` to `encoder.aifi.N`); hub
+/// checkpoints and `save_pretrained` use the old names, which are the canonical ones here, but a
+/// checkpoint written with the new names loads too.
 final class GraphBuilder {
     let graph = Graph()
     let checkpoint: CheckpointFolder
@@ -47,6 +48,12 @@ final class GraphBuilder {
         if name.contains(".out_proj.") { names.append(name.replacingOccurrences(of: ".out_proj.", with: ".o_proj.")) }
         for layer in ["fc1", "fc2"] where name.contains(".\(layer).") {
             names.append(name.replacingOccurrences(of: ".\(layer).", with: ".mlp.\(layer)."))
+        }
+        // RT-DETR's AIFI layers: `model.encoder.encoder.N` on the hub, `model.encoder.aifi.N` in memory.
+        let aifi = "model.encoder.encoder."
+        if name.hasPrefix(aifi) {
+            let renamed = "model.encoder.aifi." + name.dropFirst(aifi.count)
+            names += [renamed] + alternativeNames(renamed)
         }
         return names
     }

@@ -56,45 +56,12 @@ struct ResNetBackbone {
         }
     }
 
-    /// A bias-free `kernel` x `kernel` convolution followed by frozen BatchNorm, folded: w' = w * s,
-    /// b' = beta - mean * s with s = gamma / sqrt(var + eps). The kernel size is the architecture's (the
-    /// padding depends on it): a checkpoint with another is refused, not run with the wrong padding.
+    /// A bias-free convolution at `conv` followed by frozen BatchNorm at `batchNorm`, folded
+    /// (`GraphBuilder.convolutionBatchNorm`).
     func convBatchNorm(_ x: ValueID, conv: String, batchNorm: String, kernel: Int, stride: Int, padding: Int,
                        activation: Activation, residual: ValueID? = nil) throws(BuildError) -> ValueID {
-        let weightShape = try builder.shape(of: "\(conv).weight")
-        // The output width is the one size read from the file; every other is the input's or the kernel's.
-        guard weightShape.count == 4, weightShape[0] >= 1 else {
-            throw .unsupported("\(builder.checkpoint.weights.name): tensor '\(conv).weight' has shape \(weightShape), "
-                + "expected [outputs >= 1, \(builder.columns(x)), \(kernel), \(kernel)]")
-        }
-        let outputs = weightShape[0]
-        let expectedShape = [outputs, builder.columns(x), kernel, kernel]
-        var weight = try builder.values("\(conv).weight", shape: expectedShape)
-        let gamma = try builder.values("\(batchNorm).weight", shape: [outputs])
-        let beta = try builder.values("\(batchNorm).bias", shape: [outputs])
-        let mean = try builder.values("\(batchNorm).running_mean", shape: [outputs])
-        let variance = try builder.values("\(batchNorm).running_var", shape: [outputs])
-        var bias = [Float](repeating: 0, count: outputs)
-        let perOutput = weight.count / max(outputs, 1)
-        let file = builder.checkpoint.weights.name
-        for o in 0..<outputs {
-            // A negative variance would fold into NaN weights; trained BatchNorm never has one.
-            guard variance[o] >= 0 else {
-                throw .unsupported("\(file): tensor '\(batchNorm).running_var' has the negative value \(variance[o]) (element \(o))")
-            }
-            let scale = gamma[o] * (1 / (variance[o] + Self.batchNormEpsilon).squareRoot())
-            bias[o] = beta[o] - mean[o] * scale
-            for i in 0..<perOutput { weight[o * perOutput + i] *= scale }
-        }
-        // Finite inputs can still fold past float32 (a huge gamma over a tiny variance).
-        for o in 0..<outputs
-        where !bias[o].isFinite || weight[(o * perOutput)..<((o + 1) * perOutput)].contains(where: { !$0.isFinite }) {
-            throw .unsupported("\(file): folding '\(batchNorm)' into '\(conv).weight' overflows float32 (output channel \(o))")
-        }
-        let weightID = try builder.constant("\(conv).weight", shape: expectedShape, values: weight)
-        let biasID = try builder.constant("\(batchNorm).folded_bias", shape: [outputs], values: bias)
-        var inputs = [x, weightID, biasID]
-        if let residual { inputs.append(residual) }
-        return try builder.add(.conv2d(stride: stride, padding: padding, activation: activation), inputs, name: conv)
+        try builder.convolutionBatchNorm(x, weight: "\(conv).weight", batchNorm: batchNorm, name: conv, kernel: kernel,
+                                         stride: stride, padding: padding, activation: activation, residual: residual,
+                                         epsilon: Self.batchNormEpsilon)
     }
 }

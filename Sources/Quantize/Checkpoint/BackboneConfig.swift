@@ -63,11 +63,15 @@ public enum BackboneKeyLayout: String, Sendable {
     /// transformers' own ResNet (`embedder.embedder.convolution`, `encoder.stages.0.layers.0.layer.1`),
     /// written for models built with `use_timm_backbone=False` and a `ResNetConfig`.
     case huggingFaceResNet
+    /// RT-DETR's ResNet-vd (`RTDetrResNetBackbone`: a three-convolution stem, average-pooled shortcuts),
+    /// under `model.backbone.model.`; the only layout transformers writes for it.
+    case rtDETRResNet
 
     var displayName: String {
         switch self {
         case .timm: "timm"
         case .huggingFaceResNet: "Hugging Face ResNet"
+        case .rtDETRResNet: "RT-DETR ResNet-vd"
         }
     }
 }

@@ -14,14 +14,18 @@
 ///   `encoder.stages.{s}.layers.{b}.layer.{i}.convolution` -> `layer{s+1}.{b}.conv{i+1}`,
 ///   `....layer.{i}.normalization` -> `bn{i+1}`, `....shortcut.convolution` -> `downsample.0`,
 ///   `....shortcut.normalization` -> `downsample.1`.
+/// - RT-DETR's ResNet-vd: `model.backbone.model.` becomes `backbone.`, the rest unchanged
+///   (`backbone.embedder.embedder.0.convolution.weight`, `backbone.encoder.stages.1.layers.0.shortcut.1.*`):
+///   its blocks have no torchvision counterpart.
 enum BackboneKeyMapping {
     static let canonicalPrefix = "backbone."
     static let huggingFacePrefix = "model.backbone.conv_encoder.model."
+    static let rtDETRPrefix = "model.backbone.model."
 
     static func timmPrefix(for family: DetectorFamily) -> String {
         switch family {
         case .dabDETR: "model.backbone.conv_encoder.model._backbone."
-        case .deformableDETR, .conditionalDETR: "model.backbone.conv_encoder.model."
+        case .deformableDETR, .conditionalDETR, .rtDETR: "model.backbone.conv_encoder.model."
         }
     }
 
@@ -30,6 +34,7 @@ enum BackboneKeyMapping {
         switch layout {
         case .timm: timmPrefix(for: family) + "conv1.weight"
         case .huggingFaceResNet: huggingFacePrefix + "embedder.embedder.convolution.weight"
+        case .rtDETRResNet: rtDETRPrefix + "embedder.embedder.0.convolution.weight"
         }
     }
 
@@ -47,6 +52,9 @@ enum BackboneKeyMapping {
         case .huggingFaceResNet:
             guard key.hasPrefix(huggingFacePrefix) else { return nil }
             return huggingFaceResNetName(key.dropFirst(huggingFacePrefix.count)).map { canonicalPrefix + $0 }
+        case .rtDETRResNet:
+            guard key.hasPrefix(rtDETRPrefix) else { return nil }
+            return canonicalPrefix + key.dropFirst(rtDETRPrefix.count)
         }
     }
 

@@ -166,7 +166,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(file): field '\(field)' must be \(expected), found \(found)"
         case .unsupportedModelType(let file, let modelType):
             return "\(file): model_type '\(modelType)' is not supported "
-                + "(expected deformable_detr, dab-detr or conditional_detr)"
+                + "(expected " + DetectorFamily.allCases.map(\.rawValue).joined(separator: ", ") + ")"
         case .unsupportedValue(let file, let field, let value, let note):
             return "\(file): \(field) = \(value) is not supported (\(note))"
         }

@@ -88,7 +88,12 @@ public final class CheckpointFolder {
     ) throws(CheckpointError) -> [String: String] {
         let family = config.family
         let layout: BackboneKeyLayout
-        if weights.info(BackboneKeyMapping.stemKey(for: .huggingFaceResNet, family: family)) != nil {
+        if family == .rtDETR {
+            layout = .rtDETRResNet
+            guard weights.info(BackboneKeyMapping.stemKey(for: layout, family: family)) != nil else {
+                throw .missingTensor(file: weights.name, tensor: BackboneKeyMapping.stemKey(for: layout, family: family))
+            }
+        } else if weights.info(BackboneKeyMapping.stemKey(for: .huggingFaceResNet, family: family)) != nil {
             layout = .huggingFaceResNet
         } else if weights.info(BackboneKeyMapping.stemKey(for: .timm, family: family)) != nil {
             layout = .timm

@@ -1,13 +1,11 @@
 import Foundation
 
-/// The three detector families this importer builds, by their transformers `model_type`.
+/// The detector families this importer builds, by their transformers `model_type`.
 public enum DetectorFamily: String, Sendable, CaseIterable {
     case deformableDETR = "deformable_detr"
     case dabDETR = "dab-detr"
     case conditionalDETR = "conditional_detr"
-
-    /// The official repositories' number of kept detections: DAB-DETR keeps 300, the others 100.
-    public var defaultTopK: Int { self == .dabDETR ? 300 : 100 }
+    case rtDETR = "rt_detr"
 }
 
 /// The parts of a transformers `config.json` that change what the model computes at inference.
@@ -86,6 +84,19 @@ public struct DetectorConfig: Sendable, Equatable {
     /// `position_embedding_type`: only "sine" (DAB-DETR has no such field and is always sine).
     public var positionEmbeddingType: String
 
+    /// RT-DETR's hybrid encoder and query selection; nil for the other families.
+    public var rtDETR: RTDETRConfig?
+
+    /// Detections kept by post-processing, as the official post-processors do: DAB-DETR keeps 300,
+    /// Deformable and Conditional DETR 100, RT-DETR all `num_queries` (top-k over queries x classes).
+    public var defaultTopK: Int {
+        switch family {
+        case .dabDETR: 300
+        case .deformableDETR, .conditionalDETR: 100
+        case .rtDETR: numQueries
+        }
+    }
+
     /// Activations the builders lower; "swish" is transformers' alias of "silu" and is stored as "silu".
     public static let supportedActivations: Set<String> = ["relu", "prelu", "gelu", "silu"]
 
@@ -124,13 +135,21 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR:
             dModel = try positive("hidden_size", default: 256, limit: Limits.width)
-        case .deformableDETR, .conditionalDETR:
+        case .deformableDETR, .conditionalDETR, .rtDETR:
             // `hidden_size` is an attribute alias of `d_model` in these config classes.
             let widthKey = json.has("d_model") || !json.has("hidden_size") ? "d_model" : "hidden_size"
             dModel = try positive(widthKey, default: 256, limit: Limits.width)
         }
-        let ffnDefault = family == .deformableDETR ? 1024 : 2048
-        encoderLayers = try positive("encoder_layers", default: 6, limit: Limits.layers)
+        let ffnDefault = family == .deformableDETR || family == .rtDETR ? 1024 : 2048
+        if family == .rtDETR {
+            // RT-DETR's encoder_layers counts AIFI layers: 1 by default, 0 (no AIFI) allowed.
+            encoderLayers = try json.int("encoder_layers", default: 1)
+            guard (0...Limits.layers).contains(encoderLayers) else {
+                throw refuse("encoder_layers", encoderLayers, "expected 0...\(Limits.layers)")
+            }
+        } else {
+            encoderLayers = try positive("encoder_layers", default: 6, limit: Limits.layers)
+        }
         decoderLayers = try positive("decoder_layers", default: 6, limit: Limits.layers)
         encoderHeads = try positive("encoder_attention_heads", default: 8, limit: Limits.heads)
         decoderHeads = try positive("decoder_attention_heads", default: 8, limit: Limits.heads)
@@ -148,10 +167,12 @@ public struct DetectorConfig: Sendable, Equatable {
         (numLabels, labels) = try Self.parseLabels(json)
 
         let activationDefault = family == .dabDETR ? "prelu" : "relu"
-        var activation = try json.string("activation_function", default: activationDefault)
+        // RT-DETR's `activation_function` is its convolutions'; the decoder FFN has its own field.
+        let activationKey = family == .rtDETR ? "decoder_activation_function" : "activation_function"
+        var activation = try json.string(activationKey, default: activationDefault)
         if activation == "swish" { activation = "silu" }
         guard Self.supportedActivations.contains(activation) else {
-            throw refuse("activation_function", activation, "expected relu, prelu, gelu or silu")
+            throw refuse(activationKey, activation, family == .rtDETR ? "expected relu, gelu or silu" : "expected relu, prelu, gelu or silu")
         }
         self.activation = activation
 
@@ -170,8 +191,18 @@ public struct DetectorConfig: Sendable, Equatable {
             }
         }
 
-        // Deformable DETR.
-        if family == .deformableDETR {
+        // Deformable DETR and RT-DETR's decoder.
+        if family == .rtDETR {
+            numFeatureLevels = try json.int("num_feature_levels", default: 3)
+            guard (1...4).contains(numFeatureLevels) else {
+                throw refuse("num_feature_levels", numFeatureLevels, "expected 1...4")
+            }
+            encoderPoints = 0
+            decoderPoints = try positive("decoder_n_points", default: 4, limit: Limits.points)
+            withBoxRefine = true
+            twoStage = false
+            twoStageNumProposals = 0
+        } else if family == .deformableDETR {
             numFeatureLevels = try json.int("num_feature_levels", default: 4)
             guard (1...4).contains(numFeatureLevels) else {
                 throw refuse("num_feature_levels", numFeatureLevels, "expected 1...4")
@@ -227,6 +258,14 @@ public struct DetectorConfig: Sendable, Equatable {
             sinePositionEmbeddingScale = 2 * Double.pi
         }
 
+        if family == .rtDETR {
+            guard activation != "prelu" else { throw refuse(activationKey, activation, "expected relu, gelu or silu") }
+            let vd: (Bool, Bool)
+            (backbone, vd) = try RTDETRConfig.backbone(json)
+            rtDETR = try RTDETRConfig(json, backbone: backbone, vd: vd, numFeatureLevels: numFeatureLevels)
+            return
+        }
+        rtDETR = nil
         backbone = try Self.parseBackbone(json, family: family, numFeatureLevels: numFeatureLevels)
         if family == .deformableDETR {
             let levels = backbone.outIndices.count
@@ -288,6 +327,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .deformableDETR: numFeatureLevels > 1 ? [2, 3, 4] : [4]
         case .dabDETR, .conditionalDETR: [1, 2, 3, 4]
+        case .rtDETR: [2, 3, 4]
         }
     }
 

@@ -19,7 +19,7 @@ public enum ModelExport {
         return ModelMetadata(
             family: checkpoint.config.family.rawValue, inputHeight: height, inputWidth: width, preprocess: fixed,
             labelIDs: ids, labelNames: ids.map { checkpoint.config.labels[$0] ?? "\($0)" },
-            topK: checkpoint.config.family.defaultTopK,
+            topK: checkpoint.config.defaultTopK,
             notes: ["checkpoint: \(URL(fileURLWithPath: checkpoint.path).lastPathComponent)"] + notes)
     }
 

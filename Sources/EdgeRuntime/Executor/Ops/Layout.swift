@@ -119,54 +119,69 @@ struct CopyOp {
     }
 }
 
-/// topRows: the rows of `rows` with the largest scores in one column, best first.
+/// topRows: the rows of `rows` with the largest scores (one column, or the row maximum), best first.
 struct TopRowsOp {
     let scores: UnsafePointer<Float>, scoreRows: Int, scoreColumns: Int
-    let column: Int
+    let score: RowScore
     let values: UnsafePointer<Float>, valueColumns: Int
     let count: Int
     let order: UnsafeMutablePointer<Int>
+    let kept: UnsafeMutablePointer<Float>
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .topRows(let count, let column) = node.operation else { throw .malformedNode(node: node.name, detail: "not a top-rows") }
+        guard case .topRows(let count, let score) = node.operation else { throw .malformedNode(node: node.name, detail: "not a top-rows") }
         let shape = preparation.shape(node.x)
         (scores, scoreRows, scoreColumns) = (UnsafePointer(preparation.float(node.x)), shape[0], shape[1])
-        self.column = column
+        self.score = score
         values = UnsafePointer(preparation.float(try preparation.operand(.rows, of: node)))
         valueColumns = preparation.shape(node.output)[1]
         self.count = count
-        order = preparation.table(of: Int.self, count: max(scoreRows, 1))
+        order = preparation.table(of: Int.self, count: max(count, 1))
+        kept = preparation.table(of: Float.self, count: max(count, 1))
         output = preparation.float(node.output)
     }
 
     func run(_ context: RunContext) {
-        applyTopRows(scores: scores, rows: scoreRows, scoreColumns: scoreColumns, column: column, values: values,
-                     valueColumns: valueColumns, count: count, order: order, output: output)
+        applyTopRows(scores: scores, rows: scoreRows, scoreColumns: scoreColumns, score: score, values: values,
+                     valueColumns: valueColumns, count: count, order: order, kept: kept, output: output)
     }
 }
 
-/// Rows of `values` with the `count` largest `scores[:, column]`, in descending score order; ties keep
-/// the lower row first; NaN scores rank last. `order` is caller-provided space for `count` row
-/// indices: an insertion-sorted top list, so nothing is allocated.
-func applyTopRows(scores: UnsafePointer<Float>, rows: Int, scoreColumns: Int, column: Int,
+/// Rows of `values` with the `count` largest row scores (`scores[row, column]`, or the row's maximum),
+/// in descending score order; ties keep the lower row first; NaN scores rank last (a NaN in a row
+/// does not count towards its maximum). `order` and `kept` are caller-provided space for `count` row
+/// indices and their scores: an insertion-sorted top list, so nothing is allocated and each row's
+/// score is computed once.
+func applyTopRows(scores: UnsafePointer<Float>, rows: Int, scoreColumns: Int, score rowScore: RowScore,
                   values: UnsafePointer<Float>, valueColumns: Int, count: Int,
-                  order: UnsafeMutablePointer<Int>, output: UnsafeMutablePointer<Float>) {
+                  order: UnsafeMutablePointer<Int>, kept keptScores: UnsafeMutablePointer<Float>,
+                  output: UnsafeMutablePointer<Float>) {
     @inline(__always) func key(_ row: Int) -> Float {
-        let score = scores[row * scoreColumns + column]
-        return score.isNaN ? -Float.infinity : score
+        let first = scores + row * scoreColumns
+        switch rowScore {
+        case .column(let column):
+            let score = first[column]
+            return score.isNaN ? -Float.infinity : score
+        case .maximum:
+            var best = -Float.infinity
+            for column in 0..<scoreColumns where first[column] > best { best = first[column] }
+            return best
+        }
     }
     var kept = 0
     for row in 0..<rows {
         let score = key(row)
         // Rows arrive in increasing order, so an equal score never displaces an earlier row.
-        if kept == count && !(score > key(order[count - 1])) { continue }
+        if kept == count && !(score > keptScores[count - 1]) { continue }
         var position = kept < count ? kept : count - 1
-        while position > 0 && score > key(order[position - 1]) {
+        while position > 0 && score > keptScores[position - 1] {
             order[position] = order[position - 1]
+            keptScores[position] = keptScores[position - 1]
             position -= 1
         }
         order[position] = row
+        keptScores[position] = score
         if kept < count { kept += 1 }
     }
     for rank in 0..<kept {
