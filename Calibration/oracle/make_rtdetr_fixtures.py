@@ -80,6 +80,26 @@ FIXTURES = {
               "ReLU convolutions (fused into the convolution), "
               "bottleneck backbone striding its first 1x1 (downsample_in_bottleneck); 64x64 input.",
     ),
+    "rt_detr_v2_r18vd": dict(
+        family="rt_detr_v2", seed=51, size={"height": 64, "width": 96},
+        backbone=dict(layer_type="basic", depths=[1, 1, 1, 1], embedding_size=8, hidden_sizes=[8, 16, 24, 32]),
+        config=dict(encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32, 32], encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=16, encoder_layers=1, decoder_layers=2,
+                    encoder_attention_heads=4, decoder_attention_heads=4, decoder_n_points=3,
+                    decoder_method="default", decoder_offset_scale=0.7),
+        num_labels=5,
+        notes="RT-DETRv2, bilinear ('default') sampling, decoder_offset_scale 0.7, 3 points; basic backbone; 64x96.",
+    ),
+    "rt_detr_v2_discrete": dict(
+        family="rt_detr_v2", seed=52, size={"height": 96, "width": 64},
+        backbone=dict(layer_type="basic", depths=[1, 1, 1, 1], embedding_size=8, hidden_sizes=[8, 16, 24, 32]),
+        config=dict(encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32, 32], encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=16, encoder_layers=1, decoder_layers=2,
+                    encoder_attention_heads=4, decoder_attention_heads=4, decoder_n_points=4,
+                    decoder_method="discrete"),
+        num_labels=5,
+        notes="RT-DETRv2 with 'discrete' sampling (one pixel per point, no interpolation), default offset scale; 96x64.",
+    ),
 }
 
 FAMILY = {

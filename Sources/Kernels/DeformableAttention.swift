@@ -7,13 +7,15 @@ import CLibc
 /// levelShapes: [H_0, W_0, H_1, W_1, ...]; levelStarts: first row of each level in value.
 /// locations: [queries, heads, levels, points, 2], normalized (x, y), not clamped.
 /// weights: [queries, heads, levels, points], already softmaxed. output: [queries, heads*headDim].
+/// `discrete` (RT-DETRv2's "discrete" method) replaces the bilinear taps by the one pixel
+/// (trunc(x * W + 0.5), trunc(y * H + 0.5)) clamped into the map (`BilinearTaps(discreteX:y:width:height:)`).
 ///
 /// The fast version vectorizes over the head's channels (SIMD8) and splits queries over `pool`.
 /// It performs the reference's operations in the reference's order without fused multiply-adds,
 /// so its results equal the reference's exactly.
 public func deformableAttention(value: UnsafePointer<Float>, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>,
                                 levels: Int, heads: Int, headDim: Int, points: Int, queries: Int,
-                                locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, discrete: Bool = false,
                                 output: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let valueStride = heads * headDim
@@ -25,14 +27,14 @@ public func deformableAttention(value: UnsafePointer<Float>, levelShapes: Unsafe
              DeformableAttentionJob(value: value, valueStride: valueStride, levelShapes: levelShapes, levelStarts: levelStarts,
                                     levelCount: levelCount, heads: heads, headDim: headDim, pointCount: pointCount,
                                     queries: queries, queriesPerTask: queriesPerTask, locations: locations,
-                                    weights: weights, output: output))
+                                    weights: weights, discrete: discrete, output: output))
 }
 
 /// The tasks of one `deformableAttention` call: `queriesPerTask` queries each.
 private struct DeformableAttentionJob: ParallelJob {
     let value: UnsafePointer<Float>, valueStride: Int, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
     let levelCount: Int, heads: Int, headDim: Int, pointCount: Int, queries: Int, queriesPerTask: Int
-    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, discrete: Bool, output: UnsafeMutablePointer<Float>
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: DeformableAttentionJob.self).pointee.run(task: $1, thread: $2) }
@@ -51,7 +53,7 @@ private struct DeformableAttentionJob: ParallelJob {
                     for point in 0..<pointCount {
                         let sample = ((query * heads + head) * levelCount + level) * pointCount + point
                         guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
-                                                     width: width, height: height) else { continue }
+                                                     width: width, height: height, discrete: discrete) else { continue }
                         tap.accumulate(into: destination, weight: weights[sample], level: levelValue,
                                        stride: valueStride, width: width, height: height, count: headDim)
                     }
@@ -66,7 +68,7 @@ private struct DeformableAttentionJob: ParallelJob {
 /// north-west, north-east, south-west, south-east; taps outside the map contribute zero.
 public func deformableAttentionReference(value: UnsafePointer<Float>, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>,
                                          levels: Int, heads: Int, headDim: Int, points: Int, queries: Int,
-                                         locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                         locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, discrete: Bool = false,
                                          output: UnsafeMutablePointer<Float>) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let valueStride = heads * headDim
@@ -81,7 +83,7 @@ public func deformableAttentionReference(value: UnsafePointer<Float>, levelShape
                 for point in 0..<max(points, 0) {
                     let sample = ((query * heads + head) * levels + level) * points + point
                     guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
-                                                 width: width, height: height) else { continue }
+                                                 width: width, height: height, discrete: discrete) else { continue }
                     let attention = weights[sample]
                     for dimension in 0..<headDim {
                         let sampled = tap.sample(levelValue, stride: valueStride, width: width, height: height,
@@ -99,6 +101,36 @@ public func deformableAttentionReference(value: UnsafePointer<Float>, levelShape
 struct BilinearTaps {
     var x0: Int, y0: Int
     var northWest: Float, northEast: Float, southWest: Float, southEast: Float
+
+    /// Bilinear taps, or with `discrete` the one pixel `init(discreteX:y:width:height:)` picks.
+    @inline(__always)
+    init?(x: Float, y: Float, width: Int, height: Int, discrete: Bool) {
+        if discrete {
+            self.init(discreteX: x, y: y, width: width, height: height)
+        } else {
+            self.init(x: x, y: y, width: width, height: height)
+        }
+    }
+
+    /// RT-DETRv2's discrete sampling as one full-weight tap: the pixel (trunc(x * W + 0.5),
+    /// trunc(y * H + 0.5)) clamped into the map (PyTorch's `.to(int64)` truncates toward zero, then
+    /// `clamp(0, W - 1)`). The coordinate is clamped as a float first, so NaN (which PyTorch turns into
+    /// the most negative integer) lands on 0 and no value reaches an integer conversion unbounded.
+    /// The other three taps weigh 0, so they add exact zeros.
+    @inline(__always)
+    init(discreteX normalizedX: Float, y normalizedY: Float, width: Int, height: Int) {
+        @inline(__always) func pixel(_ location: Float, _ size: Int) -> Int {
+            let position = location * Float(size) + 0.5
+            guard position >= 1 else { return 0 }  // also NaN
+            return position >= Float(size - 1) ? size - 1 : Int(position)
+        }
+        x0 = pixel(normalizedX, width)
+        y0 = pixel(normalizedY, height)
+        northWest = 1
+        northEast = 0
+        southWest = 0
+        southEast = 0
+    }
 
     /// nil when no neighbour lies inside the map (every tap would contribute zero), which also
     /// rejects NaN and huge locations before they are converted to integers.

@@ -16,12 +16,13 @@ import KernelsAVX2
 /// value: [sum_l H_l*W_l, heads*headDim] int8 with zero point `valueZeroPoint`; levelShapes,
 /// levelStarts, locations [queries, heads, levels, points, 2] and weights [queries, heads, levels,
 /// points] (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim].
+/// `discrete` samples RT-DETRv2's way (one pixel, full weight: `BilinearTaps(discreteX:y:width:height:)`).
 /// `taskScratch` holds `int8DeformableAttentionTaskScratchBytes(...)` per thread; when nil each
 /// task allocates its own.
 public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                     levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int, points: Int,
                                     queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                                    outputScale: Float, outputRange: Int8OutputRange,
+                                    outputScale: Float, outputRange: Int8OutputRange, discrete: Bool = false,
                                     output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
                                     taskScratch: KernelScratch? = nil) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
@@ -30,7 +31,8 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
         int8DeformableAttentionReference(value: value, valueZeroPoint: valueZeroPoint, levelShapes: levelShapes,
                                          levelStarts: levelStarts, levels: levels, heads: heads, headDim: headDim,
                                          points: points, queries: queries, locations: locations, weights: weights,
-                                         outputScale: outputScale, outputRange: outputRange, output: output)
+                                         outputScale: outputScale, outputRange: outputRange, discrete: discrete,
+                                         output: output)
         return
     }
     let valueStride = heads * headDim
@@ -45,7 +47,8 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
                                         levelStarts: levelStarts, levelCount: levelCount, heads: heads, headDim: headDim,
                                         pointCount: pointCount, pairCapacity: pairCapacity, queries: queries,
                                         queriesPerTask: queriesPerTask, locations: locations, weights: weights,
-                                        outputScale: outputScale, outputRange: outputRange, output: output, level: level,
+                                        outputScale: outputScale, outputRange: outputRange, discrete: discrete,
+                                        output: output, level: level,
                                         taskScratch: taskScratch, scratchBytes: scratchBytes))
 }
 
@@ -55,7 +58,7 @@ private struct Int8DeformableAttentionJob: ParallelJob {
     let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
     let levelCount: Int, heads: Int, headDim: Int, pointCount: Int, pairCapacity: Int, queries: Int, queriesPerTask: Int
     let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
-    let outputScale: Float, outputRange: Int8OutputRange, output: UnsafeMutablePointer<Int8>
+    let outputScale: Float, outputRange: Int8OutputRange, discrete: Bool, output: UnsafeMutablePointer<Int8>
     let level: KernelLevel, taskScratch: KernelScratch?, scratchBytes: Int
 
     static var taskFunction: ParallelTaskFunction {
@@ -82,7 +85,7 @@ private struct Int8DeformableAttentionJob: ParallelJob {
                         for point in 0..<pointCount {
                             let sample = ((query * heads + head) * levelCount + levelIndex) * pointCount + point
                             guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
-                                                         width: width, height: height) else { continue }
+                                                         width: width, height: height, discrete: discrete) else { continue }
                             let q = Int8SampleWeights(tap, attention: weights[sample])
                             let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
                             pairRows[2 * pairCount] = rows.northWest ?? UnsafePointer(zeros)
@@ -210,7 +213,8 @@ public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZe
                                              levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
                                              points: Int, queries: Int, locations: UnsafePointer<Float>,
                                              weights: UnsafePointer<Float>, outputScale: Float,
-                                             outputRange: Int8OutputRange, output: UnsafeMutablePointer<Int8>) {
+                                             outputRange: Int8OutputRange, discrete: Bool = false,
+                                             output: UnsafeMutablePointer<Int8>) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let valueStride = heads * headDim
     for query in 0..<queries {
@@ -223,7 +227,7 @@ public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZe
                     for point in 0..<max(points, 0) {
                         let sample = ((query * heads + head) * levels + level) * points + point
                         guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
-                                                     width: width, height: height) else { continue }
+                                                     width: width, height: height, discrete: discrete) else { continue }
                         let q = Int8SampleWeights(tap, attention: weights[sample])
                         let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
                         @inline(__always) func add(_ row: UnsafePointer<Int8>?, _ weight: Int16) {

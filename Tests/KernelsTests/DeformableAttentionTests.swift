@@ -49,6 +49,48 @@ import Kernels
         #expect(sample(2e30, 0.5) == 0)
     }
 
+    @Test(arguments: [(1, 8), (2, 32), (3, 13)])
+    func discreteFastEqualsReferenceExactly(heads: Int, headDim: Int) {
+        var generator = SeededGenerator(seed: UInt64(heads * 100 + headDim + 7))
+        let (levels, points, queries) = (2, 3, 37)
+        let value = randomFloats(16 * heads * headDim, using: &generator)
+        var locations = randomFloats(queries * heads * levels * points * 2, in: -0.3...1.3, using: &generator)
+        locations[1] = .nan
+        locations[4] = -3e20
+        locations[6] = 3e20
+        let weights = randomFloats(queries * heads * levels * points, in: 0...1, using: &generator)
+        var expected = [Float](repeating: .nan, count: queries * heads * headDim)
+        deformableAttentionReference(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
+                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     locations: locations, weights: weights, discrete: true, output: &expected)
+        #expect(expected.allSatisfy { $0.isFinite })
+        eachPool([nil, 1, 3]) { pool in
+            var actual = [Float](repeating: .nan, count: queries * heads * headDim)
+            deformableAttention(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
+                                levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                locations: locations, weights: weights, discrete: true, output: &actual, pool: pool)
+            #expect(actual == expected)
+        }
+    }
+
+    /// RT-DETRv2's discrete sampling: pixel (trunc(x W + 0.5), trunc(y H + 0.5)) clamped into the map,
+    /// as transformers computes it (`.to(torch.int64)` then `clamp(0, size - 1)`).
+    @Test func discreteSamplingReadsOnePixel() {
+        let value: [Float] = (0..<12).map { Float($0) }  // 3x4, value at (y, x) = 4y + x
+        func sample(_ x: Float, _ y: Float) -> Float {
+            var output: [Float] = [.nan]
+            deformableAttention(value: value, levelShapes: [3, 4], levelStarts: [0], levels: 1, heads: 1, headDim: 1,
+                                points: 1, queries: 1, locations: [x, y], weights: [1], discrete: true, output: &output, pool: nil)
+            return output[0]
+        }
+        #expect(sample(1.5 / 4, 2.5 / 3) == 4 * 2 + 2)  // trunc(2.0) = 2, trunc(3.0) clamped to 2
+        #expect(sample(0.3, 0.1) == 1)  // x: trunc(1.7) = 1; y: trunc(0.8) = 0
+        #expect(sample(0.6, 0.5) == 4 * 2 + 2)  // trunc(2.9) = 2, trunc(2.0) = 2
+        #expect(sample(-0.2, -5) == 0)  // trunc(-0.3) = 0; far negative clamps to 0
+        #expect(sample(9, 0.2) == 4 + 3)  // far right clamps to the last column
+        #expect(sample(.nan, .infinity) == 4 * 2)  // NaN -> column 0 (PyTorch: INT64_MIN, clamped); inf -> last row
+    }
+
     @Test func attentionWeightsScaleAndSumTheSamples() {
         let value: [Float] = [1, 10, 100, 1000]  // one 2x2 level, one channel
         var output: [Float] = [.nan]

@@ -36,6 +36,47 @@ import Kernels
         }
     }
 
+    @Test(arguments: [(1, 8), (2, 32), (3, 13), (2, 64), (1, 40)])
+    func discreteEqualsTheReferenceAndTheFloatCore(heads: Int, headDim: Int) {
+        var generator = SeededGenerator(seed: UInt64(heads * 1000 + headDim + 5))
+        let (levels, points, queries) = (3, 4, 29)
+        let value = randomInt8(21 * heads * headDim, using: &generator)
+        var locations = randomFloats(queries * heads * levels * points * 2, in: -0.3...1.3, using: &generator)
+        locations[3] = .nan
+        locations[8] = 3e20
+        let weights = randomFloats(queries * heads * levels * points, in: 0...1, using: &generator)
+        let range = Int8OutputRange(zeroPoint: 3)
+        var expected = [Int8](repeating: 0x55, count: queries * heads * headDim)
+        int8DeformableAttentionReference(value: value, valueZeroPoint: -9, levelShapes: Self.levelShapes,
+                                         levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim,
+                                         points: points, queries: queries, locations: locations, weights: weights,
+                                         outputScale: 0.9 / 16_384, outputRange: range, discrete: true, output: &expected)
+        for level in int8Levels {
+            eachPool([nil, 3]) { pool in
+                var actual = [Int8](repeating: 0x55, count: expected.count)
+                KernelDispatch.withLevel(level) {
+                    int8DeformableAttention(value: value, valueZeroPoint: -9, levelShapes: Self.levelShapes,
+                                            levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim,
+                                            points: points, queries: queries, locations: locations, weights: weights,
+                                            outputScale: 0.9 / 16_384, outputRange: range, discrete: true, output: &actual,
+                                            pool: pool)
+                }
+                #expect(actual == expected, "\(level)")
+            }
+        }
+        // The float core on the dequantized map, requantized, is within one step of the int8 result
+        // (the attention weights are rounded to Q14).
+        let floatValue = value.map { Float(Int32($0) + 9) }
+        var floatOutput = [Float](repeating: .nan, count: expected.count)
+        deformableAttentionReference(value: floatValue, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
+                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     locations: locations, weights: weights, discrete: true, output: &floatOutput)
+        for (index, float) in floatOutput.enumerated() {
+            let requantized = max(-128, min(127, (float * 0.9).rounded() + 3))
+            #expect(abs(requantized - Float(expected[index])) <= 1, "element \(index)")
+        }
+    }
+
     @Test func saturatingValuesAreExact() {
         for fill: Int8 in [-128, 127] {
             let value = [Int8](repeating: fill, count: 21 * 32)

@@ -226,7 +226,7 @@ struct CheckpointFolderTests {
         defer { folder.remove() }
         try folder.write("config.json", json: #"{"model_type": "d_fine"}"#)
         expectCheckpointError(.unsupportedModelType(file: "config.json", modelType: "d_fine"), naming: "config.json",
-                              mentioning: "model_type 'd_fine' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr)") {
+                              mentioning: "model_type 'd_fine' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2)") {
             _ = try CheckpointFolder(path: folder.path)
         }
     }

@@ -19,7 +19,7 @@ import Testing
         return (ModelFileWriter.encode(graph: graph, plan: plan, metadata: metadata), graph, plan, fixture)
     }
 
-    @Test(arguments: ["deformable_base", "deformable_refine_two_stage", "dab_detr_patterns", "conditional_detr", "rt_detr_r50vd"])
+    @Test(arguments: ["deformable_base", "deformable_refine_two_stage", "dab_detr_patterns", "conditional_detr", "rt_detr_r50vd", "rt_detr_v2_discrete"])
     func roundTripRunsBitIdentically(_ name: String) throws {
         let (bytes, graph, plan, fixture) = try Self.floatModel(name)
         let model = try ModelFile(bytes: bytes)

@@ -44,6 +44,25 @@ struct RTDETRConfigTests {
         #expect(rt.featStrides == [8, 16, 32] && rt.positionalEncodingTemperature == 10000)
     }
 
+    /// RTDetrV2Config: v1's fields plus the decoder's sampling method and offset scale.
+    @Test func version2() throws {
+        let defaults = try parse(#"{"model_type": "rt_detr_v2"}"#)
+        #expect(defaults.family == .rtDETRv2 && defaults.rtDETR?.samplingMethod == .bilinear && defaults.rtDETR?.offsetScale == 0.5)
+        let discrete = try parse(#"{"model_type": "rt_detr_v2", "decoder_method": "discrete", "decoder_offset_scale": 0.7}"#)
+        #expect(discrete.rtDETR?.samplingMethod == .discrete && discrete.rtDETR?.offsetScale == Float(0.7))
+        // v1 has no such fields: they are not read.
+        #expect(try parse(#"{"model_type": "rt_detr", "decoder_method": "discrete"}"#).rtDETR?.samplingMethod == .bilinear)
+        for (fields, field, value) in [(#""decoder_method": "nearest""#, "decoder_method", "nearest"),
+                                       (#""decoder_n_levels": 4"#, "decoder_n_levels", "4")] {
+            do {
+                _ = try parse("{\"model_type\": \"rt_detr_v2\", " + fields + "}")
+                Issue.record("accepted \(fields)")
+            } catch {
+                #expect(error.description.hasPrefix("config.json: \(field) = \(value) is not supported ("), "\(error)")
+            }
+        }
+    }
+
     @Test func bundledFixtures() throws {
         let r18 = try CheckpointFolder(path: GoldenFixture.root.appendingPathComponent("models/rt_detr_r18vd").path).config
         #expect(r18.backbone.block == .basic && r18.backbone.depths == [2, 2, 2, 2] && r18.rtDETR?.anchorImageSize == [96, 128])

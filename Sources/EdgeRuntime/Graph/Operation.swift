@@ -37,7 +37,9 @@ public enum GraphOperation: Equatable, Sendable {
     /// Multi-scale deformable sampling (the core of MSDeformAttn). Inputs: value `[sum HW, heads * dh]`,
     /// locations `[Nq, heads * L * P * 2]` (normalized x, y), weights `[Nq, heads * L * P]` (softmaxed).
     /// Output `[Nq, heads * dh]`.
-    case deformableSampling(levels: [LevelShape], heads: Int, points: Int)
+    /// `method` `.discrete` (RT-DETRv2's `decoder_method`) reads the one pixel at
+    /// clamp(trunc(loc * size + 0.5)) instead of interpolating.
+    case deformableSampling(levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod)
     /// Sampling locations of MSDeformAttn. Inputs: reference `[Nq, 2]` or `[Nq, 4]` (normalized cx, cy(, w, h)),
     /// offsets `[Nq, heads * L * P * 2]`. 2-d: ref + offset / (W_l, H_l); 4-d: ref_xy + offset / P * ref_wh / 2.
     case deformableLocations(levels: [LevelShape], heads: Int, points: Int)
@@ -79,12 +81,23 @@ public enum GraphOperation: Equatable, Sendable {
     /// optional residual int8. Output as `quantizedLinear`.
     case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
     /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`). Output int8.
-    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: Int)
+    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod)
 }
 
 public enum Activation: UInt8, Equatable, Sendable {
     case none = 0
     case relu = 1
+}
+
+/// How deformable sampling reads a value map at a location.
+public enum SamplingMethod: Equatable, Sendable {
+    /// grid_sample's bilinear interpolation, zero padding, align_corners false (Deformable DETR, RT-DETR).
+    case bilinear
+    /// RT-DETRv2's "discrete": the pixel (trunc(x * W + 0.5), trunc(y * H + 0.5)) clamped into the map.
+    case discrete
+
+    /// The kernels' switch.
+    public var isDiscrete: Bool { self == .discrete }
 }
 
 /// What ranks a row in `topRows`.

@@ -38,8 +38,9 @@ extension GraphOperation {
             if shapes.count == 5 { convShapes.append(shapes[4]) }
             return try GraphOperation.conv2d(stride: stride, padding: padding, activation: activation).outputShape(inputs: convShapes, node: node)
 
-        case .quantizedDeformableSampling(let levels, let heads, let points):
-            return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points).outputShape(inputs: shapes, node: node)
+        case .quantizedDeformableSampling(let levels, let heads, let points, let method):
+            return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points, method: method)
+                .outputShape(inputs: shapes, node: node)
 
         case .conv2d(let stride, let padding, _):
             try arity(3...4)
@@ -161,7 +162,7 @@ extension GraphOperation {
             guard k[1] == q[1], k[0] == v[0] else { throw mismatch("q \(q), k \(k), v \(v) do not agree") }
             return [q[0], v[1]]
 
-        case .deformableSampling(let levels, let heads, let points):
+        case .deformableSampling(let levels, let heads, let points, _):
             try arity(3...3)
             try rank(0, 2)
             try rank(1, 2)

@@ -36,8 +36,8 @@ public enum OperationCoding {
             return (.softmax, [int(groupSize)])
         case .attention(let heads, let scale):
             return (.attention, [int(heads), float(scale)])
-        case .deformableSampling(let shapes, let heads, let points):
-            return (.deformableSampling, [int(heads), int(points)] + levels(shapes))
+        case .deformableSampling(let shapes, let heads, let points, let method):
+            return (.deformableSampling, [int(heads), int(points)] + levels(shapes) + (method.isDiscrete ? [1] : []))
         case .deformableLocations(let shapes, let heads, let points):
             return (.deformableLocations, [int(heads), int(points)] + levels(shapes))
         case .concatenateColumns:
@@ -68,8 +68,8 @@ public enum OperationCoding {
             return (.quantizedLinear, [UInt64(activation.rawValue)])
         case .quantizedConv2d(let stride, let padding, let activation):
             return (.quantizedConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
-        case .quantizedDeformableSampling(let shapes, let heads, let points):
-            return (.quantizedDeformableSampling, [int(heads), int(points)] + levels(shapes))
+        case .quantizedDeformableSampling(let shapes, let heads, let points, let method):
+            return (.quantizedDeformableSampling, [int(heads), int(points)] + levels(shapes) + (method.isDiscrete ? [1] : []))
         }
     }
 
@@ -98,13 +98,13 @@ public enum OperationCoding {
             }
             return value
         }
-        func levels(from start: Int) throws(ModelFileError) -> [LevelShape] {
-            guard (words.count - start) % 2 == 0, words.count > start, words.count - start <= 16 else {
-                throw bad("level list of \(words.count - start) words")
+        func levels(from start: Int, to end: Int) throws(ModelFileError) -> [LevelShape] {
+            guard (end - start) % 2 == 0, end > start, end - start <= 16 else {
+                throw bad("level list of \(end - start) words")
             }
             var shapes: [LevelShape] = []
             var index = start
-            while index < words.count {
+            while index < end {
                 shapes.append(LevelShape(height: try int(index, limit: 16384), width: try int(index + 1, limit: 16384)))
                 index += 2
             }
@@ -154,11 +154,14 @@ public enum OperationCoding {
             guard words.count >= 4 else { throw bad("\(words.count) attribute words, expected at least 4") }
             let heads = try int(0, limit: 4096)
             let points = try int(1, limit: 4096)
-            let shapes = try levels(from: 2)
+            // Sampling ops append a 1 after the level list for the discrete method.
+            let discrete = opcode != .deformableLocations && (words.count - 2) % 2 == 1 && words[words.count - 1] == 1
+            let shapes = try levels(from: 2, to: discrete ? words.count - 1 : words.count)
+            let method: SamplingMethod = discrete ? .discrete : .bilinear
             switch opcode {
-            case .deformableSampling: return .deformableSampling(levels: shapes, heads: heads, points: points)
+            case .deformableSampling: return .deformableSampling(levels: shapes, heads: heads, points: points, method: method)
             case .deformableLocations: return .deformableLocations(levels: shapes, heads: heads, points: points)
-            default: return .quantizedDeformableSampling(levels: shapes, heads: heads, points: points)
+            default: return .quantizedDeformableSampling(levels: shapes, heads: heads, points: points, method: method)
             }
         case .concatenateColumns:
             try expect(0)

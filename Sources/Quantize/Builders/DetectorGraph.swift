@@ -29,8 +29,8 @@ public enum DetectorGraph {
             return try DABDETRBuilder(builder: builder, config: config, inputHeight: height, inputWidth: width).build()
         case .conditionalDETR:
             return try ConditionalDETRBuilder(builder: builder, config: config, inputHeight: height, inputWidth: width).build()
-        case .rtDETR:
-            guard let rt = config.rtDETR else { throw .unsupported("config.json: rt_detr without its settings") }
+        case .rtDETR, .rtDETRv2:
+            guard let rt = config.rtDETR else { throw .unsupported("config.json: \(config.family.rawValue) without its settings") }
             return try RTDETRBuilder(builder: builder, config: config, rt: rt, inputHeight: height, inputWidth: width).build()
         }
     }

@@ -25,7 +25,7 @@ enum BackboneKeyMapping {
     static func timmPrefix(for family: DetectorFamily) -> String {
         switch family {
         case .dabDETR: "model.backbone.conv_encoder.model._backbone."
-        case .deformableDETR, .conditionalDETR, .rtDETR: "model.backbone.conv_encoder.model."
+        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2: "model.backbone.conv_encoder.model."
         }
     }
 

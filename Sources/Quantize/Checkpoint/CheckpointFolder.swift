@@ -88,7 +88,7 @@ public final class CheckpointFolder {
     ) throws(CheckpointError) -> [String: String] {
         let family = config.family
         let layout: BackboneKeyLayout
-        if family == .rtDETR {
+        if family.isRTDETR {
             layout = .rtDETRResNet
             guard weights.info(BackboneKeyMapping.stemKey(for: layout, family: family)) != nil else {
                 throw .missingTensor(file: weights.name, tensor: BackboneKeyMapping.stemKey(for: layout, family: family))

@@ -6,6 +6,10 @@ public enum DetectorFamily: String, Sendable, CaseIterable {
     case dabDETR = "dab-detr"
     case conditionalDETR = "conditional_detr"
     case rtDETR = "rt_detr"
+    case rtDETRv2 = "rt_detr_v2"
+
+    /// RT-DETR and RT-DETRv2: one builder, v2 differing only in its decoder's sampling.
+    public var isRTDETR: Bool { self == .rtDETR || self == .rtDETRv2 }
 }
 
 /// The parts of a transformers `config.json` that change what the model computes at inference.
@@ -93,7 +97,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR: 300
         case .deformableDETR, .conditionalDETR: 100
-        case .rtDETR: numQueries
+        case .rtDETR, .rtDETRv2: numQueries
         }
     }
 
@@ -135,13 +139,13 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR:
             dModel = try positive("hidden_size", default: 256, limit: Limits.width)
-        case .deformableDETR, .conditionalDETR, .rtDETR:
+        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2:
             // `hidden_size` is an attribute alias of `d_model` in these config classes.
             let widthKey = json.has("d_model") || !json.has("hidden_size") ? "d_model" : "hidden_size"
             dModel = try positive(widthKey, default: 256, limit: Limits.width)
         }
-        let ffnDefault = family == .deformableDETR || family == .rtDETR ? 1024 : 2048
-        if family == .rtDETR {
+        let ffnDefault = family == .deformableDETR || family.isRTDETR ? 1024 : 2048
+        if family.isRTDETR {
             // RT-DETR's encoder_layers counts AIFI layers: 1 by default, 0 (no AIFI) allowed.
             encoderLayers = try json.int("encoder_layers", default: 1)
             guard (0...Limits.layers).contains(encoderLayers) else {
@@ -168,11 +172,11 @@ public struct DetectorConfig: Sendable, Equatable {
 
         let activationDefault = family == .dabDETR ? "prelu" : "relu"
         // RT-DETR's `activation_function` is its convolutions'; the decoder FFN has its own field.
-        let activationKey = family == .rtDETR ? "decoder_activation_function" : "activation_function"
+        let activationKey = family.isRTDETR ? "decoder_activation_function" : "activation_function"
         var activation = try json.string(activationKey, default: activationDefault)
         if activation == "swish" { activation = "silu" }
         guard Self.supportedActivations.contains(activation) else {
-            throw refuse(activationKey, activation, family == .rtDETR ? "expected relu, gelu or silu" : "expected relu, prelu, gelu or silu")
+            throw refuse(activationKey, activation, family.isRTDETR ? "expected relu, gelu or silu" : "expected relu, prelu, gelu or silu")
         }
         self.activation = activation
 
@@ -192,7 +196,7 @@ public struct DetectorConfig: Sendable, Equatable {
         }
 
         // Deformable DETR and RT-DETR's decoder.
-        if family == .rtDETR {
+        if family.isRTDETR {
             numFeatureLevels = try json.int("num_feature_levels", default: 3)
             guard (1...4).contains(numFeatureLevels) else {
                 throw refuse("num_feature_levels", numFeatureLevels, "expected 1...4")
@@ -258,11 +262,12 @@ public struct DetectorConfig: Sendable, Equatable {
             sinePositionEmbeddingScale = 2 * Double.pi
         }
 
-        if family == .rtDETR {
+        if family.isRTDETR {
             guard activation != "prelu" else { throw refuse(activationKey, activation, "expected relu, gelu or silu") }
             let vd: (Bool, Bool)
             (backbone, vd) = try RTDETRConfig.backbone(json)
-            rtDETR = try RTDETRConfig(json, backbone: backbone, vd: vd, numFeatureLevels: numFeatureLevels)
+            rtDETR = try RTDETRConfig(json, version2: family == .rtDETRv2, backbone: backbone, vd: vd,
+                                      numFeatureLevels: numFeatureLevels)
             return
         }
         rtDETR = nil
@@ -327,7 +332,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .deformableDETR: numFeatureLevels > 1 ? [2, 3, 4] : [4]
         case .dabDETR, .conditionalDETR: [1, 2, 3, 4]
-        case .rtDETR: [2, 3, 4]
+        case .rtDETR, .rtDETRv2: [2, 3, 4]
         }
     }
 

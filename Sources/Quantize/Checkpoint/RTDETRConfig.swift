@@ -41,6 +41,11 @@ public struct RTDETRConfig: Sendable, Equatable {
     /// BatchNorms; the backbone and `encoder_input_proj` use PyTorch's default 1e-5).
     public var layerNormEpsilon: Float
     public var batchNormEpsilon: Float
+    /// RT-DETRv2's `decoder_method`: "default" samples bilinearly, "discrete" reads one pixel (v1: bilinear).
+    public var samplingMethod: SamplingMethod
+    /// RT-DETRv2's `decoder_offset_scale`: sampling offsets are scaled by it times the box size over the
+    /// point count (v1: 0.5).
+    public var offsetScale: Float
     /// ResNet-vd options of `backbone_config`: the stem width is read from the weights.
     public var downsampleInFirstStage: Bool
     public var downsampleInBottleneck: Bool
@@ -48,7 +53,8 @@ public struct RTDETRConfig: Sendable, Equatable {
     /// Activations the RT-DETR builder lowers (transformers' ACT2FN names; "swish" is stored as "silu").
     static let activations: Set<String> = ["relu", "gelu", "silu"]
 
-    init(_ json: JSONFields, backbone: BackboneConfig, vd: (Bool, Bool), numFeatureLevels: Int) throws(CheckpointError) {
+    init(_ json: JSONFields, version2: Bool, backbone: BackboneConfig, vd: (Bool, Bool),
+         numFeatureLevels: Int) throws(CheckpointError) {
         let file = json.file
         func refuse(_ field: String, _ value: Any, _ note: String) -> CheckpointError {
             .unsupportedValue(file: file, field: field, value: "\(value)", note: note)
@@ -132,6 +138,25 @@ public struct RTDETRConfig: Sendable, Equatable {
         layerNormEpsilon = try epsilon("layer_norm_eps")
         batchNormEpsilon = try epsilon("batch_norm_eps")
         (downsampleInFirstStage, downsampleInBottleneck) = vd
+        samplingMethod = .bilinear
+        offsetScale = 0.5
+        if version2 {
+            let method = try json.string("decoder_method", default: "default")
+            switch method {
+            case "default": samplingMethod = .bilinear
+            case "discrete": samplingMethod = .discrete
+            default: throw refuse("decoder_method", method, "expected default or discrete")
+            }
+            let scale = try json.optionalDouble("decoder_offset_scale") ?? 0.5
+            guard scale.isFinite, abs(scale) <= 1000 else { throw refuse("decoder_offset_scale", scale, "expected a number in [-1000, 1000]") }
+            offsetScale = Float(scale)
+            // The decoder attention has decoder_n_levels levels of sampling points; transformers can only
+            // run it when they are the num_feature_levels maps.
+            let decoderLevels = try json.int("decoder_n_levels", default: 3)
+            guard decoderLevels == numFeatureLevels else {
+                throw refuse("decoder_n_levels", decoderLevels, "expected num_feature_levels (\(numFeatureLevels))")
+            }
+        }
     }
 
     /// `backbone_config` of `model_type` "rt_detr_resnet" (RTDetrResNetConfig; absent or null: its defaults,

@@ -238,11 +238,11 @@ public struct GraphQuantizer {
              .upsampleNearest where producedInt8[node.x.index]:
             let id = try graph.add(node.operation, [try int8Of(node.x)], name: node.name)
             record(output, int8: id)
-        case .deformableSampling(let levels, let heads, let points) where producedInt8[node.x.index] && !keepsFloat(node):
+        case .deformableSampling(let levels, let heads, let points, let method) where producedInt8[node.x.index] && !keepsFloat(node):
             guard let locations = node[.locations], let samplingWeights = node[.samplingWeights] else {
                 throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)
             }
-            let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points),
+            let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points, method: method),
                                    [try int8Of(node.x), try floatOf(locations), try floatOf(samplingWeights)],
                                    name: node.name, quantization: activationQuantization(node.output))
             record(output, int8: id)

@@ -22,18 +22,20 @@ struct SamplingGeometry {
     let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
     let levels: Int, heads: Int, headDim: Int, points: Int, queries: Int
     let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
+    let discrete: Bool
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        let levels: [LevelShape], heads: Int, points: Int
+        let levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod
         switch node.operation {
-        case .deformableSampling(let l, let h, let p), .quantizedDeformableSampling(let l, let h, let p): (levels, heads, points) = (l, h, p)
+        case .deformableSampling(let l, let h, let p, let m), .quantizedDeformableSampling(let l, let h, let p, let m):
+            (levels, heads, points, method) = (l, h, p, m)
         default: throw .malformedNode(node: node.name, detail: "not a deformable sampling")
         }
         guard heads >= 1 else { throw .malformedNode(node: node.name, detail: "no heads") }
         let locationsValue = try preparation.operand(.locations, of: node)
         let table = levelTable(levels, &preparation)
         (levelShapes, levelStarts) = (UnsafePointer(table), UnsafePointer(table + levels.count * 2))
-        (self.levels, self.heads, self.points) = (levels.count, heads, points)
+        (self.levels, self.heads, self.points, discrete) = (levels.count, heads, points, method.isDiscrete)
         headDim = preparation.shape(node.x)[1] / heads
         queries = preparation.shape(locationsValue)[0]
         locations = UnsafePointer(preparation.float(locationsValue))
@@ -57,7 +59,7 @@ struct DeformableSamplingOp {
         let g = geometry
         deformableAttention(value: value, levelShapes: g.levelShapes, levelStarts: g.levelStarts, levels: g.levels, heads: g.heads,
                             headDim: g.headDim, points: g.points, queries: g.queries, locations: g.locations, weights: g.weights,
-                            output: output, pool: context.pool)
+                            discrete: g.discrete, output: output, pool: context.pool)
     }
 }
 
@@ -88,7 +90,7 @@ struct QuantizedDeformableSamplingOp {
         int8DeformableAttention(value: value, valueZeroPoint: valueZeroPoint, levelShapes: g.levelShapes, levelStarts: g.levelStarts,
                                 levels: g.levels, heads: g.heads, headDim: g.headDim, points: g.points, queries: g.queries,
                                 locations: g.locations, weights: g.weights, outputScale: outputScale, outputRange: outputRange,
-                                output: output, pool: context.pool, taskScratch: context.taskScratch)
+                                discrete: g.discrete, output: output, pool: context.pool, taskScratch: context.taskScratch)
     }
 }
 
