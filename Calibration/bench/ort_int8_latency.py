@@ -45,13 +45,15 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def calibration_inputs(folder: str, limit: int, size: int) -> list[np.ndarray]:
+def calibration_inputs(folder: str, limit: int, size: int, normalize: bool = True) -> list[np.ndarray]:
+    """The first `limit` images resized to size x size, rescaled 1/255, ImageNet-normalized unless the
+    family's processor does not normalize (RT-DETR)."""
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".png", ".jpg", ".jpeg")))[:limit]
     inputs = []
     for name in names:
         image = Image.open(os.path.join(folder, name)).convert("RGB").resize((size, size), Image.BILINEAR)
         x = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[None] / 255.0
-        inputs.append(((x - MEAN) / STD).astype(np.float32))
+        inputs.append(((x - MEAN) / STD if normalize else x).astype(np.float32))
     return inputs
 
 
@@ -110,8 +112,8 @@ def main() -> None:
         log(f"exported {fp32} ({casts} GridSample casts) in {time.perf_counter() - start:.0f}s")
         start = time.perf_counter()
         quant_pre_process(fp32, prepared)
-        quantize(prepared, int8, calibration_inputs(args.calib, args.limit_calib, args.size), CalibrationMethod.MinMax,
-                 QuantType.QInt8)
+        calibration = calibration_inputs(args.calib, args.limit_calib, args.size, normalize=not family.startswith("rt_detr"))
+        quantize(prepared, int8, calibration, CalibrationMethod.MinMax, QuantType.QInt8)
         log(f"quantized {int8} in {time.perf_counter() - start:.0f}s; quantized ops {count_quantized_ops(int8)}")
         report["quantized_ops"] = count_quantized_ops(int8)
         for name, path in (("ort_fp32", fp32), ("ort_int8", int8)):

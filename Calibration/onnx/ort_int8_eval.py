@@ -82,6 +82,9 @@ from transformers import (
     DeformableDetrForObjectDetection,
     DeformableDetrImageProcessorPil,
     ResNetConfig,
+    RTDetrForObjectDetection,
+    RTDetrImageProcessorPil,
+    RTDetrV2ForObjectDetection,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -105,7 +108,10 @@ FAMILIES = {
 PROCESSORS = {
     "DeformableDetrImageProcessor": DeformableDetrImageProcessorPil,
     "ConditionalDetrImageProcessor": ConditionalDetrImageProcessorPil,
+    "RTDetrImageProcessor": RTDetrImageProcessorPil,
 }
+# RT-DETR has one key layout (save_pretrained's) and no timm backbone: loaded as it is.
+RT_DETR = {"rt_detr": RTDetrForObjectDetection, "rt_detr_v2": RTDetrV2ForObjectDetection}
 # config.json keys that describe the timm backbone; replaced by an HF ResNetConfig.
 HUB_BACKBONE_KEYS = ("use_timm_backbone", "backbone", "backbone_config", "use_pretrained_backbone",
                      "backbone_kwargs", "dilation")
@@ -158,6 +164,8 @@ def load_hub_model(folder: str):
     with open(os.path.join(folder, "config.json")) as f:
         hub_config = json.load(f)
     family = hub_config["model_type"].replace("-", "_")
+    if family in RT_DETR:
+        return RT_DETR[family].from_pretrained(folder).eval(), family
     if family not in FAMILIES:
         raise ValueError(f"{folder}/config.json: model_type '{hub_config['model_type']}' is not one of {list(FAMILIES)}")
     if not hub_config.get("use_timm_backbone"):
@@ -400,8 +408,10 @@ def detect(run, processor, images, val_inputs, top_k: int) -> list[dict]:
     for (image_id, image), x in zip(images, val_inputs):
         logits, boxes = run(x)
         outputs = SimpleNamespace(logits=torch.from_numpy(logits), pred_boxes=torch.from_numpy(boxes))
+        # RT-DETR's post-processing keeps num_queries detections and takes no top_k.
+        extra = {} if isinstance(processor, RTDetrImageProcessorPil) else {"top_k": top_k}
         detection = processor.post_process_object_detection(
-            outputs, threshold=0.0, target_sizes=[(image.height, image.width)], top_k=top_k)[0]
+            outputs, threshold=0.0, target_sizes=[(image.height, image.width)], **extra)[0]
         for score, label, (x0, y0, x1, y1) in zip(detection["scores"].tolist(), detection["labels"].tolist(),
                                                   detection["boxes"].tolist()):
             results.append({"image_id": image_id, "category_id": int(label),

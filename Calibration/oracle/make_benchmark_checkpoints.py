@@ -1,10 +1,13 @@
-"""Write full-size ResNet-50 DETR-family checkpoints with random weights, in the hub (timm) key layout.
+"""Write full-size DETR-family checkpoints with random weights.
 
-    HF_HUB_OFFLINE=1 .venv-ref/bin/python Calibration/oracle/make_benchmark_checkpoints.py [OUT_DIR]
+    HF_HUB_OFFLINE=1 .venv-ref/bin/python Calibration/oracle/make_benchmark_checkpoints.py [OUT_DIR [NAME ...]]
 
 OUT_DIR defaults to /tmp/edgedetr-bench. Writes OUT_DIR/{deformable_detr,dab_detr,conditional_detr}/
-{config.json, model.safetensors}. Default configs of each family (Deformable: 4 levels, 6+6 layers, 300
-queries; DAB-DETR and Conditional DETR: 6+6, 300 queries), 91 labels. Not committed (each ~160 MB).
+{config.json, model.safetensors}: ResNet-50 in the hub (timm) key layout, default configs of each family
+(Deformable: 4 levels, 6+6 layers, 300 queries; DAB-DETR and Conditional DETR: 6+6, 300 queries), 91
+labels; and OUT_DIR/rt_detr_r18vd (save_pretrained, + preprocessor_config.json at 640x640): RT-DETR R18vd
+as PekingU/rtdetr_r18vd configures it (ResNet-18-vd 64/128/256/512, hybrid encoder 256 wide with
+hidden_expansion 0.5, 3 decoder layers, 300 queries, 80 labels). Not committed (20 to 160 MB each).
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from transformers import (
     DeformableDetrConfig,
     DeformableDetrForObjectDetection,
     ResNetConfig,
+    RTDetrConfig,
+    RTDetrForObjectDetection,
+    RTDetrImageProcessorPil,
+    RTDetrResNetConfig,
 )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,9 +73,27 @@ def build(name):
     return model, family, out_indices
 
 
+def write_rt_detr_r18vd(out_dir):
+    backbone = RTDetrResNetConfig(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2],
+                                  layer_type="basic", out_features=["stage2", "stage3", "stage4"])
+    cfg = RTDetrConfig(backbone_config=backbone, encoder_in_channels=[128, 256, 512], hidden_expansion=0.5,
+                       decoder_layers=3, id2label={i: f"class_{i}" for i in range(80)})
+    torch.manual_seed(SEED)
+    model = RTDetrForObjectDetection(cfg).eval()
+    randomize_(model, SEED)
+    d = os.path.join(out_dir, "rt_detr_r18vd")
+    model.save_pretrained(d)
+    RTDetrImageProcessorPil(size={"height": 640, "width": 640}).save_pretrained(d)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"rt_detr_r18vd: {n / 1e6:.1f} M parameters -> {d}")
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "/tmp/edgedetr-bench"
-    for name in FAMILIES:
+    names = sys.argv[2:] or [*FAMILIES, "rt_detr_r18vd"]
+    if "rt_detr_r18vd" in names:
+        write_rt_detr_r18vd(out_dir)
+    for name in (n for n in names if n in FAMILIES):
         model, family, out_indices = build(name)
         d = os.path.join(out_dir, name)
         os.makedirs(d, exist_ok=True)

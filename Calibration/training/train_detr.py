@@ -61,6 +61,10 @@ from transformers import (
     DeformableDetrConfig,
     DeformableDetrForObjectDetection,
     ResNetConfig,
+    RTDetrConfig,
+    RTDetrForObjectDetection,
+    RTDetrImageProcessorPil,
+    RTDetrResNetConfig,
 )
 from transformers.models.conditional_detr.image_processing_pil_conditional_detr import ConditionalDetrImageProcessorPil
 from transformers.models.deformable_detr.image_processing_pil_deformable_detr import DeformableDetrImageProcessorPil
@@ -111,20 +115,41 @@ def load_split(folder):
     return coco, np.stack(arrays), targets, json_path
 
 
-def normalize(batch_u8):
+def normalize(batch_u8, family="deformable_detr"):
     x = torch.from_numpy(batch_u8).permute(0, 3, 1, 2).float() / 255.0
-    return (x - MEAN) / STD
+    # RT-DETR's processor only rescales (do_normalize False).
+    return x if family == "rt_detr" else (x - MEAN) / STD
 
 
-FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr")
+FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr", "rt_detr")
 # Backbone stages each family reads (HF numbering: 1..4 = layer1..layer4) and its hub timm name.
-OUT_INDICES = {"deformable_detr": [2, 3, 4], "dab_detr": [3], "conditional_detr": [3]}
+OUT_INDICES = {"deformable_detr": [2, 3, 4], "dab_detr": [3], "conditional_detr": [3], "rt_detr": [2, 3, 4]}
 # transformers has no DAB-DETR image processor; hub DAB checkpoints use ConditionalDetrImageProcessor.
 PROCESSOR = {"deformable_detr": DeformableDetrImageProcessorPil, "dab_detr": ConditionalDetrImageProcessorPil,
-             "conditional_detr": ConditionalDetrImageProcessorPil}
+             "conditional_detr": ConditionalDetrImageProcessorPil, "rt_detr": RTDetrImageProcessorPil}
+
+
+def build_rt_detr(num_labels, id2label, seed):
+    """RT-DETR at the same scale as the others: an R18vd-style ResNet (basic blocks, depths [2,2,2,2], widths
+    32/64/96/128), hybrid encoder and decoder 128 wide, 4 heads, FFN 256, 30 queries, 3 decoder layers, 30
+    denoising queries. Its backbone BatchNorms train as ordinary BatchNorm2d (freeze_backbone_batch_norms
+    False), which inference computes exactly as the frozen ones."""
+    backbone = RTDetrResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 96, 128], depths=[2, 2, 2, 2],
+                                  layer_type="basic", out_features=["stage2", "stage3", "stage4"])
+    cfg = RTDetrConfig(
+        backbone_config=backbone, freeze_backbone_batch_norms=False, encoder_in_channels=[64, 96, 128],
+        encoder_hidden_dim=128, d_model=128, decoder_in_channels=[128, 128, 128], encoder_layers=1,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
+        decoder_layers=3, num_queries=30, num_denoising=30, num_labels=num_labels, id2label=id2label,
+        label2id={v: k for k, v in id2label.items()}, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+    )
+    torch.manual_seed(seed)
+    return RTDetrForObjectDetection(cfg)
 
 
 def build_model(family, num_labels, id2label, seed):
+    if family == "rt_detr":
+        return build_rt_detr(num_labels, id2label, seed)
     out_indices = OUT_INDICES[family]
     backbone = ResNetConfig(
         embedding_size=32, hidden_sizes=[32, 64, 96, 128], depths=[2, 2, 2, 2], layer_type="basic",
@@ -220,7 +245,7 @@ def sync_frozen_bn(model):
 
 
 @torch.no_grad()
-def evaluate(model, processor, images, coco, json_path, batch=32):
+def evaluate(model, processor, images, coco, json_path, batch=32, family="deformable_detr"):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -228,10 +253,13 @@ def evaluate(model, processor, images, coco, json_path, batch=32):
     results = []
     for i in range(0, len(images), batch):
         chunk = images[i:i + batch]
-        pixel_values = normalize(chunk)
+        pixel_values = normalize(chunk, family)
         out = model(pixel_values=pixel_values, pixel_mask=torch.ones(pixel_values.shape[0], *pixel_values.shape[2:], dtype=torch.long))
         sizes = [(im.shape[0], im.shape[1]) for im in chunk]
-        dets = processor.post_process_object_detection(out, threshold=0.0, target_sizes=sizes, top_k=100)
+        if family == "rt_detr":  # keeps num_queries detections; no top_k argument
+            dets = processor.post_process_object_detection(out, threshold=0.0, target_sizes=sizes)
+        else:
+            dets = processor.post_process_object_detection(out, threshold=0.0, target_sizes=sizes, top_k=100)
         for j, d in enumerate(dets):
             image_id = coco["images"][i + j]["id"]
             for s, l, b in zip(d["scores"].tolist(), d["labels"].tolist(), d["boxes"].tolist()):
@@ -251,6 +279,11 @@ def evaluate(model, processor, images, coco, json_path, batch=32):
 
 def save(model, out_dir, processor, family):
     os.makedirs(out_dir, exist_ok=True)
+    if family == "rt_detr":
+        # RT-DETR has one key layout: what save_pretrained writes (the hub's too).
+        model.save_pretrained(out_dir)
+        processor.save_pretrained(out_dir)
+        return sum(p.numel() for p in model.parameters())
     sd = hf_resnet_to_hub(drop_unused_stages(legacy_state_dict(model), family), family)
     sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
     save_file(sd, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
@@ -303,17 +336,23 @@ def main():
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and "backbone" in name:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    if args.init:
+    if args.init and args.family == "rt_detr":
+        model = RTDetrForObjectDetection.from_pretrained(args.init)
+        log(f"initialised from {args.init}", logf)
+    elif args.init:
         n = load_hub_checkpoint(model, os.path.join(args.init, "model.safetensors"), args.family)
         log(f"initialised from {args.init} ({n} tensors)", logf)
     swap_frozen_bn(model, to_trainable=True)
     n_params = sum(v.numel() for v in drop_unused_stages(dict(model.named_parameters()), args.family).values())
     log(f"model: {n_params / 1e6:.2f} M trainable parameters", logf)
 
-    processor = PROCESSOR[args.family](size={"height": h, "width": w}, do_pad=False)
+    if args.family == "rt_detr":
+        processor = RTDetrImageProcessorPil(size={"height": h, "width": w})
+    else:
+        processor = PROCESSOR[args.family](size={"height": h, "width": w}, do_pad=False)
     # The processor must give exactly the tensors this script feeds.
     pv = processor(images=[Image.fromarray(val_imgs[0])], return_tensors="pt")["pixel_values"]
-    diff = (pv - normalize(val_imgs[:1])).abs().max().item()
+    diff = (pv - normalize(val_imgs[:1], args.family)).abs().max().item()
     log(f"processor vs script normalisation: max |diff| {diff:.2e}", logf)
     assert diff < 1e-5, diff
 
@@ -356,7 +395,7 @@ def main():
                     boxes[:, 0] = 1.0 - boxes[:, 0]
                 labels.append({"class_labels": cls, "boxes": boxes})
             model.train()
-            pixel_values = normalize(batch)
+            pixel_values = normalize(batch, args.family)
             out = model(pixel_values=pixel_values, labels=labels)
             loss = out.loss
             opt.zero_grad(set_to_none=True)
@@ -368,7 +407,7 @@ def main():
             ema = lv if ema is None else 0.98 * ema + 0.02 * lv
             if step % 50 == 0:
                 ld = out.loss_dict
-                parts = " ".join(f"{k}={float(ld[k]):.3f}" for k in ("loss_ce", "loss_bbox", "loss_giou") if k in ld)
+                parts = " ".join(f"{k}={float(ld[k]):.3f}" for k in ("loss_ce", "loss_vfl", "loss_bbox", "loss_giou") if k in ld)
                 log(f"epoch {epoch} step {step} t={elapsed / 60:.1f}min loss {lv:.3f} ema {ema:.3f} {parts}", logf)
             if time.time() - last_save > args.save_every_min * 60:
                 sync_frozen_bn(model)
@@ -381,8 +420,9 @@ def main():
     model.eval()
     n = save(model, args.out, processor, args.family)
     log(f"saved {n / 1e6:.2f} M values to {args.out}", logf)
-    stats, summary, results = evaluate(model, processor, val_imgs, val_coco, val_json)
-    log("pycocotools COCOeval(bbox) on val, post_process_object_detection(threshold=0, top_k=100):\n" + summary, logf)
+    stats, summary, results = evaluate(model, processor, val_imgs, val_coco, val_json, family=args.family)
+    kept = "num_queries" if args.family == "rt_detr" else "top_k=100"
+    log(f"pycocotools COCOeval(bbox) on val, post_process_object_detection(threshold=0, {kept}):\n" + summary, logf)
     log(f"FINAL val AP {stats[0] * 100:.1f} AP50 {stats[1] * 100:.1f} AP75 {stats[2] * 100:.1f}", logf)
     results_path = args.results or f"/tmp/{os.path.basename(os.path.normpath(args.out))}_val_results.json"
     with open(results_path, "w") as f:

@@ -91,21 +91,21 @@ func checkInt8Normalization(_ suite: inout SelfTestSuite) {
     }
     suite.report(softmaxCheck)
 
-    var sigmoidCheck = KernelCheck("int8Sigmoid", path: "256-entry table", criterion: "exact, every level")
+    var sigmoidCheck = KernelCheck("int8Unary (sigmoid)", path: "256-entry table", criterion: "exact, every level")
     var preluCheck = KernelCheck("int8PReLU", path: simd8Path, criterion: "exact, every level")
     var everyCode: [Int8] = []
     for code in -128...127 { everyCode.append(Int8(code)) }
     for inputQuantization in quantizations {
         for outputQuantization in quantizations {
-            let table = Int8SigmoidTable(input: inputQuantization, output: outputQuantization)
+            let table = Int8UnaryTable(.sigmoid, input: inputQuantization, output: outputQuantization)
             var expected = [Int8](repeating: 0x55, count: everyCode.count)
-            int8SigmoidReference(input: everyCode, count: everyCode.count, inputQuantization: inputQuantization,
+            int8UnaryReference(.sigmoid, input: everyCode, count: everyCode.count, inputQuantization: inputQuantization,
                                  outputQuantization: outputQuantization, output: &expected)
             let name = "zero points \(inputQuantization.zeroPoint) -> \(outputQuantization.zeroPoint)"
             for level in levels {
                 var actual = [Int8](repeating: 0x55, count: everyCode.count)
                 KernelDispatch.withLevel(level) {
-                    int8Sigmoid(input: everyCode, count: everyCode.count, table: table, output: &actual)
+                    int8Unary(input: everyCode, count: everyCode.count, table: table, output: &actual)
                 }
                 sigmoidCheck.compareExactly(expected, actual, shape: "\(name), \(level.name)")
             }

@@ -1,11 +1,12 @@
 import CLibc
 
-// The int8 forms of sigmoid, softmax and PReLU (docs/QUANTIZATION.md). Each has a scalar reference
+// The int8 forms of the code-wise unary functions (sigmoid, SiLU, GELU, ReLU), softmax and PReLU (docs/QUANTIZATION.md). Each has a scalar reference
 // that computes the rule element by element and a fast path equal to it bit for bit:
 //
-//   int8Sigmoid   int8 -> int8   out = requantize((1 / (1 + expf(-x))) * (1 / s_out)), x = Float(q - zq) * sq.
-//                                A function of the code alone, so the fast path is a 256-entry table
-//                                built once per (input, output) quantization with that same rule.
+//   int8Unary     int8 -> int8   out = requantize(f(x) * (1 / s_out)), x = Float(q - zq) * sq, f one of
+//                                sigmoid, SiLU, GELU, ReLU. A function of the code alone, so the fast
+//                                path is a 256-entry table built once per (f, input, output) quantization
+//                                with that same rule.
 //   int8Softmax   int8 -> fp32   e_i = expf(Float(q_i - max q) * sq), out_i = e_i * (1 / blockedSum(e)).
 //                                q_i - max q takes 256 values: the fast path reads e_i from a table of
 //                                expf over them (built once per input scale; the zero point cancels),
@@ -13,40 +14,68 @@ import CLibc
 //                                The 16-wide deformable attention weights: the core takes floats.
 //   int8PReLU     int8 -> int8   out = requantize((x < 0 ? alpha[c] * x : x) * (1 / s_out)); SIMD8.
 
-/// The int8 sigmoid as a 256-entry table: `entries[Int(UInt8(bitPattern: q))]` is the output code
-/// for input code q. Built once per pair of quantizations (at load), 256 `expf` calls.
-public struct Int8SigmoidTable: Sendable {
+/// The code-wise functions the int8 unary table computes: each output code depends on the input code
+/// alone, so 256 evaluations at load give every answer.
+public enum Int8UnaryFunction: Sendable {
+    case sigmoid
+    /// x * sigmoid(x) (transformers' "silu"; RT-DETR's convolutions).
+    case silu
+    /// PyTorch's exact GELU, x * (1 + erf(x / sqrt 2)) / 2.
+    case gelu
+    case relu
+    /// x itself: the table requantizes codes from one quantization to another (an int8 concatenation
+    /// of inputs calibrated to different ranges).
+    case identity
+
+    /// The float rule, as the float executor computes it.
+    @inline(__always)
+    public func callAsFunction(_ x: Float) -> Float {
+        switch self {
+        case .sigmoid: 1 / (1 + expf(-x))
+        case .silu: x / (1 + expf(-x))
+        case .gelu: 0.5 * x * (1 + erff(x * 0.70710678118654752))
+        case .relu: max(x, 0)
+        case .identity: x
+        }
+    }
+}
+
+/// An int8 unary function as a 256-entry table: `entries[Int(UInt8(bitPattern: q))]` is the output
+/// code for input code q. Built once per (function, input, output quantization), at load.
+public struct Int8UnaryTable: Sendable {
+    public let function: Int8UnaryFunction
     public let input: Int8Quantization
     public let output: Int8Quantization
     public private(set) var entries: InlineArray<256, Int8>
 
-    public init(input: Int8Quantization, output: Int8Quantization) {
+    public init(_ function: Int8UnaryFunction, input: Int8Quantization, output: Int8Quantization) {
+        self.function = function
         self.input = input
         self.output = output
         entries = InlineArray(repeating: 0)
         let range = Int8OutputRange(zeroPoint: output.zeroPoint)
         let outputMultiplier = 1 / output.scale
         for code in -128...127 {
-            entries[Int(UInt8(bitPattern: Int8(code)))] = int8SigmoidValue(Int8(code), input: input, outputMultiplier: outputMultiplier,
-                                                                           range: range)
+            entries[Int(UInt8(bitPattern: Int8(code)))] = int8UnaryValue(function, Int8(code), input: input,
+                                                                         outputMultiplier: outputMultiplier, range: range)
         }
     }
 }
 
-/// The int8 sigmoid rule for one code: what the reference computes and the table holds.
+/// The int8 unary rule for one code: what the reference computes and the table holds.
 @inline(__always)
-func int8SigmoidValue(_ code: Int8, input: Int8Quantization, outputMultiplier: Float, range: Int8OutputRange) -> Int8 {
-    let x = input.dequantize(code)
-    return requantize((1 / (1 + expf(-x))) * outputMultiplier, range)
+func int8UnaryValue(_ function: Int8UnaryFunction, _ code: Int8, input: Int8Quantization, outputMultiplier: Float,
+                    range: Int8OutputRange) -> Int8 {
+    requantize(function(input.dequantize(code)) * outputMultiplier, range)
 }
 
-/// Int8 sigmoid through `table` (made for the input's and the output's quantizations); `output`
-/// may equal `input`. The scalar level runs `int8SigmoidReference` with the table's quantizations.
-public func int8Sigmoid(input: UnsafePointer<Int8>, count: Int, table: Int8SigmoidTable, output: UnsafeMutablePointer<Int8>) {
+/// Int8 unary function through `table` (made for the input's and the output's quantizations);
+/// `output` may equal `input`. The scalar level runs `int8UnaryReference` with the table's settings.
+public func int8Unary(input: UnsafePointer<Int8>, count: Int, table: Int8UnaryTable, output: UnsafeMutablePointer<Int8>) {
     if count <= 0 { return }
     if KernelDispatch.current == .scalar {
-        int8SigmoidReference(input: input, count: count, inputQuantization: table.input, outputQuantization: table.output,
-                             output: output)
+        int8UnaryReference(table.function, input: input, count: count, inputQuantization: table.input,
+                           outputQuantization: table.output, output: output)
         return
     }
     let entries = table.entries.span
@@ -55,13 +84,15 @@ public func int8Sigmoid(input: UnsafePointer<Int8>, count: Int, table: Int8Sigmo
     }
 }
 
-/// The scalar reference of `int8Sigmoid`: the rule on every element.
-public func int8SigmoidReference(input: UnsafePointer<Int8>, count: Int, inputQuantization: Int8Quantization,
-                                 outputQuantization: Int8Quantization, output: UnsafeMutablePointer<Int8>) {
+/// The scalar reference of `int8Unary`: the rule on every element.
+public func int8UnaryReference(_ function: Int8UnaryFunction, input: UnsafePointer<Int8>, count: Int,
+                               inputQuantization: Int8Quantization, outputQuantization: Int8Quantization,
+                               output: UnsafeMutablePointer<Int8>) {
     let range = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint)
     let outputMultiplier = 1 / outputQuantization.scale
     for index in 0..<max(count, 0) {
-        output[index] = int8SigmoidValue(input[index], input: inputQuantization, outputMultiplier: outputMultiplier, range: range)
+        output[index] = int8UnaryValue(function, input[index], input: inputQuantization, outputMultiplier: outputMultiplier,
+                                       range: range)
     }
 }
 

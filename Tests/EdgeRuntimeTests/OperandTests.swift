@@ -23,6 +23,7 @@ struct OperandTests {
             (.attention(heads: 2, scale: 1), [.x, .keys, .values, nil]),
             (.deformableSampling(levels: Self.levels, heads: 1, points: 1, method: .bilinear), [.x, .locations, .samplingWeights, nil]),
             (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: 1, method: .discrete), [.x, .locations, .samplingWeights, nil]),
+            (.quantizedUnary(.silu), [.x, nil]),
             (.deformableLocations(levels: Self.levels, heads: 1, points: 1), [.x, .offsets, nil]),
             (.interleaveHeads(heads: 2), [.x, .other, nil]),
             (.topRows(count: 1, score: .column(0)), [.x, .rows, nil]),

@@ -22,19 +22,54 @@ import Testing
         return (-128...127).map { Int8($0) } + randomInt8(extra, using: &generator)
     }
 
+    /// SiLU, GELU and ReLU through the same table: equal to the reference at every level, within half
+    /// an output step of the exact value (clamped to the output range).
+    @Test(arguments: [Int8UnaryFunction.silu, .gelu, .relu, .identity])
+    func unaryTableEqualsTheReference(_ function: Int8UnaryFunction) {
+        let input = Self.everyCode(extra: 51, seed: 2)
+        let outputs = [Int8Quantization(scale: 0.02, zeroPoint: -100), Int8Quantization(scale: 0.05, zeroPoint: 0)]
+        for inputQuantization in Self.quantizations {
+            for outputQuantization in outputs {
+                let table = Int8UnaryTable(function, input: inputQuantization, output: outputQuantization)
+                var expected = [Int8](repeating: 0x55, count: input.count)
+                int8UnaryReference(function, input: input, count: input.count, inputQuantization: inputQuantization,
+                                   outputQuantization: outputQuantization, output: &expected)
+                for level in int8Levels {
+                    var actual = [Int8](repeating: 0x55, count: input.count)
+                    KernelDispatch.withLevel(level) {
+                        int8Unary(input: input, count: input.count, table: table, output: &actual)
+                    }
+                    #expect(actual == expected, "\(function) \(inputQuantization) -> \(outputQuantization) \(level.name)")
+                }
+                for code in -128...127 {
+                    let x = Double(inputQuantization.dequantize(Int8(code)))
+                    let exact: Double = switch function {
+                    case .silu: x / (1 + exp(-x))
+                    case .gelu: 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+                    case .relu: max(x, 0)
+                    case .sigmoid: 1 / (1 + exp(-x))
+                    case .identity: x
+                    }
+                    let clamped = min(max(Float(exact), outputQuantization.dequantize(-128)), outputQuantization.dequantize(127))
+                    #expect(abs(outputQuantization.dequantize(expected[code + 128]) - clamped) <= 0.5001 * outputQuantization.scale)
+                }
+            }
+        }
+    }
+
     @Test func sigmoidTableEqualsTheReference() {
         let input = Self.everyCode(extra: 77, seed: 1)
         for inputQuantization in Self.quantizations {
             for outputQuantization in Self.sigmoidOutputs {
-                let table = Int8SigmoidTable(input: inputQuantization, output: outputQuantization)
+                let table = Int8UnaryTable(.sigmoid, input: inputQuantization, output: outputQuantization)
                 var expected = [Int8](repeating: 0x55, count: input.count)
-                int8SigmoidReference(input: input, count: input.count, inputQuantization: inputQuantization,
-                                     outputQuantization: outputQuantization, output: &expected)
+                int8UnaryReference(.sigmoid, input: input, count: input.count, inputQuantization: inputQuantization,
+                                   outputQuantization: outputQuantization, output: &expected)
                 for level in int8Levels {
                     var actual = input  // in place
                     KernelDispatch.withLevel(level) {
                         actual.withUnsafeMutableBufferPointer { buffer in
-                            int8Sigmoid(input: buffer.baseAddress!, count: buffer.count, table: table, output: buffer.baseAddress!)
+                            int8Unary(input: buffer.baseAddress!, count: buffer.count, table: table, output: buffer.baseAddress!)
                         }
                     }
                     #expect(actual == expected, "\(inputQuantization) -> \(outputQuantization) \(level.name)")

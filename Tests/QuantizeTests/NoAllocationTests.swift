@@ -129,7 +129,7 @@ struct NoAllocationTests {
         var output = [Float](repeating: 0, count: count)
         var int8Output = [Int8](repeating: 0, count: count)
         let quantization = Int8Quantization(scale: 0.05, zeroPoint: 3)
-        let sigmoidTable = Int8SigmoidTable(input: quantization, output: Int8Quantization(scale: 1.0 / 256, zeroPoint: -128))
+        let sigmoidTable = Int8UnaryTable(.sigmoid, input: quantization, output: Int8Quantization(scale: 1.0 / 256, zeroPoint: -128))
         let softmaxTable = Int8SoftmaxTable(inputScale: quantization.scale)
         floats.withUnsafeMutableBufferPointer { floats in
             bytes.withUnsafeBufferPointer { bytes in
@@ -150,7 +150,7 @@ struct NoAllocationTests {
                                           epsilon: 1e-5, outputQuantization: quantization, output: &int8Output, pool: pool)
                             int8Softmax(input: bytes.baseAddress!, groups: count / 16, groupSize: 16, table: softmaxTable,
                                         output: &output, pool: pool)
-                            int8Sigmoid(input: bytes.baseAddress!, count: count, table: sigmoidTable, output: &int8Output)
+                            int8Unary(input: bytes.baseAddress!, count: count, table: sigmoidTable, output: &int8Output)
                             int8PReLU(input: bytes.baseAddress!, count: count, inputQuantization: quantization, alpha: gamma,
                                       channels: columns, outputQuantization: quantization, output: &int8Output)
                         }

@@ -22,6 +22,7 @@ enum PreparedNode {
     case attention(AttentionOp)
     case deformableSampling(DeformableSamplingOp)
     case quantizedDeformableSampling(QuantizedDeformableSamplingOp)
+    case quantizedUnary(QuantizedUnaryOp)
     case deformableLocations(DeformableLocationsOp)
     case concatenateColumns(ConcatenateColumnsOp)
     case concatenateRows(ConcatenateRowsOp)
@@ -47,6 +48,7 @@ enum PreparedNode {
         case .layerNorm, .groupNorm: return .normalization(try NormalizationOp(node, &preparation))
         case .binary: return .binary(try BinaryOp(node, &preparation))
         case .unary, .inverseSigmoid, .softmax: return .elementwise(try ElementwiseOp(node, &preparation))
+        case .quantizedUnary: return .quantizedUnary(try QuantizedUnaryOp(node, &preparation))
         case .attention: return .attention(try AttentionOp(node, &preparation))
         case .deformableSampling: return .deformableSampling(try DeformableSamplingOp(node, &preparation))
         case .quantizedDeformableSampling:
@@ -78,6 +80,7 @@ enum PreparedNode {
         case .attention(let op): op.run(context)
         case .deformableSampling(let op): op.run(context)
         case .quantizedDeformableSampling(let op): op.run(context)
+        case .quantizedUnary(let op): op.run(context)
         case .deformableLocations(let op): op.run(context)
         case .concatenateColumns(let op): op.run(context)
         case .concatenateRows(let op): op.run(context)

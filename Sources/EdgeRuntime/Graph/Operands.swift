@@ -57,7 +57,7 @@ extension GraphOperation {
     /// Max-pool and reshape of an int8 input also touch int8 data but are layout ops, not counted.
     public var isQuantized: Bool {
         switch self {
-        case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling: true
+        case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary: true
         default: false
         }
     }

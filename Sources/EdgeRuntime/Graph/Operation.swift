@@ -43,9 +43,11 @@ public enum GraphOperation: Equatable, Sendable {
     /// Sampling locations of MSDeformAttn. Inputs: reference `[Nq, 2]` or `[Nq, 4]` (normalized cx, cy(, w, h)),
     /// offsets `[Nq, heads * L * P * 2]`. 2-d: ref + offset / (W_l, H_l); 4-d: ref_xy + offset / P * ref_wh / 2.
     case deformableLocations(levels: [LevelShape], heads: Int, points: Int)
-    /// Inputs: two or more matrices with the same row count; output their columns side by side.
+    /// Inputs: two or more matrices with the same row count; output their columns side by side. All
+    /// float32, or all int8 (each requantized to the node's quantization where it differs).
     case concatenateColumns
     /// Inputs: two or more matrices with the same column count; output their rows one after the other.
+    /// All float32, or all int8 (requantized to the node's quantization where it differs).
     case concatenateRows
     /// Inputs: x `[R, C]`; output columns `start ..< start + count`.
     case sliceColumns(start: Int, count: Int)
@@ -82,6 +84,9 @@ public enum GraphOperation: Equatable, Sendable {
     case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
     /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`). Output int8.
     case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod)
+    /// Inputs: x int8. Output int8 (the node's quantization): the unary function (sigmoid, SiLU, GELU or
+    /// ReLU; not PReLU) of each code, through a 256-entry table built at load (`Int8UnaryTable`).
+    case quantizedUnary(UnaryOperator)
 }
 
 public enum Activation: UInt8, Equatable, Sendable {
@@ -174,6 +179,7 @@ extension GraphOperation {
         case .quantizedLinear: "quantizedLinear"
         case .quantizedConv2d: "quantizedConv2d"
         case .quantizedDeformableSampling: "quantizedDeformableSampling"
+        case .quantizedUnary: "quantizedUnary"
         }
     }
 }

@@ -130,6 +130,11 @@ extension GraphOperation {
             if a.count == 2, b == [a[0], 1] { return a }
             throw mismatch("cannot broadcast \(b) onto \(a)")
 
+        case .quantizedUnary(let op):
+            try arity(1...1)
+            guard op != .prelu else { throw attribute("PReLU has no int8 table form") }
+            return shapes[0]
+
         case .unary(let op):
             if op == .prelu {
                 try arity(2...2)
@@ -289,9 +294,18 @@ extension GraphOperation {
             try expect([.int8, .float32, .float32])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
+        case .quantizedUnary:
+            try expect([.int8])
+            guard quantized else { throw wrong("needs an output quantization") }
+            return .int8
         case .maxPool2d, .reshape, .upsampleNearest:
             guard types.count == 1, types[0] != .int32 else { throw wrong("takes one float32 or int8 input") }
             return types[0]
+        case .concatenateColumns where types.first == .int8, .concatenateRows where types.first == .int8:
+            // int8 inputs of any quantizations, requantized to the node's.
+            guard types.allSatisfy({ $0 == .int8 }) else { throw wrong("takes all float32 or all int8 inputs") }
+            guard quantized else { throw wrong("an int8 concatenation needs an output quantization") }
+            return .int8
         default:
             guard types.allSatisfy({ $0 == .float32 }) else { throw wrong("takes float32 inputs only") }
             guard !quantized else { throw wrong("produces float32 only") }
@@ -306,7 +320,7 @@ extension GraphOperation {
     /// model file fuzzer found a dequantize wired to a weight, which then unwrapped a missing scale.
     public var int8ActivationInputs: [Int] {
         switch self {
-        case .dequantize, .quantizedDeformableSampling: [0]
+        case .dequantize, .quantizedDeformableSampling, .quantizedUnary: [0]
         case .quantizedLinear, .quantizedConv2d: [0, 4]
         default: []
         }

@@ -8,7 +8,7 @@ public enum OperationCoding {
         case deformableSampling, deformableLocations, concatenateColumns, concatenateRows, sliceColumns
         case interleaveHeads, sineEmbedding, topRows, reshape
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
-        case upsampleNearest, averagePool2d
+        case upsampleNearest, averagePool2d, quantizedUnary
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -30,6 +30,8 @@ public enum OperationCoding {
             return (.binary, [UInt64(op.rawValue)])
         case .unary(let op):
             return (.unary, [UInt64(op.rawValue)])
+        case .quantizedUnary(let op):
+            return (.quantizedUnary, [UInt64(op.rawValue)])
         case .inverseSigmoid(let epsilon):
             return (.inverseSigmoid, [float(epsilon)])
         case .softmax(let groupSize):
@@ -137,10 +139,10 @@ public enum OperationCoding {
             try expect(1)
             guard words[0] <= 255, let op = BinaryOperator(rawValue: UInt8(words[0])) else { throw bad("unknown binary operator \(words[0])") }
             return .binary(op)
-        case .unary:
+        case .unary, .quantizedUnary:
             try expect(1)
             guard words[0] <= 255, let op = UnaryOperator(rawValue: UInt8(words[0])) else { throw bad("unknown unary operator \(words[0])") }
-            return .unary(op)
+            return opcode == .unary ? .unary(op) : .quantizedUnary(op)
         case .inverseSigmoid:
             try expect(1)
             return .inverseSigmoid(epsilon: try float(0))

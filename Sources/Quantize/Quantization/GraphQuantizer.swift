@@ -122,6 +122,8 @@ public struct GraphQuantizer {
         case .conv2d, .linear: !keepsFloat(node) && (position == 0 || position == 3)
         case .maxPool2d, .reshape, .upsampleNearest: position == 0
         case .deformableSampling: !keepsFloat(node) && position == 0
+        case .unary(let op): op != .prelu && position == 0
+        case .concatenateColumns, .concatenateRows: true
         default: false
         }
     }
@@ -237,6 +239,18 @@ public struct GraphQuantizer {
         case .maxPool2d where producedInt8[node.x.index], .reshape where producedInt8[node.x.index],
              .upsampleNearest where producedInt8[node.x.index]:
             let id = try graph.add(node.operation, [try int8Of(node.x)], name: node.name)
+            record(output, int8: id)
+        case .concatenateColumns where node.inputs.allSatisfy({ producedInt8[$0.index] }),
+             .concatenateRows where node.inputs.allSatisfy({ producedInt8[$0.index] }):
+            // Side by side in int8, each input requantized to the concatenation's calibrated range.
+            var inputs: [ValueID] = []
+            for input in node.inputs { inputs.append(try int8Of(input)) }
+            let id = try graph.add(node.operation, inputs, name: node.name, quantization: activationQuantization(node.output))
+            record(output, int8: id)
+        case .unary(let op) where op != .prelu && producedInt8[node.x.index]:
+            // A code-wise function of an int8 input is a 256-entry table: int8 in, int8 out.
+            let id = try graph.add(.quantizedUnary(op), [try int8Of(node.x)], name: node.name,
+                                   quantization: activationQuantization(node.output))
             record(output, int8: id)
         case .deformableSampling(let levels, let heads, let points, let method) where producedInt8[node.x.index] && !keepsFloat(node):
             guard let locations = node[.locations], let samplingWeights = node[.samplingWeights] else {

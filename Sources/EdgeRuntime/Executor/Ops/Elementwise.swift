@@ -81,6 +81,36 @@ struct ElementwiseOp {
     }
 }
 
+/// quantizedUnary: an int8 code-wise function through its 256-entry table, built here at load from
+/// the input's and the output's quantizations.
+struct QuantizedUnaryOp {
+    let x: UnsafePointer<Int8>
+    let count: Int
+    let table: Int8UnaryTable
+    let output: UnsafeMutablePointer<Int8>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .quantizedUnary(let op) = node.operation else { throw .malformedNode(node: node.name, detail: "not an int8 unary") }
+        let function: Int8UnaryFunction
+        switch op {
+        case .sigmoid: function = .sigmoid
+        case .silu: function = .silu
+        case .gelu: function = .gelu
+        case .relu: function = .relu
+        case .prelu: throw .malformedNode(node: node.name, detail: "PReLU has no int8 table form")
+        }
+        table = Int8UnaryTable(function, input: try preparation.requireQuantization(node.x, of: node),
+                               output: try preparation.requireQuantization(node.output, of: node))
+        x = UnsafePointer(preparation.int8(node.x))
+        count = preparation.elementCount(node.output)
+        output = preparation.int8(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        int8Unary(input: x, count: count, table: table, output: output)
+    }
+}
+
 /// a (op) b with b broadcast as the shape rule allows: same shape, a row `[C]`, a column `[R, 1]`, or `[1]`.
 func applyBinary(_ op: BinaryOperator, a: UnsafePointer<Float>, aShape: [Int],
                  b: UnsafePointer<Float>, bShape: [Int], output: UnsafeMutablePointer<Float>) {

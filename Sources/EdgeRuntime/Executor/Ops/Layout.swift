@@ -1,44 +1,97 @@
+import Kernels
+
 // Data movement: concatenations, column slices, head interleaving, a reshape of a constant, and the
 // top-k row selection of two-stage proposals. No arithmetic.
 
-/// concatenateColumns: matrices with the same rows, side by side.
+/// concatenateColumns: matrices with the same rows, side by side; float32, or int8 with each input
+/// whose quantization differs from the output's requantized through a 256-entry table.
 struct ConcatenateColumnsOp {
-    let inputs: [(values: UnsafePointer<Float>, columns: Int)]
+    struct Input {
+        let values: UnsafeRawPointer
+        let columns: Int
+        /// int8 only: the requantization to the output's quantization (nil: the same, bytes copied).
+        let table: Int8UnaryTable?
+    }
+    let inputs: [Input]
     let rows: Int, columns: Int
-    let output: UnsafeMutablePointer<Float>
+    let elementSize: Int
+    let output: UnsafeMutableRawPointer
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        inputs = node.inputs.map { (UnsafePointer(preparation.float($0)), preparation.shape($0)[1]) }
         let shape = preparation.shape(node.output)
         (rows, columns) = (shape[0], shape[1])
-        output = preparation.float(node.output)
+        if let outputQuantization = preparation.quantization(node.output) {
+            var inputs: [Input] = []
+            for value in node.inputs {
+                let quantization = try preparation.requireQuantization(value, of: node)
+                let table = quantization == outputQuantization ? nil
+                    : Int8UnaryTable(.identity, input: quantization, output: outputQuantization)
+                inputs.append(Input(values: UnsafeRawPointer(preparation.int8(value)), columns: preparation.shape(value)[1], table: table))
+            }
+            self.inputs = inputs
+            elementSize = 1
+            output = UnsafeMutableRawPointer(preparation.int8(node.output))
+        } else {
+            inputs = node.inputs.map { Input(values: UnsafeRawPointer(preparation.float($0)), columns: preparation.shape($0)[1], table: nil) }
+            elementSize = MemoryLayout<Float>.stride
+            output = UnsafeMutableRawPointer(preparation.float(node.output))
+        }
     }
 
     func run(_ context: RunContext) {
         var column = 0
         for input in inputs {
             for row in 0..<rows {
-                (output + row * columns + column).update(from: input.values + row * input.columns, count: input.columns)
+                let source = input.values + row * input.columns * elementSize
+                let destination = output + (row * columns + column) * elementSize
+                if let table = input.table {
+                    int8Unary(input: source.assumingMemoryBound(to: Int8.self), count: input.columns, table: table,
+                              output: destination.assumingMemoryBound(to: Int8.self))
+                } else {
+                    destination.copyMemory(from: source, byteCount: input.columns * elementSize)
+                }
             }
             column += input.columns
         }
     }
 }
 
-/// concatenateRows: matrices with the same columns, one after the other.
+/// concatenateRows: matrices with the same columns, one after the other; float32, or int8 requantized
+/// like `concatenateColumns`.
 struct ConcatenateRowsOp {
-    let inputs: [(values: UnsafePointer<Float>, count: Int)]
-    let output: UnsafeMutablePointer<Float>
+    let inputs: [(values: UnsafeRawPointer, count: Int, table: Int8UnaryTable?)]
+    let elementSize: Int
+    let output: UnsafeMutableRawPointer
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        inputs = node.inputs.map { (UnsafePointer(preparation.float($0)), preparation.elementCount($0)) }
-        output = preparation.float(node.output)
+        if let outputQuantization = preparation.quantization(node.output) {
+            var inputs: [(values: UnsafeRawPointer, count: Int, table: Int8UnaryTable?)] = []
+            for value in node.inputs {
+                let quantization = try preparation.requireQuantization(value, of: node)
+                let table = quantization == outputQuantization ? nil
+                    : Int8UnaryTable(.identity, input: quantization, output: outputQuantization)
+                inputs.append((UnsafeRawPointer(preparation.int8(value)), preparation.elementCount(value), table))
+            }
+            self.inputs = inputs
+            elementSize = 1
+            output = UnsafeMutableRawPointer(preparation.int8(node.output))
+        } else {
+            inputs = node.inputs.map { (UnsafeRawPointer(preparation.float($0)), preparation.elementCount($0), nil) }
+            elementSize = MemoryLayout<Float>.stride
+            output = UnsafeMutableRawPointer(preparation.float(node.output))
+        }
     }
 
     func run(_ context: RunContext) {
         var offset = 0
         for input in inputs {
-            (output + offset).update(from: input.values, count: input.count)
+            let destination = output + offset * elementSize
+            if let table = input.table {
+                int8Unary(input: input.values.assumingMemoryBound(to: Int8.self), count: input.count, table: table,
+                          output: destination.assumingMemoryBound(to: Int8.self))
+            } else {
+                destination.copyMemory(from: input.values, byteCount: input.count * elementSize)
+            }
             offset += input.count
         }
     }
