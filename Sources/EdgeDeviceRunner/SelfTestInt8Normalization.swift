@@ -91,23 +91,37 @@ func checkInt8Normalization(_ suite: inout SelfTestSuite) {
     }
     suite.report(softmaxCheck)
 
-    var sigmoidCheck = KernelCheck("int8Unary (sigmoid)", path: "256-entry table", criterion: "exact, every level")
+    var sigmoidCheck = KernelCheck("int8Unary (sigmoid, silu, gelu, relu, identity)", path: "256-entry table",
+                                   criterion: "exact, every level")
+    var quantizeCheck = KernelCheck("quantizeTensor", path: simd8Path, criterion: "exact, every level")
     var preluCheck = KernelCheck("int8PReLU", path: simd8Path, criterion: "exact, every level")
     var everyCode: [Int8] = []
     for code in -128...127 { everyCode.append(Int8(code)) }
     for inputQuantization in quantizations {
         for outputQuantization in quantizations {
-            let table = Int8UnaryTable(.sigmoid, input: inputQuantization, output: outputQuantization)
-            var expected = [Int8](repeating: 0x55, count: everyCode.count)
-            int8UnaryReference(.sigmoid, input: everyCode, count: everyCode.count, inputQuantization: inputQuantization,
-                                 outputQuantization: outputQuantization, output: &expected)
             let name = "zero points \(inputQuantization.zeroPoint) -> \(outputQuantization.zeroPoint)"
-            for level in levels {
-                var actual = [Int8](repeating: 0x55, count: everyCode.count)
-                KernelDispatch.withLevel(level) {
-                    int8Unary(input: everyCode, count: everyCode.count, table: table, output: &actual)
+            for function in [Int8UnaryFunction.sigmoid, .silu, .gelu, .relu, .identity] {
+                let table = Int8UnaryTable(function, input: inputQuantization, output: outputQuantization)
+                var expected = [Int8](repeating: 0x55, count: everyCode.count)
+                int8UnaryReference(function, input: everyCode, count: everyCode.count, inputQuantization: inputQuantization,
+                                   outputQuantization: outputQuantization, output: &expected)
+                for level in levels {
+                    var actual = [Int8](repeating: 0x55, count: everyCode.count)
+                    KernelDispatch.withLevel(level) {
+                        int8Unary(input: everyCode, count: everyCode.count, table: table, output: &actual)
+                    }
+                    sigmoidCheck.compareExactly(expected, actual, shape: "\(function) \(name), \(level.name)")
                 }
-                sigmoidCheck.compareExactly(expected, actual, shape: "\(name), \(level.name)")
+            }
+            let floats = generator.floats(1001, in: -300...300) + [Float.nan, .infinity, -.infinity, 0.5, -2.5]
+            var expectedCodes = [Int8](repeating: 0x55, count: floats.count)
+            quantizeTensorReference(floats, count: floats.count, quantization: inputQuantization, output: &expectedCodes)
+            for level in levels {
+                var actual = [Int8](repeating: 0x55, count: floats.count)
+                KernelDispatch.withLevel(level) {
+                    quantizeTensor(floats, count: floats.count, quantization: inputQuantization, output: &actual)
+                }
+                quantizeCheck.compareExactly(expectedCodes, actual, shape: "zero point \(inputQuantization.zeroPoint), \(level.name)")
             }
             for (count, channels) in [(256, 1), (256, 16), (255, 5), (7, 7)] {
                 let alpha = generator.floats(channels, in: -0.5...1.5)
@@ -126,6 +140,7 @@ func checkInt8Normalization(_ suite: inout SelfTestSuite) {
         }
     }
     suite.report(sigmoidCheck)
+    suite.report(quantizeCheck)
     suite.report(preluCheck)
 }
 

@@ -35,11 +35,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Untimed runs first (0 to 100).")
     var warmup: Int = 1
 
+    @Option(name: .long, help: "Also list the N slowest nodes, with their shapes and GFLOP/s (0 to 1000).")
+    var topNodes: Int = 0
+
     func validate() throws {
         guard (32...2048).contains(size) else { throw ValidationError("--size must be from 32 to 2048, got \(size)") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
         guard (1...100).contains(runs) else { throw ValidationError("--runs must be from 1 to 100, got \(runs)") }
         guard (0...100).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100, got \(warmup)") }
+        guard (0...1000).contains(topNodes) else { throw ValidationError("--top-nodes must be from 0 to 1000, got \(topNodes)") }
     }
 
     func run() throws {
@@ -81,6 +85,7 @@ struct BenchCommand: ParsableCommand {
         var latencies: [Double] = []
         var cpuSeconds = 0.0
         var kindSeconds: [String: Double] = [:]
+        var meanNodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
         for iteration in 0..<(warmup + runs) {
             let timed = iteration >= warmup
             var nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
@@ -98,7 +103,10 @@ struct BenchCommand: ParsableCommand {
             if timed {
                 latencies.append(runSeconds)
                 cpuSeconds += (processCPUSeconds() - cpuStart) / Double(runs)
-                for (index, seconds) in nodeSeconds.enumerated() { kindSeconds[kinds[index], default: 0] += seconds / Double(runs) }
+                for (index, seconds) in nodeSeconds.enumerated() {
+                    kindSeconds[kinds[index], default: 0] += seconds / Double(runs)
+                    meanNodeSeconds[index] += seconds / Double(runs)
+                }
             }
         }
 
@@ -119,6 +127,18 @@ struct BenchCommand: ParsableCommand {
             let rate = macs > 0 && seconds > 0 ? String(format: "%.1f", 2 * Double(macs) / seconds / 1e9) : "-"
             print(String(format: "| %@ | %d | %.1f ms | %.1f%% | %@ | %@ |", name, kinds.filter { $0 == name }.count,
                          seconds * 1e3, 100 * seconds / mean, macs > 0 ? String(format: "%.2f", Double(macs) / 1e9) : "-", rate))
+        }
+        if topNodes > 0 {
+            print("\n| node | operation | input -> output | mean time | share | GFLOP/s |")
+            print("|---|---|---|---|---|---|")
+            for index in meanNodeSeconds.indices.sorted(by: { meanNodeSeconds[$0] > meanNodeSeconds[$1] }).prefix(topNodes) {
+                let node = graph.nodes[index]
+                let seconds = meanNodeSeconds[index]
+                let rate = costs[index] > 0 && seconds > 0 ? String(format: "%.1f", 2 * Double(costs[index]) / seconds / 1e9) : "-"
+                let shapes = "\(graph.shape(of: node.x)) -> \(graph.shape(of: node.output))"
+                print(String(format: "| %@ | %@ | %@ | %.2f ms | %.1f%% | %@ |", node.name, kinds[index], shapes, seconds * 1e3,
+                             100 * seconds / mean, rate))
+            }
         }
         let totalMACs = costs.reduce(0, +)
         print(String(format: "\nsummary: median_s=%.4f min_s=%.4f max_s=%.4f cpu_s=%.4f gmac=%.2f weight_bytes=%d kernels=%@",

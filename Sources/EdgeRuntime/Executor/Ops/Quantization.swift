@@ -31,8 +31,8 @@ struct QuantizationOp {
 
     func run(_ context: RunContext) {
         switch direction {
-        case .quantize(let x, let output): for i in 0..<count { output[i] = quantization.quantize(x[i]) }
-        case .dequantize(let x, let output): for i in 0..<count { output[i] = quantization.dequantize(x[i]) }
+        case .quantize(let x, let output): quantizeTensor(x, count: count, quantization: quantization, output: output)
+        case .dequantize(let x, let output): dequantizeTensor(x, count: count, quantization: quantization, output: output)
         }
     }
 }

@@ -1,0 +1,57 @@
+/// The float/int8 boundary ops of the graph: `quantize` (float32 -> int8) and `dequantize` (int8 ->
+/// float32) of whole tensors with one `Int8Quantization`. The references apply
+/// `Int8Quantization.quantize` / `.dequantize` element by element; the fast paths do the same IEEE
+/// operations eight at a time (a true division by the scale, NaN to real 0, clamp, magic-number
+/// rounding), so they equal the references bit for bit.
+public func quantizeTensor(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization,
+                           output: UnsafeMutablePointer<Int8>) {
+    if count <= 0 { return }
+    if KernelDispatch.current == .scalar {
+        quantizeTensorReference(input, count: count, quantization: quantization, output: output)
+        return
+    }
+    let scale = SIMD8<Float>(repeating: quantization.scale)
+    let range = Int8OutputRange(zeroPoint: quantization.zeroPoint)
+    let lower = SIMD8<Float>(repeating: range.lowerBound), upper = SIMD8<Float>(repeating: range.upperBound)
+    let zeroPoint = SIMD8<Int32>(repeating: quantization.zeroPoint)
+    var index = 0
+    while index < count {
+        let lanes = min(8, count - index)
+        var scaled = loadFloats(input + index, count: lanes) / scale
+        scaled = scaled.replacing(with: 0, where: scaled .!= scaled)
+        storeInt8s(requantize(scaled, lower: lower, upper: upper, zeroPoint: zeroPoint), output + index, count: lanes)
+        index += 8
+    }
+}
+
+/// The scalar reference of `quantizeTensor`.
+public func quantizeTensorReference(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization,
+                                    output: UnsafeMutablePointer<Int8>) {
+    for index in 0..<max(count, 0) { output[index] = quantization.quantize(input[index]) }
+}
+
+/// Float(q - zeroPoint) * scale for every element; eight at a time off the scalar level.
+public func dequantizeTensor(_ input: UnsafePointer<Int8>, count: Int, quantization: Int8Quantization,
+                             output: UnsafeMutablePointer<Float>) {
+    if count <= 0 { return }
+    if KernelDispatch.current == .scalar {
+        dequantizeTensorReference(input, count: count, quantization: quantization, output: output)
+        return
+    }
+    let operand = Int8Operand(values: input, quantization: quantization)
+    var index = 0
+    while index + 8 <= count {
+        UnsafeMutableRawPointer(output + index).storeBytes(of: dequantizedBlock(operand, index, count: 8), as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        output[index] = quantization.dequantize(input[index])
+        index += 1
+    }
+}
+
+/// The scalar reference of `dequantizeTensor`.
+public func dequantizeTensorReference(_ input: UnsafePointer<Int8>, count: Int, quantization: Int8Quantization,
+                                      output: UnsafeMutablePointer<Float>) {
+    for index in 0..<max(count, 0) { output[index] = quantization.dequantize(input[index]) }
+}
