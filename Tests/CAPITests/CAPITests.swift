@@ -16,25 +16,32 @@ import Testing
         return try! decodeImage(bytes)
     }
 
-    /// An int8 model file of the deformable_base fixture, written once.
-    static let modelPath: String = {
-        let quantizer = try! Quantizer(folder: fixtures.appendingPathComponent("models/deformable_base").path, height: 96, width: 128)
+    /// An int8 model file of a fixture at 96x128.
+    static func writeModel(_ fixture: String) -> String {
+        let quantizer = try! Quantizer(folder: fixtures.appendingPathComponent("models/\(fixture)").path, height: 96, width: 128)
         let result = try! quantizer.quantize(images: Self.images, options: QuantizationOptions(), threads: 1)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("capi-\(getpid()).edq").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("capi-\(fixture)-\(getpid()).edq").path
         try! ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, weightLayout: .native, to: path)
         return path
-    }()
+    }
+
+    /// The deformable_base fixture's model file, written once.
+    static let modelPath = writeModel("deformable_base")
+    /// The RT-DETRv2 discrete-sampling fixture's, written once.
+    static let rtDETRModelPath = writeModel("rt_detr_v2_discrete")
 
     static func message(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    @Test func detectionsEqualTheSwiftDetectors() throws {
+    @Test(arguments: ["deformable_base", "rt_detr_v2_discrete"])
+    func detectionsEqualTheSwiftDetectors(_ fixture: String) throws {
+        let modelPath = fixture == "deformable_base" ? Self.modelPath : Self.rtDETRModelPath
         #expect(edgedetr_api_version() == EDGEDETR_API_VERSION)
         var error = [CChar](repeating: 0, count: 256)
-        let handle = try #require(edgedetr_open(Self.modelPath, 2, &error, error.count), "\(Self.message(error))")
+        let handle = try #require(edgedetr_open(modelPath, 2, &error, error.count), "\(Self.message(error))")
         defer { edgedetr_close(handle) }
-        let detector = try Detector(path: Self.modelPath)
+        let detector = try Detector(path: modelPath)
         #expect(edgedetr_input_width(handle) == 128 && edgedetr_input_height(handle) == 96)
         #expect(edgedetr_arena_bytes(handle) == detector.model.plan.size && detector.model.plan.size > 0)
         for image in Self.images {
