@@ -12,7 +12,8 @@
 # Environment: EDGEDETR (CLI binary; default: builds .build/release/edgedetr), PYTHON (default
 # .venv-ref/bin/python; ONNX Runtime rows are skipped without it), THREADS (default 2), VAL_COUNT (val
 # images, default 200: the split the models were validated on; the first 200 of a larger count are
-# the same images, so a larger split only adds images and lowers the noise of the AP differences).
+# the same images, so a larger split only adds images and lowers the noise of the AP differences),
+# MODELS (names under Tests/Fixtures/trained, default all of them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-/tmp/edgedetr-accuracy}
@@ -24,6 +25,10 @@ if [ -z "${EDGEDETR:-}" ]; then
     EDGEDETR=.build/release/edgedetr
 fi
 CALIB=Tests/Fixtures/datasets/synth128-easy/calib
+models=()
+for name in ${MODELS:-$(ls Tests/Fixtures/trained)}; do
+    [ -d "Tests/Fixtures/trained/$name" ] && models+=("Tests/Fixtures/trained/$name")
+done
 mkdir -p "$OUT"
 if [ ! -f "$OUT/data/val.json" ]; then
     "$EDGEDETR" dataset synth --seed 1 --count "$VAL_COUNT" --size 128 --split val --difficulty easy -o "$OUT/data" >&2
@@ -41,7 +46,7 @@ VARIANTS=(
     "all int8|--no-default-float --no-auto-precision"
 )
 
-for model in Tests/Fixtures/trained/*/; do
+for model in "${models[@]}"; do
     model=${model%/}
     name=$(basename "$model")
     echo "== $name: EdgeDETR" >&2
@@ -60,7 +65,7 @@ done
 # ONNX Runtime: one process per model, single-threaded each (its Entropy search is a Python loop of
 # several minutes per model).
 if [ -x "$PYTHON" ]; then
-    for model in Tests/Fixtures/trained/*/; do
+    for model in "${models[@]}"; do
         model=${model%/}
         name=$(basename "$model")
         if [ -s "$OUT/$name.ort.json" ] && [ "$OUT/$name.ort.json" -nt "$model/model.safetensors" ]; then
