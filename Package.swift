@@ -10,11 +10,16 @@ import PackageDescription
 /// by the x86 backend): the int8 tile's 183-byte loop ran 7-8% slower when the link happened to
 /// place it 48 bytes past a boundary (spanning four 64-byte fetch windows instead of three), so
 /// without the flag its speed depended on the code linked before it (docs/QUANTIZATION.md).
+///
+/// KernelsAVXVNNI is a module of its own because its flag lets LLVM emit VPDPBUSD/VPDPWSSD anywhere
+/// (it fuses VPMADDWD + VPADDD into VPDPWSSD): only code that runs after the AVX-VNNI check may carry it.
 #if arch(x86_64)
 let avx2Flags: [String] = ["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma",
                            "-Xllvm", "-x86-experimental-pref-innermost-loop-alignment=6"]
+let avxVNNIFlags: [String] = avx2Flags + ["-Xcc", "-mavxvnni"]
 #else
 let avx2Flags: [String] = ["-Ounchecked"]
+let avxVNNIFlags: [String] = ["-Ounchecked"]
 #endif
 
 /// Kernels and EdgeRuntime depend on libc only: they are also compiled with Embedded Swift for
@@ -41,9 +46,10 @@ let package = Package(
         .target(name: "CLibc"),
         .target(name: "CCPUID"),
         .target(name: "KernelsAVX2", swiftSettings: [.unsafeFlags(avx2Flags)]),
+        .target(name: "KernelsAVXVNNI", dependencies: ["KernelsAVX2"], swiftSettings: [.unsafeFlags(avxVNNIFlags)]),
         .target(
             name: "Kernels",
-            dependencies: ["CLibc", "CCPUID", "KernelsAVX2",
+            dependencies: ["CLibc", "CCPUID", "KernelsAVX2", "KernelsAVXVNNI",
                            .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),

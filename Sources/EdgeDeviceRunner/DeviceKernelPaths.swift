@@ -14,7 +14,7 @@ func floatGEMMPath(_ level: KernelLevel) -> String {
         #else
         return "simd (SSE2 6x16)"
         #endif
-    case .avx2: return "avx2 (AVX2+FMA 6x16)"
+    case .avx2, .avxVNNI: return "avx2 (AVX2+FMA 6x16)"
     }
 }
 
@@ -29,6 +29,6 @@ func int8LayoutName(_ layout: Int8WeightLayout) -> String {
     switch layout {
     case .avx2: return "avx2 16x2"
     case .neon: return "neon 8x8"
-    case .neonDot: return "neonDot 16x4"
+    case .dotProduct: return "dotProduct 16x4"
     }
 }

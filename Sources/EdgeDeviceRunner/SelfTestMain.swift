@@ -55,7 +55,8 @@ private func printMachine() {
         print("WARN CPUFeatures.asimdDotProduct disagrees with HWCAP: the dot-product kernels will not be chosen")
     }
     #else
-    print("cpu  AVX2 \(yesNo(features.avx2)), FMA \(yesNo(features.fma)), OS saves YMM \(yesNo(features.osSavesYMM))")
+    print("cpu  AVX2 \(yesNo(features.avx2)), FMA \(yesNo(features.fma)), OS saves YMM \(yesNo(features.osSavesYMM)), "
+        + "AVX-VNNI \(yesNo(features.avxVNNI))")
     #endif
     print("path float GEMM: \(floatGEMMPath(KernelDispatch.best)) (best), "
         + "\(floatGEMMPath(KernelDispatch.current)) (this process, EDGEDETR_KERNELS applies)")

@@ -13,6 +13,9 @@ public struct CPUFeatures: Sendable, Equatable {
     /// x86-64: the OS saves the YMM registers on context switches (OSXSAVE, XCR0 bits 1 and 2).
     /// Without it AVX instructions fault even on a CPU that has them.
     public var osSavesYMM = false
+    /// x86-64: AVX-VNNI, the VEX-encoded VPDPBUSD on YMM registers (CPUID.(7,1):EAX bit 4; Alder Lake
+    /// and later cores, Intel N100, Sapphire Rapids, Zen 5).
+    public var avxVNNI = false
     /// ARM64: Advanced SIMD (NEON), baseline on every ARMv8-A core.
     public var asimd = false
     /// ARM64: the SDOT/UDOT dot-product instructions (ARMv8.2 DotProd; Cortex-A76 and later, not A72).
@@ -22,6 +25,9 @@ public struct CPUFeatures: Sendable, Equatable {
 
     /// AVX2 and FMA usable by this process: the CPU has both and the OS saves YMM state.
     public var hasAVX2FMA: Bool { avx2 && fma && osSavesYMM }
+
+    /// AVX-VNNI usable by this process (it implies AVX2's register state).
+    public var hasAVXVNNI: Bool { hasAVX2FMA && avxVNNI }
 
     /// The features of this machine (queried once).
     public static let host: CPUFeatures = detect()
@@ -34,6 +40,7 @@ public struct CPUFeatures: Sendable, Equatable {
         let leaf7 = ccpuid_query(7, 0)
         features.fma = leaf1.ecx & (1 << 12) != 0
         features.avx2 = leaf7.ebx & (1 << 5) != 0
+        features.avxVNNI = ccpuid_query(7, 1).eax & (1 << 4) != 0
         let osxsave = leaf1.ecx & (1 << 27) != 0
         features.osSavesYMM = osxsave && ccpuid_xcr0() & 0b110 == 0b110
         #elseif arch(arm64)
@@ -59,6 +66,8 @@ public enum KernelLevel: UInt8, Sendable, Comparable {
     case simd = 1
     /// The 6x16 tile of KernelsAVX2, with AVX2 and FMA (x86-64 only).
     case avx2 = 2
+    /// AVX2 for float, and the int8 GEMM on AVX-VNNI's VPDPBUSD (KernelsAVXVNNI; x86-64 only).
+    case avxVNNI = 3
 
     public static func < (a: KernelLevel, b: KernelLevel) -> Bool { a.rawValue < b.rawValue }
 
@@ -67,18 +76,22 @@ public enum KernelLevel: UInt8, Sendable, Comparable {
         case .scalar: "scalar"
         case .simd: "simd"
         case .avx2: "avx2"
+        case .avxVNNI: "avxvnni"
         }
     }
 }
 
 /// The runtime choice of kernels. By default the best level this CPU supports. Lowered for the
-/// whole process by the environment variable `EDGEDETR_KERNELS=scalar|simd|avx2` (read on first use)
+/// whole process by the environment variable `EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni` (read on first use)
 /// or `force(_:)`, and for the calling thread by `withLevel(_:_:)` (tests run in parallel, so they
 /// use that). A request above what the CPU supports is clamped: AVX2 code never runs without the
 /// feature. Kernels read `current` once per call, on the calling thread, and hand it to their tasks.
 public enum KernelDispatch {
     /// The best level the host CPU supports.
     public static var best: KernelLevel {
+        #if arch(x86_64) && canImport(KernelsAVXVNNI)
+        if CPUFeatures.host.hasAVXVNNI { return .avxVNNI }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return .avx2 }
         #endif
@@ -116,16 +129,16 @@ public enum KernelDispatch {
     static func environmentLevel() -> KernelLevel {
         guard let value = getenv("EDGEDETR_KERNELS") else { return best }
         if let level = KernelLevel(cString: value) { return level }
-        let warning: StaticString = "edgedetr: ignoring EDGEDETR_KERNELS (expected scalar, simd or avx2)\n"
+        let warning: StaticString = "edgedetr: ignoring EDGEDETR_KERNELS (expected scalar, simd, avx2 or avxvnni)\n"
         _ = write(2, warning.utf8Start, warning.utf8CodeUnitCount)
         return best
     }
 }
 
 extension KernelLevel {
-    /// The level named `scalar`, `simd` or `avx2` (the values of `EDGEDETR_KERNELS`).
+    /// The level named `scalar`, `simd`, `avx2` or `avxvnni` (the values of `EDGEDETR_KERNELS`).
     public init?(cString: UnsafePointer<CChar>) {
-        for level in [KernelLevel.scalar, .simd, .avx2] where strcmp(cString, UnsafeRawPointer(level.name.utf8Start)
+        for level in [KernelLevel.scalar, .simd, .avx2, .avxVNNI] where strcmp(cString, UnsafeRawPointer(level.name.utf8Start)
             .assumingMemoryBound(to: CChar.self)) == 0 {
             self = level
             return

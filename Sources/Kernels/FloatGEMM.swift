@@ -59,7 +59,7 @@ struct FloatTile6x16 {
     mutating func accumulate(_ rows: FloatTileRowPointers, aStep: Int, b: UnsafePointer<Float>, bStep: Int, depth: Int,
                              level: KernelLevel) {
         #if arch(x86_64) && canImport(KernelsAVX2)
-        if level == .avx2 {
+        if level >= .avx2 {
             accumulateAVX2(rows, aStep: aStep, b: b, bStep: bStep, depth: depth)
             return
         }

@@ -129,7 +129,7 @@ public func int8DeformableAttentionTaskScratchBytes(levels: Int, heads: Int, hea
 private func accumulateTapPairs(level: KernelLevel, rows: UnsafePointer<UnsafePointer<Int8>>, weights: UnsafePointer<Int16>,
                                 pairCount: Int, headDim: Int, accumulators: UnsafeMutablePointer<Int32>) {
     #if arch(x86_64) && canImport(KernelsAVX2)
-    if level == .avx2 {
+    if level >= .avx2 {
         int8DeformablePairsAVX2(rows: rows, weights: weights, pairCount: pairCount, headDim: headDim, accumulators: accumulators)
         return
     }

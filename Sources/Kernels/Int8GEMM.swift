@@ -1,6 +1,9 @@
 #if arch(x86_64) && canImport(KernelsAVX2)
 import KernelsAVX2
 #endif
+#if arch(x86_64) && canImport(KernelsAVXVNNI)
+import KernelsAVXVNNI
+#endif
 #if arch(arm64) && canImport(CKernelsDotProduct)
 // The C declaration of KernelsDotProduct's `edgedetr_int8_gemm_4x16_neondot` (see that module).
 import CKernelsDotProduct
@@ -37,6 +40,8 @@ public enum Int8GEMMKernel: Sendable {
     case scalar
     /// 6x16, vpmaddwd on int16 (KernelsAVX2).
     case avx2
+    /// 6x16, VPDPBUSD on four k at a time, activations shifted to unsigned (KernelsAVXVNNI).
+    case avxVNNI
     /// 2x8, SMULL/SMLAL + SADALP on 8 consecutive k (Int8GEMMNEON.swift).
     case neon
     /// 4x16, SDOT (KernelsDotProduct, through its C declaration CKernelsDotProduct).
@@ -50,7 +55,7 @@ public enum Int8GEMMKernel: Sendable {
         switch layout {
         case .avx2:
             #if arch(x86_64) && canImport(KernelsAVX2)
-            if level == .avx2 { return .avx2 }
+            if level >= .avx2 { return .avx2 }
             #endif
             return .scalar
         case .neon:
@@ -59,9 +64,12 @@ public enum Int8GEMMKernel: Sendable {
             #else
             return .scalar
             #endif
-        case .neonDot:
+        case .dotProduct:
             #if arch(arm64) && canImport(CKernelsDotProduct)
             if CPUFeatures.host.asimdDotProduct { return .neonDot }
+            #endif
+            #if arch(x86_64) && canImport(KernelsAVXVNNI)
+            if level >= .avxVNNI { return .avxVNNI }
             #endif
             return .scalar
         }
@@ -74,6 +82,7 @@ public enum Int8GEMMKernel: Sendable {
         switch self {
         case .scalar: return "qs8-qc8w-gemm-4xNR-scalar"
         case .avx2: return "qs8-qc8w-gemm-6x16c2-avx2"
+        case .avxVNNI: return "qs8-qc8w-gemm-6x16c4-avxvnni"
         case .neon: return "qs8-qc8w-gemm-2x8c8-neon"
         case .neonDot: return "qs8-qc8w-gemm-4x16c4-neondot"
         }
@@ -84,6 +93,7 @@ public enum Int8GEMMKernel: Sendable {
         switch self {
         case .scalar: return "scalar"
         case .avx2: return "avx2 (vpmaddwd 6x16)"
+        case .avxVNNI: return "avxvnni (VPDPBUSD 6x16)"
         case .neon: return "neon (SMLAL 2x8)"
         case .neonDot: return "neonDot (SDOT 4x16)"
         }
@@ -93,14 +103,32 @@ public enum Int8GEMMKernel: Sendable {
     var tileRows: Int {
         switch self {
         case .scalar: return 4
-        case .avx2: return 6
+        case .avx2, .avxVNNI: return 6
         case .neon: return 2
         case .neonDot: return 4
         }
     }
 
-    /// The staged A tile holds int16 (vpmaddwd) rather than int8.
-    var stagesInt16: Bool { self == .avx2 }
+    /// How the A tile is staged for this kernel.
+    var staging: Int8TileStaging {
+        switch self {
+        case .avx2: return .int16
+        case .avxVNNI: return .shiftedBytes
+        case .scalar, .neon, .neonDot: return .bytes
+        }
+    }
+}
+
+/// What a microkernel reads for its A tile: rows of the depth, padded with zeros to two depth groups.
+enum Int8TileStaging {
+    /// The int8 values as they are.
+    case bytes
+    /// Sign-extended to int16 (VPMADDWD multiplies int16 pairs).
+    case int16
+    /// x + 128 as unsigned bytes, x XOR 0x80 (VPDPBUSD's unsigned operand).
+    case shiftedBytes
+
+    var bytesPerValue: Int { self == .int16 ? 2 : 1 }
 }
 
 /// One tile's epilogue parameters, shared by every microkernel.
@@ -207,16 +235,16 @@ struct Int8GEMMTasks {
 /// conv's `packed`), whichever kernel runs: the staged tile at its largest (6 rows of int16) plus
 /// one gathered row of K bytes.
 public func int8GEMMTaskScratchBytes(_ weights: PackedInt8Weights) -> Int {
-    int8GEMMStagedBytes(weights, tileRows: 6, stagesInt16: true) + int8GEMMGatherBytes(weights)
+    int8GEMMStagedBytes(weights, tileRows: 6, staging: .int16) + int8GEMMGatherBytes(weights)
 }
 
 /// The staged A tile: `tileRows` rows of the depth padded to two groups.
 @inline(__always)
-private func int8GEMMStagedBytes(_ weights: PackedInt8Weights, tileRows: Int, stagesInt16: Bool) -> Int {
+private func int8GEMMStagedBytes(_ weights: PackedInt8Weights, tileRows: Int, staging: Int8TileStaging) -> Int {
     let group = weights.layout.depthGroup
     // Depth rounded up to two groups: the NEON kernels consume two groups per step.
     let paddedDepth = max(roundedUp(weights.inputs, to: 2 * group), 2 * group)
-    return tileRows * paddedDepth * (stagesInt16 ? 2 : 1)
+    return tileRows * paddedDepth * staging.bytesPerValue
 }
 
 /// A gathered row (K bytes) plus 64 bytes of slack after it.
@@ -274,7 +302,7 @@ func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, ou
     }
     let elementSize = isFloat ? 4 : 1
     let gatherLength = max(depth, 1)
-    let stagedBytes = int8GEMMStagedBytes(weights, tileRows: tileRows, stagesInt16: kernel.stagesInt16)
+    let stagedBytes = int8GEMMStagedBytes(weights, tileRows: tileRows, staging: kernel.staging)
     runTasks(tasks.count, pool: pool,
              Int8GEMMJob(source: source, rows: rows, depth: depth, paddedDepth: paddedDepth, tileRows: tileRows,
                          weights: weights, columns: columns, outputs: outputs, tasks: tasks, kernel: kernel,
@@ -306,11 +334,15 @@ private struct Int8GEMMJob: ParallelJob {
                 let rowCount = min(tileRows, lastRow - row)
                 for tileRow in 0..<rowCount {
                     let values = source.row(row + tileRow, scratch: gather)
-                    if kernel.stagesInt16 {
+                    switch kernel.staging {
+                    case .bytes:
+                        (buffer + tileRow * paddedDepth).copyMemory(from: values, byteCount: depth)
+                    case .int16:
                         widenToInt16(values, count: depth,
                                      into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
-                    } else {
-                        (buffer + tileRow * paddedDepth).copyMemory(from: values, byteCount: depth)
+                    case .shiftedBytes:
+                        shiftToUnsigned(values, count: depth,
+                                        into: (buffer + tileRow * paddedDepth).assumingMemoryBound(to: UInt8.self))
                     }
                 }
                 for panel in firstPanel..<lastPanel {
@@ -346,6 +378,21 @@ private func widenToInt16(_ source: UnsafePointer<Int8>, count: Int, into destin
     }
 }
 
+/// x + 128 for `count` int8, as unsigned bytes (x XOR 0x80; vectors of 16).
+@inline(__always)
+private func shiftToUnsigned(_ source: UnsafePointer<Int8>, count: Int, into destination: UnsafeMutablePointer<UInt8>) {
+    var index = 0
+    while index + 16 <= count {
+        let bytes = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: bytes ^ 0x80, as: SIMD16<UInt8>.self)
+        index += 16
+    }
+    while index < count {
+        destination[index] = UInt8(bitPattern: source[index]) ^ 0x80
+        index += 1
+    }
+}
+
 /// One tile of rows x columns (at most MR x NR) on `kernel`.
 @inline(__always)
 private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, stagedStride: Int, rows: Int,
@@ -363,6 +410,19 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
                          residualZeroPoint: output.residualZeroPoint, residualScale: output.residualScale,
                          lower: output.range.lowerBound, upper: output.range.upperBound,
                          outputZeroPoint: output.range.zeroPoint)
+        #endif
+    case .avxVNNI:
+        #if arch(x86_64) && canImport(KernelsAVXVNNI)
+        // choose(for:) picks this kernel only for `.dotProduct` weights, which have the bias on x86-64.
+        guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
+        var destination = Int8TileDestination(
+            output: output.base, outputStride: output.stride, floatOutput: output.isFloat, residual: output.residual,
+            residualStride: output.residualStride, residualZeroPoint: output.residualZeroPoint,
+            residualScale: output.residualScale, lower: output.range.lowerBound, upper: output.range.upperBound,
+            outputZeroPoint: output.range.zeroPoint)
+        int8GEMM6x16c4AVXVNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
+                              depthQuads: paddedDepth / 4, panel: weights.panel(panel),
+                              bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
         #endif
     case .neon:
         #if arch(arm64)

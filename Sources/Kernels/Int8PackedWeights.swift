@@ -13,15 +13,16 @@ public enum Int8WeightLayout: UInt8, Sendable, CaseIterable {
     case avx2 = 1
     /// 8 x 8: SMULL/SMLAL + SADALP over 8 consecutive k (ARMv8 NEON, Cortex-A72).
     case neon = 2
-    /// 16 x 4: SDOT over 4 consecutive k (ARMv8.2 dot product, Cortex-A76).
-    case neonDot = 3
+    /// 16 x 4: four consecutive k per output, the group one dot-product instruction reduces: SDOT
+    /// (ARMv8.2, Cortex-A76) and VPDPBUSD (x86-64 AVX-VNNI) both read it.
+    case dotProduct = 3
 
     /// NR: output channels per panel.
     public var panelColumns: Int {
         switch self {
         case .avx2: return 16
         case .neon: return 8
-        case .neonDot: return 16
+        case .dotProduct: return 16
         }
     }
 
@@ -30,16 +31,18 @@ public enum Int8WeightLayout: UInt8, Sendable, CaseIterable {
         switch self {
         case .avx2: return 2
         case .neon: return 8
-        case .neonDot: return 4
+        case .dotProduct: return 4
         }
     }
 
-    /// The layout the fastest kernel of this machine reads.
+    /// The layout the fastest kernel of this machine reads. On x86-64 it follows the dispatch level
+    /// (`EDGEDETR_KERNELS=avx2` on an AVX-VNNI machine packs for the AVX2 tile), read when weights are
+    /// packed or loaded.
     public static var native: Int8WeightLayout {
         #if arch(arm64)
-        return CPUFeatures.host.asimdDotProduct ? .neonDot : .neon
+        return CPUFeatures.host.asimdDotProduct ? .dotProduct : .neon
         #else
-        return .avx2
+        return KernelDispatch.current >= .avxVNNI ? .dotProduct : .avx2
         #endif
     }
 
@@ -83,6 +86,11 @@ public final class PackedInt8Weights {
     public let bytes: UnsafeMutableRawPointer
     /// False when the bytes are borrowed (a mapped model file's, used in place).
     public let owned: Bool
+    /// The folded bias minus 128 x the weight sum of each output, panel by panel (NR per panel), for
+    /// the AVX-VNNI tile: VPDPBUSD multiplies unsigned by signed bytes, so that tile reads activations
+    /// as x + 128 (x XOR 0x80) and this bias takes the 128 x sum_k W[n, k] back out, exactly.
+    /// Computed at pack or load time for `.dotProduct` weights on x86-64; nil otherwise.
+    let unsignedInputBias: UnsafeMutablePointer<Int32>?
     public var byteCount: Int { panelCount * panelStride }
 
     /// Packs `weights` [outputs, inputs] (int8, symmetric; -128 is clamped to -127, which the
@@ -114,6 +122,8 @@ public final class PackedInt8Weights {
             panel.storeBytes(of: correctedBias, toByteOffset: 4 * column, as: Int32.self)
             panel.storeBytes(of: scales[output], toByteOffset: 4 * (columns + column), as: Float.self)
         }
+        unsignedInputBias = Self.unsignedInputBias(bytes, layout: layout, panelCount: panelCount, panelStride: panelStride,
+                                                   inputs: self.inputs)
     }
 
     /// Uses `packedBytes` (a model file's mapped panels) in place, without copying: the caller keeps
@@ -130,6 +140,8 @@ public final class PackedInt8Weights {
         panelStride = layout.panelByteCount(inputs: inputs)
         bytes = UnsafeMutableRawPointer(mutating: packedBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!)
         owned = false
+        unsignedInputBias = Self.unsignedInputBias(bytes, layout: layout, panelCount: panelCount, panelStride: panelStride,
+                                                   inputs: inputs)
     }
 
     /// The same weights, folded biases and scales in another layout (a model file packed for another
@@ -156,6 +168,36 @@ public final class PackedInt8Weights {
             panel.storeBytes(of: source.foldedBias(output: output), toByteOffset: 4 * column, as: Int32.self)
             panel.storeBytes(of: source.scale(output: output), toByteOffset: 4 * (columns + column), as: Float.self)
         }
+        unsignedInputBias = Self.unsignedInputBias(bytes, layout: layout, panelCount: panelCount, panelStride: panelStride,
+                                                   inputs: inputs)
+    }
+
+    /// `unsignedInputBias` for panels at `bytes` (nil unless x86-64 and `.dotProduct`). Reads only the
+    /// panels' own bytes, so it is safe on a mapped file's panels before `panelProblem()` has run.
+    private static func unsignedInputBias(_ bytes: UnsafeMutableRawPointer, layout: Int8WeightLayout, panelCount: Int,
+                                          panelStride: Int, inputs: Int) -> UnsafeMutablePointer<Int32>? {
+        #if arch(x86_64)
+        guard layout == .dotProduct else { return nil }
+        let columns = layout.panelColumns
+        let groups = roundedUp((inputs + layout.depthGroup - 1) / layout.depthGroup, to: 2)
+        let result = UnsafeMutablePointer<Int32>.allocate(capacity: max(panelCount * columns, 1))
+        for panelIndex in 0..<panelCount {
+            let panel = UnsafeRawPointer(bytes + panelIndex * panelStride)
+            let weightBytes = (panel + layout.panelHeaderByteCount).assumingMemoryBound(to: Int8.self)
+            for column in 0..<columns {
+                var sum: Int32 = 0
+                for groupIndex in 0..<groups {
+                    for lane in 0..<layout.depthGroup {
+                        sum &+= Int32(weightBytes[(groupIndex * columns + column) * layout.depthGroup + lane])
+                    }
+                }
+                result[panelIndex * columns + column] = panel.load(fromByteOffset: 4 * column, as: Int32.self) &- 128 &* sum
+            }
+        }
+        return result
+        #else
+        return nil
+        #endif
     }
 
     /// Bytes of `outputs` x `inputs` weights packed in `layout`; nil when the size overflows.
@@ -236,6 +278,7 @@ public final class PackedInt8Weights {
 
     deinit {
         if owned { bytes.deallocate() }
+        unsignedInputBias?.deallocate()
     }
 
     /// The first byte of panel `panel`.

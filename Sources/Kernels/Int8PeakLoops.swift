@@ -1,13 +1,20 @@
 #if arch(x86_64) && canImport(KernelsAVX2)
 import KernelsAVX2
 #endif
+#if arch(x86_64) && canImport(KernelsAVXVNNI)
+import KernelsAVXVNNI
+#endif
 
 /// Loops for `edgedetr bench-kernels`: the machine's peak multiply-accumulates per second on one
 /// core (register-only), to quote kernel speeds as a fraction of it, and on AVX2 the two int8
-/// ceilings that say what bounds the int8 GEMM.
+/// ceilings that say what bounds the int8 GEMM. The int8 loops follow the dispatch level: at
+/// `.avxVNNI` they run the instruction of that level's int8 tile, VPDPBUSD.
 public enum Int8PeakLoops {
     /// MACs one iteration of `int8(iterations:)` performs.
     public static var int8MACsPerIteration: Int {
+        #if arch(x86_64) && canImport(KernelsAVXVNNI)
+        if KernelDispatch.current >= .avxVNNI { return 384 }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return 128 }
         #endif
@@ -22,10 +29,14 @@ public enum Int8PeakLoops {
         return 64
     }
 
-    /// int8 peak loop: vpmaddwd chains on AVX2; elsewhere eight chains of widening int16 SIMD8
-    /// multiply-adds (SMLAL on NEON). Returns a value to keep the loop alive.
+    /// int8 peak loop: VPDPBUSD chains at the AVX-VNNI level, vpmaddwd chains on AVX2; elsewhere
+    /// eight chains of widening int16 SIMD8 multiply-adds (SMLAL on NEON). Returns a value to keep the
+    /// loop alive.
     @inline(never)
     public static func int8(iterations: Int, seed: Int32) -> Int32 {
+        #if arch(x86_64) && canImport(KernelsAVXVNNI)
+        if KernelDispatch.current >= .avxVNNI { return int8PeakLoopAVXVNNI(iterations: iterations, seed: seed) }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return int8PeakLoopAVX2(iterations: iterations, seed: seed) }
         #endif
@@ -51,10 +62,11 @@ public enum Int8PeakLoops {
         case multiplyAccumulateFromL1
     }
 
-    /// Whether `int8(_:iterations:seed:)` has loops here (the int8 route is AVX2's).
+    /// Whether `int8(_:iterations:seed:)` has loops here (the int8 route is AVX2's vpmaddwd; the
+    /// AVX-VNNI tile's ceiling is its peak loop itself).
     public static var hasInt8Ceilings: Bool {
         #if arch(x86_64) && canImport(KernelsAVX2)
-        return CPUFeatures.host.hasAVX2FMA
+        return KernelDispatch.current == .avx2
         #else
         return false
         #endif

@@ -52,7 +52,7 @@ public func int8GEMM6x16AVX2(a: UnsafePointer<Int16>, aStride: Int, depthPairs: 
         w += 32
         remaining &-= 1
     }
-    let epilogue = Int8EpilogueAVX2(scales: panel + 64, columns: columns, output: output, outputStride: outputStride,
+    let epilogue = Int8TileEpilogueAVX2(scales: panel + 64, columns: columns, output: output, outputStride: outputStride,
                                     floatOutput: floatOutput, residual: residual, residualStride: residualStride,
                                     residualZeroPoint: residualZeroPoint, residualScale: residualScale,
                                     lower: lower, upper: upper, outputZeroPoint: outputZeroPoint)
@@ -62,97 +62,5 @@ public func int8GEMM6x16AVX2(a: UnsafePointer<Int16>, aStride: Int, depthPairs: 
     if rows > 3 { epilogue.store(c30, c31, row: 3) }
     if rows > 4 { epilogue.store(c40, c41, row: 4) }
     if rows > 5 { epilogue.store(c50, c51, row: 5) }
-}
-
-/// The requantization of 16 int32 accumulators of one tile row, in AVX2 registers.
-private struct Int8EpilogueAVX2 {
-    let scale0: __m256, scale1: __m256
-    let columns: Int
-    let output: UnsafeMutableRawPointer
-    let outputStride: Int
-    let floatOutput: Bool
-    let residual: UnsafePointer<Int8>?
-    let residualStride: Int
-    let residualZeroPoint: __m256i
-    let residualScale: __m256
-    let lower: __m256, upper: __m256
-    let outputZeroPoint: __m256i
-
-    @inline(__always)
-    init(scales: UnsafeRawPointer, columns: Int, output: UnsafeMutableRawPointer, outputStride: Int, floatOutput: Bool,
-         residual: UnsafePointer<Int8>?, residualStride: Int, residualZeroPoint: Int32, residualScale: Float,
-         lower: Float, upper: Float, outputZeroPoint: Int32) {
-        scale0 = scales.loadUnaligned(as: __m256.self)
-        scale1 = scales.loadUnaligned(fromByteOffset: 32, as: __m256.self)
-        self.columns = columns
-        self.output = output
-        self.outputStride = outputStride
-        self.floatOutput = floatOutput
-        self.residual = residual
-        self.residualStride = residualStride
-        self.residualZeroPoint = _mm256_set1_epi32(residualZeroPoint)
-        self.residualScale = _mm256_set1_ps(residualScale)
-        self.lower = _mm256_set1_ps(lower)
-        self.upper = _mm256_set1_ps(upper)
-        self.outputZeroPoint = _mm256_set1_epi32(outputZeroPoint)
-    }
-
-    /// Float(acc) * scale, plus Float(r - zr) * residualScale: two roundings, then one addition.
-    @inline(__always)
-    func real(_ accumulator: __m256i, scale: __m256, residualBytes: UnsafeRawPointer?) -> __m256 {
-        let value = _mm256_mul_ps(_mm256_cvtepi32_ps(accumulator), scale)
-        guard let residualBytes else { return value }
-        let bytes = _mm_cvtsi64_si128(residualBytes.loadUnaligned(as: Int64.self))
-        let centred = _mm256_sub_epi32(_mm256_cvtepi8_epi32(bytes), residualZeroPoint)
-        return _mm256_add_ps(value, _mm256_mul_ps(_mm256_cvtepi32_ps(centred), residualScale))
-    }
-
-    /// clamp, round half to even by adding 1.5 * 2^23, add the zero point.
-    @inline(__always)
-    func quantize(_ value: __m256) -> __m256i {
-        let clamped = _mm256_min_ps(_mm256_max_ps(value, lower), upper)
-        let shifted = _mm256_add_ps(clamped, _mm256_set1_ps(12_582_912))
-        let integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B40_0000))
-        return _mm256_add_epi32(integer, outputZeroPoint)
-    }
-
-    @inline(__always)
-    func store(_ accumulator0: __m256i, _ accumulator1: __m256i, row: Int) {
-        var residualRow: UnsafeRawPointer?
-        if let residual { residualRow = UnsafeRawPointer(residual + row &* residualStride) }
-        let full = columns == 16
-        // A partial tile's residual is read through a zero-filled copy so no byte past the row is touched.
-        var residualCopy = SIMD16<Int8>()
-        if let row = residualRow, !full {
-            for column in 0..<columns { residualCopy[column] = row.load(fromByteOffset: column, as: Int8.self) }
-        }
-        withUnsafeBytes(of: &residualCopy) { copy in
-            let source: UnsafeRawPointer? = residualRow == nil ? nil : (full ? residualRow : copy.baseAddress)
-            let value0 = real(accumulator0, scale: scale0, residualBytes: source)
-            let value1 = real(accumulator1, scale: scale1, residualBytes: source.map { $0 + 8 })
-            if floatOutput {
-                let destination = output + (row &* outputStride) &* 4
-                if full {
-                    destination.storeBytes(of: value0, as: __m256.self)
-                    destination.storeBytes(of: value1, toByteOffset: 32, as: __m256.self)
-                } else {
-                    let values = unsafeBitCast((value0, value1), to: SIMD16<Float>.self)
-                    for column in 0..<columns { destination.storeBytes(of: values[column], toByteOffset: 4 &* column, as: Float.self) }
-                }
-            } else {
-                // In [-128, 127] already (clamped before the zero point was added): truncation is exact.
-                let low = SIMD8<Int8>(truncatingIfNeeded: unsafeBitCast(quantize(value0), to: SIMD8<Int32>.self))
-                let high = SIMD8<Int8>(truncatingIfNeeded: unsafeBitCast(quantize(value1), to: SIMD8<Int32>.self))
-                let destination = output + row &* outputStride
-                if full {
-                    destination.storeBytes(of: low, as: SIMD8<Int8>.self)
-                    destination.storeBytes(of: high, toByteOffset: 8, as: SIMD8<Int8>.self)
-                } else {
-                    let values = SIMD16<Int8>(lowHalf: low, highHalf: high)
-                    for column in 0..<columns { destination.storeBytes(of: values[column], toByteOffset: column, as: Int8.self) }
-                }
-            }
-        }
-    }
 }
 #endif

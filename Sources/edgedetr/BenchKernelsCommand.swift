@@ -9,13 +9,14 @@ struct BenchKernelsCommand: ParsableCommand {
         commandName: "bench-kernels",
         abstract: "Time the int8 and fp32 kernels (GEMM, conv, deformable core) against the measured peaks.",
         discussion: """
-            Measures the int8 and fp32 peak of one core with register-only loops (on AVX2 also two int8 \
-            ceilings: vpmaddwd alone, and the GEMM tile's vpmaddwd + vpaddd mix), then times int8 and fp32 \
+            Measures the int8 and fp32 peak of one core with register-only loops (the int8 loop runs the \
+            instruction of the level's int8 tile: VPDPBUSD at avxvnni, vpmaddwd at avx2, where two ceilings \
+            follow: vpmaddwd alone, and the GEMM tile's vpmaddwd + vpaddd mix), then times int8 and fp32 \
             GEMM (M=5440 K=256 N=256, M=5440 K=256 N=1024, M=300 K=256 N=2048), conv 3x3 256->256 and 1x1 \
             1024->256 at 32x32, and the deformable core for 5440 queries x 8 heads x 4 levels x 4 points \
             (head dim 32, levels 64x64..8x8). After one warm-up, --threads 1 keeps the best of --runs by the \
             thread's CPU time (a shared machine's waits for a core do not count); more threads keep the median \
-            wall-clock time. Peaks are per core times --threads. EDGEDETR_KERNELS=scalar|simd|avx2 picks the \
+            wall-clock time. Peaks are per core times --threads. EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni picks the \
             kernel level.
             """
     )
@@ -42,7 +43,8 @@ struct BenchKernelsCommand: ParsableCommand {
             _ = Int8PeakLoops.float(iterations: $0, seed: 0.5)
         }
         print(String(format: "peak (register-only, %d core%@): int8 %.1f GMAC/s, fp32 %.1f GMAC/s, int8/fp32 %.2fx",
-                     threads, threads > 1 ? "s" : "", int8Peak, floatPeak, int8Peak / floatPeak))
+                     threads, threads > 1 ? "s" : "", int8Peak, floatPeak, int8Peak / floatPeak)
+              + " (int8 GEMM \(Int8GEMMKernel.choose(for: .native).name))")
         // What bounds the int8 GEMM: the multiplier alone, and the tile's own vpmaddwd + vpaddd mix.
         var mixCeiling: Double?
         if Int8PeakLoops.hasInt8Ceilings {

@@ -147,7 +147,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "The model file to write.")
     var output: String
 
-    @Option(name: .long, help: "The CPU the int8 weights are packed for, used in place there (other CPUs repack them at load): host, x86-64 (AVX2), rpi4 (Cortex-A72 NEON), rpi5 (Cortex-A76 dot product), or raw (PyTorch layout, packed at load everywhere).")
+    @Option(name: .long, help: "The CPU the int8 weights are packed for, used in place there (other CPUs repack them at load): host, x86-64 (AVX2), x86-64-vnni (AVX-VNNI: the dot-product panels rpi5 also reads), rpi4 (Cortex-A72 NEON), rpi5 (Cortex-A76 dot product), or raw (PyTorch layout, packed at load everywhere).")
     var target: String = "host"
 
     @OptionGroup var settings: QuantizeOptionsGroup
@@ -157,10 +157,11 @@ struct QuantizeCommand: ParsableCommand {
         switch target {
         case "host": return .native
         case "x86-64": return .avx2
+        case "x86-64-vnni": return .dotProduct
         case "rpi4": return .neon
-        case "rpi5": return .neonDot
+        case "rpi5": return .dotProduct
         case "raw": return nil
-        default: throw ValidationError("--target must be one of host, x86-64, rpi4, rpi5, raw; got '\(target)'")
+        default: throw ValidationError("--target must be one of host, x86-64, x86-64-vnni, rpi4, rpi5, raw; got '\(target)'")
         }
     }
 

@@ -10,10 +10,12 @@ import Kernels
         let features = CPUFeatures.host
         #expect(features == CPUFeatures.detect())
         #if arch(x86_64)
-        // The build machine is a Zen 3: AVX2, FMA and YMM state saved by Linux.
+        // The build machines have AVX2, FMA and YMM state saved by Linux; some also AVX-VNNI.
         #expect(features.avx2 && features.fma && features.osSavesYMM && features.hasAVX2FMA)
         #expect(!features.asimd && !features.asimdDotProduct)
-        #expect(KernelDispatch.best == .avx2)
+        #expect(KernelDispatch.best == (features.hasAVXVNNI ? .avxVNNI : .avx2))
+        #expect(Int8WeightLayout.native == (features.hasAVXVNNI ? .dotProduct : .avx2))
+        KernelDispatch.withLevel(.avx2) { #expect(Int8WeightLayout.native == .avx2) }
         #elseif arch(arm64)
         #expect(features.asimd && !features.hasAVX2FMA)
         #expect(KernelDispatch.best == .simd)
@@ -21,13 +23,14 @@ import Kernels
     }
 
     @Test func levelNamesParseAndRequestsAreClamped() {
-        for level in [KernelLevel.scalar, .simd, .avx2] {
+        for level in [KernelLevel.scalar, .simd, .avx2, .avxVNNI] {
             let name = "\(level.name)"
             #expect(name.withCString { KernelLevel(cString: $0) } == level)
         }
         #expect("AVX2".withCString { KernelLevel(cString: $0) } == nil)
         #expect("".withCString { KernelLevel(cString: $0) } == nil)
-        KernelDispatch.withLevel(.avx2) { #expect(KernelDispatch.current == KernelDispatch.best) }
+        KernelDispatch.withLevel(.avxVNNI) { #expect(KernelDispatch.current == KernelDispatch.best) }
+        KernelDispatch.withLevel(.avx2) { #expect(KernelDispatch.current == min(.avx2, KernelDispatch.best)) }
         KernelDispatch.withLevel(.scalar) {
             #expect(KernelDispatch.current == .scalar)
             KernelDispatch.withLevel(.simd) { #expect(KernelDispatch.current == .simd) }

@@ -7,7 +7,7 @@ func randomInt8(_ count: Int, in range: ClosedRange<Int8> = -128...127, using ge
 }
 
 /// Every kernel level the tests run (levels above the CPU's best are clamped by the kernels).
-let int8Levels: [KernelLevel] = [.scalar, .simd, .avx2]
+let int8Levels: [KernelLevel] = [.scalar, .simd, .avx2, .avxVNNI]
 
 /// One randomized linear problem and its reference result.
 struct Int8LinearCase {
@@ -120,7 +120,7 @@ struct Int8LinearCase {
         // W[n, k] = n * 10 + k for 3 outputs, 5 inputs; zero point 2 folds -2 * sum_k W[n, k].
         let weights: [Int8] = (0..<15).map { Int8(($0 / 5) * 10 + $0 % 5) }
         let packed = PackedInt8Weights(weights: weights, outputs: 3, inputs: 5, bias: [100, 200, 300],
-                                       scales: [0.5, 0.25, 0.125], inputZeroPoint: 2, layout: .neonDot)
+                                       scales: [0.5, 0.25, 0.125], inputZeroPoint: 2, layout: .dotProduct)
         #expect(packed.panelCount == 1)
         #expect(packed.byteCount == 128 + 128)  // header 16*8, two groups of 16x4 bytes
         let bytes = UnsafeRawBufferPointer(start: packed.bytes, count: packed.byteCount)
@@ -130,13 +130,13 @@ struct Int8LinearCase {
         #expect(Array(bytes[(128 + 4)..<(128 + 8)]) == [10, 11, 12, 13])
         #expect(Array(bytes[(128 + 64 + 8)..<(128 + 64 + 12)]) == [24, 0, 0, 0])
         // Borrowed in place (a model file's panels): same bytes, not a copy, checked.
-        let borrowed = try #require(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 5, layout: .neonDot))
+        let borrowed = try #require(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 5, layout: .dotProduct))
         #expect(UnsafeRawPointer(borrowed.bytes) == UnsafeRawPointer(packed.bytes) && !borrowed.owned && packed.owned)
         #expect(borrowed.panelProblem() == nil)
         #expect(borrowed.foldingProblem(bias: [100, 200, 300], scales: [0.5, 0.25, 0.125], inputZeroPoint: 2) == nil)
         #expect(borrowed.foldingProblem(bias: [100, 201, 300], scales: [0.5, 0.25, 0.125], inputZeroPoint: 2)?.contains("output 1: folded bias") == true)
         #expect(borrowed.foldingProblem(bias: [100, 200, 300], scales: [0.5, 0.25, 0.5], inputZeroPoint: 2)?.contains("output 2: requantization scale") == true)
-        #expect(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 9, layout: .neonDot) == nil)
+        #expect(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 9, layout: .dotProduct) == nil)
         #expect(PackedInt8Weights(borrowing: bytes, outputs: 3, inputs: 5, layout: .neon) == nil)  // 192 bytes there
         // Padding (column 3, depth 5) and -128 are refused.
         packed.bytes.storeBytes(of: 1, toByteOffset: 128 + 64 + 8 + 1, as: Int8.self)

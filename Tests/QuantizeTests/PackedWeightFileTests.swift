@@ -84,7 +84,7 @@ import Testing
 
     @Test func writingPackedIsDeterministic() throws {
         #expect(Self.bytes(.neon) == Self.bytes(.neon))
-        #expect(Self.bytes(.neon) != Self.bytes(.neonDot))
+        #expect(Self.bytes(.neon) != Self.bytes(.dotProduct))
     }
 
     // MARK: - Corrupt packed weights

@@ -68,7 +68,7 @@ extension Int8WeightLayout {
         switch self {
         case .avx2: "avx2 16x2"
         case .neon: "neon 8x8"
-        case .neonDot: "neon-dot 16x4"
+        case .dotProduct: "dot-product 16x4"
         }
     }
 }
