@@ -38,8 +38,8 @@ done
 # 0.5-1.1 MB, and input size is what sets a checkpoint execution's speed): one or two transformer
 # layers, 1-2 heads, 4 queries, FFN 8, backbone widths 4-8, HF ResNet depths [1,1,1,1] where the
 # layout has them (timm ResNet-18/34/50 keep their depths). Without python3, the fixtures themselves.
-# RT-DETR keeps its widths (its vd shortcuts and CSP blocks change structure with them, and the shrinker
-# can only fix shapes, not add tensors): about 1 MB, still the one seed of its importer.
+# RT-DETR keeps its backbone widths (its vd shortcuts change structure with them, and the shrinker can
+# only fix shapes, not add tensors) and shrinks d_model and encoder_hidden_dim to 8: about 250 KB.
 default_widths='{"8":4,"12":4,"16":4,"24":4,"32":4,"48":8,"64":8,"96":8,"128":8,"192":8,"256":8,"512":8,"1024":8,"2048":8}'
 shrink() {  # FIXTURE CONFIG_CHANGES [BACKBONE_WIDTHS]
     local model=$F/models/$1 tiny="$OUT/tiny-$1"
@@ -63,7 +63,7 @@ shrink deformable_base "{$small,$one_head,\"decoder_layers\":1,\"encoder_n_point
 shrink deformable_one_level "{$small,$one_head,\"decoder_layers\":1,\"encoder_n_points\":2,\"decoder_n_points\":2,\"backbone_config\":{\"depths\":[1,1,1,1]}}"
 shrink deformable_refine_two_stage "{$small,$one_head,\"encoder_n_points\":1,\"decoder_n_points\":1,\"two_stage_num_proposals\":4}"
 shrink deformable_two_level_silu "{$small,$one_head}"
-rt_small='"encoder_ffn_dim":8,"decoder_ffn_dim":8,"num_queries":4,"decoder_layers":1,"decoder_n_points":1,"backbone_config":{"depths":[1,1,1,1]}'
+rt_small='"encoder_ffn_dim":8,"decoder_ffn_dim":8,"num_queries":4,"decoder_layers":1,"decoder_n_points":1,"d_model":8,"encoder_hidden_dim":8,"decoder_in_channels":[8,8,8],"backbone_config":{"depths":[1,1,1,1]}'
 shrink rt_detr_r18vd "{$rt_small,$one_head}" '{}'
 shrink rt_detr_v2_discrete "{$rt_small,$one_head}" '{}'
 

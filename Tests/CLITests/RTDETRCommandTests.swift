@@ -59,4 +59,16 @@ import Testing
         DetectCommandTests.expectOneLineError(try DetectCommandTests.edgedetr(["detect", "--model", folder.path, DetectCommandTests.image]),
                                               contains: name)
     }
+
+    /// The config's widths are checked against the tensors (transformers would fail to load such a
+    /// checkpoint): `hidden_expansion` 0.5 makes the CSP blocks' hidden width 16, the tensors say 32.
+    @Test func configWidthThatDisagreesWithTheTensorsIsNamed() throws {
+        let folder = try Self.copyOfFixture()
+        let path = folder.appendingPathComponent("config.json")
+        var config = try String(contentsOf: path, encoding: .utf8)
+        config = config.replacingOccurrences(of: "\"hidden_expansion\": 1.0", with: "\"hidden_expansion\": 0.5")
+        try config.write(to: path, atomically: true, encoding: .utf8)
+        DetectCommandTests.expectOneLineError(try DetectCommandTests.edgedetr(["detect", "--model", folder.path, DetectCommandTests.image]),
+                                              contains: "tensor 'model.encoder.fpn_blocks.0.conv1.conv.weight' has shape [32, 64, 1, 1], expected [16, 64, 1, 1]")
+    }
 }

@@ -5,15 +5,17 @@ extension GraphBuilder {
     /// followed by inference-mode BatchNorm at `batchNorm` (`.weight`, `.bias`, `.running_mean`,
     /// `.running_var`), folded: w' = w * s, b' = beta - mean * s with s = gamma / sqrt(var + eps). The
     /// kernel size is the architecture's (the padding depends on it): a checkpoint with another is
-    /// refused, not run with the wrong padding. The output width is the one size read from the file.
-    func foldedConvolution(weight name: String, batchNorm: String, inputChannels: Int, kernel: Int,
+    /// refused, not run with the wrong padding. The output width is `outputs` where the configuration
+    /// states it (a tensor of another width is refused with the standard shape message), else the one
+    /// size read from the file.
+    func foldedConvolution(weight name: String, batchNorm: String, inputChannels: Int, kernel: Int, outputs expected: Int? = nil,
                            epsilon: Float) throws(BuildError) -> (weight: [Float], bias: [Float], outputs: Int) {
         let weightShape = try shape(of: name)
         guard weightShape.count == 4, weightShape[0] >= 1 else {
             throw .unsupported("\(checkpoint.weights.name): tensor '\(name)' has shape \(weightShape), "
-                + "expected [outputs >= 1, \(inputChannels), \(kernel), \(kernel)]")
+                + "expected [\(expected.map(String.init) ?? "outputs >= 1"), \(inputChannels), \(kernel), \(kernel)]")
         }
-        let outputs = weightShape[0]
+        let outputs = expected ?? weightShape[0]
         var weight = try values(name, shape: [outputs, inputChannels, kernel, kernel])
         let gamma = try values("\(batchNorm).weight", shape: [outputs])
         let beta = try values("\(batchNorm).bias", shape: [outputs])
@@ -43,9 +45,9 @@ extension GraphBuilder {
     /// `{batchNorm}.folded_bias`), with `activation` and `residual` fused.
     func convolutionBatchNorm(_ x: ValueID, weight name: String, batchNorm: String, name nodeName: String, kernel: Int,
                               stride: Int, padding: Int, activation: Activation, residual: ValueID? = nil,
-                              epsilon: Float) throws(BuildError) -> ValueID {
+                              outputs: Int? = nil, epsilon: Float) throws(BuildError) -> ValueID {
         let folded = try foldedConvolution(weight: name, batchNorm: batchNorm, inputChannels: columns(x), kernel: kernel,
-                                           epsilon: epsilon)
+                                           outputs: outputs, epsilon: epsilon)
         let weightID = try constant(name, shape: [folded.outputs, columns(x), kernel, kernel], values: folded.weight)
         let biasID = try constant("\(batchNorm).folded_bias", shape: [folded.outputs], values: folded.bias)
         var inputs = [x, weightID, biasID]

@@ -38,7 +38,7 @@ struct RTDETRBuilder {
             maps.append(try builder.convolutionBatchNorm(
                 feature, weight: "model.encoder_input_proj.\(level).0.weight", batchNorm: "model.encoder_input_proj.\(level).1",
                 name: "model.encoder_input_proj.\(level)", kernel: 1, stride: 1, padding: 0, activation: .none,
-                epsilon: RTDETRResNet.batchNormEpsilon))
+                outputs: hidden, epsilon: RTDETRResNet.batchNormEpsilon))
         }
         let encoded = try hybridEncoder(maps)
         let (memory, levels) = try decoderSources(encoded)
@@ -61,7 +61,8 @@ struct RTDETRBuilder {
         let stages = maps.count - 1
         var fpn = [maps[stages]]
         for index in 0..<stages {
-            let lateral = try convolution(fpn[fpn.count - 1], "model.encoder.lateral_convs.\(index)", kernel: 1, stride: 1)
+            let lateral = try convolution(fpn[fpn.count - 1], "model.encoder.lateral_convs.\(index)", kernel: 1, stride: 1,
+                                          outputs: hidden)
             fpn[fpn.count - 1] = lateral
             let upsampled = try builder.add(.upsampleNearest(factor: 2), [lateral], name: "model.encoder.fpn_upsample.\(index)")
             let fused = try concatenateChannels(upsampled, maps[stages - index - 1], name: "model.encoder.fpn_concat.\(index)")
@@ -70,7 +71,8 @@ struct RTDETRBuilder {
         fpn.reverse()
         var pan = [fpn[0]]
         for index in 0..<stages {
-            let downsampled = try convolution(pan[pan.count - 1], "model.encoder.downsample_convs.\(index)", kernel: 3, stride: 2)
+            let downsampled = try convolution(pan[pan.count - 1], "model.encoder.downsample_convs.\(index)", kernel: 3,
+                                              stride: 2, outputs: hidden)
             let fused = try concatenateChannels(downsampled, fpn[index + 1], name: "model.encoder.pan_concat.\(index)")
             pan.append(try cspLayer(fused, prefix: "model.encoder.pan_blocks.\(index)"))
         }
@@ -127,14 +129,14 @@ struct RTDETRBuilder {
     /// RTDetrCSPRepLayer: conv1 -> three RepVGG blocks, plus conv2, summed, then conv3 when the hidden
     /// width differs from the output's.
     private func cspLayer(_ x: ValueID, prefix: String) throws(BuildError) -> ValueID {
-        var branch = try convolution(x, "\(prefix).conv1", kernel: 1, stride: 1)
+        var branch = try convolution(x, "\(prefix).conv1", kernel: 1, stride: 1, outputs: rt.cspHiddenChannels)
         for block in 0..<Self.cspBlocks {
             branch = try repVGG(branch, prefix: "\(prefix).bottlenecks.\(block)")
         }
-        let shortcut = try convolution(x, "\(prefix).conv2", kernel: 1, stride: 1)
+        let shortcut = try convolution(x, "\(prefix).conv2", kernel: 1, stride: 1, outputs: rt.cspHiddenChannels)
         let sum = try builder.binary(.add, branch, shortcut, name: "\(prefix).add")
         guard rt.cspHiddenChannels != hidden else { return sum }
-        return try convolution(sum, "\(prefix).conv3", kernel: 1, stride: 1)
+        return try convolution(sum, "\(prefix).conv3", kernel: 1, stride: 1, outputs: hidden)
     }
 
     /// RTDetrRepVggBlock: activation(BN(conv3x3(x)) + BN(conv1x1(x))), both branches folded into one
@@ -142,14 +144,11 @@ struct RTDETRBuilder {
     private func repVGG(_ x: ValueID, prefix: String) throws(BuildError) -> ValueID {
         let channels = builder.columns(x)
         let epsilon = rt.batchNormEpsilon
+        // RTDetrRepVggBlock keeps the width: both branches have as many outputs as inputs.
         var wide = try builder.foldedConvolution(weight: "\(prefix).conv1.conv.weight", batchNorm: "\(prefix).conv1.norm",
-                                                 inputChannels: channels, kernel: 3, epsilon: epsilon)
+                                                 inputChannels: channels, kernel: 3, outputs: channels, epsilon: epsilon)
         let narrow = try builder.foldedConvolution(weight: "\(prefix).conv2.conv.weight", batchNorm: "\(prefix).conv2.norm",
-                                                   inputChannels: channels, kernel: 1, epsilon: epsilon)
-        guard narrow.outputs == wide.outputs else {
-            throw .unsupported("\(builder.checkpoint.weights.name): '\(prefix).conv1' has \(wide.outputs) outputs but "
-                               + "'\(prefix).conv2' \(narrow.outputs)")
-        }
+                                                   inputChannels: channels, kernel: 1, outputs: channels, epsilon: epsilon)
         for output in 0..<wide.outputs {
             wide.bias[output] += narrow.bias[output]
             for input in 0..<channels {
@@ -162,9 +161,10 @@ struct RTDETRBuilder {
     }
 
     /// RTDetrConvNormLayer at `prefix` (`conv`, `norm`) with `activation_function`.
-    private func convolution(_ x: ValueID, _ prefix: String, kernel: Int, stride: Int) throws(BuildError) -> ValueID {
+    private func convolution(_ x: ValueID, _ prefix: String, kernel: Int, stride: Int,
+                             outputs: Int) throws(BuildError) -> ValueID {
         let folded = try builder.foldedConvolution(weight: "\(prefix).conv.weight", batchNorm: "\(prefix).norm",
-                                                   inputChannels: builder.columns(x), kernel: kernel,
+                                                   inputChannels: builder.columns(x), kernel: kernel, outputs: outputs,
                                                    epsilon: rt.batchNormEpsilon)
         let shape = [folded.outputs, builder.columns(x), kernel, kernel]
         let weight = try builder.constant("\(prefix).conv.weight", shape: shape, values: folded.weight)
@@ -211,11 +211,8 @@ struct RTDETRBuilder {
             let source = try builder.convolutionBatchNorm(
                 extra ? maps[maps.count - 1] : maps[level], weight: "\(prefix).0.weight", batchNorm: "\(prefix).1",
                 name: prefix, kernel: extra ? 3 : 1, stride: extra ? 2 : 1, padding: extra ? 1 : 0, activation: .none,
-                epsilon: rt.batchNormEpsilon)
+                outputs: d, epsilon: rt.batchNormEpsilon)
             let shape = builder.graph.shape(of: source)
-            guard shape[2] == d else {
-                throw .unsupported("\(builder.checkpoint.weights.name): '\(prefix).0.weight' has \(shape[2]) outputs, expected d_model \(d)")
-            }
             levels.append(LevelShape(height: shape[0], width: shape[1]))
             flattened.append(try builder.add(.reshape([shape[0] * shape[1], d]), [source], name: "\(prefix).flatten"))
         }

@@ -408,6 +408,25 @@ public struct DetectorConfig: Sendable, Equatable {
 
     /// An HF `ResNetConfig` object; defaults are ResNetConfig's (ResNet-50 layout, last stage out).
     private static func huggingFaceResNet(_ fields: JSONFields) throws(CheckpointError) -> BackboneConfig {
+        func refuse(_ key: String, _ note: String) -> CheckpointError {
+            .unsupportedValue(file: fields.file, field: fields.fieldName(key), value: "true", note: note)
+        }
+        let stages = try resNetStages(fields, defaultOutIndices: [4])
+        if try fields.bool("downsample_in_first_stage", default: false) {
+            throw refuse("downsample_in_first_stage", "torchvision ResNets do not downsample in layer1")
+        }
+        if try fields.bool("downsample_in_bottleneck", default: false) {
+            throw refuse("downsample_in_bottleneck", "only the stride-on-3x3 (v1.5) bottleneck is implemented")
+        }
+        return BackboneConfig(layout: .huggingFaceResNet, depths: stages.depths, block: stages.block,
+                              outIndices: stages.outIndices)
+    }
+
+    /// The stage fields every transformers ResNet config has (`resnet` and `rt_detr_resnet`): four
+    /// `depths`, `layer_type`, `hidden_act` (relu), `num_channels` (3) and the stages read out
+    /// (`out_indices`, else `out_features`; `defaultOutIndices` when neither is given).
+    static func resNetStages(_ fields: JSONFields, defaultOutIndices: [Int])
+        throws(CheckpointError) -> (depths: [Int], block: BackboneBlock, outIndices: [Int]) {
         let file = fields.file
         func refuse(_ key: String, _ value: Any, _ note: String) -> CheckpointError {
             .unsupportedValue(file: file, field: fields.fieldName(key), value: "\(value)", note: note)
@@ -422,18 +441,12 @@ public struct DetectorConfig: Sendable, Equatable {
         }
         let hiddenAct = try fields.string("hidden_act", default: "relu")
         guard hiddenAct == "relu" else { throw refuse("hidden_act", hiddenAct, "expected relu") }
-        if try fields.bool("downsample_in_first_stage", default: false) {
-            throw refuse("downsample_in_first_stage", true, "torchvision ResNets do not downsample in layer1")
-        }
-        if try fields.bool("downsample_in_bottleneck", default: false) {
-            throw refuse("downsample_in_bottleneck", true, "only the stride-on-3x3 (v1.5) bottleneck is implemented")
-        }
         let channels = try fields.int("num_channels", default: 3)
         guard channels == 3 else { throw refuse("num_channels", channels, "expected 3 (RGB)") }
 
         // out_indices wins when both are present; transformers keeps them aligned on save.
         let stageNames = ["stem", "stage1", "stage2", "stage3", "stage4"]
-        var outIndices = [depths.count]
+        var outIndices = defaultOutIndices
         if let indices = try fields.optionalIntArray("out_indices") {
             outIndices = indices
         } else if let features = try fields.optionalStringArray("out_features") {
@@ -446,7 +459,7 @@ public struct DetectorConfig: Sendable, Equatable {
             }
         }
         try checkOutIndices(outIndices, field: fields.fieldName("out_indices"), file: file)
-        return BackboneConfig(layout: .huggingFaceResNet, depths: depths, block: block, outIndices: outIndices)
+        return (depths, block, outIndices)
     }
 
     /// Stages 1...4 in increasing order; the stem (0) and negative (from-the-end) indices are not used

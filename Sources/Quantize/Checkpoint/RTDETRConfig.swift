@@ -169,35 +169,9 @@ public struct RTDETRConfig: Sendable, Equatable {
         }
         let modelType = try fields.string("model_type", default: "rt_detr_resnet")
         guard modelType == "rt_detr_resnet" else { throw refuse("model_type", modelType, "expected rt_detr_resnet") }
-        let depths = try fields.optionalIntArray("depths") ?? [3, 4, 6, 3]
-        guard depths.count == 4, depths.allSatisfy({ (1...BackboneConfig.maximumDepth).contains($0) }) else {
-            throw refuse("depths", depths, "expected four stage depths in 1...\(BackboneConfig.maximumDepth)")
-        }
-        let layerType = try fields.string("layer_type", default: "bottleneck")
-        guard let block = BackboneBlock(rawValue: layerType) else { throw refuse("layer_type", layerType, "expected basic or bottleneck") }
-        let hiddenAct = try fields.string("hidden_act", default: "relu")
-        guard hiddenAct == "relu" else { throw refuse("hidden_act", hiddenAct, "expected relu") }
-        let channels = try fields.int("num_channels", default: 3)
-        guard channels == 3 else { throw refuse("num_channels", channels, "expected 3 (RGB)") }
-        let stageNames = ["stem", "stage1", "stage2", "stage3", "stage4"]
-        var outIndices = [2, 3, 4]
-        if let indices = try fields.optionalIntArray("out_indices") {
-            outIndices = indices
-        } else if let features = try fields.optionalStringArray("out_features") {
-            outIndices = []
-            for feature in features {
-                guard let index = stageNames.firstIndex(of: feature) else {
-                    throw refuse("out_features", features, "expected stage names stage1...stage4")
-                }
-                outIndices.append(index)
-            }
-        }
-        let increasing = zip(outIndices, outIndices.dropFirst()).allSatisfy { $0 < $1 }
-        guard !outIndices.isEmpty, outIndices.allSatisfy({ (1...4).contains($0) }), increasing else {
-            throw refuse("out_indices", outIndices, "expected increasing stage numbers in 1...4")
-        }
+        let stages = try DetectorConfig.resNetStages(fields, defaultOutIndices: [2, 3, 4])
         let vd = (try fields.bool("downsample_in_first_stage", default: false),
                   try fields.bool("downsample_in_bottleneck", default: false))
-        return (BackboneConfig(layout: .rtDETRResNet, depths: depths, block: block, outIndices: outIndices), vd)
+        return (BackboneConfig(layout: .rtDETRResNet, depths: stages.depths, block: stages.block, outIndices: stages.outIndices), vd)
     }
 }
