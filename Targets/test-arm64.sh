@@ -11,7 +11,9 @@
 #      host rounds the float GEMMs differently: no FMA);
 #   3. checks the kernel path each CPU takes (--bench: SMLAL on the A72, SDOT on the A76);
 #   4. requires the runner's one-line errors for corrupt images and corrupt model files to be the
-#      host CLI's, byte for byte.
+#      host CLI's, byte for byte;
+#   5. pipes an ffmpeg-decoded video stream into `edgedetr-run --raw` and requires the per-image
+#      detections (skipped without ffmpeg; CI installs it).
 # Usage:
 #
 #   Targets/test-arm64.sh [--no-host-cli]
@@ -140,6 +142,41 @@ if [ ${#model_files[@]} -gt 0 ]; then
             fail "the --target $target file should be used in place on $cpu:"$'\n'"$(grep '^int8 weights:' "$work/bench.txt")"
         fi
     done
+fi
+
+# A video stream through ffmpeg (issue 16): PNG frames decoded by ffmpeg into raw rgb24 and piped into
+# `edgedetr-run --raw 128x128 -` give, frame by frame, the host's per-image detections (text), and the
+# host's `detect --raw` JSON Lines byte for byte. CI installs ffmpeg; without it this check is skipped.
+if [ ${#model_files[@]} -gt 2 ] && command -v ffmpeg >/dev/null; then
+    frames=Tests/Fixtures/datasets/synth128-easy/calib
+    model=${model_files[2]}
+    ffmpeg -loglevel error -i "$frames/%06d.png" -frames:v 8 -f rawvideo -pix_fmt rgb24 "$work/frames.rgb"
+    index=0
+    : > "$work/expected.txt"
+    for image in $(ls "$frames"/*.png | head -8); do
+        "$host" detect --model "$model" --threshold 0 --top-k 5 "$image" | sed "s|^$image"$'\t'"|frame $index"$'\t'"|" >> "$work/expected.txt"
+        index=$((index + 1))
+    done
+    "$host" detect --model "$model" --threshold 0 --top-k 5 --raw 128x128 "$work/frames.rgb" > "$work/host-stream.txt" 2> /dev/null
+    cmp -s "$work/expected.txt" "$work/host-stream.txt" || fail "the host's --raw stream differs from its per-image detections"
+    "$host" detect --model "$model" --threshold 0 --top-k 5 --raw 128x128 --jsonl "$work/frames.rgb" > "$work/host.jsonl" 2> /dev/null
+    for run in "${runs[@]}"; do
+        set -- $run
+        ffmpeg -loglevel error -i "$frames/%06d.png" -frames:v 8 -f rawvideo -pix_fmt rgb24 - \
+            | emulate "$1" "$2" edgedetr-run "$model" --raw 128x128 --threshold 0 --top-k 5 - > "$work/device.txt" 2> "$work/report.txt" \
+            || fail "edgedetr-run --raw ($1, $2) exited with an error: $(cat "$work/report.txt")"
+        emulate "$1" "$2" edgedetr-run "$model" --raw 128x128 --threshold 0 --top-k 5 --jsonl - < "$work/frames.rgb" \
+            > "$work/device.jsonl" 2> /dev/null || fail "edgedetr-run --raw --jsonl ($1, $2) failed"
+        if ! cmp -s "$work/expected.txt" "$work/device.txt"; then
+            fail "the ffmpeg stream's detections differ from the per-image ones ($1 build, $2):"$'\n'"$(diff "$work/expected.txt" "$work/device.txt" | head -8)"
+        elif ! cmp -s "$work/host.jsonl" "$work/device.jsonl"; then
+            fail "the stream's JSON Lines differ from the host's ($1 build, $2)"
+        else
+            echo "test-arm64: ffmpeg | edgedetr-run --raw 128x128 - ($1 build, $2): 8 frames, $(wc -l < "$work/device.txt") detections identical to per-image runs; $(cut -d';' -f1 "$work/report.txt")"
+        fi
+    done
+elif [ ${#model_files[@]} -gt 2 ]; then
+    echo "test-arm64: stream check skipped: ffmpeg not installed (apt-get install ffmpeg)"
 fi
 
 # Kernel paths and --bench: the A72 runs the SMLAL tile, the A76 the SDOT tile (rpi4 build

@@ -53,14 +53,6 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
-/// The process's peak resident set so far, in KiB (Linux reports ru_maxrss in KiB).
-func peakResidentKiB() -> Int {
-    var usage = rusage()
-    // 0 is RUSAGE_SELF (its C enum type differs between glibc's headers and __rusage_who_t).
-    guard getrusage(0, &usage) == 0 else { return 0 }
-    return Int(usage.ru_maxrss)
-}
-
 /// Processors online now (1 when unknown).
 func onlineProcessorCount() -> Int {
     max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)

@@ -45,6 +45,9 @@ private func run(_ options: RunnerOptions) -> Int32 {
         printError("Error: \(error.message)")
         return RunnerExitCode.unusableModel
     }
+    if let size = options.rawSize {
+        return runStream(detector, width: size.width, height: size.height, options: options)
+    }
     guard let bytes = readWholeFile(options.imagePath) else {
         printError("Error: \(options.imagePath): cannot read file")
         return RunnerExitCode.failure
@@ -57,4 +60,36 @@ private func run(_ options: RunnerOptions) -> Int32 {
         return RunnerExitCode.failure
     }
     return runModel(detector, on: image, imageBytes: bytes, options: options)
+}
+
+/// `--raw`: every frame of the stream through `FrameStream` (the loop `edgedetr detect --raw` runs),
+/// then its report on stderr. A stream that breaks inside a frame exits 1 after the frames before it.
+private func runStream(_ detector: Detector, width: Int, height: Int, options: RunnerOptions) -> Int32 {
+    let path = options.imagePath
+    let descriptor = path == "-" ? Int32(0) : edgedetr_open_read_only(path)
+    guard descriptor >= 0 else {
+        printError("Error: \(path): cannot open (errno \(edgedetr_errno()))")
+        return RunnerExitCode.failure
+    }
+    defer { if descriptor != 0 { close(descriptor) } }
+    var reader: RawFrameReader
+    do throws(ImageError) {
+        reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: options.pixelFormat)
+    } catch {
+        printError("Error: --raw \(width)x\(height): \(error.description)")
+        return RunnerExitCode.usage
+    }
+    let stream = FrameStream(detector: detector, topK: options.topK, threshold: options.threshold,
+                             output: options.jsonLines ? .jsonLines : .text)
+    let summary = stream.run(&reader)
+    printError(summary.report)
+    if let error = summary.streamError {
+        printError("Error: \(path): \(error.description) (\(summary.frames) frames run)")
+        return RunnerExitCode.failure
+    }
+    if let message = summary.detectorError {
+        printError("Error: \(path): \(message)")
+        return RunnerExitCode.failure
+    }
+    return RunnerExitCode.success
 }

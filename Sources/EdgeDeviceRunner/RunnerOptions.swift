@@ -1,7 +1,9 @@
 import CLibc
+import EdgeRuntime
 
 /// The runner's command line, parsed by hand (libc only, no ArgumentParser):
-/// `edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]`.
+/// `edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]`, or
+/// `edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] ...` for raw video frames.
 /// `--threshold` and `--top-k` mean what they mean for `edgedetr detect`.
 struct RunnerOptions {
     var modelPath: String
@@ -16,8 +18,15 @@ struct RunnerOptions {
     var threshold: Float = 0.5
     /// Keep the K best (query, class) pairs before thresholding; nil: the model file's default.
     var topK: Int?
+    /// `--raw WxH`: the input is a stream of raw frames of this size (`imagePath` a file, a FIFO or `-`).
+    var rawSize: (width: Int, height: Int)?
+    /// The pixel format of `--raw` frames.
+    var pixelFormat = RawPixelFormat.rgb24
+    /// With `--raw`: one JSON Lines record per frame instead of text lines.
+    var jsonLines = false
 
-    static let usage = "Usage: edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]"
+    static let usage = "Usage: edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]\n"
+        + "       edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] [--threads N] [--threshold T] [--top-k K]"
 
     static let help = """
         \(usage)
@@ -31,6 +40,13 @@ struct RunnerOptions {
           --json          print the detections in COCO results format (as `edgedetr detect --json`)
           --bench N       after one warm-up, run decode and inference N times each (1 to 1000); print
                           median/min/max, memory (weights, arena, peak RSS) and the kernel paths
+          --raw WxH       the input is raw video frames of WxH pixels back to back (a file, a FIFO, or -
+                          for standard input), e.g. from
+                          ffmpeg -i video.mp4 -f rawvideo -pix_fmt rgb24 - | edgedetr-run model.edq --raw 1280x720 -
+                          lines read `frame N` instead of the image; frames per second and the mean time
+                          of each stage go to stderr at the end
+          --pixel-format  rgb24 (default) or gray, the format of --raw frames
+          --jsonl         with --raw: one JSON object per frame (JSON Lines), flushed as each frame is done
         """
 
     /// nil for `--help`/`-h`; throws on anything else that is not a valid command line.
@@ -41,6 +57,9 @@ struct RunnerOptions {
         var benchmarkRuns: Int?
         var threshold: Float = 0.5
         var topK: Int?
+        var rawSize: (width: Int, height: Int)?
+        var pixelFormat = RawPixelFormat.rgb24
+        var jsonLines = false
         var index = 0
         /// The value of option `name`: the next argument, or what follows `=`.
         func value(of name: String, inline: String?) throws(RunnerUsageError) -> String {
@@ -75,6 +94,20 @@ struct RunnerOptions {
             case "--json":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 json = true
+            case "--jsonl":
+                if inline != nil { throw .unexpectedValue(option: name) }
+                jsonLines = true
+            case "--raw":
+                let text = try value(of: name, inline: inline)
+                guard let size = parseFrameSize(text) else {
+                    throw .invalidValue(option: name, value: text,
+                                        expected: "WIDTHxHEIGHT with sides 1 to \(RGBImage.maximumSide) (e.g. 1280x720)")
+                }
+                rawSize = size
+            case "--pixel-format":
+                let text = try value(of: name, inline: inline)
+                guard let format = RawPixelFormat(name: text) else { throw .invalidValue(option: name, value: text, expected: "rgb24 or gray") }
+                pixelFormat = format
             default:
                 if argument.hasPrefix("-") && argument != "-" { throw .unknownOption(argument) }
                 positional.append(argument)
@@ -82,6 +115,14 @@ struct RunnerOptions {
             index += 1
         }
         guard positional.count == 2 else { throw .wrongArgumentCount(positional.count) }
+        if rawSize != nil {
+            if json || benchmarkRuns != nil { throw .conflict("--json and --bench take an image; on a --raw stream use --jsonl (the stream reports its timings)") }
+        } else if jsonLines {
+            throw .conflict("--jsonl writes a stream's frames; it needs --raw")
+        }
+        self.rawSize = rawSize
+        self.pixelFormat = pixelFormat
+        self.jsonLines = jsonLines
         modelPath = positional[0]
         imagePath = positional[1]
         self.threads = threads ?? min(onlineProcessorCount(), 64)
@@ -119,6 +160,8 @@ enum RunnerUsageError: Error {
     case unexpectedValue(option: String)
     case outOfRange(option: String, value: String, range: String)
     case wrongArgumentCount(Int)
+    case invalidValue(option: String, value: String, expected: String)
+    case conflict(String)
 
     var description: String {
         switch self {
@@ -130,6 +173,10 @@ enum RunnerUsageError: Error {
             return "'\(option)' takes no value"
         case .outOfRange(let option, let value, let range):
             return "\(option) must be from \(range), got \(value)"
+        case .invalidValue(let option, let value, let expected):
+            return "\(option) must be \(expected), got '\(value)'"
+        case .conflict(let message):
+            return message
         case .wrongArgumentCount(let count):
             return count < 2 ? "expected a model file and an image file" : "expected one model file and one image file, got \(count) paths"
         }

@@ -10,14 +10,18 @@ struct DetectCommand: ParsableCommand {
         discussion: """
             Each line reads: image, label, score, box (x0 y0 x1 y1 in pixels of the original image).
             Images: PNG, JPEG (baseline) and binary PPM/PGM.
+            Streams: with --raw WxH the one input (a file, a FIFO, or - for standard input) is raw video \
+            frames of that size back to back, as `ffmpeg -i VIDEO -f rawvideo -pix_fmt rgb24 -` writes them; \
+            each line then reads `frame N` instead of the image, or with --jsonl one JSON object per frame, \
+            written as each frame is done. A report of frames per second and stage times goes to stderr.
             """
     )
 
     @Option(name: .long, help: "A model file (.edq) or a Hugging Face checkpoint folder (config.json + model.safetensors).")
     var model: String
 
-    @Option(name: .long, help: "Worker threads (1 to 64).")
-    var threads: Int = 1
+    @Option(name: .long, help: "Worker threads (1 to 64; default: the processors online).")
+    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, 64)
 
     @Option(name: .long, help: "Keep the K best (query, class) pairs before thresholding (default: 300 for DAB-DETR, 100 otherwise).")
     var topK: Int?
@@ -31,7 +35,16 @@ struct DetectCommand: ParsableCommand {
     @Option(name: .long, help: "Draw the boxes on the image and write a PNG here (one image only).")
     var draw: String?
 
-    @Argument(help: "Image files.")
+    @Option(name: .long, help: "The input is a stream of raw video frames of this size, WIDTHxHEIGHT (e.g. 1280x720).")
+    var raw: String?
+
+    @Option(name: .long, help: "Pixel format of --raw frames: rgb24 or gray.")
+    var pixelFormat: String = "rgb24"
+
+    @Flag(name: .long, help: "With --raw: one JSON object per frame on standard output (JSON Lines), flushed per frame.")
+    var jsonl = false
+
+    @Argument(help: "Image files; with --raw, one stream (a file, a FIFO, or - for standard input).")
     var images: [String]
 
     func validate() throws {
@@ -40,9 +53,25 @@ struct DetectCommand: ParsableCommand {
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must be from 0 to 1, got \(threshold)") }
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         if draw != nil, images.count != 1 { throw ValidationError("--draw takes exactly one image, got \(images.count)") }
+        if let raw {
+            guard parseFrameSize(raw) != nil else {
+                throw ValidationError("--raw must be WIDTHxHEIGHT with sides 1 to \(RGBImage.maximumSide), got '\(raw)'")
+            }
+            guard RawPixelFormat(name: pixelFormat) != nil else {
+                throw ValidationError("--pixel-format must be rgb24 or gray, got '\(pixelFormat)'")
+            }
+            guard images.count == 1 else { throw ValidationError("--raw takes one stream, got \(images.count) inputs") }
+            if json != nil || draw != nil { throw ValidationError("--json and --draw take images; on a stream use --jsonl") }
+        } else if jsonl {
+            throw ValidationError("--jsonl writes a stream's frames; it needs --raw")
+        }
     }
 
     func run() throws {
+        if let raw, let size = parseFrameSize(raw), let format = RawPixelFormat(name: pixelFormat) {
+            try runStream(width: size.width, height: size.height, format: format)
+            return
+        }
         let detector = try AnyDetector(model: model, threads: threads)
         var results: [(imageID: Int, fileName: String, detection: Detection)] = []
         for (index, path) in images.enumerated() {
@@ -66,6 +95,34 @@ struct DetectCommand: ParsableCommand {
                 throw CLIError("\(json): cannot write (\(error.localizedDescription))")
             }
         }
+    }
+}
+
+extension DetectCommand {
+    /// `--raw`: the frames of the one input through `FrameStream`, the loop `edgedetr-run` runs too.
+    func runStream(width: Int, height: Int, format: RawPixelFormat) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isFolder) else {
+            throw CLIError("\(model): no such file or folder")
+        }
+        if isFolder.boolValue {
+            throw CLIError("\(model): a checkpoint folder; --raw runs a model file (edgedetr quantize or export writes one)")
+        }
+        let detector: Detector
+        do { detector = try Detector(path: model, threads: threads) } catch { throw CLIError("\(model): \(error.description)") }
+        let path = images[0]
+        let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw CLIError("\(path): cannot open (errno \(errno))") }
+        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+        var reader: RawFrameReader
+        do { reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: format) } catch {
+            throw CLIError("--raw \(width)x\(height): \(error.description)")
+        }
+        let stream = FrameStream(detector: detector, topK: topK, threshold: threshold, output: jsonl ? .jsonLines : .text)
+        let summary = stream.run(&reader)
+        FileHandle.standardError.write(Data((summary.report + "\n").utf8))
+        if let error = summary.streamError { throw CLIError("\(path): \(error.description) (\(summary.frames) frames run)") }
+        if let message = summary.detectorError { throw CLIError("\(path): \(message)") }
     }
 }
 

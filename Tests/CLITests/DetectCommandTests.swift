@@ -16,17 +16,28 @@ import Testing
         var standardError: String
     }
 
-    /// Runs the `edgedetr` executable SwiftPM built next to the test bundle.
-    static func edgedetr(_ arguments: [String]) throws -> Result {
-        var directory = Bundle.main.bundleURL
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("edgedetr").path) {
-            let parent = directory.deletingLastPathComponent()
-            guard parent != directory else { throw CLITestError("edgedetr executable not found") }
-            directory = parent
+    /// The `edgedetr` executable SwiftPM built next to the test bundle.
+    static var executable: URL {
+        get throws {
+            var directory = Bundle.main.bundleURL
+            while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("edgedetr").path) {
+                let parent = directory.deletingLastPathComponent()
+                guard parent != directory else { throw CLITestError("edgedetr executable not found") }
+                directory = parent
+            }
+            return directory.appendingPathComponent("edgedetr")
         }
+    }
+
+    /// Runs `edgedetr` with `arguments` (standard input from the file `standardInput`, else inherited).
+    static func edgedetr(_ arguments: [String], standardInput: String? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = directory.appendingPathComponent("edgedetr")
+        process.executableURL = try executable
         process.arguments = arguments
+        if let standardInput {
+            guard let input = FileHandle(forReadingAtPath: standardInput) else { throw CLITestError("\(standardInput): cannot open") }
+            process.standardInput = input
+        }
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
         process.standardError = error

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,13 @@
 #endif
 
 /// Helpers for what Swift cannot call or see directly: variadic open(2), the errno macro,
-/// the MAP_FAILED macro and the S_ISREG macro.
+/// the MAP_FAILED macro, the S_ISREG macro, SIG_IGN and stdout.
 static inline int edgedetr_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 static inline int edgedetr_errno(void) { return errno; }
 static inline int edgedetr_map_failed(const void *address) { return address == MAP_FAILED; }
 static inline int edgedetr_is_regular_file(mode_t mode) { return S_ISREG(mode); }
+/// Ignores SIGPIPE, so that writing to a closed pipe fails with EPIPE instead of killing the process
+/// (a stream's reader may go away; the writer then ends cleanly).
+static inline void edgedetr_ignore_broken_pipe(void) { signal(SIGPIPE, SIG_IGN); }
+/// stdio's standard output stream (a global Swift 6 will not read without an unsafe annotation).
+static inline FILE *edgedetr_stdout(void) { return stdout; }

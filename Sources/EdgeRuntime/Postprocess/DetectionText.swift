@@ -36,6 +36,22 @@ public func cocoResultsJSON(_ results: [(imageID: Int, fileName: String, detecti
     return text + "]"
 }
 
+/// One frame of a stream as a JSON Lines record, as `edgedetr detect` and `edgedetr-run` write it with
+/// `--json` on a stream: one line, no spaces, keys sorted; each detection with its COCO `bbox`
+/// (x, y, width, height, as `cocoResultsJSON` writes it), `category_id`, `label` name and `score`.
+/// `{"detections":[{"bbox":[12.5,3,40,20],"category_id":1,"label":"star","score":0.91}],"frame":0}`
+public func frameJSONLine(frame: Int, detections: [Detection], labelName: (Int) -> String) -> String {
+    var text = "{\"detections\":["
+    for (index, detection) in detections.enumerated() {
+        let box = [detection.x0, detection.y0, detection.x1 - detection.x0, detection.y1 - detection.y0]
+        text += index == 0 ? "{\"bbox\":[" : ",{\"bbox\":["
+        for (corner, value) in box.enumerated() { text += (corner == 0 ? "" : ",") + JSONText.number(Double(value)) }
+        text += "],\"category_id\":\(detection.label),\"label\":" + JSONText.string(labelName(detection.label))
+        text += ",\"score\":" + JSONText.number(Double(detection.score)) + "}"
+    }
+    return text + "],\"frame\":\(frame)}"
+}
+
 /// JSON text as JSONSerialization writes it, for the writers that cannot use Foundation (the device
 /// runner) or must match it byte for byte (the COCO results of `detect` and `edgedetr-run`).
 public enum JSONText {

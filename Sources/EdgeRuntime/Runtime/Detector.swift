@@ -1,3 +1,5 @@
+import CLibc
+
 /// The runtime's public API: load a model file once, then detect objects in RGB8 images of any size.
 ///
 /// ```swift
@@ -10,6 +12,8 @@
 public final class Detector {
     public let model: ModelFile
     public let executor: GraphExecutor
+    /// Where the last `detect` spent its time (a stream's per-stage report reads it).
+    public private(set) var lastStageTimes = DetectorStageTimes()
 
     public convenience init(path: String, threads: Int = 1) throws(DetectorError) {
         let model: ModelFile
@@ -35,6 +39,7 @@ public final class Detector {
     public func detect(_ image: RGBImage, topK: Int? = nil, threshold: Float = 0.5) throws(DetectorError) -> [Detection] {
         // The size first, so an image the model cannot take is refused before it is resized.
         let metadata = model.metadata
+        let start = monotonicSeconds()
         let input: (values: [Float], height: Int, width: Int)
         do throws(PreprocessError) {
             let size = try Preprocess.checkedOutputSize(image, config: metadata.preprocess)
@@ -46,6 +51,7 @@ public final class Detector {
         } catch {
             throw .preprocess(error)
         }
+        let preprocessed = monotonicSeconds()
         do {
             try input.values.withUnsafeBufferPointer { (buffer: UnsafeBufferPointer<Float>) throws(ExecutionError) in
                 guard let base = buffer.baseAddress else { throw .inputShape(name: "pixel_values", expected: 1, got: 0) }
@@ -54,14 +60,42 @@ public final class Detector {
         } catch {
             throw .execution(error)
         }
+        let inferred = monotonicSeconds()
         // ModelFile checked both outputs' types and shapes ([queries, labels] and [queries, 4]).
+        let detections: [Detection]
         do {
-            return try executor.detections(imageWidth: image.width, imageHeight: image.height, topK: topK ?? metadata.topK,
-                                           threshold: threshold)
+            detections = try executor.detections(imageWidth: image.width, imageHeight: image.height,
+                                                 topK: topK ?? metadata.topK, threshold: threshold)
         } catch {
             throw .execution(error)
         }
+        lastStageTimes = DetectorStageTimes(preprocess: preprocessed - start, inference: inferred - preprocessed,
+                                            postprocess: monotonicSeconds() - inferred)
+        return detections
     }
+}
+
+/// Seconds a `Detector.detect` call spent in each stage, on the monotonic clock.
+public struct DetectorStageTimes: Sendable, Equatable {
+    /// Resize and normalization of the image into the input tensor.
+    public var preprocess: Double = 0
+    /// The graph run.
+    public var inference: Double = 0
+    /// Top-k over queries x classes, boxes scaled to the image, threshold.
+    public var postprocess: Double = 0
+
+    public init(preprocess: Double = 0, inference: Double = 0, postprocess: Double = 0) {
+        self.preprocess = preprocess
+        self.inference = inference
+        self.postprocess = postprocess
+    }
+}
+
+/// Seconds on the monotonic clock (for intervals only).
+public func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }
 
 public enum DetectorError: Error, CustomStringConvertible {

@@ -1,0 +1,137 @@
+import CLibc
+
+/// The detection loop over a raw video stream, shared by `edgedetr detect --raw` and `edgedetr-run
+/// --raw`: read a frame, detect, write its detections and flush, so that the process reading them sees
+/// each frame as soon as it is done. Memory does not grow with the stream: one frame buffer, the
+/// detector's arena, and running sums for the report.
+public struct FrameStream {
+    /// How each frame's detections are written.
+    public enum Output: Sendable {
+        /// `frame N<TAB>label<TAB>score<TAB>x0 y0 x1 y1`, one line per detection (`detectionLine`).
+        case text
+        /// One JSON Lines record per frame, detections or not (`frameJSONLine`).
+        case jsonLines
+    }
+
+    /// How a stream ended and what it cost, per stage.
+    public struct Summary: Sendable {
+        /// Frames read and run.
+        public var frames = 0
+        /// Seconds from the first read to the last write.
+        public var seconds = 0.0
+        /// Sums over the frames, in seconds.
+        public var read = 0.0, preprocess = 0.0, inference = 0.0, postprocess = 0.0, write = 0.0
+        /// The stream broke inside a frame or could not be read (the frames before it were run).
+        public var streamError: StreamError?
+        /// A frame the detector refused (its message), which stops the stream.
+        public var detectorError: String?
+        /// The output was closed by its reader (EPIPE): the stream stopped there, cleanly.
+        public var outputClosed = false
+        /// The process's peak resident set when the stream ended, KiB: the same for 10 frames as for
+        /// 1000 (nothing grows with the stream).
+        public var peakResidentKiB = 0
+
+        public init() {}
+
+        /// One line for standard error: frames, frames per second and the mean time of each stage.
+        public var report: String {
+            func milliseconds(_ total: Double) -> String {
+                printfFixed(Float(frames > 0 ? 1000 * total / Double(frames) : 0), decimals: 2)
+            }
+            let rate = seconds > 0 ? Float(Double(frames) / seconds) : 0
+            return "stream: \(frames) frames in \(printfFixed(Float(seconds), decimals: 3)) s, "
+                + "\(printfFixed(rate, decimals: 1)) frames/s; mean ms per frame: read \(milliseconds(read)), "
+                + "preprocess \(milliseconds(preprocess)), inference \(milliseconds(inference)), "
+                + "postprocess \(milliseconds(postprocess)), write \(milliseconds(write)); peak RSS \(peakResidentKiB) KiB"
+                + (outputClosed ? "; output closed by its reader" : "")
+        }
+    }
+
+    public let detector: Detector
+    public var topK: Int?
+    public var threshold: Float
+    public var output: Output
+
+    public init(detector: Detector, topK: Int?, threshold: Float, output: Output) {
+        self.detector = detector
+        self.topK = topK
+        self.threshold = threshold
+        self.output = output
+    }
+
+    /// Runs every frame of `reader` and writes the results to standard output. Stops at the end of
+    /// the stream, a broken frame, a frame the detector refuses, or a closed output (SIGPIPE is
+    /// ignored for the process: a write to a closed pipe then fails instead of killing it).
+    public func run(_ reader: inout RawFrameReader) -> Summary {
+        edgedetr_ignore_broken_pipe()
+        var summary = Summary()
+        var image = RGBImage(validatedWidth: 0, height: 0, pixels: [])
+        let start = monotonicSeconds()
+        while true {
+            let before = monotonicSeconds()
+            do throws(StreamError) {
+                guard try reader.next(into: &image) else { break }
+            } catch {
+                summary.streamError = error
+                break
+            }
+            let read = monotonicSeconds()
+            let detections: [Detection]
+            do throws(DetectorError) {
+                detections = try detector.detect(image, topK: topK, threshold: threshold)
+            } catch {
+                summary.detectorError = "frame \(summary.frames): \(error.description)"
+                break
+            }
+            let detected = monotonicSeconds()
+            let written = write(detections, frame: summary.frames)
+            let after = monotonicSeconds()
+            let stages = detector.lastStageTimes
+            summary.frames += 1
+            summary.read += read - before
+            summary.preprocess += stages.preprocess
+            summary.inference += stages.inference
+            summary.postprocess += stages.postprocess
+            summary.write += after - detected
+            if !written {
+                summary.outputClosed = true
+                break
+            }
+        }
+        summary.seconds = monotonicSeconds() - start
+        summary.peakResidentKiB = peakResidentKiB()
+        return summary
+    }
+
+    /// Writes one frame's detections and flushes; false when standard output is closed or failing.
+    private func write(_ detections: [Detection], frame: Int) -> Bool {
+        var text = ""
+        switch output {
+        case .jsonLines:
+            text = frameJSONLine(frame: frame, detections: detections) { detector.labelName($0) } + "\n"
+        case .text:
+            for detection in detections {
+                text += detectionLine(imagePath: "frame \(frame)", label: detector.labelName(detection.label), detection) + "\n"
+            }
+        }
+        return writeToStandardOutput(text)
+    }
+}
+
+/// Writes `text` to standard output through stdio's buffer and flushes it; false when the write fails
+/// (a closed pipe, a full disk).
+public func writeToStandardOutput(_ text: String) -> Bool {
+    var text = text
+    let written = text.withUTF8 { bytes -> Bool in
+        bytes.isEmpty || fwrite(bytes.baseAddress!, 1, bytes.count, edgedetr_stdout()) == bytes.count
+    }
+    return written && fflush(edgedetr_stdout()) == 0
+}
+
+/// The process's peak resident set so far, in KiB (Linux reports ru_maxrss in KiB).
+public func peakResidentKiB() -> Int {
+    var usage = rusage()
+    // 0 is RUSAGE_SELF (its C enum type differs between glibc's headers and __rusage_who_t).
+    guard getrusage(0, &usage) == 0 else { return 0 }
+    return Int(usage.ru_maxrss)
+}

@@ -1,0 +1,148 @@
+import EdgeRuntime
+import Foundation
+import Testing
+
+/// `edgedetr detect --raw`: raw video frames from a file or standard input give the detections of the
+/// same pictures run one by one, as text lines or JSON Lines; broken streams and bad flags give one
+/// line; a closed output ends the stream cleanly. (`edgedetr-run --raw` runs the same `FrameStream`:
+/// Targets/test-arm64.sh compares it with this CLI under qemu, through ffmpeg.)
+@Suite struct StreamCommandTests {
+    typealias CLI = DetectCommandTests
+    static let frames = CLI.repository.appendingPathComponent("Tests/Fixtures/datasets/synth128-easy/calib")
+
+    /// The first `count` calibration pictures (128x128) decoded, and their raw rgb24 stream in a file.
+    static func stream(count: Int, in directory: URL) throws -> (paths: [String], file: String, bytes: [UInt8]) {
+        let paths = try FileManager.default.contentsOfDirectory(atPath: frames.path).filter { $0.hasSuffix(".png") }.sorted()
+            .prefix(count).map { frames.appendingPathComponent($0).path }
+        var bytes: [UInt8] = []
+        for path in paths {
+            let image = try decodeImage([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+            #expect(image.width == 128 && image.height == 128)
+            bytes += image.pixels
+        }
+        let file = directory.appendingPathComponent("frames.rgb").path
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        return (paths, file, bytes)
+    }
+
+    /// A model file of the bundled Deformable DETR fixture (float export: quick to make).
+    static func model(in directory: URL) throws -> String {
+        let file = directory.appendingPathComponent("model.edq").path
+        let export = try CLI.edgedetr(["export", "--model", CLI.fixture, "--input-size", "96x128", "-o", file])
+        #expect(export.status == 0, "\(export.standardError)")
+        return file
+    }
+
+    @Test func framesDetectAsTheirImagesDo() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (paths, file, _) = try Self.stream(count: 5, in: directory)
+        let perImage = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0.05", "--top-k", "4"] + paths)
+        #expect(perImage.status == 0, "\(perImage.standardError)")
+        var expected = perImage.standardOutput
+        for (index, path) in paths.enumerated() { expected = expected.replacingOccurrences(of: path + "\t", with: "frame \(index)\t") }
+        #expect(expected.split(separator: "\n").count == 20)
+
+        let fromFile = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0.05", "--top-k", "4", "--raw", "128x128", file])
+        #expect(fromFile.status == 0, "\(fromFile.standardError)")
+        #expect(fromFile.standardOutput == expected)
+        #expect(fromFile.standardError.hasPrefix("stream: 5 frames in ") && fromFile.standardError.contains("frames/s")
+                && fromFile.standardError.contains("inference") && fromFile.standardError.contains("peak RSS"))
+
+        let fromStandardInput = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0.05", "--top-k", "4",
+                                                  "--raw", "128x128", "-"], standardInput: file)
+        #expect(fromStandardInput.standardOutput == expected)
+
+        // JSON Lines: one record per frame, each the frame's detections in order.
+        let lines = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0.05", "--top-k", "4", "--raw", "128x128",
+                                      "--jsonl", file])
+        let records = lines.standardOutput.split(separator: "\n")
+        #expect(records.count == 5)
+        for (index, record) in records.enumerated() {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any])
+            #expect(object["frame"] as? Int == index)
+            let detections = try #require(object["detections"] as? [[String: Any]])
+            let expectedLines = expected.split(separator: "\n").filter { $0.hasPrefix("frame \(index)\t") }
+            #expect(detections.count == expectedLines.count)
+            for (detection, line) in zip(detections, expectedLines) {
+                #expect(line.split(separator: "\t")[1] == Substring(detection["label"] as? String ?? ""))
+            }
+        }
+    }
+
+    @Test func grayFramesAreTheirRGBReplicas() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (_, _, bytes) = try Self.stream(count: 3, in: directory)
+        let gray = stride(from: 0, to: bytes.count, by: 3).map { bytes[$0 + 1] }
+        let grayFile = directory.appendingPathComponent("gray.raw").path, rgbFile = directory.appendingPathComponent("rgb.raw").path
+        try Data(gray).write(to: URL(fileURLWithPath: grayFile))
+        try Data(gray.flatMap { [$0, $0, $0] }).write(to: URL(fileURLWithPath: rgbFile))
+        let arguments = ["detect", "--model", model, "--threshold", "0", "--top-k", "3", "--raw", "128x128", "--jsonl"]
+        let fromGray = try CLI.edgedetr(arguments + ["--pixel-format", "gray", grayFile])
+        let fromRGB = try CLI.edgedetr(arguments + [rgbFile])
+        #expect(fromGray.status == 0 && fromGray.standardOutput == fromRGB.standardOutput && !fromRGB.standardOutput.isEmpty)
+    }
+
+    @Test func brokenStreamsAndFlagsGiveOneLine() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (_, file, bytes) = try Self.stream(count: 3, in: directory)
+        // Two frames and 1000 bytes of the third: the two run, then one line names frame and byte counts.
+        let short = directory.appendingPathComponent("short.rgb").path
+        try Data(bytes.prefix(2 * 49_152 + 1000)).write(to: URL(fileURLWithPath: short))
+        let broken = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0", "--top-k", "1", "--raw", "128x128", short])
+        #expect(broken.status == 1 && broken.standardOutput.split(separator: "\n").count == 2)
+        #expect(broken.standardError.contains("Error: \(short): frame 2: the stream ended after 1000 of its 49152 bytes"))
+        // A frame size that does not divide the stream is the same error at the first frame that breaks.
+        CLI.expectOneLineError(try CLI.edgedetr(["detect", "--model", model, "--raw", "100x100", file]).droppingReport,
+                               contains: "of its 30000 bytes")
+        for (flags, message) in [(["--raw", "128"], "--raw must be WIDTHxHEIGHT"), (["--raw", "0x10"], "--raw must be WIDTHxHEIGHT"),
+                                 (["--raw", "99999x2"], "--raw must be WIDTHxHEIGHT"),
+                                 (["--raw", "8x8", "--pixel-format", "yuv420p"], "--pixel-format must be rgb24 or gray"),
+                                 (["--jsonl"], "--jsonl writes a stream's frames; it needs --raw"),
+                                 (["--raw", "8x8", "--json", "x.json"], "--json and --draw take images; on a stream use --jsonl")] {
+            // Usage errors: ArgumentParser's status 64, the message, then the usage lines.
+            let usage = try CLI.edgedetr(["detect", "--model", model] + flags + [file])
+            #expect(usage.status == 64 && usage.standardError.hasPrefix("Error: \(message)"), "\(flags): \(usage.standardError)")
+        }
+        let twoStreams = try CLI.edgedetr(["detect", "--model", model, "--raw", "8x8", file, file])
+        #expect(twoStreams.status == 64 && twoStreams.standardError.hasPrefix("Error: --raw takes one stream, got 2 inputs"))
+        CLI.expectOneLineError(try CLI.edgedetr(["detect", "--model", CLI.fixture, "--raw", "8x8", file]), contains: "a checkpoint folder")
+        CLI.expectOneLineError(try CLI.edgedetr(["detect", "--model", model, "--raw", "8x8", "/nonexistent/stream"]), contains: "cannot open")
+    }
+
+    /// A reader that goes away (closes the pipe) ends the stream with status 0 and the count of frames
+    /// written, not a SIGPIPE death.
+    @Test func closedOutputEndsTheStreamCleanly() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (_, _, bytes) = try Self.stream(count: 1, in: directory)
+        let long = directory.appendingPathComponent("long.rgb").path
+        try Data(Array([[UInt8]](repeating: bytes, count: 200).joined())).write(to: URL(fileURLWithPath: long))
+        let shell = "\(try CLI.executable.path) detect --model \(model) --threshold 0 --top-k 5 --raw 128x128 --jsonl \(long) | head -n 1; "
+            + "exit ${PIPESTATUS[0]}"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", shell]
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let standardOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let standardError = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(standardError)")
+        #expect(standardOutput.split(separator: "\n").count == 1)
+        #expect(standardError.contains("output closed by its reader") && !standardError.contains("200 frames"))
+    }
+}
+
+extension DetectCommandTests.Result {
+    /// The result without the stream report line on stderr (a broken stream reports, then errs).
+    var droppingReport: Self {
+        var copy = self
+        copy.standardError = standardError.split(separator: "\n").filter { !$0.hasPrefix("stream: ") }.joined(separator: "\n")
+        return copy
+    }
+}
