@@ -13,7 +13,8 @@
 #   4. requires the runner's one-line errors for corrupt images and corrupt model files to be the
 #      host CLI's, byte for byte;
 #   5. pipes an ffmpeg-decoded video stream into `edgedetr-run --raw` and requires the per-image
-#      detections (skipped without ffmpeg; CI installs it).
+#      detections (skipped without ffmpeg; CI installs it), and runs a batch (a folder with a broken
+#      file, then an image) with the host CLI's output and errors.
 # Usage:
 #
 #   Targets/test-arm64.sh [--no-host-cli]
@@ -175,8 +176,39 @@ if [ ${#model_files[@]} -gt 2 ] && command -v ffmpeg >/dev/null; then
             echo "test-arm64: ffmpeg | edgedetr-run --raw 128x128 - ($1 build, $2): 8 frames, $(wc -l < "$work/device.txt") detections identical to per-image runs; $(cut -d';' -f1 "$work/report.txt")"
         fi
     done
+    # --drop-late (a reader thread, Embedded Swift pthreads): the frames that run are in order, keep their
+    # index and their detections, and the last one always runs.
+    status=0
+    emulate rpi4 cortex-a72 edgedetr-run "$model" --raw 128x128 --threshold 0 --top-k 5 --jsonl --drop-late "$work/frames.rgb" \
+        > "$work/late.jsonl" 2> "$work/report.txt" || status=$?
+    if [ "$status" = 0 ] && [ -s "$work/late.jsonl" ] && grep -q '"frame":7}$' <(tail -1 "$work/late.jsonl") \
+        && [ "$(grep -cvxFf "$work/host.jsonl" "$work/late.jsonl")" = 0 ]; then
+        echo "test-arm64: --drop-late on A72: $(wc -l < "$work/late.jsonl") of 8 frames run, each as in the full stream; $(grep -o 'dropped [0-9]* late frames' "$work/report.txt")"
+    else
+        fail "--drop-late on A72 (status $status): $(cat "$work/report.txt")"
+    fi
 elif [ ${#model_files[@]} -gt 2 ]; then
     echo "test-arm64: stream check skipped: ffmpeg not installed (apt-get install ffmpeg)"
+fi
+
+# A batch: a folder (three calibration pictures, a broken file, a text file) and an image after it. The
+# runner reports the broken file and runs the rest, with the host CLI's output and error lines.
+if [ ${#model_files[@]} -gt 0 ]; then
+    mkdir -p "$work/batch"
+    cp $(ls Tests/Fixtures/datasets/synth128-easy/calib/*.png | head -3) "$work/batch/"
+    printf 'not an image' > "$work/batch/broken.jpg"
+    printf 'notes' > "$work/batch/notes.txt"
+    status=0
+    emulate rpi4 cortex-a72 edgedetr-run "${model_files[0]}" "$work/batch" Tests/Fixtures/images/oracle_rgb_64x48.png \
+        --threshold 0 --top-k 3 > "$work/device.txt" 2> "$work/device.err" || status=$?
+    "$host" detect --model "${model_files[0]}" --threshold 0 --top-k 3 "$work/batch" Tests/Fixtures/images/oracle_rgb_64x48.png \
+        > "$work/host.txt" 2> "$work/host.err" || true
+    if [ "$status" = 1 ] && cmp -s "$work/host.txt" "$work/device.txt" && cmp -s "$work/host.err" "$work/device.err" \
+        && [ "$(wc -l < "$work/device.txt")" = 12 ]; then
+        echo "test-arm64: batch (folder of 3 images + broken file, then an image): same 12 lines and error as the host CLI, status 1"
+    else
+        fail "batch run differs from the host CLI (status $status):"$'\n'"$(diff "$work/host.txt" "$work/device.txt" | head -4)"$'\n'"$(cat "$work/device.err")"
+    fi
 fi
 
 # Kernel paths and --bench: the A72 runs the SMLAL tile, the A76 the SDOT tile (rpi4 build

@@ -36,7 +36,7 @@ enum RunnerExitCode {
     static let usage: Int32 = 64
 }
 
-/// Loads the model, decodes the image, then detects (RunnerModel.swift).
+/// Loads the model, then decodes and detects each image (or runs the stream).
 private func run(_ options: RunnerOptions) -> Int32 {
     let detector: Detector
     do throws(RunnerModelError) {
@@ -48,18 +48,58 @@ private func run(_ options: RunnerOptions) -> Int32 {
     if let size = options.rawSize {
         return runStream(detector, width: size.width, height: size.height, options: options)
     }
-    guard let bytes = readWholeFile(options.imagePath) else {
-        printError("Error: \(options.imagePath): cannot read file")
-        return RunnerExitCode.failure
+    let (files, problems) = ImageInputs.expand(options.imagePaths)
+    if options.benchmarkRuns != nil && (files.count != 1 || !problems.isEmpty) {
+        printError("Error: --bench times one image, got \(files.count)")
+        return RunnerExitCode.usage
     }
-    let image: RGBImage
-    do throws(ImageError) {
-        image = try decodeImage(bytes)
-    } catch {
-        printError("Error: \(options.imagePath): \(error.description)")
-        return RunnerExitCode.failure
+    var failures = 0
+    for problem in problems {
+        printError("Error: \(problem)")
+        failures += 1
+        if options.stopOnError { return RunnerExitCode.failure }
     }
-    return runModel(detector, on: image, imageBytes: bytes, options: options)
+    var results: [(imageID: Int, fileName: String, detection: Detection)] = []
+    var ran = 0
+    var benchmarked: (image: RGBImage, bytes: [UInt8])?
+    for (index, path) in files.enumerated() {
+        guard let bytes = readWholeFile(path) else {
+            printError("Error: \(path): cannot read file")
+            failures += 1
+            if options.stopOnError { break } else { continue }
+        }
+        let image: RGBImage
+        let detections: [Detection]
+        do throws(ImageError) {
+            image = try decodeImage(bytes)
+        } catch {
+            printError("Error: \(path): \(error.description)")
+            failures += 1
+            if options.stopOnError { break } else { continue }
+        }
+        do throws(DetectorError) {
+            detections = try detector.detect(image, topK: options.topK, threshold: options.threshold)
+        } catch {
+            printError("Error: \(path): \(error.description)")
+            failures += 1
+            if options.stopOnError { break } else { continue }
+        }
+        ran += 1
+        if options.json {
+            results += detections.map { (imageID: index + 1, fileName: path, detection: $0) }
+        } else {
+            for detection in detections {
+                print(detectionLine(imagePath: path, label: detector.labelName(detection.label), detection))
+            }
+        }
+        if options.benchmarkRuns != nil { benchmarked = (image, bytes) }
+    }
+    // The COCO array of every image that ran, once (as `edgedetr detect --json` writes one file).
+    if options.json && ran > 0 { print(cocoResultsJSON(results)) }
+    if let runs = options.benchmarkRuns, let benchmarked {
+        benchmark(detector, on: benchmarked.image, imageBytes: benchmarked.bytes, runs: runs, options: options)
+    }
+    return failures > 0 ? RunnerExitCode.failure : RunnerExitCode.success
 }
 
 /// `--raw`: every frame of the stream through `FrameStream` (the loop `edgedetr detect --raw` runs),
@@ -80,7 +120,7 @@ private func runStream(_ detector: Detector, width: Int, height: Int, options: R
         return RunnerExitCode.usage
     }
     let stream = FrameStream(detector: detector, topK: options.topK, threshold: options.threshold,
-                             output: options.jsonLines ? .jsonLines : .text)
+                             output: options.jsonLines ? .jsonLines : .text, dropLate: options.dropLate)
     let summary = stream.run(&reader)
     printError(summary.report)
     if let error = summary.streamError {

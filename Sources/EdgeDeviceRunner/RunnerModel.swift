@@ -29,24 +29,9 @@ func loadDetector(at path: String, threads: Int) throws(RunnerModelError) -> Det
     }
 }
 
-/// Runs `detector` on `image` and prints the detections (text lines or the COCO JSON array);
-/// with `--bench`, also times decode and inference. Returns the exit status.
-func runModel(_ detector: Detector, on image: RGBImage, imageBytes: [UInt8], options: RunnerOptions) -> Int32 {
-    let detections: [Detection]
-    do {
-        detections = try detector.detect(image, topK: options.topK, threshold: options.threshold)
-    } catch {
-        printError("Error: \(options.imagePath): \(error.description)")
-        return RunnerExitCode.failure
-    }
-    if options.json {
-        print(cocoResultsJSON(detections.map { (imageID: 1, fileName: options.imagePath, detection: $0) }))
-    } else {
-        for detection in detections {
-            print(detectionLine(imagePath: options.imagePath, label: detector.labelName(detection.label), detection))
-        }
-    }
-    guard let runs = options.benchmarkRuns else { return RunnerExitCode.success }
+/// `--bench`: times decode and inference of one image `runs` times after a warm-up, and prints the
+/// report (timings, memory, kernel paths), as text or JSON.
+func benchmark(_ detector: Detector, on image: RGBImage, imageBytes: [UInt8], runs: Int, options: RunnerOptions) {
     var report = BenchmarkReport(threads: options.threads)
     report.append(measure("decode", runs: runs) {
         do throws(ImageError) { _ = try decodeImage(imageBytes) } catch {}
@@ -65,5 +50,4 @@ func runModel(_ detector: Detector, on image: RGBImage, imageBytes: [UInt8], opt
     report.repackedWeightBytes = detector.executor.repackedWeightBytes
     report.peakResidentKiB = peakResidentKiB()
     print(options.json ? report.json : report.text)
-    return RunnerExitCode.success
 }

@@ -7,7 +7,11 @@ import EdgeRuntime
 /// `--threshold` and `--top-k` mean what they mean for `edgedetr detect`.
 struct RunnerOptions {
     var modelPath: String
-    var imagePath: String
+    /// Images and folders (or, with `--raw`, the one stream: `imagePaths[0]`).
+    var imagePaths: [String]
+    var imagePath: String { imagePaths[0] }
+    /// Stop at the first image that cannot be read or run instead of reporting it and going on.
+    var stopOnError = false
     /// Worker threads for the kernels (1 to 64); by default every processor online.
     var threads: Int
     /// Machine-readable output (one JSON object per line) instead of text.
@@ -24,21 +28,26 @@ struct RunnerOptions {
     var pixelFormat = RawPixelFormat.rgb24
     /// With `--raw`: one JSON Lines record per frame instead of text lines.
     var jsonLines = false
+    /// With `--raw`: run only the newest frame, dropping those that arrive while the model is busy.
+    var dropLate = false
 
-    static let usage = "Usage: edgedetr-run <model.edq> <image.ppm|png|jpg> [--threads N] [--json] [--bench N] [--threshold T] [--top-k K]\n"
-        + "       edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] [--threads N] [--threshold T] [--top-k K]"
+    static let usage = "Usage: edgedetr-run <model.edq> <image|folder>... [--threads N] [--json] [--bench N] [--threshold T] [--top-k K] [--stop-on-error]\n"
+        + "       edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--threads N] [--threshold T] [--top-k K]"
 
     static let help = """
         \(usage)
 
-        Runs an EdgeDETR model file (.edq, from `edgedetr quantize` or `edgedetr export`) on one image
-        (PNG, baseline JPEG, binary PPM/PGM) and prints one line per detection, as `edgedetr detect`:
-        image, label, score, box (x0 y0 x1 y1 in pixels of the image).
+        Runs an EdgeDETR model file (.edq, from `edgedetr quantize` or `edgedetr export`) on images
+        (PNG, baseline JPEG, binary PPM/PGM; a folder stands for the images in it, sorted by name) and
+        prints one line per detection, as `edgedetr detect`: image, label, score, box (x0 y0 x1 y1 in
+        pixels of the image). An image that cannot be read or run is reported on stderr and the others
+        still run (exit status 1).
           --threads N     worker threads, 1 to 64 (default: processors online)
           --threshold T   print detections scoring above T, 0 to 1 (default 0.5; 0 for COCO evaluation)
           --top-k K       keep the K best (query, class) pairs before thresholding (default: the model's)
           --json          print the detections in COCO results format (as `edgedetr detect --json`)
-          --bench N       after one warm-up, run decode and inference N times each (1 to 1000); print
+          --stop-on-error stop at the first image that cannot be read or run
+          --bench N       (one image) after one warm-up, run decode and inference N times each (1 to 1000); print
                           median/min/max, memory (weights, arena, peak RSS) and the kernel paths
           --raw WxH       the input is raw video frames of WxH pixels back to back (a file, a FIFO, or -
                           for standard input), e.g. from
@@ -47,6 +56,8 @@ struct RunnerOptions {
                           of each stage go to stderr at the end
           --pixel-format  rgb24 (default) or gray, the format of --raw frames
           --jsonl         with --raw: one JSON object per frame (JSON Lines), flushed as each frame is done
+          --drop-late     with --raw: read on a thread of its own and run only the newest frame, dropping
+                          those that arrive while the model is busy (a live camera); frames keep their index
         """
 
     /// nil for `--help`/`-h`; throws on anything else that is not a valid command line.
@@ -60,6 +71,8 @@ struct RunnerOptions {
         var rawSize: (width: Int, height: Int)?
         var pixelFormat = RawPixelFormat.rgb24
         var jsonLines = false
+        var stopOnError = false
+        var dropLate = false
         var index = 0
         /// The value of option `name`: the next argument, or what follows `=`.
         func value(of name: String, inline: String?) throws(RunnerUsageError) -> String {
@@ -97,6 +110,12 @@ struct RunnerOptions {
             case "--jsonl":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 jsonLines = true
+            case "--drop-late":
+                if inline != nil { throw .unexpectedValue(option: name) }
+                dropLate = true
+            case "--stop-on-error":
+                if inline != nil { throw .unexpectedValue(option: name) }
+                stopOnError = true
             case "--raw":
                 let text = try value(of: name, inline: inline)
                 guard let size = parseFrameSize(text) else {
@@ -114,17 +133,20 @@ struct RunnerOptions {
             }
             index += 1
         }
-        guard positional.count == 2 else { throw .wrongArgumentCount(positional.count) }
+        guard positional.count >= 2 else { throw .wrongArgumentCount(positional.count) }
         if rawSize != nil {
+            guard positional.count == 2 else { throw .conflict("--raw takes one stream, got \(positional.count - 1) inputs") }
             if json || benchmarkRuns != nil { throw .conflict("--json and --bench take an image; on a --raw stream use --jsonl (the stream reports its timings)") }
-        } else if jsonLines {
-            throw .conflict("--jsonl writes a stream's frames; it needs --raw")
+        } else if jsonLines || dropLate {
+            throw .conflict("\(jsonLines ? "--jsonl" : "--drop-late") works on a stream's frames; it needs --raw")
         }
+        self.dropLate = dropLate
         self.rawSize = rawSize
         self.pixelFormat = pixelFormat
         self.jsonLines = jsonLines
         modelPath = positional[0]
-        imagePath = positional[1]
+        imagePaths = Array(positional.dropFirst())
+        self.stopOnError = stopOnError
         self.threads = threads ?? min(onlineProcessorCount(), 64)
         self.json = json
         self.benchmarkRuns = benchmarkRuns
@@ -178,7 +200,7 @@ enum RunnerUsageError: Error {
         case .conflict(let message):
             return message
         case .wrongArgumentCount(let count):
-            return count < 2 ? "expected a model file and an image file" : "expected one model file and one image file, got \(count) paths"
+            return "expected a model file and at least one image, folder or stream, got \(count) paths"
         }
     }
 }

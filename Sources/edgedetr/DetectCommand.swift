@@ -9,7 +9,9 @@ struct DetectCommand: ParsableCommand {
         abstract: "Detect objects in images and print one line per detection.",
         discussion: """
             Each line reads: image, label, score, box (x0 y0 x1 y1 in pixels of the original image).
-            Images: PNG, JPEG (baseline) and binary PPM/PGM.
+            Images: PNG, JPEG (baseline) and binary PPM/PGM; a folder stands for the images in it. An image \
+            that cannot be read or run is reported on stderr and the others still run (exit status 1), \
+            unless --stop-on-error.
             Streams: with --raw WxH the one input (a file, a FIFO, or - for standard input) is raw video \
             frames of that size back to back, as `ffmpeg -i VIDEO -f rawvideo -pix_fmt rgb24 -` writes them; \
             each line then reads `frame N` instead of the image, or with --jsonl one JSON object per frame, \
@@ -44,7 +46,13 @@ struct DetectCommand: ParsableCommand {
     @Flag(name: .long, help: "With --raw: one JSON object per frame on standard output (JSON Lines), flushed per frame.")
     var jsonl = false
 
-    @Argument(help: "Image files; with --raw, one stream (a file, a FIFO, or - for standard input).")
+    @Flag(name: .long, help: "With --raw: read frames on a thread of their own and run only the newest, dropping those that arrive while the model is busy (a live camera); frames keep their stream index.")
+    var dropLate = false
+
+    @Flag(name: .long, help: "Stop at the first image that cannot be read or run (by default it is reported and the rest run; the exit status is 1 either way).")
+    var stopOnError = false
+
+    @Argument(help: "Image files and folders (their PNG, JPEG and PPM/PGM files, sorted by name); with --raw, one stream (a file, a FIFO, or - for standard input).")
     var images: [String]
 
     func validate() throws {
@@ -62,8 +70,8 @@ struct DetectCommand: ParsableCommand {
             }
             guard images.count == 1 else { throw ValidationError("--raw takes one stream, got \(images.count) inputs") }
             if json != nil || draw != nil { throw ValidationError("--json and --draw take images; on a stream use --jsonl") }
-        } else if jsonl {
-            throw ValidationError("--jsonl writes a stream's frames; it needs --raw")
+        } else if jsonl || dropLate {
+            throw ValidationError("\(jsonl ? "--jsonl" : "--drop-late") works on a stream's frames; it needs --raw")
         }
     }
 
@@ -73,12 +81,28 @@ struct DetectCommand: ParsableCommand {
             return
         }
         let detector = try AnyDetector(model: model, threads: threads)
+        let (files, problems) = ImageInputs.expand(images)
+        if draw != nil, files.count != 1 { throw CLIError("--draw takes exactly one image, got \(files.count)") }
+        var failures = 0
+        /// A file's error: reported and skipped, or with --stop-on-error the end of the run.
+        func report(_ error: CLIError) throws {
+            if stopOnError { throw error }
+            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
+            failures += 1
+        }
+        for problem in problems { try report(CLIError(problem)) }
         var results: [(imageID: Int, fileName: String, detection: Detection)] = []
-        for (index, path) in images.enumerated() {
-            let image = try ImageFile.load(path)
+        for (index, path) in files.enumerated() {
+            let image: RGBImage
             let detections: [Detection]
-            do { detections = try detector.detect(image, topK, threshold) } catch let error as CLIError {
-                throw CLIError("\(path): \(error.description)")
+            do {
+                image = try ImageFile.load(path)
+                do { detections = try detector.detect(image, topK, threshold) } catch let error as CLIError {
+                    throw CLIError("\(path): \(error.description)")
+                }
+            } catch let error as CLIError {
+                try report(error)
+                continue
             }
             for detection in detections {
                 print(detectionLine(imagePath: path, label: detector.labelName(detection.label), detection))
@@ -95,6 +119,8 @@ struct DetectCommand: ParsableCommand {
                 throw CLIError("\(json): cannot write (\(error.localizedDescription))")
             }
         }
+        // Every failed file has had its line; the status says the batch was not whole.
+        if failures > 0 { throw ExitCode.failure }
     }
 }
 
@@ -118,7 +144,8 @@ extension DetectCommand {
         do { reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: format) } catch {
             throw CLIError("--raw \(width)x\(height): \(error.description)")
         }
-        let stream = FrameStream(detector: detector, topK: topK, threshold: threshold, output: jsonl ? .jsonLines : .text)
+        let stream = FrameStream(detector: detector, topK: topK, threshold: threshold, output: jsonl ? .jsonLines : .text,
+                                 dropLate: dropLate)
         let summary = stream.run(&reader)
         FileHandle.standardError.write(Data((summary.report + "\n").utf8))
         if let error = summary.streamError { throw CLIError("\(path): \(error.description) (\(summary.frames) frames run)") }

@@ -70,6 +70,33 @@ import Testing
         }
     }
 
+    /// `--drop-late` on a file (frames arrive far faster than the model runs): the frames that run keep
+    /// their stream index and give that frame's detections, in order, the last frame always runs, and run plus
+    /// dropped frames are all of them.
+    @Test func dropLateRunsTheNewestFramesWithTheirIndex() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (_, _, bytes) = try Self.stream(count: 5, in: directory)
+        let file = directory.appendingPathComponent("long.rgb").path
+        try Data(Array([[UInt8]](repeating: bytes, count: 8).joined())).write(to: URL(fileURLWithPath: file))
+        let arguments = ["detect", "--model", model, "--threshold", "0.05", "--top-k", "4", "--raw", "128x128", "--jsonl", file]
+        let every = try CLI.edgedetr(arguments).standardOutput.split(separator: "\n").map(String.init)
+        #expect(every.count == 40)
+        let late = try CLI.edgedetr(arguments + ["--drop-late"])
+        #expect(late.status == 0, "\(late.standardError)")
+        var frames: [Int] = []
+        for record in late.standardOutput.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any])
+            let frame = try #require(object["frame"] as? Int)
+            frames.append(frame)
+            #expect(String(record) == every[frame], "frame \(frame)")
+        }
+        #expect(frames.last == 39 && frames == frames.sorted() && Set(frames).count == frames.count, "\(frames)")
+        let dropped = try #require(late.standardError.split(separator: ";").first { $0.contains("dropped") }?
+            .split(separator: " ").compactMap { Int($0) }.first)
+        #expect(frames.count + dropped == 40, "\(late.standardError)")
+    }
+
     @Test func grayFramesAreTheirRGBReplicas() throws {
         let directory = try CLI.temporaryDirectory()
         let model = try Self.model(in: directory)
@@ -100,7 +127,7 @@ import Testing
         for (flags, message) in [(["--raw", "128"], "--raw must be WIDTHxHEIGHT"), (["--raw", "0x10"], "--raw must be WIDTHxHEIGHT"),
                                  (["--raw", "99999x2"], "--raw must be WIDTHxHEIGHT"),
                                  (["--raw", "8x8", "--pixel-format", "yuv420p"], "--pixel-format must be rgb24 or gray"),
-                                 (["--jsonl"], "--jsonl writes a stream's frames; it needs --raw"),
+                                 (["--jsonl"], "--jsonl works on a stream's frames; it needs --raw"), (["--drop-late"], "--drop-late works on a stream's frames; it needs --raw"),
                                  (["--raw", "8x8", "--json", "x.json"], "--json and --draw take images; on a stream use --jsonl")] {
             // Usage errors: ArgumentParser's status 64, the message, then the usage lines.
             let usage = try CLI.edgedetr(["detect", "--model", model] + flags + [file])
@@ -144,5 +171,48 @@ extension DetectCommandTests.Result {
         var copy = self
         copy.standardError = standardError.split(separator: "\n").filter { !$0.hasPrefix("stream: ") }.joined(separator: "\n")
         return copy
+    }
+}
+
+/// `edgedetr detect` on folders and several files: folders stand for their images, sorted by name;
+/// a file that cannot be read or run is reported and the others still run (exit status 1), unless
+/// `--stop-on-error`. (Targets/test-arm64.sh runs `edgedetr-run` on the same kind of batch and
+/// requires the host's output and errors byte for byte.)
+@Suite struct BatchCommandTests {
+    typealias CLI = DetectCommandTests
+
+    @Test func foldersExpandAndBadFilesDoNotStopTheBatch() throws {
+        let directory = try CLI.temporaryDirectory()
+        let folder = directory.appendingPathComponent("frames")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let pictures = try FileManager.default.contentsOfDirectory(atPath: StreamCommandTests.frames.path).filter { $0.hasSuffix(".png") }
+            .sorted().prefix(3)
+        for name in pictures {
+            try FileManager.default.copyItem(at: StreamCommandTests.frames.appendingPathComponent(name),
+                                             to: folder.appendingPathComponent(name.uppercased()))
+        }
+        try Data("not an image".utf8).write(to: folder.appendingPathComponent("broken.jpg"))
+        try Data("notes".utf8).write(to: folder.appendingPathComponent("notes.txt"))
+        try Data().write(to: folder.appendingPathComponent(".hidden.png"))
+        let empty = directory.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let model = try StreamCommandTests.model(in: directory)
+        let arguments = ["detect", "--model", model, "--threshold", "0", "--top-k", "2"]
+
+        let batch = try CLI.edgedetr(arguments + [folder.path, empty.path, CLI.image])
+        #expect(batch.status == 1)
+        let images = batch.standardOutput.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
+        let expectedOrder = pictures.map { folder.appendingPathComponent($0.uppercased()).path } + [CLI.image]
+        #expect(images == expectedOrder.flatMap { [$0, $0] })
+        let errors = batch.standardError.split(separator: "\n").map(String.init)
+        #expect(errors == ["Error: \(empty.path): no images in the folder (png, jpg, jpeg, ppm, pgm)",
+                           "Error: \(folder.path)/broken.jpg: not a PNG, PPM or JPEG file (starts with bytes 6e 6f 74 20)"])
+        // Each image's lines are those it gives alone.
+        let alone = try CLI.edgedetr(arguments + [expectedOrder[1]])
+        #expect(batch.standardOutput.contains(alone.standardOutput) && alone.standardOutput.split(separator: "\n").count == 2)
+
+        let stopped = try CLI.edgedetr(arguments + ["--stop-on-error", folder.path, CLI.image])
+        #expect(stopped.status == 1 && stopped.standardOutput.isEmpty == false)
+        #expect(!stopped.standardOutput.contains(CLI.image) && stopped.standardError.contains("broken.jpg"))
     }
 }

@@ -15,7 +15,7 @@ public struct FrameStream {
 
     /// How a stream ended and what it cost, per stage.
     public struct Summary: Sendable {
-        /// Frames read and run.
+        /// Frames run (with `dropLate`, not counting the dropped ones).
         public var frames = 0
         /// Seconds from the first read to the last write.
         public var seconds = 0.0
@@ -27,11 +27,25 @@ public struct FrameStream {
         public var detectorError: String?
         /// The output was closed by its reader (EPIPE): the stream stopped there, cleanly.
         public var outputClosed = false
+        /// Frames skipped by `--drop-late` because a newer one arrived while the detector was busy.
+        public var dropped = 0
+        /// Whether late frames were dropped (`dropLate`), for the report.
+        public var droppingLate = false
         /// The process's peak resident set when the stream ended, KiB: the same for 10 frames as for
         /// 1000 (nothing grows with the stream).
         public var peakResidentKiB = 0
 
         public init() {}
+
+        /// Counts one frame run with these stage times.
+        mutating func add(read seconds: Double, stages: DetectorStageTimes, write writeSeconds: Double) {
+            frames += 1
+            read += seconds
+            preprocess += stages.preprocess
+            inference += stages.inference
+            postprocess += stages.postprocess
+            write += writeSeconds
+        }
 
         /// One line for standard error: frames, frames per second and the mean time of each stage.
         public var report: String {
@@ -43,6 +57,7 @@ public struct FrameStream {
                 + "\(printfFixed(rate, decimals: 1)) frames/s; mean ms per frame: read \(milliseconds(read)), "
                 + "preprocess \(milliseconds(preprocess)), inference \(milliseconds(inference)), "
                 + "postprocess \(milliseconds(postprocess)), write \(milliseconds(write)); peak RSS \(peakResidentKiB) KiB"
+                + (droppingLate ? "; dropped \(dropped) late frames" : "")
                 + (outputClosed ? "; output closed by its reader" : "")
         }
     }
@@ -51,12 +66,16 @@ public struct FrameStream {
     public var topK: Int?
     public var threshold: Float
     public var output: Output
+    /// Read on a thread of its own and run only the newest frame, dropping those that arrived while
+    /// the detector was busy (`LatestFrameReader`); frames keep their stream index in the output.
+    public var dropLate: Bool
 
-    public init(detector: Detector, topK: Int?, threshold: Float, output: Output) {
+    public init(detector: Detector, topK: Int?, threshold: Float, output: Output, dropLate: Bool = false) {
         self.detector = detector
         self.topK = topK
         self.threshold = threshold
         self.output = output
+        self.dropLate = dropLate
     }
 
     /// Runs every frame of `reader` and writes the results to standard output. Stops at the end of
@@ -64,6 +83,7 @@ public struct FrameStream {
     /// ignored for the process: a write to a closed pipe then fails instead of killing it).
     public func run(_ reader: inout RawFrameReader) -> Summary {
         edgedetr_ignore_broken_pipe()
+        if dropLate { return runDroppingLate(reader) }
         var summary = Summary()
         var image = RGBImage(validatedWidth: 0, height: 0, pixels: [])
         let start = monotonicSeconds()
@@ -85,19 +105,47 @@ public struct FrameStream {
             }
             let detected = monotonicSeconds()
             let written = write(detections, frame: summary.frames)
-            let after = monotonicSeconds()
-            let stages = detector.lastStageTimes
-            summary.frames += 1
-            summary.read += read - before
-            summary.preprocess += stages.preprocess
-            summary.inference += stages.inference
-            summary.postprocess += stages.postprocess
-            summary.write += after - detected
+            summary.add(read: read - before, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
             if !written {
                 summary.outputClosed = true
                 break
             }
         }
+        summary.seconds = monotonicSeconds() - start
+        summary.peakResidentKiB = peakResidentKiB()
+        return summary
+    }
+
+    /// `dropLate`: the same loop over the newest frames a reader thread hands over.
+    private func runDroppingLate(_ reader: RawFrameReader) -> Summary {
+        var summary = Summary()
+        summary.droppingLate = true
+        let latest = LatestFrameReader(reader)
+        let start = monotonicSeconds()
+        latest.start()
+        while true {
+            let before = monotonicSeconds()
+            guard let slot = latest.next() else { break }
+            let read = monotonicSeconds()
+            let detections: [Detection]
+            do throws(DetectorError) {
+                detections = try detector.detect(slot.image, topK: topK, threshold: threshold)
+            } catch {
+                summary.detectorError = "frame \(slot.frame): \(error.description)"
+                break
+            }
+            let detected = monotonicSeconds()
+            let written = write(detections, frame: slot.frame)
+            summary.add(read: read - before, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
+            if !written {
+                summary.outputClosed = true
+                break
+            }
+        }
+        latest.stop()
+        let state = latest.state
+        summary.dropped = state.dropped
+        summary.streamError = state.error
         summary.seconds = monotonicSeconds() - start
         summary.peakResidentKiB = peakResidentKiB()
         return summary
