@@ -176,6 +176,15 @@ if [ ${#model_files[@]} -gt 2 ] && command -v ffmpeg >/dev/null; then
             echo "test-arm64: ffmpeg | edgedetr-run --raw 128x128 - ($1 build, $2): 8 frames, $(wc -l < "$work/device.txt") detections identical to per-image runs; $(cut -d';' -f1 "$work/report.txt")"
         fi
     done
+    # --draw: the runner's drawn frames are the host's, byte for byte.
+    "$host" detect --model "$model" --threshold 0.3 --raw 128x128 --draw "$work/host.rgb" "$work/frames.rgb" > /dev/null 2>&1
+    emulate rpi4 cortex-a72 edgedetr-run "$model" --threshold 0.3 --raw 128x128 --draw "$work/device.rgb" "$work/frames.rgb" \
+        > /dev/null 2>&1 || fail "edgedetr-run --draw failed"
+    if cmp -s "$work/host.rgb" "$work/device.rgb" && [ "$(stat -c %s "$work/device.rgb")" = $((8 * 128 * 128 * 3)) ]; then
+        echo "test-arm64: --draw on A72: 8 drawn rgb24 frames identical to the host's"
+    else
+        fail "edgedetr-run --draw frames differ from the host's"
+    fi
     # --drop-late (a reader thread, Embedded Swift pthreads): the frames that run are in order, keep their
     # index and their detections, and the last one always runs.
     status=0

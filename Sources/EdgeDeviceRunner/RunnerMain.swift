@@ -119,8 +119,19 @@ private func runStream(_ detector: Detector, width: Int, height: Int, options: R
         printError("Error: --raw \(width)x\(height): \(error.description)")
         return RunnerExitCode.usage
     }
-    let stream = FrameStream(detector: detector, topK: options.topK, threshold: options.threshold,
-                             output: options.jsonLines ? .jsonLines : .text, dropLate: options.dropLate)
+    var drawDescriptor: Int32?
+    if let drawPath = options.drawPath {
+        let opened = openDrawnFrames(drawPath)
+        if let problem = opened.problem {
+            printError("Error: \(problem)")
+            return RunnerExitCode.failure
+        }
+        drawDescriptor = opened.descriptor
+    }
+    defer { if let drawDescriptor, drawDescriptor != 1 { close(drawDescriptor) } }
+    let output: FrameStream.Output = options.drawPath == "-" ? .none : options.jsonLines ? .jsonLines : .text
+    let stream = FrameStream(detector: detector, topK: options.topK, threshold: options.threshold, output: output,
+                             dropLate: options.dropLate, drawDescriptor: drawDescriptor)
     let summary = stream.run(&reader)
     printError(summary.report)
     if let error = summary.streamError {

@@ -30,9 +30,11 @@ struct RunnerOptions {
     var jsonLines = false
     /// With `--raw`: run only the newest frame, dropping those that arrive while the model is busy.
     var dropLate = false
+    /// With `--raw`: write each frame run, with its detections drawn, as raw rgb24 here (`-`: stdout).
+    var drawPath: String?
 
     static let usage = "Usage: edgedetr-run <model.edq> <image|folder>... [--threads N] [--json] [--bench N] [--threshold T] [--top-k K] [--stop-on-error]\n"
-        + "       edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--threads N] [--threshold T] [--top-k K]"
+        + "       edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--draw PATH] [--threads N] [--threshold T] [--top-k K]"
 
     static let help = """
         \(usage)
@@ -58,6 +60,8 @@ struct RunnerOptions {
           --jsonl         with --raw: one JSON object per frame (JSON Lines), flushed as each frame is done
           --drop-late     with --raw: read on a thread of its own and run only the newest frame, dropping
                           those that arrive while the model is busy (a live camera); frames keep their index
+          --draw PATH     with --raw: write each frame run, with its boxes drawn, as raw rgb24 to PATH (a
+                          file or FIFO; - for standard output, instead of the detections)
         """
 
     /// nil for `--help`/`-h`; throws on anything else that is not a valid command line.
@@ -73,6 +77,7 @@ struct RunnerOptions {
         var jsonLines = false
         var stopOnError = false
         var dropLate = false
+        var drawPath: String?
         var index = 0
         /// The value of option `name`: the next argument, or what follows `=`.
         func value(of name: String, inline: String?) throws(RunnerUsageError) -> String {
@@ -110,6 +115,8 @@ struct RunnerOptions {
             case "--jsonl":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 jsonLines = true
+            case "--draw":
+                drawPath = try value(of: name, inline: inline)
             case "--drop-late":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 dropLate = true
@@ -137,10 +144,12 @@ struct RunnerOptions {
         if rawSize != nil {
             guard positional.count == 2 else { throw .conflict("--raw takes one stream, got \(positional.count - 1) inputs") }
             if json || benchmarkRuns != nil { throw .conflict("--json and --bench take an image; on a --raw stream use --jsonl (the stream reports its timings)") }
-        } else if jsonLines || dropLate {
-            throw .conflict("\(jsonLines ? "--jsonl" : "--drop-late") works on a stream's frames; it needs --raw")
+            if drawPath == "-" && jsonLines { throw .conflict("--draw - writes the frames to standard output; --jsonl would too") }
+        } else if jsonLines || dropLate || drawPath != nil {
+            throw .conflict("\(jsonLines ? "--jsonl" : dropLate ? "--drop-late" : "--draw") works on a stream's frames; it needs --raw")
         }
         self.dropLate = dropLate
+        self.drawPath = drawPath
         self.rawSize = rawSize
         self.pixelFormat = pixelFormat
         self.jsonLines = jsonLines

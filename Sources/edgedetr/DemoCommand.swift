@@ -166,7 +166,7 @@ struct DemoCommand: ParsableCommand {
             let detector = try AnyDetector(model: best.file, threads: threads)
             var canvas = try ImageFile.load(work + "/" + first.fileName)
             let detections = try detector.detect(canvas, 3, 0)
-            DetectionDrawing.draw(detections, on: &canvas, label: detector.labelName)
+            drawDetections(detections, on: &canvas, label: detector.labelName)
             try ImageFile.writePNG(canvas, to: draw)
             print("\(best.name) int8, its 3 best detections on val image \(first.fileName) (scores "
                   + detections.map { String(format: "%.2f", $0.score) }.joined(separator: ", ") + ") drawn to \(draw)")

@@ -34,7 +34,7 @@ struct DetectCommand: ParsableCommand {
     @Option(name: .long, help: "Write all detections in COCO results format to this JSON file.")
     var json: String?
 
-    @Option(name: .long, help: "Draw the boxes on the image and write a PNG here (one image only).")
+    @Option(name: .long, help: "Draw the boxes on the image and write a PNG here (one image only); with --raw, write every frame run, drawn, as raw rgb24 to this file or FIFO (- for standard output, instead of the detections).")
     var draw: String?
 
     @Option(name: .long, help: "The input is a stream of raw video frames of this size, WIDTHxHEIGHT (e.g. 1280x720).")
@@ -60,7 +60,7 @@ struct DetectCommand: ParsableCommand {
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must be from 0 to 1, got \(threshold)") }
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
-        if draw != nil, images.count != 1 { throw ValidationError("--draw takes exactly one image, got \(images.count)") }
+        if draw != nil, images.count != 1 { throw ValidationError("--draw takes exactly one image or stream, got \(images.count)") }
         if let raw {
             guard parseFrameSize(raw) != nil else {
                 throw ValidationError("--raw must be WIDTHxHEIGHT with sides 1 to \(RGBImage.maximumSide), got '\(raw)'")
@@ -69,7 +69,8 @@ struct DetectCommand: ParsableCommand {
                 throw ValidationError("--pixel-format must be rgb24 or gray, got '\(pixelFormat)'")
             }
             guard images.count == 1 else { throw ValidationError("--raw takes one stream, got \(images.count) inputs") }
-            if json != nil || draw != nil { throw ValidationError("--json and --draw take images; on a stream use --jsonl") }
+            if json != nil { throw ValidationError("--json writes images' results; on a stream use --jsonl") }
+            if draw == "-" && jsonl { throw ValidationError("--draw - writes the frames to standard output; --jsonl would too") }
         } else if jsonl || dropLate {
             throw ValidationError("\(jsonl ? "--jsonl" : "--drop-late") works on a stream's frames; it needs --raw")
         }
@@ -110,7 +111,7 @@ struct DetectCommand: ParsableCommand {
             }
             if let draw {
                 var canvas = image
-                DetectionDrawing.draw(detections, on: &canvas, label: detector.labelName)
+                drawDetections(detections, on: &canvas, label: detector.labelName)
                 try ImageFile.writePNG(canvas, to: draw)
             }
         }
@@ -144,8 +145,16 @@ extension DetectCommand {
         do { reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: format) } catch {
             throw CLIError("--raw \(width)x\(height): \(error.description)")
         }
-        let stream = FrameStream(detector: detector, topK: topK, threshold: threshold, output: jsonl ? .jsonLines : .text,
-                                 dropLate: dropLate)
+        var drawDescriptor: Int32?
+        if let draw {
+            let opened = openDrawnFrames(draw)
+            if let problem = opened.problem { throw CLIError(problem) }
+            drawDescriptor = opened.descriptor
+        }
+        defer { if let drawDescriptor, drawDescriptor != STDOUT_FILENO { close(drawDescriptor) } }
+        let output: FrameStream.Output = draw == "-" ? .none : jsonl ? .jsonLines : .text
+        let stream = FrameStream(detector: detector, topK: topK, threshold: threshold, output: output, dropLate: dropLate,
+                                 drawDescriptor: drawDescriptor)
         let summary = stream.run(&reader)
         FileHandle.standardError.write(Data((summary.report + "\n").utf8))
         if let error = summary.streamError { throw CLIError("\(path): \(error.description) (\(summary.frames) frames run)") }
@@ -203,25 +212,6 @@ enum ImageFile {
         let bytes = encodePNG(image)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw CLIError("\(path): cannot write file")
-        }
-    }
-}
-
-enum DetectionDrawing {
-    static let palette: [(UInt8, UInt8, UInt8)] = [
-        (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-        (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
-    ]
-
-    static func draw(_ detections: [Detection], on image: inout RGBImage, label: (Int) -> String) {
-        let thickness = max(1, min(image.width, image.height) / 200)
-        for detection in detections {
-            let color = palette[detection.label % palette.count]
-            let x0 = pixelCoordinate(detection.x0), y0 = pixelCoordinate(detection.y0)
-            let x1 = pixelCoordinate(detection.x1), y1 = pixelCoordinate(detection.y1)
-            drawRectangle(on: &image, x0: x0, y0: y0, x1: x1, y1: y1, red: color.0, green: color.1, blue: color.2, thickness: thickness)
-            drawText("\(label(detection.label)) \(String(format: "%.2f", detection.score))", on: &image,
-                     x: x0, y: max(0, y0 - 9), red: color.0, green: color.1, blue: color.2)
         }
     }
 }

@@ -97,6 +97,35 @@ import Testing
         #expect(frames.count + dropped == 40, "\(late.standardError)")
     }
 
+    /// `--draw` on a stream: each frame drawn as `detect --draw` draws that picture alone, written as raw
+    /// rgb24 to a file, or with `--draw -` to standard output instead of the detections.
+    @Test func drawnFramesAreThePicturesDrawnAlone() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (paths, file, _) = try Self.stream(count: 3, in: directory)
+        let drawn = directory.appendingPathComponent("drawn.rgb").path
+        let arguments = ["detect", "--model", model, "--threshold", "0.05", "--top-k", "3", "--raw", "128x128"]
+        let run = try CLI.edgedetr(arguments + ["--draw", drawn, file])
+        #expect(run.status == 0 && run.standardOutput.split(separator: "\n").count == 9, "\(run.standardError)")
+        let frames = [UInt8](try Data(contentsOf: URL(fileURLWithPath: drawn)))
+        #expect(frames.count == 3 * 49_152)
+        for (index, path) in paths.enumerated() {
+            let png = directory.appendingPathComponent("\(index).png").path
+            #expect(try CLI.edgedetr(["detect", "--model", model, "--threshold", "0.05", "--top-k", "3", "--draw", png, path]).status == 0)
+            let alone = try decodeImage([UInt8](try Data(contentsOf: URL(fileURLWithPath: png))))
+            #expect(Array(frames[(index * 49_152)..<((index + 1) * 49_152)]) == alone.pixels, "frame \(index)")
+        }
+        let toStandardOutput = directory.appendingPathComponent("stdout.rgb").path
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "\"$0\" \"$@\" > '\(toStandardOutput)' 2> /dev/null", try CLI.executable.path]
+            + arguments + ["--draw", "-", file]
+        try shell.run()
+        shell.waitUntilExit()
+        let written = try Data(contentsOf: URL(fileURLWithPath: toStandardOutput))
+        #expect(shell.terminationStatus == 0 && written == Data(frames))
+    }
+
     @Test func grayFramesAreTheirRGBReplicas() throws {
         let directory = try CLI.temporaryDirectory()
         let model = try Self.model(in: directory)
@@ -128,7 +157,7 @@ import Testing
                                  (["--raw", "99999x2"], "--raw must be WIDTHxHEIGHT"),
                                  (["--raw", "8x8", "--pixel-format", "yuv420p"], "--pixel-format must be rgb24 or gray"),
                                  (["--jsonl"], "--jsonl works on a stream's frames; it needs --raw"), (["--drop-late"], "--drop-late works on a stream's frames; it needs --raw"),
-                                 (["--raw", "8x8", "--json", "x.json"], "--json and --draw take images; on a stream use --jsonl")] {
+                                 (["--raw", "8x8", "--json", "x.json"], "--json writes images' results; on a stream use --jsonl"), (["--raw", "8x8", "--draw", "-", "--jsonl"], "--draw - writes the frames to standard output")] {
             // Usage errors: ArgumentParser's status 64, the message, then the usage lines.
             let usage = try CLI.edgedetr(["detect", "--model", model] + flags + [file])
             #expect(usage.status == 64 && usage.standardError.hasPrefix("Error: \(message)"), "\(flags): \(usage.standardError)")

@@ -23,6 +23,8 @@
 /// Helpers for what Swift cannot call or see directly: variadic open(2), the errno macro,
 /// the MAP_FAILED macro, the S_ISREG and S_ISDIR macros, SIG_IGN and stdout.
 static inline int edgedetr_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+/// Opens `path` for writing, created (0644) or truncated; a FIFO is opened as it is.
+static inline int edgedetr_open_for_writing(const char *path) { return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }
 static inline int edgedetr_errno(void) { return errno; }
 static inline int edgedetr_map_failed(const void *address) { return address == MAP_FAILED; }
 static inline int edgedetr_is_regular_file(mode_t mode) { return S_ISREG(mode); }

@@ -94,3 +94,22 @@ public func pixelCoordinate(_ value: Float) -> Int {
     guard !value.isNaN else { return 0 }
     return Int(min(max(value.rounded(), -1_000_000), 1_000_000))
 }
+
+/// Every detection's box and `label score` (score to 2 decimals, as printf's %.2f) in a colour per
+/// class, lines `min(width, height) / 200` pixels thick: what `detect --draw`, the demo and a
+/// stream's `--draw` frames show.
+public func drawDetections(_ detections: [Detection], on image: inout RGBImage, label: (Int) -> String) {
+    let palette: [(UInt8, UInt8, UInt8)] = [
+        (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+        (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    ]
+    let thickness = max(1, min(image.width, image.height) / 200)
+    for detection in detections {
+        let color = palette[((detection.label % palette.count) + palette.count) % palette.count]
+        let x0 = pixelCoordinate(detection.x0), y0 = pixelCoordinate(detection.y0)
+        let x1 = pixelCoordinate(detection.x1), y1 = pixelCoordinate(detection.y1)
+        drawRectangle(on: &image, x0: x0, y0: y0, x1: x1, y1: y1, red: color.0, green: color.1, blue: color.2, thickness: thickness)
+        drawText("\(label(detection.label)) \(printfFixed(detection.score, decimals: 2))", on: &image,
+                 x: x0, y: max(0, y0 - 9), red: color.0, green: color.1, blue: color.2)
+    }
+}

@@ -11,6 +11,8 @@ public struct FrameStream {
         case text
         /// One JSON Lines record per frame, detections or not (`frameJSONLine`).
         case jsonLines
+        /// Nothing (the drawn frames take standard output: `--draw -`).
+        case none
     }
 
     /// How a stream ended and what it cost, per stage.
@@ -69,13 +71,18 @@ public struct FrameStream {
     /// Read on a thread of its own and run only the newest frame, dropping those that arrived while
     /// the detector was busy (`LatestFrameReader`); frames keep their stream index in the output.
     public var dropLate: Bool
+    /// `--draw`: each frame that runs, with its detections drawn (`drawDetections`), written as raw
+    /// rgb24 to this file descriptor (a file, a FIFO, ffmpeg's standard input), in the input's size.
+    public var drawDescriptor: Int32?
 
-    public init(detector: Detector, topK: Int?, threshold: Float, output: Output, dropLate: Bool = false) {
+    public init(detector: Detector, topK: Int?, threshold: Float, output: Output, dropLate: Bool = false,
+                drawDescriptor: Int32? = nil) {
         self.detector = detector
         self.topK = topK
         self.threshold = threshold
         self.output = output
         self.dropLate = dropLate
+        self.drawDescriptor = drawDescriptor
     }
 
     /// Runs every frame of `reader` and writes the results to standard output. Stops at the end of
@@ -104,7 +111,7 @@ public struct FrameStream {
                 break
             }
             let detected = monotonicSeconds()
-            let written = write(detections, frame: summary.frames)
+            let written = write(detections, frame: summary.frames) && draw(detections, on: &image)
             summary.add(read: read - before, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
             if !written {
                 summary.outputClosed = true
@@ -135,7 +142,7 @@ public struct FrameStream {
                 break
             }
             let detected = monotonicSeconds()
-            let written = write(detections, frame: slot.frame)
+            let written = write(detections, frame: slot.frame) && draw(detections, on: &slot.image)
             summary.add(read: read - before, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
             if !written {
                 summary.outputClosed = true
@@ -151,10 +158,33 @@ public struct FrameStream {
         return summary
     }
 
+    /// With `drawDescriptor`: draws the detections on the frame and writes its pixels; false when the
+    /// write fails (the reader went away).
+    private func draw(_ detections: [Detection], on image: inout RGBImage) -> Bool {
+        guard let drawDescriptor else { return true }
+        drawDetections(detections, on: &image) { detector.labelName($0) }
+        return image.pixels.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = CLibc.write(drawDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && edgedetr_errno() == EINTR {
+                    continue
+                } else {
+                    return false
+                }
+            }
+            return true
+        }
+    }
+
     /// Writes one frame's detections and flushes; false when standard output is closed or failing.
     private func write(_ detections: [Detection], frame: Int) -> Bool {
         var text = ""
         switch output {
+        case .none:
+            return true
         case .jsonLines:
             text = frameJSONLine(frame: frame, detections: detections) { detector.labelName($0) } + "\n"
         case .text:
@@ -182,4 +212,13 @@ public func peakResidentKiB() -> Int {
     // 0 is RUSAGE_SELF (its C enum type differs between glibc's headers and __rusage_who_t).
     guard getrusage(0, &usage) == 0 else { return 0 }
     return Int(usage.ru_maxrss)
+}
+
+/// `--draw` on a stream: a file descriptor for the drawn frames (standard output for `-`, else the
+/// path opened for writing: a file, created or truncated, or a FIFO), or the reason it cannot be.
+public func openDrawnFrames(_ path: String) -> (descriptor: Int32, problem: String?) {
+    if path == "-" { return (1, nil) }
+    let descriptor = edgedetr_open_for_writing(path)
+    guard descriptor >= 0 else { return (-1, "\(path): cannot open for writing (errno \(edgedetr_errno()))") }
+    return (descriptor, nil)
 }
