@@ -13,13 +13,16 @@ import PackageDescription
 ///
 /// KernelsAVXVNNI is a module of its own because its flag lets LLVM emit VPDPBUSD/VPDPWSSD anywhere
 /// (it fuses VPMADDWD + VPADDD into VPDPWSSD): only code that runs after the AVX-VNNI check may carry it.
+/// KernelsAVX512VNNI likewise, behind the AVX-512 check (LLVM may use EVEX and ZMM anywhere in it).
 #if arch(x86_64)
 let avx2Flags: [String] = ["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma",
                            "-Xllvm", "-x86-experimental-pref-innermost-loop-alignment=6"]
 let avxVNNIFlags: [String] = avx2Flags + ["-Xcc", "-mavxvnni"]
+let avx512VNNIFlags: [String] = avx2Flags + ["-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512vnni"]
 #else
 let avx2Flags: [String] = ["-Ounchecked"]
 let avxVNNIFlags: [String] = ["-Ounchecked"]
+let avx512VNNIFlags: [String] = ["-Ounchecked"]
 #endif
 
 /// Kernels and EdgeRuntime depend on libc only: they are also compiled with Embedded Swift for
@@ -47,9 +50,10 @@ let package = Package(
         .target(name: "CCPUID"),
         .target(name: "KernelsAVX2", swiftSettings: [.unsafeFlags(avx2Flags)]),
         .target(name: "KernelsAVXVNNI", dependencies: ["KernelsAVX2"], swiftSettings: [.unsafeFlags(avxVNNIFlags)]),
+        .target(name: "KernelsAVX512VNNI", dependencies: ["KernelsAVX2"], swiftSettings: [.unsafeFlags(avx512VNNIFlags)]),
         .target(
             name: "Kernels",
-            dependencies: ["CLibc", "CCPUID", "KernelsAVX2", "KernelsAVXVNNI",
+            dependencies: ["CLibc", "CCPUID", "KernelsAVX2", "KernelsAVXVNNI", "KernelsAVX512VNNI",
                            .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"]))],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),

@@ -14,7 +14,7 @@ func floatGEMMPath(_ level: KernelLevel) -> String {
         #else
         return "simd (SSE2 6x16)"
         #endif
-    case .avx2, .avxVNNI: return "avx2 (AVX2+FMA 6x16)"
+    case .avx2, .avxVNNI, .avx512VNNI: return "avx2 (AVX2+FMA 6x16)"
     }
 }
 

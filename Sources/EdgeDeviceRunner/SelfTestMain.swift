@@ -56,7 +56,7 @@ private func printMachine() {
     }
     #else
     print("cpu  AVX2 \(yesNo(features.avx2)), FMA \(yesNo(features.fma)), OS saves YMM \(yesNo(features.osSavesYMM)), "
-        + "AVX-VNNI \(yesNo(features.avxVNNI))")
+        + "AVX-VNNI \(yesNo(features.avxVNNI)), AVX-512 VNNI \(yesNo(features.avx512VNNI)) (OS saves ZMM \(yesNo(features.osSavesZMM)))")
     #endif
     print("path float GEMM: \(floatGEMMPath(KernelDispatch.best)) (best), "
         + "\(floatGEMMPath(KernelDispatch.current)) (this process, EDGEDETR_KERNELS applies)")

@@ -16,6 +16,11 @@ public struct CPUFeatures: Sendable, Equatable {
     /// x86-64: AVX-VNNI, the VEX-encoded VPDPBUSD on YMM registers (CPUID.(7,1):EAX bit 4; Alder Lake
     /// and later cores, Intel N100, Sapphire Rapids, Zen 5).
     public var avxVNNI = false
+    /// x86-64: AVX-512 F, BW, VL and VNNI (CPUID.(7,0): EBX bits 16, 30, 31, ECX bit 11; Ice Lake and
+    /// later Xeons, Sapphire Rapids, Zen 4).
+    public var avx512VNNI = false
+    /// x86-64: the OS saves the opmask and ZMM registers (XCR0 bits 5, 6 and 7).
+    public var osSavesZMM = false
     /// ARM64: Advanced SIMD (NEON), baseline on every ARMv8-A core.
     public var asimd = false
     /// ARM64: the SDOT/UDOT dot-product instructions (ARMv8.2 DotProd; Cortex-A76 and later, not A72).
@@ -29,6 +34,9 @@ public struct CPUFeatures: Sendable, Equatable {
     /// AVX-VNNI usable by this process (it implies AVX2's register state).
     public var hasAVXVNNI: Bool { hasAVX2FMA && avxVNNI }
 
+    /// AVX-512 VNNI usable by this process: the CPU has it and the OS saves ZMM state.
+    public var hasAVX512VNNI: Bool { hasAVX2FMA && avx512VNNI && osSavesZMM }
+
     /// The features of this machine (queried once).
     public static let host: CPUFeatures = detect()
 
@@ -41,8 +49,11 @@ public struct CPUFeatures: Sendable, Equatable {
         features.fma = leaf1.ecx & (1 << 12) != 0
         features.avx2 = leaf7.ebx & (1 << 5) != 0
         features.avxVNNI = ccpuid_query(7, 1).eax & (1 << 4) != 0
+        let avx512 = leaf7.ebx & (1 << 16) != 0 && leaf7.ebx & (1 << 30) != 0 && leaf7.ebx & (1 << 31) != 0
+        features.avx512VNNI = avx512 && leaf7.ecx & (1 << 11) != 0
         let osxsave = leaf1.ecx & (1 << 27) != 0
         features.osSavesYMM = osxsave && ccpuid_xcr0() & 0b110 == 0b110
+        features.osSavesZMM = osxsave && ccpuid_xcr0() & 0b1110_0110 == 0b1110_0110
         #elseif arch(arm64)
         features.asimd = true
         #if os(Linux) || EDGEDETR_LINUX
@@ -68,6 +79,10 @@ public enum KernelLevel: UInt8, Sendable, Comparable {
     case avx2 = 2
     /// AVX2 for float, and the int8 GEMM on AVX-VNNI's VPDPBUSD (KernelsAVXVNNI; x86-64 only).
     case avxVNNI = 3
+    /// AVX2 for float, and the int8 GEMM on AVX-512's VPDPBUSD over ZMM registers (KernelsAVX512VNNI).
+    /// Not a superset of `avxVNNI`: a CPU may have either (Ice Lake and Zen 4 lack AVX-VNNI, Alder
+    /// Lake lacks AVX-512), so requests are clamped to the highest level the CPU supports below them.
+    case avx512VNNI = 4
 
     public static func < (a: KernelLevel, b: KernelLevel) -> Bool { a.rawValue < b.rawValue }
 
@@ -77,18 +92,22 @@ public enum KernelLevel: UInt8, Sendable, Comparable {
         case .simd: "simd"
         case .avx2: "avx2"
         case .avxVNNI: "avxvnni"
+        case .avx512VNNI: "avx512vnni"
         }
     }
 }
 
 /// The runtime choice of kernels. By default the best level this CPU supports. Lowered for the
-/// whole process by the environment variable `EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni` (read on first use)
+/// whole process by the environment variable `EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni|avx512vnni` (read on first use)
 /// or `force(_:)`, and for the calling thread by `withLevel(_:_:)` (tests run in parallel, so they
 /// use that). A request above what the CPU supports is clamped: AVX2 code never runs without the
 /// feature. Kernels read `current` once per call, on the calling thread, and hand it to their tasks.
 public enum KernelDispatch {
     /// The best level the host CPU supports.
     public static var best: KernelLevel {
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        if CPUFeatures.host.hasAVX512VNNI { return .avx512VNNI }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVXVNNI)
         if CPUFeatures.host.hasAVXVNNI { return .avxVNNI }
         #endif
@@ -96,6 +115,39 @@ public enum KernelDispatch {
         if CPUFeatures.host.hasAVX2FMA { return .avx2 }
         #endif
         return .simd
+    }
+
+    /// Whether this CPU (and build) runs `level`.
+    public static func supports(_ level: KernelLevel) -> Bool {
+        let features = CPUFeatures.host
+        switch level {
+        case .scalar, .simd: return true
+        case .avx2:
+            #if arch(x86_64) && canImport(KernelsAVX2)
+            return features.hasAVX2FMA
+            #else
+            return false
+            #endif
+        case .avxVNNI:
+            #if arch(x86_64) && canImport(KernelsAVXVNNI)
+            return features.hasAVXVNNI
+            #else
+            return false
+            #endif
+        case .avx512VNNI:
+            #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+            return features.hasAVX512VNNI
+            #else
+            return false
+            #endif
+        }
+    }
+
+    /// `level`, or the highest level below it this CPU supports.
+    static func clamped(_ level: KernelLevel) -> KernelLevel {
+        var chosen = level
+        while !supports(chosen), let lower = KernelLevel(rawValue: chosen.rawValue - 1) { chosen = lower }
+        return chosen
     }
 
     /// The level a kernel called now on this thread runs at.
@@ -107,20 +159,20 @@ public enum KernelDispatch {
         return force(environmentLevel())
     }
 
-    /// Sets the process-wide level (clamped to `best`) and returns the level in use. Not synchronized
-    /// with running kernels: call it between runs.
+    /// Sets the process-wide level (clamped to what the CPU supports) and returns the level in use.
+    /// Not synchronized with running kernels: call it between runs.
     @discardableResult
     public static func force(_ level: KernelLevel) -> KernelLevel {
-        let chosen = min(level, best)
+        let chosen = clamped(level)
         processLevel = chosen.rawValue
         return chosen
     }
 
-    /// Runs `body` with kernels called on this thread at `level` (clamped to `best`).
+    /// Runs `body` with kernels called on this thread at `level` (clamped to what the CPU supports).
     public static func withLevel<Result, Failure: Error>(_ level: KernelLevel,
                                                          _ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         let previous = pthread_getspecific(threadLevelKey)
-        pthread_setspecific(threadLevelKey, UnsafeRawPointer(bitPattern: Int(min(level, best).rawValue) + 1))
+        pthread_setspecific(threadLevelKey, UnsafeRawPointer(bitPattern: Int(clamped(level).rawValue) + 1))
         defer { pthread_setspecific(threadLevelKey, previous) }
         return try body()
     }
@@ -129,16 +181,16 @@ public enum KernelDispatch {
     static func environmentLevel() -> KernelLevel {
         guard let value = getenv("EDGEDETR_KERNELS") else { return best }
         if let level = KernelLevel(cString: value) { return level }
-        let warning: StaticString = "edgedetr: ignoring EDGEDETR_KERNELS (expected scalar, simd, avx2 or avxvnni)\n"
+        let warning: StaticString = "edgedetr: ignoring EDGEDETR_KERNELS (expected scalar, simd, avx2, avxvnni or avx512vnni)\n"
         _ = write(2, warning.utf8Start, warning.utf8CodeUnitCount)
         return best
     }
 }
 
 extension KernelLevel {
-    /// The level named `scalar`, `simd`, `avx2` or `avxvnni` (the values of `EDGEDETR_KERNELS`).
+    /// The level named `scalar`, `simd`, `avx2`, `avxvnni` or `avx512vnni` (the values of `EDGEDETR_KERNELS`).
     public init?(cString: UnsafePointer<CChar>) {
-        for level in [KernelLevel.scalar, .simd, .avx2, .avxVNNI] where strcmp(cString, UnsafeRawPointer(level.name.utf8Start)
+        for level in [KernelLevel.scalar, .simd, .avx2, .avxVNNI, .avx512VNNI] where strcmp(cString, UnsafeRawPointer(level.name.utf8Start)
             .assumingMemoryBound(to: CChar.self)) == 0 {
             self = level
             return

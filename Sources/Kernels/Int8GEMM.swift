@@ -4,6 +4,9 @@ import KernelsAVX2
 #if arch(x86_64) && canImport(KernelsAVXVNNI)
 import KernelsAVXVNNI
 #endif
+#if arch(x86_64) && canImport(KernelsAVX512VNNI)
+import KernelsAVX512VNNI
+#endif
 #if arch(arm64) && canImport(CKernelsDotProduct)
 // The C declaration of KernelsDotProduct's `edgedetr_int8_gemm_4x16_neondot` (see that module).
 import CKernelsDotProduct
@@ -42,6 +45,8 @@ public enum Int8GEMMKernel: Sendable {
     case avx2
     /// 6x16, VPDPBUSD on four k at a time, activations shifted to unsigned (KernelsAVXVNNI).
     case avxVNNI
+    /// 8x16, the same on ZMM registers, one group of 16 columns per instruction (KernelsAVX512VNNI).
+    case avx512VNNI
     /// 2x8, SMULL/SMLAL + SADALP on 8 consecutive k (Int8GEMMNEON.swift).
     case neon
     /// 4x16, SDOT (KernelsDotProduct, through its C declaration CKernelsDotProduct).
@@ -68,8 +73,11 @@ public enum Int8GEMMKernel: Sendable {
             #if arch(arm64) && canImport(CKernelsDotProduct)
             if CPUFeatures.host.asimdDotProduct { return .neonDot }
             #endif
+            #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+            if level == .avx512VNNI { return .avx512VNNI }
+            #endif
             #if arch(x86_64) && canImport(KernelsAVXVNNI)
-            if level >= .avxVNNI { return .avxVNNI }
+            if level == .avxVNNI { return .avxVNNI }
             #endif
             return .scalar
         }
@@ -83,6 +91,7 @@ public enum Int8GEMMKernel: Sendable {
         case .scalar: return "qs8-qc8w-gemm-4xNR-scalar"
         case .avx2: return "qs8-qc8w-gemm-6x16c2-avx2"
         case .avxVNNI: return "qs8-qc8w-gemm-6x16c4-avxvnni"
+        case .avx512VNNI: return "qs8-qc8w-gemm-8x16c4-avx512vnni"
         case .neon: return "qs8-qc8w-gemm-2x8c8-neon"
         case .neonDot: return "qs8-qc8w-gemm-4x16c4-neondot"
         }
@@ -94,6 +103,7 @@ public enum Int8GEMMKernel: Sendable {
         case .scalar: return "scalar"
         case .avx2: return "avx2 (vpmaddwd 6x16)"
         case .avxVNNI: return "avxvnni (VPDPBUSD 6x16)"
+        case .avx512VNNI: return "avx512vnni (VPDPBUSD ZMM 8x16)"
         case .neon: return "neon (SMLAL 2x8)"
         case .neonDot: return "neonDot (SDOT 4x16)"
         }
@@ -104,6 +114,7 @@ public enum Int8GEMMKernel: Sendable {
         switch self {
         case .scalar: return 4
         case .avx2, .avxVNNI: return 6
+        case .avx512VNNI: return 8
         case .neon: return 2
         case .neonDot: return 4
         }
@@ -113,7 +124,7 @@ public enum Int8GEMMKernel: Sendable {
     var staging: Int8TileStaging {
         switch self {
         case .avx2: return .int16
-        case .avxVNNI: return .shiftedBytes
+        case .avxVNNI, .avx512VNNI: return .shiftedBytes
         case .scalar, .neon, .neonDot: return .bytes
         }
     }
@@ -232,10 +243,11 @@ struct Int8GEMMTasks {
 }
 
 /// Bytes of `KernelScratch` each thread needs for `int8Linear` or `int8Conv2d` on `weights` (a
-/// conv's `packed`), whichever kernel runs: the staged tile at its largest (6 rows of int16) plus
-/// one gathered row of K bytes.
+/// conv's `packed`), whichever kernel runs: the staged tile at its largest (AVX2's 6 rows of int16,
+/// or AVX-512's 8 rows of bytes) plus one gathered row of K bytes.
 public func int8GEMMTaskScratchBytes(_ weights: PackedInt8Weights) -> Int {
-    int8GEMMStagedBytes(weights, tileRows: 6, staging: .int16) + int8GEMMGatherBytes(weights)
+    max(int8GEMMStagedBytes(weights, tileRows: 6, staging: .int16), int8GEMMStagedBytes(weights, tileRows: 8, staging: .bytes))
+        + int8GEMMGatherBytes(weights)
 }
 
 /// The staged A tile: `tileRows` rows of the depth padded to two groups.
@@ -423,6 +435,18 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
         int8GEMM6x16c4AVXVNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
                               depthQuads: paddedDepth / 4, panel: weights.panel(panel),
                               bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
+        #endif
+    case .avx512VNNI:
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
+        var destination = Int8TileDestination(
+            output: output.base, outputStride: output.stride, floatOutput: output.isFloat, residual: output.residual,
+            residualStride: output.residualStride, residualZeroPoint: output.residualZeroPoint,
+            residualScale: output.residualScale, lower: output.range.lowerBound, upper: output.range.upperBound,
+            outputZeroPoint: output.range.zeroPoint)
+        int8GEMM8x16c4AVX512VNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
+                                 depthQuads: paddedDepth / 4, panel: weights.panel(panel),
+                                 bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
         #endif
     case .neon:
         #if arch(arm64)

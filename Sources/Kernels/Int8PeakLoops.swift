@@ -4,16 +4,22 @@ import KernelsAVX2
 #if arch(x86_64) && canImport(KernelsAVXVNNI)
 import KernelsAVXVNNI
 #endif
+#if arch(x86_64) && canImport(KernelsAVX512VNNI)
+import KernelsAVX512VNNI
+#endif
 
 /// Loops for `edgedetr bench-kernels`: the machine's peak multiply-accumulates per second on one
 /// core (register-only), to quote kernel speeds as a fraction of it, and on AVX2 the two int8
 /// ceilings that say what bounds the int8 GEMM. The int8 loops follow the dispatch level: at
-/// `.avxVNNI` they run the instruction of that level's int8 tile, VPDPBUSD.
+/// `.avxVNNI` and `.avx512VNNI` they run the instruction of that level's int8 tile, VPDPBUSD on YMM or ZMM.
 public enum Int8PeakLoops {
     /// MACs one iteration of `int8(iterations:)` performs.
     public static var int8MACsPerIteration: Int {
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        if KernelDispatch.current == .avx512VNNI { return 768 }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVXVNNI)
-        if KernelDispatch.current >= .avxVNNI { return 384 }
+        if KernelDispatch.current == .avxVNNI { return 384 }
         #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return 128 }
@@ -34,8 +40,11 @@ public enum Int8PeakLoops {
     /// loop alive.
     @inline(never)
     public static func int8(iterations: Int, seed: Int32) -> Int32 {
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        if KernelDispatch.current == .avx512VNNI { return int8PeakLoopAVX512VNNI(iterations: iterations, seed: seed) }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVXVNNI)
-        if KernelDispatch.current >= .avxVNNI { return int8PeakLoopAVXVNNI(iterations: iterations, seed: seed) }
+        if KernelDispatch.current == .avxVNNI { return int8PeakLoopAVXVNNI(iterations: iterations, seed: seed) }
         #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return int8PeakLoopAVX2(iterations: iterations, seed: seed) }

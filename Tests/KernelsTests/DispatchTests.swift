@@ -13,9 +13,12 @@ import Kernels
         // The build machines have AVX2, FMA and YMM state saved by Linux; some also AVX-VNNI.
         #expect(features.avx2 && features.fma && features.osSavesYMM && features.hasAVX2FMA)
         #expect(!features.asimd && !features.asimdDotProduct)
-        #expect(KernelDispatch.best == (features.hasAVXVNNI ? .avxVNNI : .avx2))
-        #expect(Int8WeightLayout.native == (features.hasAVXVNNI ? .dotProduct : .avx2))
+        #expect(KernelDispatch.best == (features.hasAVX512VNNI ? .avx512VNNI : features.hasAVXVNNI ? .avxVNNI : .avx2))
+        #expect(Int8WeightLayout.native == (features.hasAVX512VNNI || features.hasAVXVNNI ? .dotProduct : .avx2))
         KernelDispatch.withLevel(.avx2) { #expect(Int8WeightLayout.native == .avx2) }
+        // The two VNNI levels are not nested: a request falls to the highest level the CPU has below it.
+        KernelDispatch.withLevel(.avxVNNI) { #expect(KernelDispatch.current == (features.hasAVXVNNI ? .avxVNNI : .avx2)) }
+        #expect(KernelDispatch.supports(.avx512VNNI) == features.hasAVX512VNNI)
         #elseif arch(arm64)
         #expect(features.asimd && !features.hasAVX2FMA)
         #expect(KernelDispatch.best == .simd)
@@ -23,13 +26,13 @@ import Kernels
     }
 
     @Test func levelNamesParseAndRequestsAreClamped() {
-        for level in [KernelLevel.scalar, .simd, .avx2, .avxVNNI] {
+        for level in [KernelLevel.scalar, .simd, .avx2, .avxVNNI, .avx512VNNI] {
             let name = "\(level.name)"
             #expect(name.withCString { KernelLevel(cString: $0) } == level)
         }
         #expect("AVX2".withCString { KernelLevel(cString: $0) } == nil)
         #expect("".withCString { KernelLevel(cString: $0) } == nil)
-        KernelDispatch.withLevel(.avxVNNI) { #expect(KernelDispatch.current == KernelDispatch.best) }
+        KernelDispatch.withLevel(.avx512VNNI) { #expect(KernelDispatch.current == KernelDispatch.best) }
         KernelDispatch.withLevel(.avx2) { #expect(KernelDispatch.current == min(.avx2, KernelDispatch.best)) }
         KernelDispatch.withLevel(.scalar) {
             #expect(KernelDispatch.current == .scalar)

@@ -7,7 +7,7 @@ func randomInt8(_ count: Int, in range: ClosedRange<Int8> = -128...127, using ge
 }
 
 /// Every kernel level the tests run (levels above the CPU's best are clamped by the kernels).
-let int8Levels: [KernelLevel] = [.scalar, .simd, .avx2, .avxVNNI]
+let int8Levels: [KernelLevel] = [.scalar, .simd, .avx2, .avxVNNI, .avx512VNNI]
 
 /// One randomized linear problem and its reference result.
 struct Int8LinearCase {

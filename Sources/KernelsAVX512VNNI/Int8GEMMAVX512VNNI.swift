@@ -1,0 +1,82 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import KernelsAVX2
+
+/// The int8 GEMM tile of Kernels (Int8GEMM.swift) for AVX-512 VNNI: C[8, 16] = bias + A[8, K] * W^T[K, 16]
+/// on VPDPBUSD over ZMM registers, then KernelsAVX2's requantization epilogue on each row's two halves.
+///
+/// The arithmetic is the AVX-VNNI tile's (KernelsAVXVNNI): activations staged as x + 128 (x XOR 0x80),
+/// `bias` the folded bias minus 128 x sum_k W[n, k], four u8 x s8 products per int32 lane with no
+/// rounding or saturation; so the integers equal the scalar reference's. One ZMM holds a whole
+/// `.dotProduct` group (16 columns x 4 depths, 64 bytes): one weight load and one VPDPBUSD per row
+/// and group, twice the work of a YMM instruction.
+///
+/// A: eight rows of shifted bytes, `aStride` apart, at least 4 * depthQuads long. Rows past `rows`
+/// must be readable; their results are dropped.
+/// panel: one `.dotProduct` panel of `PackedInt8Weights`; bias: its 16 `unsignedInputBias` entries.
+/// Eight ZMM accumulators, one weight vector, one broadcast A quad.
+@inline(never)
+public func int8GEMM8x16c4AVX512VNNI(a: UnsafePointer<UInt8>, aStride: Int, depthQuads: Int, panel: UnsafeRawPointer,
+                                     bias: UnsafePointer<Int32>, rows: Int, columns: Int,
+                                     destination: UnsafePointer<Int8TileDestination>) {
+    let initial = UnsafeRawPointer(bias).loadUnaligned(as: __m512i.self)
+    var c0 = initial, c1 = initial, c2 = initial, c3 = initial, c4 = initial, c5 = initial, c6 = initial, c7 = initial
+    var p0 = UnsafeRawPointer(a)
+    var p1 = p0 + aStride, p2 = p0 + 2 &* aStride, p3 = p0 + 3 &* aStride
+    var p4 = p0 + 4 &* aStride, p5 = p0 + 5 &* aStride, p6 = p0 + 6 &* aStride, p7 = p0 + 7 &* aStride
+    var w = panel + 128
+    var remaining = depthQuads
+    while remaining > 0 {
+        let b = w.loadUnaligned(as: __m512i.self)
+        c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(p0.loadUnaligned(as: Int32.self)), b)
+        c1 = _mm512_dpbusd_epi32(c1, _mm512_set1_epi32(p1.loadUnaligned(as: Int32.self)), b)
+        c2 = _mm512_dpbusd_epi32(c2, _mm512_set1_epi32(p2.loadUnaligned(as: Int32.self)), b)
+        c3 = _mm512_dpbusd_epi32(c3, _mm512_set1_epi32(p3.loadUnaligned(as: Int32.self)), b)
+        c4 = _mm512_dpbusd_epi32(c4, _mm512_set1_epi32(p4.loadUnaligned(as: Int32.self)), b)
+        c5 = _mm512_dpbusd_epi32(c5, _mm512_set1_epi32(p5.loadUnaligned(as: Int32.self)), b)
+        c6 = _mm512_dpbusd_epi32(c6, _mm512_set1_epi32(p6.loadUnaligned(as: Int32.self)), b)
+        c7 = _mm512_dpbusd_epi32(c7, _mm512_set1_epi32(p7.loadUnaligned(as: Int32.self)), b)
+        p0 += 4; p1 += 4; p2 += 4; p3 += 4; p4 += 4; p5 += 4; p6 += 4; p7 += 4
+        w += 64
+        remaining &-= 1
+    }
+    let epilogue = Int8TileEpilogueAVX2(scales: panel + 64, columns: columns, destination: destination.pointee)
+    @inline(__always) func store(_ accumulator: __m512i, row: Int) {
+        // The two YMM halves (a bit cast: clang's extract intrinsic is a macro Swift cannot call).
+        let halves = unsafeBitCast(accumulator, to: (__m256i, __m256i).self)
+        epilogue.store(halves.0, halves.1, row: row)
+    }
+    store(c0, row: 0)
+    if rows > 1 { store(c1, row: 1) }
+    if rows > 2 { store(c2, row: 2) }
+    if rows > 3 { store(c3, row: 3) }
+    if rows > 4 { store(c4, row: 4) }
+    if rows > 5 { store(c5, row: 5) }
+    if rows > 6 { store(c6, row: 6) }
+    if rows > 7 { store(c7, row: 7) }
+}
+
+/// The int8 peak of this core through VPDPBUSD on ZMM, for `edgedetr bench-kernels`: twelve independent
+/// accumulator chains, register only. 768 MACs per iteration.
+@inline(never)
+public func int8PeakLoopAVX512VNNI(iterations: Int, seed: Int32) -> Int32 {
+    let a = _mm512_set1_epi32(seed | 0x0101_0101), b = _mm512_set1_epi32(seed &+ 0x0102_0304)
+    var c0 = _mm512_set1_epi32(seed), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0
+    var c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0
+    var remaining = iterations
+    while remaining > 0 {
+        c0 = _mm512_dpbusd_epi32(c0, a, b); c1 = _mm512_dpbusd_epi32(c1, a, b)
+        c2 = _mm512_dpbusd_epi32(c2, a, b); c3 = _mm512_dpbusd_epi32(c3, a, b)
+        c4 = _mm512_dpbusd_epi32(c4, a, b); c5 = _mm512_dpbusd_epi32(c5, a, b)
+        c6 = _mm512_dpbusd_epi32(c6, a, b); c7 = _mm512_dpbusd_epi32(c7, a, b)
+        c8 = _mm512_dpbusd_epi32(c8, a, b); c9 = _mm512_dpbusd_epi32(c9, a, b)
+        c10 = _mm512_dpbusd_epi32(c10, a, b); c11 = _mm512_dpbusd_epi32(c11, a, b)
+        remaining &-= 1
+    }
+    let sum = _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
+                         _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7))),
+        _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)))
+    return unsafeBitCast(sum, to: SIMD16<Int32>.self).wrappedSum()
+}
+#endif
