@@ -427,11 +427,7 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
         #if arch(x86_64) && canImport(KernelsAVXVNNI)
         // choose(for:) picks this kernel only for `.dotProduct` weights, which have the bias on x86-64.
         guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
-        var destination = Int8TileDestination(
-            output: output.base, outputStride: output.stride, floatOutput: output.isFloat, residual: output.residual,
-            residualStride: output.residualStride, residualZeroPoint: output.residualZeroPoint,
-            residualScale: output.residualScale, lower: output.range.lowerBound, upper: output.range.upperBound,
-            outputZeroPoint: output.range.zeroPoint)
+        var destination = output.destination
         int8GEMM6x16c4AVXVNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
                               depthQuads: paddedDepth / 4, panel: weights.panel(panel),
                               bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
@@ -439,11 +435,7 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
     case .avx512VNNI:
         #if arch(x86_64) && canImport(KernelsAVX512VNNI)
         guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
-        var destination = Int8TileDestination(
-            output: output.base, outputStride: output.stride, floatOutput: output.isFloat, residual: output.residual,
-            residualStride: output.residualStride, residualZeroPoint: output.residualZeroPoint,
-            residualScale: output.residualScale, lower: output.range.lowerBound, upper: output.range.upperBound,
-            outputZeroPoint: output.range.zeroPoint)
+        var destination = output.destination
         int8GEMM8x16c4AVX512VNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
                                  depthQuads: paddedDepth / 4, panel: weights.panel(panel),
                                  bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
@@ -464,6 +456,18 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
         #endif
     }
 }
+
+#if arch(x86_64) && canImport(KernelsAVX2)
+extension Int8TileOutput {
+    /// These parameters as the x86-64 tiles take them (by pointer, so none holds a register in their loops).
+    var destination: Int8TileDestination {
+        Int8TileDestination(output: base, outputStride: stride, floatOutput: isFloat, residual: residual,
+                            residualStride: residualStride, residualZeroPoint: residualZeroPoint,
+                            residualScale: residualScale, lower: range.lowerBound, upper: range.upperBound,
+                            outputZeroPoint: range.zeroPoint)
+    }
+}
+#endif
 
 /// The scalar packed kernel: one dot product per element, reading W through the layout formula.
 private func int8TileScalar(_ staged: UnsafePointer<Int8>, stagedStride: Int, rows: Int, weights: PackedInt8Weights,
