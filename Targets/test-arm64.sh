@@ -176,6 +176,16 @@ if [ ${#model_files[@]} -gt 2 ] && command -v ffmpeg >/dev/null; then
             echo "test-arm64: ffmpeg | edgedetr-run --raw 128x128 - ($1 build, $2): 8 frames, $(wc -l < "$work/device.txt") detections identical to per-image runs; $(cut -d';' -f1 "$work/report.txt")"
         fi
     done
+    # --y4m: ffmpeg's Y4M (4:2:0, limited range) converted to RGB the same way on the board as on the host.
+    ffmpeg -loglevel error -i "$frames/%06d.png" -frames:v 8 -f yuv4mpegpipe -pix_fmt yuv420p "$work/frames.y4m"
+    "$host" detect --model "$model" --threshold 0 --top-k 5 --y4m --jsonl "$work/frames.y4m" > "$work/host-y4m.jsonl" 2> /dev/null
+    emulate rpi4 cortex-a72 edgedetr-run "$model" --threshold 0 --top-k 5 --y4m --jsonl - < "$work/frames.y4m" \
+        > "$work/device-y4m.jsonl" 2> /dev/null || fail "edgedetr-run --y4m failed"
+    if cmp -s "$work/host-y4m.jsonl" "$work/device-y4m.jsonl" && [ "$(wc -l < "$work/device-y4m.jsonl")" = 8 ]; then
+        echo "test-arm64: --y4m (ffmpeg yuv420p) on A72: 8 frames, JSON Lines identical to the host's"
+    else
+        fail "edgedetr-run --y4m differs from the host's"
+    fi
     # --draw: the runner's drawn frames are the host's, byte for byte.
     "$host" detect --model "$model" --threshold 0.3 --raw 128x128 --draw "$work/host.rgb" "$work/frames.rgb" > /dev/null 2>&1
     emulate rpi4 cortex-a72 edgedetr-run "$model" --threshold 0.3 --raw 128x128 --draw "$work/device.rgb" "$work/frames.rgb" \

@@ -45,9 +45,7 @@ private func run(_ options: RunnerOptions) -> Int32 {
         printError("Error: \(error.message)")
         return RunnerExitCode.unusableModel
     }
-    if let size = options.rawSize {
-        return runStream(detector, width: size.width, height: size.height, options: options)
-    }
+    if options.isStream { return runStream(detector, options: options) }
     let (files, problems) = ImageInputs.expand(options.imagePaths)
     if options.benchmarkRuns != nil && (files.count != 1 || !problems.isEmpty) {
         printError("Error: --bench times one image, got \(files.count)")
@@ -102,9 +100,9 @@ private func run(_ options: RunnerOptions) -> Int32 {
     return failures > 0 ? RunnerExitCode.failure : RunnerExitCode.success
 }
 
-/// `--raw`: every frame of the stream through `FrameStream` (the loop `edgedetr detect --raw` runs),
+/// `--raw` or `--y4m`: every frame of the stream through `FrameStream` (the loop `edgedetr detect` runs),
 /// then its report on stderr. A stream that breaks inside a frame exits 1 after the frames before it.
-private func runStream(_ detector: Detector, width: Int, height: Int, options: RunnerOptions) -> Int32 {
+private func runStream(_ detector: Detector, options: RunnerOptions) -> Int32 {
     let path = options.imagePath
     let descriptor = path == "-" ? Int32(0) : edgedetr_open_read_only(path)
     guard descriptor >= 0 else {
@@ -113,11 +111,20 @@ private func runStream(_ detector: Detector, width: Int, height: Int, options: R
     }
     defer { if descriptor != 0 { close(descriptor) } }
     var reader: RawFrameReader
-    do throws(ImageError) {
-        reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: options.pixelFormat)
-    } catch {
-        printError("Error: --raw \(width)x\(height): \(error.description)")
-        return RunnerExitCode.usage
+    if let size = options.rawSize {
+        do throws(ImageError) {
+            reader = try RawFrameReader(fileDescriptor: descriptor, width: size.width, height: size.height, format: options.pixelFormat)
+        } catch {
+            printError("Error: --raw \(size.width)x\(size.height): \(error.description)")
+            return RunnerExitCode.usage
+        }
+    } else {
+        do throws(StreamError) {
+            reader = try RawFrameReader.y4m(fileDescriptor: descriptor)
+        } catch {
+            printError("Error: \(path): \(error.description)")
+            return RunnerExitCode.failure
+        }
     }
     var drawDescriptor: Int32?
     if let drawPath = options.drawPath {

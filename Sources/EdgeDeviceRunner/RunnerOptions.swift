@@ -24,6 +24,10 @@ struct RunnerOptions {
     var topK: Int?
     /// `--raw WxH`: the input is a stream of raw frames of this size (`imagePath` a file, a FIFO or `-`).
     var rawSize: (width: Int, height: Int)?
+    /// `--y4m`: the input is a Y4M stream (its header gives the size).
+    var y4m = false
+    /// A stream (`--raw` or `--y4m`) rather than images.
+    var isStream: Bool { rawSize != nil || y4m }
     /// The pixel format of `--raw` frames.
     var pixelFormat = RawPixelFormat.rgb24
     /// With `--raw`: one JSON Lines record per frame instead of text lines.
@@ -34,7 +38,7 @@ struct RunnerOptions {
     var drawPath: String?
 
     static let usage = "Usage: edgedetr-run <model.edq> <image|folder>... [--threads N] [--json] [--bench N] [--threshold T] [--top-k K] [--stop-on-error]\n"
-        + "       edgedetr-run <model.edq> <stream|-> --raw WxH [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--draw PATH] [--threads N] [--threshold T] [--top-k K]"
+        + "       edgedetr-run <model.edq> <stream|-> --raw WxH|--y4m [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--draw PATH] [--threads N] [--threshold T] [--top-k K]"
 
     static let help = """
         \(usage)
@@ -57,6 +61,8 @@ struct RunnerOptions {
                           lines read `frame N` instead of the image; frames per second and the mean time
                           of each stage go to stderr at the end
           --pixel-format  rgb24 (default) or gray, the format of --raw frames
+          --y4m           the input is a Y4M stream (ffmpeg -f yuv4mpegpipe; 4:2:0, 4:2:2, 4:4:4 or mono),
+                          whose header gives the frame size; the other stream options apply
           --jsonl         with --raw: one JSON object per frame (JSON Lines), flushed as each frame is done
           --drop-late     with --raw: read on a thread of its own and run only the newest frame, dropping
                           those that arrive while the model is busy (a live camera); frames keep their index
@@ -78,6 +84,7 @@ struct RunnerOptions {
         var stopOnError = false
         var dropLate = false
         var drawPath: String?
+        var y4m = false
         var index = 0
         /// The value of option `name`: the next argument, or what follows `=`.
         func value(of name: String, inline: String?) throws(RunnerUsageError) -> String {
@@ -117,6 +124,9 @@ struct RunnerOptions {
                 jsonLines = true
             case "--draw":
                 drawPath = try value(of: name, inline: inline)
+            case "--y4m":
+                if inline != nil { throw .unexpectedValue(option: name) }
+                y4m = true
             case "--drop-late":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 dropLate = true
@@ -141,15 +151,19 @@ struct RunnerOptions {
             index += 1
         }
         guard positional.count >= 2 else { throw .wrongArgumentCount(positional.count) }
-        if rawSize != nil {
-            guard positional.count == 2 else { throw .conflict("--raw takes one stream, got \(positional.count - 1) inputs") }
+        if y4m && rawSize != nil { throw .conflict("--y4m streams say their frame size; give --raw or --y4m, not both") }
+        if rawSize != nil || y4m {
+            guard positional.count == 2 else {
+                throw .conflict("\(y4m ? "--y4m" : "--raw") takes one stream, got \(positional.count - 1) inputs")
+            }
             if json || benchmarkRuns != nil { throw .conflict("--json and --bench take an image; on a --raw stream use --jsonl (the stream reports its timings)") }
             if drawPath == "-" && jsonLines { throw .conflict("--draw - writes the frames to standard output; --jsonl would too") }
         } else if jsonLines || dropLate || drawPath != nil {
-            throw .conflict("\(jsonLines ? "--jsonl" : dropLate ? "--drop-late" : "--draw") works on a stream's frames; it needs --raw")
+            throw .conflict("\(jsonLines ? "--jsonl" : dropLate ? "--drop-late" : "--draw") works on a stream's frames; it needs --raw or --y4m")
         }
         self.dropLate = dropLate
         self.drawPath = drawPath
+        self.y4m = y4m
         self.rawSize = rawSize
         self.pixelFormat = pixelFormat
         self.jsonLines = jsonLines

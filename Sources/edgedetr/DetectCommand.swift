@@ -13,7 +13,8 @@ struct DetectCommand: ParsableCommand {
             that cannot be read or run is reported on stderr and the others still run (exit status 1), \
             unless --stop-on-error.
             Streams: with --raw WxH the one input (a file, a FIFO, or - for standard input) is raw video \
-            frames of that size back to back, as `ffmpeg -i VIDEO -f rawvideo -pix_fmt rgb24 -` writes them; \
+            frames of that size back to back, as `ffmpeg -i VIDEO -f rawvideo -pix_fmt rgb24 -` writes them \
+            (with --y4m, a Y4M stream: `ffmpeg -i VIDEO -f yuv4mpegpipe -`, size and format in its header); \
             each line then reads `frame N` instead of the image, or with --jsonl one JSON object per frame, \
             written as each frame is done. A report of frames per second and stage times goes to stderr.
             """
@@ -40,6 +41,9 @@ struct DetectCommand: ParsableCommand {
     @Option(name: .long, help: "The input is a stream of raw video frames of this size, WIDTHxHEIGHT (e.g. 1280x720).")
     var raw: String?
 
+    @Flag(name: .long, help: "The input is a Y4M stream (YUV4MPEG2, what `ffmpeg -f yuv4mpegpipe` writes: size and format in its header).")
+    var y4m = false
+
     @Option(name: .long, help: "Pixel format of --raw frames: rgb24 or gray.")
     var pixelFormat: String = "rgb24"
 
@@ -61,7 +65,12 @@ struct DetectCommand: ParsableCommand {
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must be from 0 to 1, got \(threshold)") }
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         if draw != nil, images.count != 1 { throw ValidationError("--draw takes exactly one image or stream, got \(images.count)") }
-        if let raw {
+        if y4m {
+            if raw != nil { throw ValidationError("--y4m streams say their frame size; give --raw or --y4m, not both") }
+            guard images.count == 1 else { throw ValidationError("--y4m takes one stream, got \(images.count) inputs") }
+            if json != nil { throw ValidationError("--json writes images' results; on a stream use --jsonl") }
+            if draw == "-" && jsonl { throw ValidationError("--draw - writes the frames to standard output; --jsonl would too") }
+        } else if let raw {
             guard parseFrameSize(raw) != nil else {
                 throw ValidationError("--raw must be WIDTHxHEIGHT with sides 1 to \(RGBImage.maximumSide), got '\(raw)'")
             }
@@ -72,13 +81,17 @@ struct DetectCommand: ParsableCommand {
             if json != nil { throw ValidationError("--json writes images' results; on a stream use --jsonl") }
             if draw == "-" && jsonl { throw ValidationError("--draw - writes the frames to standard output; --jsonl would too") }
         } else if jsonl || dropLate {
-            throw ValidationError("\(jsonl ? "--jsonl" : "--drop-late") works on a stream's frames; it needs --raw")
+            throw ValidationError("\(jsonl ? "--jsonl" : "--drop-late") works on a stream's frames; it needs --raw or --y4m")
         }
     }
 
     func run() throws {
+        if y4m {
+            try runStream(y4m: true, width: 0, height: 0, format: .rgb24)
+            return
+        }
         if let raw, let size = parseFrameSize(raw), let format = RawPixelFormat(name: pixelFormat) {
-            try runStream(width: size.width, height: size.height, format: format)
+            try runStream(y4m: false, width: size.width, height: size.height, format: format)
             return
         }
         let detector = try AnyDetector(model: model, threads: threads)
@@ -126,14 +139,14 @@ struct DetectCommand: ParsableCommand {
 }
 
 extension DetectCommand {
-    /// `--raw`: the frames of the one input through `FrameStream`, the loop `edgedetr-run` runs too.
-    func runStream(width: Int, height: Int, format: RawPixelFormat) throws {
+    /// `--raw` or `--y4m`: the frames of the one input through `FrameStream`, the loop `edgedetr-run` runs too.
+    func runStream(y4m: Bool, width: Int, height: Int, format: RawPixelFormat) throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isFolder) else {
             throw CLIError("\(model): no such file or folder")
         }
         if isFolder.boolValue {
-            throw CLIError("\(model): a checkpoint folder; --raw runs a model file (edgedetr quantize or export writes one)")
+            throw CLIError("\(model): a checkpoint folder; a stream runs a model file (edgedetr quantize or export writes one)")
         }
         let detector: Detector
         do { detector = try Detector(path: model, threads: threads) } catch { throw CLIError("\(model): \(error.description)") }
@@ -142,8 +155,12 @@ extension DetectCommand {
         guard descriptor >= 0 else { throw CLIError("\(path): cannot open (errno \(errno))") }
         defer { if descriptor != STDIN_FILENO { close(descriptor) } }
         var reader: RawFrameReader
-        do { reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: format) } catch {
-            throw CLIError("--raw \(width)x\(height): \(error.description)")
+        if y4m {
+            do { reader = try RawFrameReader.y4m(fileDescriptor: descriptor) } catch { throw CLIError("\(path): \(error.description)") }
+        } else {
+            do { reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: format) } catch {
+                throw CLIError("--raw \(width)x\(height): \(error.description)")
+            }
         }
         var drawDescriptor: Int32?
         if let draw {

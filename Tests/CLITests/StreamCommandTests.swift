@@ -126,6 +126,42 @@ import Testing
         #expect(shell.terminationStatus == 0 && written == Data(frames))
     }
 
+    /// `--y4m`: a Y4M stream (4:4:4, full range, written here from the pictures by the BT.601 inverse)
+    /// runs every frame, and each frame's best detection is the picture's.
+    @Test func y4mStreamsRunTheirFrames() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (paths, _, bytes) = try Self.stream(count: 4, in: directory)
+        var y4m = Array("YUV4MPEG2 W128 H128 F25:1 Ip A1:1 C444 XCOLORRANGE=FULL\n".utf8)
+        for frame in 0..<4 {
+            var y: [UInt8] = [], u: [UInt8] = [], v: [UInt8] = []
+            for pixel in 0..<(128 * 128) {
+                let offset = (frame * 128 * 128 + pixel) * 3
+                let r = Float(bytes[offset]), g = Float(bytes[offset + 1]), b = Float(bytes[offset + 2])
+                let luma = 0.299 * r + 0.587 * g + 0.114 * b
+                y.append(UInt8(min(max(luma.rounded(), 0), 255)))
+                u.append(UInt8(min(max(((b - luma) / 1.772 + 128).rounded(), 0), 255)))
+                v.append(UInt8(min(max(((r - luma) / 1.402 + 128).rounded(), 0), 255)))
+            }
+            y4m += Array("FRAME\n".utf8) + y + u + v
+        }
+        let file = directory.appendingPathComponent("frames.y4m").path
+        try Data(y4m).write(to: URL(fileURLWithPath: file))
+        let stream = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0", "--top-k", "1", "--y4m", file])
+        #expect(stream.status == 0 && stream.standardError.hasPrefix("stream: 4 frames"), "\(stream.standardError)")
+        let lines = stream.standardOutput.split(separator: "\n")
+        #expect(lines.count == 4)
+        for (index, path) in paths.enumerated() where index < lines.count {
+            let alone = try CLI.edgedetr(["detect", "--model", model, "--threshold", "0", "--top-k", "1", path]).standardOutput
+            #expect(lines[index].split(separator: "\t")[1] == alone.split(separator: "\t")[1], "frame \(index)")
+        }
+        let both = try CLI.edgedetr(["detect", "--model", model, "--y4m", "--raw", "8x8", file])
+        #expect(both.status == 64 && both.standardError.hasPrefix("Error: --y4m streams say their frame size"))
+        try Data("P6 not y4m\n".utf8).write(to: URL(fileURLWithPath: file))
+        CLI.expectOneLineError(try CLI.edgedetr(["detect", "--model", model, "--y4m", file]),
+                               contains: "Y4M header: not a YUV4MPEG2 stream")
+    }
+
     @Test func grayFramesAreTheirRGBReplicas() throws {
         let directory = try CLI.temporaryDirectory()
         let model = try Self.model(in: directory)

@@ -41,6 +41,10 @@ public enum StreamError: Error, CustomStringConvertible, Equatable {
     case shortFrame(frame: Int, got: Int, expected: Int)
     /// read(2) failed with `code` (errno) while reading frame `frame`.
     case readFailed(frame: Int, got: Int, expected: Int, code: Int32)
+    /// The Y4M stream's header cannot be used (the reason).
+    case badY4M(String)
+    /// Frame `frame` of a Y4M stream does not start with a FRAME line (the reason).
+    case badFrameHeader(frame: Int, String)
 
     public var description: String {
         switch self {
@@ -48,6 +52,10 @@ public enum StreamError: Error, CustomStringConvertible, Equatable {
             return "frame \(frame): the stream ended after \(got) of its \(expected) bytes (is the frame size or pixel format right?)"
         case .readFailed(let frame, let got, let expected, let code):
             return "frame \(frame): read failed after \(got) of its \(expected) bytes (errno \(code))"
+        case .badY4M(let reason):
+            return "Y4M header: \(reason)"
+        case .badFrameHeader(let frame, let reason):
+            return "frame \(frame): \(reason)"
         }
     }
 }
@@ -64,13 +72,16 @@ public struct RawFrameReader {
     public let width: Int
     public let height: Int
     public let format: RawPixelFormat
-    /// Bytes of one frame in the stream.
-    public let frameByteCount: Int
+    /// Bytes of one frame in the stream (for Y4M, its planes after the FRAME line).
+    public private(set) var frameByteCount: Int
     /// Frames read so far.
     public private(set) var framesRead = 0
     private let fileDescriptor: Int32
-    /// The gray frame before it is widened to RGB (empty for rgb24, read straight into the image).
+    /// The gray frame or the YUV planes before they become RGB (empty for rgb24, read straight into
+    /// the image).
     private var grayBytes: [UInt8] = []
+    /// A Y4M stream's header: each frame is a FRAME line and these planes.
+    public private(set) var y4m: Y4MHeader?
 
     /// A reader of `width` x `height` frames in `format` from `fileDescriptor` (not closed here).
     /// Throws when the size is beyond what `RGBImage` takes.
@@ -84,12 +95,46 @@ public struct RawFrameReader {
         if format == .gray8 { grayBytes = [UInt8](repeating: 0, count: frameByteCount) }
     }
 
+    /// A reader of the Y4M stream on `fileDescriptor`: reads and checks its header line now.
+    public static func y4m(fileDescriptor: Int32) throws(StreamError) -> RawFrameReader {
+        guard let line = try readLine(fileDescriptor, frame: 0) else { throw .badY4M("the stream is empty") }
+        let header = try Y4MHeader(line: line)
+        var reader: RawFrameReader
+        do { reader = try RawFrameReader(fileDescriptor: fileDescriptor, width: header.width, height: header.height, format: .rgb24) }
+        catch { throw .badY4M(error.description) }
+        reader.y4m = header
+        reader.frameByteCount = header.frameByteCount
+        reader.grayBytes = [UInt8](repeating: 0, count: header.frameByteCount)
+        return reader
+    }
+
+    /// One line of a Y4M stream without its newline, read a byte at a time (the frame data follows it
+    /// directly); nil at the end of the stream before any byte. At most `Y4MHeader.maximumLineLength`.
+    private static func readLine(_ fileDescriptor: Int32, frame: Int) throws(StreamError) -> [UInt8]? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let read = withUnsafeMutableBytes(of: &byte) { readFully(fileDescriptor, into: $0.baseAddress!, count: 1) }
+            if let code = read.errorCode { throw .readFailed(frame: frame, got: line.count, expected: line.count + 1, code: code) }
+            if read.got == 0 {
+                if line.isEmpty { return nil }
+                throw .badFrameHeader(frame: frame, "the stream ended inside a header line")
+            }
+            if byte == UInt8(ascii: "\n") { return line }
+            guard line.count < Y4MHeader.maximumLineLength else {
+                throw .badFrameHeader(frame: frame, "a header line is longer than \(Y4MHeader.maximumLineLength) bytes")
+            }
+            line.append(byte)
+        }
+    }
+
     /// Reads the next frame into `image` (made `width` x `height` on first use). Returns false when the
     /// stream ended before the frame's first byte.
     public mutating func next(into image: inout RGBImage) throws(StreamError) -> Bool {
         if image.width != width || image.height != height || image.pixels.count != width * height * 3 {
             image = RGBImage(validatedWidth: width, height: height, pixels: [UInt8](repeating: 0, count: width * height * 3))
         }
+        if let y4m { return try nextY4M(y4m, into: &image) }
         let read: (got: Int, errorCode: Int32?)
         let descriptor = fileDescriptor, count = frameByteCount
         switch format {
@@ -112,6 +157,24 @@ public struct RawFrameReader {
         }
         if got == 0 { return false }
         guard got == frameByteCount else { throw .shortFrame(frame: framesRead, got: got, expected: frameByteCount) }
+        framesRead += 1
+        return true
+    }
+
+    /// A Y4M frame: its FRAME line, then its planes converted to RGB.
+    private mutating func nextY4M(_ header: Y4MHeader, into image: inout RGBImage) throws(StreamError) -> Bool {
+        guard let line = try Self.readLine(fileDescriptor, frame: framesRead) else { return false }
+        guard line.count >= 5, Array(line.prefix(5)) == Array("FRAME".utf8), line.count == 5 || line[5] == UInt8(ascii: " ") else {
+            throw .badFrameHeader(frame: framesRead, "expected a FRAME line, got '\(String(decoding: line.prefix(16), as: UTF8.self))' "
+                                  + "(is the previous frame's size right?)")
+        }
+        let descriptor = fileDescriptor, count = frameByteCount
+        let read = grayBytes.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count) }
+        if let code = read.errorCode { throw .readFailed(frame: framesRead, got: read.got, expected: count, code: code) }
+        guard read.got == count else { throw .shortFrame(frame: framesRead, got: read.got, expected: count) }
+        grayBytes.withUnsafeBytes { planes in
+            image.pixels.withUnsafeMutableBytes { pixels in header.convert(planes: planes, into: pixels) }
+        }
         framesRead += 1
         return true
     }
