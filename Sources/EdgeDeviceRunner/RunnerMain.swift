@@ -114,13 +114,14 @@ private func runStream(_ detector: Detector, options: RunnerOptions) -> Int32 {
     if let size = options.rawSize {
         do throws(ImageError) {
             reader = try RawFrameReader(fileDescriptor: descriptor, width: size.width, height: size.height, format: options.pixelFormat)
+            reader.stallTimeout = options.stallTimeout
         } catch {
             printError("Error: --raw \(size.width)x\(size.height): \(error.description)")
             return RunnerExitCode.usage
         }
     } else {
         do throws(StreamError) {
-            reader = try RawFrameReader.y4m(fileDescriptor: descriptor)
+            reader = try RawFrameReader.y4m(fileDescriptor: descriptor, stallTimeout: options.stallTimeout)
         } catch {
             printError("Error: \(path): \(error.description)")
             return RunnerExitCode.failure

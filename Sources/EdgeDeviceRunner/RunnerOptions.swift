@@ -26,6 +26,8 @@ struct RunnerOptions {
     var rawSize: (width: Int, height: Int)?
     /// `--y4m`: the input is a Y4M stream (its header gives the size).
     var y4m = false
+    /// `--stall-timeout`: milliseconds without a byte before a stream counts as stalled.
+    var stallTimeout: Int?
     /// A stream (`--raw` or `--y4m`) rather than images.
     var isStream: Bool { rawSize != nil || y4m }
     /// The pixel format of `--raw` frames.
@@ -38,7 +40,7 @@ struct RunnerOptions {
     var drawPath: String?
 
     static let usage = "Usage: edgedetr-run <model.edq> <image|folder>... [--threads N] [--json] [--bench N] [--threshold T] [--top-k K] [--stop-on-error]\n"
-        + "       edgedetr-run <model.edq> <stream|-> --raw WxH|--y4m [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--draw PATH] [--threads N] [--threshold T] [--top-k K]"
+        + "       edgedetr-run <model.edq> <stream|-> --raw WxH|--y4m [--pixel-format rgb24|gray] [--jsonl] [--drop-late] [--draw PATH] [--stall-timeout S] [--threads N] [--threshold T] [--top-k K]"
 
     static let help = """
         \(usage)
@@ -61,6 +63,8 @@ struct RunnerOptions {
                           lines read `frame N` instead of the image; frames per second and the mean time
                           of each stage go to stderr at the end
           --pixel-format  rgb24 (default) or gray, the format of --raw frames
+          --stall-timeout S  on a stream: stop with an error naming the frame when no byte came for S
+                          seconds (0.1 to 3600; default: wait for ever)
           --y4m           the input is a Y4M stream (ffmpeg -f yuv4mpegpipe; 4:2:0, 4:2:2, 4:4:4 or mono),
                           whose header gives the frame size; the other stream options apply
           --jsonl         with --raw: one JSON object per frame (JSON Lines), flushed as each frame is done
@@ -85,6 +89,7 @@ struct RunnerOptions {
         var dropLate = false
         var drawPath: String?
         var y4m = false
+        var stallTimeout: Int?
         var index = 0
         /// The value of option `name`: the next argument, or what follows `=`.
         func value(of name: String, inline: String?) throws(RunnerUsageError) -> String {
@@ -124,6 +129,12 @@ struct RunnerOptions {
                 jsonLines = true
             case "--draw":
                 drawPath = try value(of: name, inline: inline)
+            case "--stall-timeout":
+                let text = try value(of: name, inline: inline)
+                guard let seconds = decimalFloat(text), seconds >= 0.1, seconds <= 3600 else {
+                    throw .outOfRange(option: name, value: text, range: "0.1 to 3600 seconds")
+                }
+                stallTimeout = Int((seconds * 1000).rounded())
             case "--y4m":
                 if inline != nil { throw .unexpectedValue(option: name) }
                 y4m = true
@@ -158,9 +169,11 @@ struct RunnerOptions {
             }
             if json || benchmarkRuns != nil { throw .conflict("--json and --bench take an image; on a --raw stream use --jsonl (the stream reports its timings)") }
             if drawPath == "-" && jsonLines { throw .conflict("--draw - writes the frames to standard output; --jsonl would too") }
-        } else if jsonLines || dropLate || drawPath != nil {
-            throw .conflict("\(jsonLines ? "--jsonl" : dropLate ? "--drop-late" : "--draw") works on a stream's frames; it needs --raw or --y4m")
+        } else if jsonLines || dropLate || drawPath != nil || stallTimeout != nil {
+            let option = jsonLines ? "--jsonl" : dropLate ? "--drop-late" : drawPath != nil ? "--draw" : "--stall-timeout"
+            throw .conflict("\(option) works on a stream's frames; it needs --raw or --y4m")
         }
+        self.stallTimeout = stallTimeout
         self.dropLate = dropLate
         self.drawPath = drawPath
         self.y4m = y4m

@@ -41,6 +41,9 @@ struct DetectCommand: ParsableCommand {
     @Option(name: .long, help: "The input is a stream of raw video frames of this size, WIDTHxHEIGHT (e.g. 1280x720).")
     var raw: String?
 
+    @Option(name: .long, help: "On a stream: give up, with an error naming the frame, when no byte has come for this many seconds (0.1 to 3600; default: wait for ever).")
+    var stallTimeout: Double?
+
     @Flag(name: .long, help: "The input is a Y4M stream (YUV4MPEG2, what `ffmpeg -f yuv4mpegpipe` writes: size and format in its header).")
     var y4m = false
 
@@ -65,6 +68,12 @@ struct DetectCommand: ParsableCommand {
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must be from 0 to 1, got \(threshold)") }
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         if draw != nil, images.count != 1 { throw ValidationError("--draw takes exactly one image or stream, got \(images.count)") }
+        if let stallTimeout {
+            guard stallTimeout >= 0.1, stallTimeout <= 3600 else {
+                throw ValidationError("--stall-timeout must be from 0.1 to 3600 seconds, got \(stallTimeout)")
+            }
+            guard y4m || raw != nil else { throw ValidationError("--stall-timeout works on a stream; it needs --raw or --y4m") }
+        }
         if y4m {
             if raw != nil { throw ValidationError("--y4m streams say their frame size; give --raw or --y4m, not both") }
             guard images.count == 1 else { throw ValidationError("--y4m takes one stream, got \(images.count) inputs") }
@@ -155,12 +164,16 @@ extension DetectCommand {
         guard descriptor >= 0 else { throw CLIError("\(path): cannot open (errno \(errno))") }
         defer { if descriptor != STDIN_FILENO { close(descriptor) } }
         var reader: RawFrameReader
+        let timeout = stallTimeout.map { Int(($0 * 1000).rounded()) }
         if y4m {
-            do { reader = try RawFrameReader.y4m(fileDescriptor: descriptor) } catch { throw CLIError("\(path): \(error.description)") }
+            do { reader = try RawFrameReader.y4m(fileDescriptor: descriptor, stallTimeout: timeout) } catch {
+                throw CLIError("\(path): \(error.description)")
+            }
         } else {
             do { reader = try RawFrameReader(fileDescriptor: descriptor, width: width, height: height, format: format) } catch {
                 throw CLIError("--raw \(width)x\(height): \(error.description)")
             }
+            reader.stallTimeout = timeout
         }
         var drawDescriptor: Int32?
         if let draw {

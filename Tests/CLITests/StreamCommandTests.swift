@@ -162,6 +162,30 @@ import Testing
                                contains: "Y4M header: not a YUV4MPEG2 stream")
     }
 
+    /// `--stall-timeout`: a writer that goes quiet after one frame ends the stream with one line naming
+    /// the frame, after the frame that came ran.
+    @Test func stalledInputIsNamed() throws {
+        let directory = try CLI.temporaryDirectory()
+        let model = try Self.model(in: directory)
+        let (_, file, _) = try Self.stream(count: 1, in: directory)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "(cat \"$1\"; sleep 2) | \"$0\" detect --model \"$2\" --threshold 0 --top-k 1 --raw 128x128 "
+                             + "--stall-timeout 0.3 -", try CLI.executable.path, file, model]
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let standardOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let standardError = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1 && standardOutput.hasPrefix("frame 0\t"))
+        #expect(standardError.contains("Error: -: frame 1: no data for 0.3 s after 0 of its 49152 bytes (the input stalled"),
+                "\(standardError)")
+        let misplaced = try CLI.edgedetr(["detect", "--model", model, "--stall-timeout", "1", file])
+        #expect(misplaced.status == 64 && misplaced.standardError.hasPrefix("Error: --stall-timeout works on a stream"))
+    }
+
     @Test func grayFramesAreTheirRGBReplicas() throws {
         let directory = try CLI.temporaryDirectory()
         let model = try Self.model(in: directory)

@@ -45,6 +45,8 @@ public enum StreamError: Error, CustomStringConvertible, Equatable {
     case badY4M(String)
     /// Frame `frame` of a Y4M stream does not start with a FRAME line (the reason).
     case badFrameHeader(frame: Int, String)
+    /// No byte came for `milliseconds` (`--stall-timeout`) while reading frame `frame`.
+    case stalled(frame: Int, got: Int, expected: Int, milliseconds: Int)
 
     public var description: String {
         switch self {
@@ -56,6 +58,9 @@ public enum StreamError: Error, CustomStringConvertible, Equatable {
             return "Y4M header: \(reason)"
         case .badFrameHeader(let frame, let reason):
             return "frame \(frame): \(reason)"
+        case .stalled(let frame, let got, let expected, let milliseconds):
+            return "frame \(frame): no data for \(printfFixed(Float(milliseconds) / 1000, decimals: 1)) s after \(got) of its "
+                + "\(expected) bytes (the input stalled; --stall-timeout)"
         }
     }
 }
@@ -82,6 +87,9 @@ public struct RawFrameReader {
     private var grayBytes: [UInt8] = []
     /// A Y4M stream's header: each frame is a FRAME line and these planes.
     public private(set) var y4m: Y4MHeader?
+    /// Milliseconds without a byte after which the stream counts as stalled (`StreamError.stalled`);
+    /// nil waits for ever (a camera may pause; a file never stalls).
+    public var stallTimeout: Int?
 
     /// A reader of `width` x `height` frames in `format` from `fileDescriptor` (not closed here).
     /// Throws when the size is beyond what `RGBImage` takes.
@@ -95,14 +103,16 @@ public struct RawFrameReader {
         if format == .gray8 { grayBytes = [UInt8](repeating: 0, count: frameByteCount) }
     }
 
-    /// A reader of the Y4M stream on `fileDescriptor`: reads and checks its header line now.
-    public static func y4m(fileDescriptor: Int32) throws(StreamError) -> RawFrameReader {
-        guard let line = try readLine(fileDescriptor, frame: 0) else { throw .badY4M("the stream is empty") }
+    /// A reader of the Y4M stream on `fileDescriptor`: reads and checks its header line now (waiting
+    /// at most `stallTimeout` milliseconds for each byte).
+    public static func y4m(fileDescriptor: Int32, stallTimeout: Int? = nil) throws(StreamError) -> RawFrameReader {
+        guard let line = try readLine(fileDescriptor, frame: 0, timeout: stallTimeout) else { throw .badY4M("the stream is empty") }
         let header = try Y4MHeader(line: line)
         var reader: RawFrameReader
         do { reader = try RawFrameReader(fileDescriptor: fileDescriptor, width: header.width, height: header.height, format: .rgb24) }
         catch { throw .badY4M(error.description) }
         reader.y4m = header
+        reader.stallTimeout = stallTimeout
         reader.frameByteCount = header.frameByteCount
         reader.grayBytes = [UInt8](repeating: 0, count: header.frameByteCount)
         return reader
@@ -110,12 +120,12 @@ public struct RawFrameReader {
 
     /// One line of a Y4M stream without its newline, read a byte at a time (the frame data follows it
     /// directly); nil at the end of the stream before any byte. At most `Y4MHeader.maximumLineLength`.
-    private static func readLine(_ fileDescriptor: Int32, frame: Int) throws(StreamError) -> [UInt8]? {
+    private static func readLine(_ fileDescriptor: Int32, frame: Int, timeout: Int?) throws(StreamError) -> [UInt8]? {
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while true {
-            let read = withUnsafeMutableBytes(of: &byte) { readFully(fileDescriptor, into: $0.baseAddress!, count: 1) }
-            if let code = read.errorCode { throw .readFailed(frame: frame, got: line.count, expected: line.count + 1, code: code) }
+            let read = withUnsafeMutableBytes(of: &byte) { readFully(fileDescriptor, into: $0.baseAddress!, count: 1, timeout: timeout) }
+            try read.check(frame: frame, expected: line.count + 1, timeout: timeout)
             if read.got == 0 {
                 if line.isEmpty { return nil }
                 throw .badFrameHeader(frame: frame, "the stream ended inside a header line")
@@ -135,13 +145,13 @@ public struct RawFrameReader {
             image = RGBImage(validatedWidth: width, height: height, pixels: [UInt8](repeating: 0, count: width * height * 3))
         }
         if let y4m { return try nextY4M(y4m, into: &image) }
-        let read: (got: Int, errorCode: Int32?)
-        let descriptor = fileDescriptor, count = frameByteCount
+        let read: ReadResult
+        let descriptor = fileDescriptor, count = frameByteCount, timeout = stallTimeout
         switch format {
         case .rgb24:
-            read = image.pixels.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count) }
+            read = image.pixels.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count, timeout: timeout) }
         case .gray8:
-            read = grayBytes.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count) }
+            read = grayBytes.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count, timeout: timeout) }
             if read.got == frameByteCount {
                 for index in 0..<frameByteCount {
                     let value = grayBytes[index]
@@ -152,9 +162,7 @@ public struct RawFrameReader {
             }
         }
         let got = read.got
-        if let code = read.errorCode {
-            throw .readFailed(frame: framesRead, got: got, expected: frameByteCount, code: code)
-        }
+        try read.check(frame: framesRead, expected: frameByteCount, timeout: stallTimeout)
         if got == 0 { return false }
         guard got == frameByteCount else { throw .shortFrame(frame: framesRead, got: got, expected: frameByteCount) }
         framesRead += 1
@@ -163,14 +171,14 @@ public struct RawFrameReader {
 
     /// A Y4M frame: its FRAME line, then its planes converted to RGB.
     private mutating func nextY4M(_ header: Y4MHeader, into image: inout RGBImage) throws(StreamError) -> Bool {
-        guard let line = try Self.readLine(fileDescriptor, frame: framesRead) else { return false }
+        guard let line = try Self.readLine(fileDescriptor, frame: framesRead, timeout: stallTimeout) else { return false }
         guard line.count >= 5, Array(line.prefix(5)) == Array("FRAME".utf8), line.count == 5 || line[5] == UInt8(ascii: " ") else {
             throw .badFrameHeader(frame: framesRead, "expected a FRAME line, got '\(String(decoding: line.prefix(16), as: UTF8.self))' "
                                   + "(is the previous frame's size right?)")
         }
-        let descriptor = fileDescriptor, count = frameByteCount
-        let read = grayBytes.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count) }
-        if let code = read.errorCode { throw .readFailed(frame: framesRead, got: read.got, expected: count, code: code) }
+        let descriptor = fileDescriptor, count = frameByteCount, timeout = stallTimeout
+        let read = grayBytes.withUnsafeMutableBytes { Self.readFully(descriptor, into: $0.baseAddress!, count: count, timeout: timeout) }
+        try read.check(frame: framesRead, expected: count, timeout: timeout)
         guard read.got == count else { throw .shortFrame(frame: framesRead, got: read.got, expected: count) }
         grayBytes.withUnsafeBytes { planes in
             image.pixels.withUnsafeMutableBytes { pixels in header.convert(planes: planes, into: pixels) }
@@ -182,9 +190,19 @@ public struct RawFrameReader {
     /// Reads until `count` bytes, the end of the stream or an error (a pipe hands data over in pieces;
     /// EINTR is retried). Returns the bytes read and errno when read(2) failed.
     private static func readFully(_ fileDescriptor: Int32, into destination: UnsafeMutableRawPointer,
-                                  count: Int) -> (got: Int, errorCode: Int32?) {
+                                  count: Int, timeout: Int?) -> ReadResult {
         var got = 0
         while got < count {
+            if let timeout {
+                var request = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&request, 1, Int32(clamping: timeout))
+                if ready == 0 { return ReadResult(got: got, errorCode: nil, stalled: true) }
+                if ready < 0 {
+                    let code = edgedetr_errno()
+                    if code == EINTR { continue }
+                    return ReadResult(got: got, errorCode: code)
+                }
+            }
             let result = CLibc.read(fileDescriptor, destination + got, count - got)
             if result > 0 {
                 got += result
@@ -193,9 +211,22 @@ public struct RawFrameReader {
             } else {
                 let code = edgedetr_errno()
                 if code == EINTR { continue }
-                return (got, code)
+                return ReadResult(got: got, errorCode: code)
             }
         }
-        return (got, nil)
+        return ReadResult(got: got, errorCode: nil)
+    }
+
+    /// What one `readFully` did: the bytes read, and errno or a stall if it stopped early for them.
+    private struct ReadResult {
+        var got: Int
+        var errorCode: Int32?
+        var stalled = false
+
+        /// Throws the read's failure (an error or a stall) for frame `frame` of `expected` bytes.
+        func check(frame: Int, expected: Int, timeout: Int?) throws(StreamError) {
+            if let errorCode { throw .readFailed(frame: frame, got: got, expected: expected, code: errorCode) }
+            if stalled { throw .stalled(frame: frame, got: got, expected: expected, milliseconds: timeout ?? 0) }
+        }
     }
 }
