@@ -168,20 +168,11 @@ import Testing
         let directory = try CLI.temporaryDirectory()
         let model = try Self.model(in: directory)
         let (_, file, _) = try Self.stream(count: 1, in: directory)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "(cat \"$1\"; sleep 2) | \"$0\" detect --model \"$2\" --threshold 0 --top-k 1 --raw 128x128 "
-                             + "--stall-timeout 0.3 -", try CLI.executable.path, file, model]
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let standardOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let standardError = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1 && standardOutput.hasPrefix("frame 0\t"))
-        #expect(standardError.contains("Error: -: frame 1: no data for 0.3 s after 0 of its 49152 bytes (the input stalled"),
-                "\(standardError)")
+        let stalled = try Self.bash("(cat \"$1\"; sleep 2) | \"$0\" detect --model \"$2\" --threshold 0 --top-k 1 --raw 128x128 "
+                                    + "--stall-timeout 0.3 -", arguments: [try CLI.executable.path, file, model])
+        #expect(stalled.status == 1 && stalled.standardOutput.hasPrefix("frame 0\t"))
+        #expect(stalled.standardError.contains("Error: -: frame 1: no data for 0.3 s after 0 of its 49152 bytes (the input stalled"),
+                "\(stalled.standardError)")
         let misplaced = try CLI.edgedetr(["detect", "--model", model, "--stall-timeout", "1", file])
         #expect(misplaced.status == 64 && misplaced.standardError.hasPrefix("Error: --stall-timeout works on a stream"))
     }
@@ -238,9 +229,17 @@ import Testing
         try Data(Array([[UInt8]](repeating: bytes, count: 200).joined())).write(to: URL(fileURLWithPath: long))
         let shell = "\(try CLI.executable.path) detect --model \(model) --threshold 0 --top-k 5 --raw 128x128 --jsonl \(long) | head -n 1; "
             + "exit ${PIPESTATUS[0]}"
+        let closed = try StreamCommandTests.bash(shell)
+        #expect(closed.status == 0, "\(closed.standardError)")
+        #expect(closed.standardOutput.split(separator: "\n").count == 1)
+        #expect(closed.standardError.contains("output closed by its reader") && !closed.standardError.contains("200 frames"))
+    }
+
+    /// Runs `script` with bash (`$0`, `$1`... from `arguments`) and collects its status and output.
+    static func bash(_ script: String, arguments: [String] = []) throws -> DetectCommandTests.Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", shell]
+        process.arguments = ["-c", script] + arguments
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
         process.standardError = error
@@ -248,9 +247,8 @@ import Testing
         let standardOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let standardError = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(standardError)")
-        #expect(standardOutput.split(separator: "\n").count == 1)
-        #expect(standardError.contains("output closed by its reader") && !standardError.contains("200 frames"))
+        return DetectCommandTests.Result(status: process.terminationStatus, standardOutput: standardOutput,
+                                         standardError: standardError)
     }
 }
 
