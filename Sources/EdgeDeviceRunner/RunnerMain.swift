@@ -104,11 +104,12 @@ private func run(_ options: RunnerOptions) -> Int32 {
 /// then its report on stderr. A stream that breaks inside a frame exits 1 after the frames before it.
 private func runStream(_ detector: Detector, options: RunnerOptions) -> Int32 {
     let path = options.imagePath
-    let descriptor = path == "-" ? Int32(0) : edgedetr_open_read_only(path)
-    guard descriptor >= 0 else {
-        printError("Error: \(path): cannot open (errno \(edgedetr_errno()))")
+    let opened = openStreamInput(path)
+    if let problem = opened.problem {
+        printError("Error: \(problem)")
         return RunnerExitCode.failure
     }
+    let descriptor = opened.descriptor
     defer { if descriptor != 0 { close(descriptor) } }
     var reader: RawFrameReader
     if let size = options.rawSize {

@@ -423,22 +423,15 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
                          lower: output.range.lowerBound, upper: output.range.upperBound,
                          outputZeroPoint: output.range.zeroPoint)
         #endif
-    case .avxVNNI:
-        #if arch(x86_64) && canImport(KernelsAVXVNNI)
-        // choose(for:) picks this kernel only for `.dotProduct` weights, which have the bias on x86-64.
+    case .avxVNNI, .avx512VNNI:
+        #if arch(x86_64) && canImport(KernelsAVXVNNI) && canImport(KernelsAVX512VNNI)
+        // choose(for:) picks these kernels only for `.dotProduct` weights, which have the bias where they run.
         guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
         var destination = output.destination
-        int8GEMM6x16c4AVXVNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
-                              depthQuads: paddedDepth / 4, panel: weights.panel(panel),
-                              bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
-        #endif
-    case .avx512VNNI:
-        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-        guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
-        var destination = output.destination
-        int8GEMM8x16c4AVX512VNNI(a: staged.assumingMemoryBound(to: UInt8.self), aStride: stagedStride,
-                                 depthQuads: paddedDepth / 4, panel: weights.panel(panel),
-                                 bias: unsignedInputBias + panel * 16, rows: rows, columns: columns, destination: &destination)
+        // One signature: the YMM 6x16 tile or the ZMM 8x16 one.
+        let tile = kernel == .avxVNNI ? int8GEMM6x16c4AVXVNNI : int8GEMM8x16c4AVX512VNNI
+        tile(staged.assumingMemoryBound(to: UInt8.self), stagedStride, paddedDepth / 4, weights.panel(panel),
+             unsignedInputBias + panel * 16, rows, columns, &destination)
         #endif
     case .neon:
         #if arch(arm64)

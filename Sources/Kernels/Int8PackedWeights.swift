@@ -89,7 +89,7 @@ public final class PackedInt8Weights {
     /// The folded bias minus 128 x the weight sum of each output, panel by panel (NR per panel), for
     /// the AVX-VNNI tile: VPDPBUSD multiplies unsigned by signed bytes, so that tile reads activations
     /// as x + 128 (x XOR 0x80) and this bias takes the 128 x sum_k W[n, k] back out, exactly.
-    /// Computed at pack or load time for `.dotProduct` weights on x86-64; nil otherwise.
+    /// Computed at pack or load time for `.dotProduct` weights on an x86-64 CPU with a VNNI level; nil otherwise.
     let unsignedInputBias: UnsafeMutablePointer<Int32>?
     public var byteCount: Int { panelCount * panelStride }
 
@@ -177,7 +177,8 @@ public final class PackedInt8Weights {
     private static func unsignedInputBias(_ bytes: UnsafeMutableRawPointer, layout: Int8WeightLayout, panelCount: Int,
                                           panelStride: Int, inputs: Int) -> UnsafeMutablePointer<Int32>? {
         #if arch(x86_64)
-        guard layout == .dotProduct else { return nil }
+        // Only a VNNI tile reads it: on an AVX2-only CPU `.dotProduct` weights are repacked for AVX2.
+        guard layout == .dotProduct, KernelDispatch.best >= .avxVNNI else { return nil }
         let columns = layout.panelColumns
         let groups = roundedUp((inputs + layout.depthGroup - 1) / layout.depthGroup, to: 2)
         let result = UnsafeMutablePointer<Int32>.allocate(capacity: max(panelCount * columns, 1))

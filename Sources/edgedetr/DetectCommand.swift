@@ -74,19 +74,17 @@ struct DetectCommand: ParsableCommand {
             }
             guard y4m || raw != nil else { throw ValidationError("--stall-timeout works on a stream; it needs --raw or --y4m") }
         }
-        if y4m {
-            if raw != nil { throw ValidationError("--y4m streams say their frame size; give --raw or --y4m, not both") }
-            guard images.count == 1 else { throw ValidationError("--y4m takes one stream, got \(images.count) inputs") }
-            if json != nil { throw ValidationError("--json writes images' results; on a stream use --jsonl") }
-            if draw == "-" && jsonl { throw ValidationError("--draw - writes the frames to standard output; --jsonl would too") }
-        } else if let raw {
+        if y4m && raw != nil { throw ValidationError("--y4m streams say their frame size; give --raw or --y4m, not both") }
+        if let raw {
             guard parseFrameSize(raw) != nil else {
                 throw ValidationError("--raw must be WIDTHxHEIGHT with sides 1 to \(RGBImage.maximumSide), got '\(raw)'")
             }
             guard RawPixelFormat(name: pixelFormat) != nil else {
                 throw ValidationError("--pixel-format must be rgb24 or gray, got '\(pixelFormat)'")
             }
-            guard images.count == 1 else { throw ValidationError("--raw takes one stream, got \(images.count) inputs") }
+        }
+        if y4m || raw != nil {
+            guard images.count == 1 else { throw ValidationError("\(y4m ? "--y4m" : "--raw") takes one stream, got \(images.count) inputs") }
             if json != nil { throw ValidationError("--json writes images' results; on a stream use --jsonl") }
             if draw == "-" && jsonl { throw ValidationError("--draw - writes the frames to standard output; --jsonl would too") }
         } else if jsonl || dropLate {
@@ -160,8 +158,9 @@ extension DetectCommand {
         let detector: Detector
         do { detector = try Detector(path: model, threads: threads) } catch { throw CLIError("\(model): \(error.description)") }
         let path = images[0]
-        let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw CLIError("\(path): cannot open (errno \(errno))") }
+        let opened = openStreamInput(path)
+        if let problem = opened.problem { throw CLIError(problem) }
+        let descriptor = opened.descriptor
         defer { if descriptor != STDIN_FILENO { close(descriptor) } }
         var reader: RawFrameReader
         let timeout = stallTimeout.map { Int(($0 * 1000).rounded()) }

@@ -102,21 +102,8 @@ public struct FrameStream {
                 summary.streamError = error
                 break
             }
-            let read = monotonicSeconds()
-            let detections: [Detection]
-            do throws(DetectorError) {
-                detections = try detector.detect(image, topK: topK, threshold: threshold)
-            } catch {
-                summary.detectorError = "frame \(summary.frames): \(error.description)"
-                break
-            }
-            let detected = monotonicSeconds()
-            let written = write(detections, frame: summary.frames) && draw(detections, on: &image)
-            summary.add(read: read - before, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
-            if !written {
-                summary.outputClosed = true
-                break
-            }
+            let frame = summary.frames
+            guard process(&image, frame: frame, read: monotonicSeconds() - before, into: &summary) else { break }
         }
         summary.seconds = monotonicSeconds() - start
         summary.peakResidentKiB = peakResidentKiB()
@@ -133,21 +120,7 @@ public struct FrameStream {
         while true {
             let before = monotonicSeconds()
             guard let slot = latest.next() else { break }
-            let read = monotonicSeconds()
-            let detections: [Detection]
-            do throws(DetectorError) {
-                detections = try detector.detect(slot.image, topK: topK, threshold: threshold)
-            } catch {
-                summary.detectorError = "frame \(slot.frame): \(error.description)"
-                break
-            }
-            let detected = monotonicSeconds()
-            let written = write(detections, frame: slot.frame) && draw(detections, on: &slot.image)
-            summary.add(read: read - before, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
-            if !written {
-                summary.outputClosed = true
-                break
-            }
+            guard process(&slot.image, frame: slot.frame, read: monotonicSeconds() - before, into: &summary) else { break }
         }
         latest.stop()
         let state = latest.state
@@ -156,6 +129,24 @@ public struct FrameStream {
         summary.seconds = monotonicSeconds() - start
         summary.peakResidentKiB = peakResidentKiB()
         return summary
+    }
+
+    /// Detects frame `frame` (index `frame` in the stream), writes its results (and its drawing) and
+    /// counts it, `read` the seconds spent waiting for it; false when the stream must stop there (the
+    /// detector refused the frame, or the output is closed), with the reason in `summary`.
+    private func process(_ image: inout RGBImage, frame: Int, read: Double, into summary: inout Summary) -> Bool {
+        let detections: [Detection]
+        do throws(DetectorError) {
+            detections = try detector.detect(image, topK: topK, threshold: threshold)
+        } catch {
+            summary.detectorError = "frame \(frame): \(error.description)"
+            return false
+        }
+        let detected = monotonicSeconds()
+        let written = write(detections, frame: frame) && draw(detections, on: &image)
+        summary.add(read: read, stages: detector.lastStageTimes, write: monotonicSeconds() - detected)
+        if !written { summary.outputClosed = true }
+        return written
     }
 
     /// With `drawDescriptor`: draws the detections on the frame and writes its pixels; false when the
@@ -212,6 +203,15 @@ public func peakResidentKiB() -> Int {
     // 0 is RUSAGE_SELF (its C enum type differs between glibc's headers and __rusage_who_t).
     guard getrusage(0, &usage) == 0 else { return 0 }
     return Int(usage.ru_maxrss)
+}
+
+/// A stream's input: standard input for `-`, else the path opened for reading (a file or a FIFO), or
+/// the reason it cannot be.
+public func openStreamInput(_ path: String) -> (descriptor: Int32, problem: String?) {
+    if path == "-" { return (0, nil) }
+    let descriptor = edgedetr_open_read_only(path)
+    guard descriptor >= 0 else { return (-1, "\(path): cannot open (errno \(edgedetr_errno()))") }
+    return (descriptor, nil)
 }
 
 /// `--draw` on a stream: a file descriptor for the drawn frames (standard output for `-`, else the
