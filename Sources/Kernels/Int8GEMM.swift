@@ -8,7 +8,7 @@ import KernelsAVXVNNI
 import KernelsAVX512VNNI
 #endif
 #if arch(arm64) && canImport(CKernelsDotProduct)
-// The C declaration of KernelsDotProduct's `edgedetr_int8_gemm_4x16_neondot` (see that module).
+// The C declaration of KernelsDotProduct's `edgedetr_int8_gemm_4x16c4_neondot` (see that module).
 import CKernelsDotProduct
 #endif
 
@@ -47,7 +47,7 @@ public enum Int8GEMMKernel: Sendable {
     case avxVNNI
     /// 8x16, the same on ZMM registers, one group of 16 columns per instruction (KernelsAVX512VNNI).
     case avx512VNNI
-    /// 2x8, SMULL/SMLAL + SADALP on 8 consecutive k (Int8GEMMNEON.swift).
+    /// 2x8, SMULL/SMLAL + SADALP on 8 consecutive k (Int8GEMM2x8c8NEON.swift).
     case neon
     /// 4x16, SDOT (KernelsDotProduct, through its C declaration CKernelsDotProduct).
     case neonDot
@@ -405,46 +405,52 @@ private func shiftToUnsigned(_ source: UnsafePointer<Int8>, count: Int, into des
     }
 }
 
-/// One tile of rows x columns (at most MR x NR) on `kernel`.
+/// One tile of rows x columns (at most MR x NR) on `kernel`. Every microkernel keeps one contract:
+/// its accumulators start from the panel's biases (the VNNI tiles': `unsignedInputBias`) and end in
+/// its ISA's one epilogue, in registers on x86-64 (`Int8TileEpilogueAVX2`, behind `Int8GEMMTileX86`),
+/// through memory on ARM (`storeInt8Tile`: the SDOT tile is reached through C).
 @inline(__always)
 private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, stagedStride: Int, rows: Int,
                          weights: PackedInt8Weights, panel: Int, columns: Int, paddedDepth: Int, output: Int8TileOutput) {
+    let panelBytes = weights.panel(panel)
+    let panelBias = panelBytes.assumingMemoryBound(to: Int32.self)
+    let depthGroups = paddedDepth / weights.layout.depthGroup
     switch kernel {
     case .scalar:
         int8TileScalar(staged.assumingMemoryBound(to: Int8.self), stagedStride: stagedStride, rows: rows,
                        weights: weights, panel: panel, columns: columns, output: output)
-    case .avx2:
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        int8GEMM6x16AVX2(a: staged.assumingMemoryBound(to: Int16.self), aStride: stagedStride,
-                         depthPairs: paddedDepth / 2, panel: weights.panel(panel), rows: rows, columns: columns,
-                         output: output.base, outputStride: output.stride, floatOutput: output.isFloat,
-                         residual: output.residual, residualStride: output.residualStride,
-                         residualZeroPoint: output.residualZeroPoint, residualScale: output.residualScale,
-                         lower: output.range.lowerBound, upper: output.range.upperBound,
-                         outputZeroPoint: output.range.zeroPoint)
-        #endif
-    case .avxVNNI, .avx512VNNI:
-        #if arch(x86_64) && canImport(KernelsAVXVNNI) && canImport(KernelsAVX512VNNI)
-        // choose(for:) picks these kernels only for `.dotProduct` weights, which have the bias where they run.
-        guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
+    case .avx2, .avxVNNI, .avx512VNNI:
+        #if arch(x86_64) && canImport(KernelsAVX2) && canImport(KernelsAVXVNNI) && canImport(KernelsAVX512VNNI)
+        let tile: Int8GEMMTileX86
+        var bias = panelBias
+        switch kernel {
+        case .avxVNNI, .avx512VNNI:
+            // choose(for:) picks these kernels only for `.dotProduct` weights, which have the bias where they run.
+            guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
+            bias = UnsafePointer(unsignedInputBias + panel * 16)
+            if kernel == .avxVNNI { tile = int8GEMM6x16c4AVXVNNI } else { tile = int8GEMM8x16c4AVX512VNNI }
+        default:
+            tile = int8GEMM6x16c2AVX2
+        }
         var destination = output.destination
-        // One signature: the YMM 6x16 tile or the ZMM 8x16 one.
-        let tile = kernel == .avxVNNI ? int8GEMM6x16c4AVXVNNI : int8GEMM8x16c4AVX512VNNI
-        tile(staged.assumingMemoryBound(to: UInt8.self), stagedStride, paddedDepth / 4, weights.panel(panel),
-             unsignedInputBias + panel * 16, rows, columns, &destination)
+        tile(staged, stagedStride * kernel.staging.bytesPerValue, depthGroups, panelBytes, bias, rows, columns, &destination)
         #endif
-    case .neon:
+    case .neon, .neonDot:
         #if arch(arm64)
-        int8Tile2x8NEON(staged.assumingMemoryBound(to: Int8.self), stagedStride: stagedStride, rows: rows,
-                        panel: weights.panel(panel), depthGroups: paddedDepth / 8, columns: columns, output: output)
-        #endif
-    case .neonDot:
-        #if arch(arm64) && canImport(CKernelsDotProduct)
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 64) { accumulators in
-            edgedetr_int8_gemm_4x16_neondot(staged.assumingMemoryBound(to: Int8.self), stagedStride,
-                                            paddedDepth / 4, weights.panel(panel), accumulators.baseAddress!)
-            storeInt8Tile(accumulators.baseAddress!, accumulatorStride: 16, rows: rows, columns: columns,
-                          scales: (weights.panel(panel) + 64).assumingMemoryBound(to: Float.self), output: output)
+        let nr = weights.layout.panelColumns
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: kernel.tileRows * nr) { accumulators in
+            let a = staged.assumingMemoryBound(to: Int8.self)
+            if kernel == .neon {
+                int8GEMM2x8c8NEON(a: a, aStride: stagedStride, depthGroups: depthGroups, panel: panelBytes,
+                                  bias: panelBias, accumulators: accumulators.baseAddress!)
+            } else {
+                #if canImport(CKernelsDotProduct)
+                edgedetr_int8_gemm_4x16c4_neondot(a, stagedStride, depthGroups, panelBytes, panelBias,
+                                                  accumulators.baseAddress!)
+                #endif
+            }
+            storeInt8Tile(accumulators.baseAddress!, accumulatorStride: nr, rows: rows, columns: columns,
+                          scales: (panelBytes + 4 * nr).assumingMemoryBound(to: Float.self), output: output)
         }
         #endif
     }

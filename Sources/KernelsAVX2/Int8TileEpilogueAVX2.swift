@@ -1,6 +1,15 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 
+/// The one signature of the x86-64 int8 GEMM microkernels (`int8GEMM6x16c2AVX2`,
+/// `int8GEMM6x16c4AVXVNNI`, `int8GEMM8x16c4AVX512VNNI`), XNNPACK's contract: MR rows of the staged A
+/// tile (`a`, rows `aStride` bytes apart) times one panel, `depthGroups` steps of the layout's depth
+/// group; the int32 accumulators start from `bias` (16 entries) and end, still in registers, in
+/// `Int8TileEpilogueAVX2`, which writes `rows` x `columns` (at most MR x 16) of `destination`.
+public typealias Int8GEMMTileX86 = (_ a: UnsafeRawPointer, _ aStride: Int, _ depthGroups: Int, _ panel: UnsafeRawPointer,
+                                    _ bias: UnsafePointer<Int32>, _ rows: Int, _ columns: Int,
+                                    _ destination: UnsafePointer<Int8TileDestination>) -> Void
+
 /// Where an x86-64 int8 tile writes and how it requantizes, passed to the tile by pointer: read only
 /// after the multiply loop, so none of it holds a vector register during the loop (a Float argument
 /// kept in YMM1 across the AVX-VNNI tile's loop made LLVM spill an accumulator, a third of its speed).
@@ -35,7 +44,7 @@ import _Builtin_intrinsics.intel
 }
 
 /// The requantization of 16 int32 accumulators of one tile row, in AVX2 registers: the epilogue of
-/// every x86-64 int8 tile (this module's AVX2 tile and KernelsAVXVNNI's). Inlinable so that each tile
+/// every x86-64 int8 tile (this module's AVX2 tile, KernelsAVXVNNI's and KernelsAVX512VNNI's). Inlinable so that each tile
 /// keeps its accumulators in registers through it.
 @frozen public struct Int8TileEpilogueAVX2 {
     @usableFromInline let scale0: __m256, scale1: __m256

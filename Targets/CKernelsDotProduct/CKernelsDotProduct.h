@@ -8,9 +8,10 @@
 
 #include <stdint.h>
 
-/// `int8GEMM4x16NEONDot` (@_cdecl): four rows of int8 `a` (`a_stride` apart, `depth_groups` * 4 long)
-/// against one `.neonDot` panel; writes the 4x16 int32 sums, folded bias included, row-major.
-void edgedetr_int8_gemm_4x16_neondot(const int8_t *a, long a_stride, long depth_groups, const void *panel,
-                                     int32_t *accumulators);
+/// `int8GEMM4x16c4NEONDot` (@_cdecl): four rows of int8 `a` (`a_stride` apart, `depth_groups` * 4 long)
+/// against one `.dotProduct` panel, accumulators starting from `bias` (16 entries); writes the 4x16
+/// int32 sums row-major to `accumulators`.
+void edgedetr_int8_gemm_4x16c4_neondot(const int8_t *a, long a_stride, long depth_groups, const void *panel,
+                                       const int32_t *bias, int32_t *accumulators);
 
 #endif

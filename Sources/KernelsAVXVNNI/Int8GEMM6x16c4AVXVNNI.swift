@@ -13,7 +13,7 @@ import KernelsAVX2
 /// wrapping int32 like the reference. One instruction does the work of AVX2's VPMADDWD + VPADDD on
 /// twice the depth: four times the multiply-accumulates per instruction.
 ///
-/// A: six rows of shifted bytes, `aStride` apart, at least 4 * depthQuads long. Rows past `rows`
+/// A: six rows of shifted bytes, `aStride` apart, at least 4 * depthGroups long. Rows past `rows`
 /// must be readable; their results are dropped.
 /// panel: one `.dotProduct` panel of `PackedInt8Weights` (16 Int32 folded biases, 16 Float scales,
 /// then per group of four k the 16 columns' four bytes: 64 bytes, two YMM of eight columns).
@@ -23,18 +23,18 @@ import KernelsAVX2
 /// Output element (r, c) is at `output + (r * outputStride + c) * (floatOutput ? 4 : 1)` of
 /// `destination`, written by `Int8TileEpilogueAVX2` exactly as the AVX2 tile writes it.
 @inline(never)
-public func int8GEMM6x16c4AVXVNNI(a: UnsafePointer<UInt8>, aStride: Int, depthQuads: Int, panel: UnsafeRawPointer,
+public func int8GEMM6x16c4AVXVNNI(a: UnsafeRawPointer, aStride: Int, depthGroups: Int, panel: UnsafeRawPointer,
                                   bias: UnsafePointer<Int32>, rows: Int, columns: Int,
                                   destination: UnsafePointer<Int8TileDestination>) {
     let bias0 = UnsafeRawPointer(bias).loadUnaligned(as: __m256i.self)
     let bias1 = UnsafeRawPointer(bias).loadUnaligned(fromByteOffset: 32, as: __m256i.self)
     var c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1
     var c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1
-    var p0 = UnsafeRawPointer(a)
+    var p0 = a
     var p1 = p0 + aStride, p2 = p0 + 2 &* aStride, p3 = p0 + 3 &* aStride
     var p4 = p0 + 4 &* aStride, p5 = p0 + 5 &* aStride
     var w = panel + 128
-    var remaining = depthQuads
+    var remaining = depthGroups
     while remaining > 0 {
         let b0 = w.loadUnaligned(as: __m256i.self)
         let b1 = w.loadUnaligned(fromByteOffset: 32, as: __m256i.self)

@@ -11,21 +11,21 @@ import KernelsAVX2
 /// `.dotProduct` group (16 columns x 4 depths, 64 bytes): one weight load and one VPDPBUSD per row
 /// and group, twice the work of a YMM instruction.
 ///
-/// A: eight rows of shifted bytes, `aStride` apart, at least 4 * depthQuads long. Rows past `rows`
+/// A: eight rows of shifted bytes, `aStride` apart, at least 4 * depthGroups long. Rows past `rows`
 /// must be readable; their results are dropped.
 /// panel: one `.dotProduct` panel of `PackedInt8Weights`; bias: its 16 `unsignedInputBias` entries.
 /// Eight ZMM accumulators, one weight vector, one broadcast A quad.
 @inline(never)
-public func int8GEMM8x16c4AVX512VNNI(a: UnsafePointer<UInt8>, aStride: Int, depthQuads: Int, panel: UnsafeRawPointer,
+public func int8GEMM8x16c4AVX512VNNI(a: UnsafeRawPointer, aStride: Int, depthGroups: Int, panel: UnsafeRawPointer,
                                      bias: UnsafePointer<Int32>, rows: Int, columns: Int,
                                      destination: UnsafePointer<Int8TileDestination>) {
     let initial = UnsafeRawPointer(bias).loadUnaligned(as: __m512i.self)
     var c0 = initial, c1 = initial, c2 = initial, c3 = initial, c4 = initial, c5 = initial, c6 = initial, c7 = initial
-    var p0 = UnsafeRawPointer(a)
+    var p0 = a
     var p1 = p0 + aStride, p2 = p0 + 2 &* aStride, p3 = p0 + 3 &* aStride
     var p4 = p0 + 4 &* aStride, p5 = p0 + 5 &* aStride, p6 = p0 + 6 &* aStride, p7 = p0 + 7 &* aStride
     var w = panel + 128
-    var remaining = depthQuads
+    var remaining = depthGroups
     while remaining > 0 {
         let b = w.loadUnaligned(as: __m512i.self)
         c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(p0.loadUnaligned(as: Int32.self)), b)

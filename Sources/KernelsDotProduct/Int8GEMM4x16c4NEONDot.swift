@@ -12,18 +12,23 @@ import _Builtin_intrinsics.arm.neon
 /// The int8 GEMM tile for ARMv8.2 dot product, XNNPACK's 4x16c4 scheme: acc[r][4q..<4q+4] +=
 /// SDOT(W group columns 4q..<4q+4, A row r's 4 bytes broadcast). Exact int32 throughout.
 ///
+/// The ARM microkernel contract (shared with Kernels' `int8GEMM2x8c8NEON`): accumulators start from
+/// `bias`, take `depthGroups` steps of the depth group (here 4) and are written row-major to
+/// `accumulators`, NR (16) per row; Kernels' `storeInt8Tile` is the one epilogue (Requantize.swift's
+/// rule). Written to memory because this module is reached through C and cannot inline a Swift epilogue.
+///
 /// a: four rows of int8, `aStride` apart, depthGroups * 4 long (even group count, zero past K).
-/// panel: one `.neonDot` panel of `PackedInt8Weights` (16 Int32 biases, 16 Float scales, then per
-/// group of 4 k the 16 columns' 4 bytes). Writes the 4x16 int32 sums (folded bias included) to
-/// `accumulators`, row-major; Kernels requantizes them (Requantize.swift's rule).
+/// panel: one `.dotProduct` panel of `PackedInt8Weights` (16 Int32 biases, 16 Float scales, then per
+/// group of 4 k the 16 columns' 4 bytes). bias: the panel's 16 folded biases (its first 64 bytes).
 /// Sixteen accumulators, four weight vectors, four broadcast A vectors: 24 of 32 registers.
-@_cdecl("edgedetr_int8_gemm_4x16_neondot")
-public func int8GEMM4x16NEONDot(a: UnsafePointer<Int8>, aStride: Int, depthGroups: Int, panel: UnsafeRawPointer,
-                                accumulators: UnsafeMutablePointer<Int32>) {
-    let bias0 = panel.loadUnaligned(as: SIMD4<Int32>.self)
-    let bias1 = panel.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self)
-    let bias2 = panel.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int32>.self)
-    let bias3 = panel.loadUnaligned(fromByteOffset: 48, as: SIMD4<Int32>.self)
+@_cdecl("edgedetr_int8_gemm_4x16c4_neondot")
+public func int8GEMM4x16c4NEONDot(a: UnsafePointer<Int8>, aStride: Int, depthGroups: Int, panel: UnsafeRawPointer,
+                                  bias: UnsafePointer<Int32>, accumulators: UnsafeMutablePointer<Int32>) {
+    let biases = UnsafeRawPointer(bias)
+    let bias0 = biases.loadUnaligned(as: SIMD4<Int32>.self)
+    let bias1 = biases.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self)
+    let bias2 = biases.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int32>.self)
+    let bias3 = biases.loadUnaligned(fromByteOffset: 48, as: SIMD4<Int32>.self)
     var c00 = bias0, c01 = bias1, c02 = bias2, c03 = bias3
     var c10 = bias0, c11 = bias1, c12 = bias2, c13 = bias3
     var c20 = bias0, c21 = bias1, c22 = bias2, c23 = bias3

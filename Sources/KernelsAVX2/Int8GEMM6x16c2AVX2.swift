@@ -8,31 +8,33 @@ import _Builtin_intrinsics.intel
 /// int16 with saturation (255*127*2 > 32767), so its result is not exact for all inputs; the
 /// int16 route has no intermediate rounding or saturation at all (each pair sum fits int32).
 ///
-/// A: six rows of int16 (the tile's int8 rows sign-extended by Kernels), `aStride` int16 apart,
-/// at least 2 * depthPairs long. Rows past `rows` must be readable; their results are dropped.
+/// The x86-64 microkernel contract (`Int8GEMMTileX86`, shared with the VNNI tiles): accumulators
+/// start from `bias`, take `depthGroups` steps of the depth group (here 2: a k pair) and end in
+/// `Int8TileEpilogueAVX2`, which writes `rows` x `columns` of `destination`.
+///
+/// a: six rows of int16 (the tile's int8 rows sign-extended by Kernels), `aStride` bytes apart,
+/// at least 2 * depthGroups values long. Rows past `rows` must be readable; their results are dropped.
 /// panel: one `.avx2` panel of `PackedInt8Weights` (16 Int32 folded biases, 16 Float scales,
-/// then per k pair the 16 columns' (k, k+1) bytes), at least depthPairs pairs long.
+/// then per k pair the 16 columns' (k, k+1) bytes), at least depthGroups pairs long.
+/// bias: the panel's own 16 folded biases (its first 64 bytes).
 /// Twelve YMM accumulators, two weight vectors and one broadcast A pair: 15 of 16 registers.
 ///
-/// Output element (r, c) is at `output + (r * outputStride + c) * (floatOutput ? 4 : 1)`:
-/// Float(acc) * scale (+ residual term) for float output, else clamp to [lower, upper], round half
-/// to even (magic-number addition), add the zero point; exactly `requantize`'s operations.
+/// Output element (r, c) is at `output + (r * outputStride + c) * (floatOutput ? 4 : 1)` of
+/// `destination`: Float(acc) * scale (+ residual term) for float output, else clamp to [lower, upper],
+/// round half to even (magic-number addition), add the zero point; exactly `requantize`'s operations.
 @inline(never)
-public func int8GEMM6x16AVX2(a: UnsafePointer<Int16>, aStride: Int, depthPairs: Int, panel: UnsafeRawPointer,
-                             rows: Int, columns: Int, output: UnsafeMutableRawPointer, outputStride: Int,
-                             floatOutput: Bool, residual: UnsafePointer<Int8>?, residualStride: Int,
-                             residualZeroPoint: Int32, residualScale: Float, lower: Float, upper: Float,
-                             outputZeroPoint: Int32) {
-    let bias0 = panel.loadUnaligned(as: __m256i.self)
-    let bias1 = panel.loadUnaligned(fromByteOffset: 32, as: __m256i.self)
+public func int8GEMM6x16c2AVX2(a: UnsafeRawPointer, aStride: Int, depthGroups: Int, panel: UnsafeRawPointer,
+                               bias: UnsafePointer<Int32>, rows: Int, columns: Int,
+                               destination: UnsafePointer<Int8TileDestination>) {
+    let bias0 = UnsafeRawPointer(bias).loadUnaligned(as: __m256i.self)
+    let bias1 = UnsafeRawPointer(bias).loadUnaligned(fromByteOffset: 32, as: __m256i.self)
     var c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1
     var c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1
-    let rowBytes = aStride &* 2
-    var p0 = UnsafeRawPointer(a)
-    var p1 = p0 + rowBytes, p2 = p0 + 2 &* rowBytes, p3 = p0 + 3 &* rowBytes
-    var p4 = p0 + 4 &* rowBytes, p5 = p0 + 5 &* rowBytes
+    var p0 = a
+    var p1 = p0 + aStride, p2 = p0 + 2 &* aStride, p3 = p0 + 3 &* aStride
+    var p4 = p0 + 4 &* aStride, p5 = p0 + 5 &* aStride
     var w = panel + 128
-    var remaining = depthPairs
+    var remaining = depthGroups
     while remaining > 0 {
         let b0 = _mm256_cvtepi8_epi16(w.loadUnaligned(as: __m128i.self))
         let b1 = _mm256_cvtepi8_epi16(w.loadUnaligned(fromByteOffset: 16, as: __m128i.self))
@@ -52,10 +54,7 @@ public func int8GEMM6x16AVX2(a: UnsafePointer<Int16>, aStride: Int, depthPairs: 
         w += 32
         remaining &-= 1
     }
-    let epilogue = Int8TileEpilogueAVX2(scales: panel + 64, columns: columns, output: output, outputStride: outputStride,
-                                    floatOutput: floatOutput, residual: residual, residualStride: residualStride,
-                                    residualZeroPoint: residualZeroPoint, residualScale: residualScale,
-                                    lower: lower, upper: upper, outputZeroPoint: outputZeroPoint)
+    let epilogue = Int8TileEpilogueAVX2(scales: panel + 64, columns: columns, destination: destination.pointee)
     epilogue.store(c00, c01, row: 0)
     if rows > 1 { epilogue.store(c10, c11, row: 1) }
     if rows > 2 { epilogue.store(c20, c21, row: 2) }

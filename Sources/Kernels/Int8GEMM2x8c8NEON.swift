@@ -6,17 +6,22 @@ import _Builtin_intrinsics.arm.neon
 /// the next 8 products, SADALP adds the int16 pairs into 4 int32 lanes. Exact: weights lie in
 /// [-127, 127], so |a*w + a'*w'| <= 2 * 128 * 127 = 32512 fits int16.
 ///
-/// staged: two rows of int8 (`stagedStride` apart), `depthGroups` * 8 long (even group count),
-/// zero past K. panel: one `.neon` panel (8 Int32 biases, 8 Float scales, groups of 8 x 8 bytes).
+/// The ARM microkernel contract (KernelsDotProduct's `int8GEMM4x16c4NEONDot` has the same): the
+/// accumulators start from `bias` (8 entries), take `depthGroups` steps of the depth group (here 8,
+/// two groups per loop step) and are written row-major to `accumulators`, NR (8) per row, for
+/// `storeInt8Tile`, the one ARM epilogue.
+///
+/// a: two rows of int8 (`aStride` apart), `depthGroups` * 8 long (even group count), zero past K.
+/// panel: one `.neon` panel (8 Int32 biases, 8 Float scales, groups of 8 x 8 bytes).
 /// Sixteen accumulators (2 rows x 8 columns x 4 lanes) reduced with ADDP at the end.
 @inline(never)
-func int8Tile2x8NEON(_ staged: UnsafePointer<Int8>, stagedStride: Int, rows: Int, panel: UnsafeRawPointer,
-                     depthGroups: Int, columns: Int, output: Int8TileOutput) {
+func int8GEMM2x8c8NEON(a: UnsafePointer<Int8>, aStride: Int, depthGroups: Int, panel: UnsafeRawPointer,
+                       bias: UnsafePointer<Int32>, accumulators: UnsafeMutablePointer<Int32>) {
     var r0 = (SIMD4<Int32>(), SIMD4<Int32>(), SIMD4<Int32>(), SIMD4<Int32>(),
               SIMD4<Int32>(), SIMD4<Int32>(), SIMD4<Int32>(), SIMD4<Int32>())
     var r1 = r0
-    var a0 = UnsafeRawPointer(staged)
-    var a1 = UnsafeRawPointer(staged + stagedStride)
+    var a0 = UnsafeRawPointer(a)
+    var a1 = UnsafeRawPointer(a + aStride)
     var w = panel + 64
     var group = 0
     while group < depthGroups {
@@ -35,16 +40,12 @@ func int8Tile2x8NEON(_ staged: UnsafePointer<Int8>, stagedStride: Int, rows: Int
         w += 128
         group &+= 2
     }
-    let bias0 = panel.loadUnaligned(as: SIMD4<Int32>.self)
-    let bias1 = panel.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self)
-    withUnsafeTemporaryAllocation(of: SIMD4<Int32>.self, capacity: 4) { buffer in
-        let sums = buffer.baseAddress!
-        sums[0] = vpaddq_s32(vpaddq_s32(r0.0, r0.1), vpaddq_s32(r0.2, r0.3)) &+ bias0
-        sums[1] = vpaddq_s32(vpaddq_s32(r0.4, r0.5), vpaddq_s32(r0.6, r0.7)) &+ bias1
-        sums[2] = vpaddq_s32(vpaddq_s32(r1.0, r1.1), vpaddq_s32(r1.2, r1.3)) &+ bias0
-        sums[3] = vpaddq_s32(vpaddq_s32(r1.4, r1.5), vpaddq_s32(r1.6, r1.7)) &+ bias1
-        storeInt8Tile(UnsafeRawPointer(sums).assumingMemoryBound(to: Int32.self), accumulatorStride: 8, rows: rows,
-                      columns: columns, scales: (panel + 32).assumingMemoryBound(to: Float.self), output: output)
-    }
+    let bias0 = UnsafeRawPointer(bias).loadUnaligned(as: SIMD4<Int32>.self)
+    let bias1 = UnsafeRawPointer(bias).loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self)
+    let out = UnsafeMutableRawPointer(accumulators)
+    out.storeBytes(of: vpaddq_s32(vpaddq_s32(r0.0, r0.1), vpaddq_s32(r0.2, r0.3)) &+ bias0, as: SIMD4<Int32>.self)
+    out.storeBytes(of: vpaddq_s32(vpaddq_s32(r0.4, r0.5), vpaddq_s32(r0.6, r0.7)) &+ bias1, toByteOffset: 16, as: SIMD4<Int32>.self)
+    out.storeBytes(of: vpaddq_s32(vpaddq_s32(r1.0, r1.1), vpaddq_s32(r1.2, r1.3)) &+ bias0, toByteOffset: 32, as: SIMD4<Int32>.self)
+    out.storeBytes(of: vpaddq_s32(vpaddq_s32(r1.4, r1.5), vpaddq_s32(r1.6, r1.7)) &+ bias1, toByteOffset: 48, as: SIMD4<Int32>.self)
 }
 #endif
