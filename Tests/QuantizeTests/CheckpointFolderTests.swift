@@ -120,7 +120,7 @@ struct CheckpointFolderTests {
         try Self.writeFolder(folder, family: .conditionalDETR, layout: .timm)
         try folder.write("preprocessor_config.json", json: #"{"do_resize": true, "size": {"shortest_edge": 800}}"#)
         let checkpoint = try CheckpointFolder(path: folder.path)
-        #expect(checkpoint.preprocessorConfig?["do_resize"] as? Bool == true)
+        #expect(checkpoint.preprocessorConfig?["do_resize"] == .bool(true))
         #expect(checkpoint.contains("class_labels_classifier.weight"))
         #expect(!checkpoint.contains("backbone.bn1.num_batches_tracked"))
         #expect(checkpoint.shape(of: "backbone.conv1.weight") == [4, 3, 7, 7])

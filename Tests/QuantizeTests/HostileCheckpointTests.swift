@@ -226,8 +226,8 @@ struct HostileCheckpointTests {
                 with: Data(contentsOf: Self.fixtures.appendingPathComponent("conditional_detr/preprocessor_config.json")))
                 as? [String: Any])
             edit(&edited)
-            // Through JSON text, so that numbers and booleans are what JSONSerialization makes of them.
-            let json = try JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: edited)) as? [String: Any]
+            // Through JSON text, so that numbers and booleans are what the checkpoint reader makes of them.
+            let json = try JSONFields.object(JSONSerialization.data(withJSONObject: edited), file: "preprocessor_config.json")
             do {
                 let parsed = try PreprocessorConfigParser.parse(json)
                 Issue.record("\(field): accepted \(parsed)")

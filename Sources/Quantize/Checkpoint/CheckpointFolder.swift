@@ -17,7 +17,7 @@ public final class CheckpointFolder {
     public let config: DetectorConfig
     /// `preprocessor_config.json` as parsed JSON, nil when the folder has none. Its meaning (resize,
     /// normalization) is interpreted elsewhere.
-    public let preprocessorConfig: [String: Any]?
+    public let preprocessorConfig: [String: JSONValue]?
     /// The underlying file, for tools that want raw keys.
     public let weights: SafetensorsFile
 
@@ -43,10 +43,10 @@ public final class CheckpointFolder {
         }
         let weights = try SafetensorsFile(path: file(Self.weightsFileName))
 
-        var preprocessorConfig: [String: Any]? = nil
+        var preprocessorConfig: [String: JSONValue]? = nil
         if exists(Self.preprocessorFileName) {
             let data = try JSONFields.read(path: file(Self.preprocessorFileName))
-            preprocessorConfig = try JSONFields.foundationObject(data, file: Self.preprocessorFileName)
+            preprocessorConfig = try JSONFields.object(data, file: Self.preprocessorFileName)
         }
         try self.init(path: path, config: config, preprocessorConfig: preprocessorConfig, weights: weights)
     }
@@ -63,16 +63,16 @@ public final class CheckpointFolder {
         try checkSize(config, Self.configFileName)
         let detectorConfig = try DetectorConfig(jsonData: config, file: Self.configFileName)
         let safetensors = try SafetensorsFile(data: weights, name: Self.weightsFileName)
-        var preprocessorConfig: [String: Any]? = nil
+        var preprocessorConfig: [String: JSONValue]? = nil
         if let preprocessor {
             try checkSize(preprocessor, Self.preprocessorFileName)
-            preprocessorConfig = try JSONFields.foundationObject(preprocessor, file: Self.preprocessorFileName)
+            preprocessorConfig = try JSONFields.object(preprocessor, file: Self.preprocessorFileName)
         }
         try self.init(path: name, config: detectorConfig, preprocessorConfig: preprocessorConfig, weights: safetensors)
     }
 
     private init(
-        path: String, config: DetectorConfig, preprocessorConfig: [String: Any]?, weights: SafetensorsFile
+        path: String, config: DetectorConfig, preprocessorConfig: [String: JSONValue]?, weights: SafetensorsFile
     ) throws(CheckpointError) {
         self.path = path
         self.config = config

@@ -48,19 +48,10 @@ struct JSONFields {
         return JSONFields(file: file, object: object)
     }
 
-    /// Parses `data` as a JSON object of Foundation values (`JSONSerialization`), for the public
-    /// `[String: Any]` form of preprocessor_config.json that `PreprocessorConfigParser` reads.
-    static func foundationObject(_ data: Data, file: String) throws(CheckpointError) -> [String: Any] {
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: data, options: [])
-        } catch {
-            throw .invalidJSON(file: file, reason: error.localizedDescription)
-        }
-        guard let object = parsed as? [String: Any] else {
-            throw .invalidJSON(file: file, reason: "top level is \(describe(parsed))")
-        }
-        return object
+    /// Parses `data` as a JSON object (`JSONReader`) and returns its members, for the public
+    /// `[String: JSONValue]` form of preprocessor_config.json that `PreprocessorConfigParser` reads.
+    static func object(_ data: Data, file: String) throws(CheckpointError) -> [String: JSONValue] {
+        try parse(data, file: file).object
     }
 
     func fieldName(_ key: String) -> String { path + key }
@@ -145,44 +136,5 @@ struct JSONFields {
         guard let value = present(key) else { return nil }
         guard case .object(let nested) = value else { throw mismatch(key, expected: "an object", value: value) }
         return JSONFields(file: file, path: fieldName(key) + ".", object: nested)
-    }
-
-    // MARK: Classifying Foundation's values (preprocessor_config.json's public [String: Any] form)
-
-    static func isBoolean(_ number: NSNumber) -> Bool {
-        // JSONSerialization creates booleans as the CF boolean singletons, whose ObjC type is "c"
-        // (char) on both Darwin and swift-corelibs-foundation; it never uses "c" for numbers.
-        String(cString: number.objCType) == "c"
-    }
-
-    static func boolean(_ value: Any) -> Bool? {
-        guard let number = value as? NSNumber, isBoolean(number) else { return nil }
-        return number.boolValue
-    }
-
-    /// An integer, or a floating-point number with an exact integer value that fits in `Int`.
-    static func integer(_ value: Any) -> Int? {
-        guard let number = value as? NSNumber, !isBoolean(number) else { return nil }
-        switch String(cString: number.objCType) {
-        case "d", "f":
-            return Int(exactly: number.doubleValue)
-        case "Q", "L", "I", "S", "C":
-            return Int(exactly: number.uint64Value)
-        default:
-            return Int(exactly: number.int64Value)
-        }
-    }
-
-    /// A short phrase for error messages: "null", "true", "a string", "2.5".
-    static func describe(_ value: Any) -> String {
-        if value is NSNull { return "null" }
-        if let text = value as? String { return "the string \"\(text.prefix(40))\"" }
-        if let number = value as? NSNumber {
-            if isBoolean(number) { return number.boolValue ? "true" : "false" }
-            return "\(number)"
-        }
-        if value is [Any] { return "an array" }
-        if value is [String: Any] { return "an object" }
-        return "a \(type(of: value))"
     }
 }

@@ -9,36 +9,45 @@ public enum PreprocessorConfigParser {
     /// pixels: `RuntimeLimits.maximumInputSide` (the largest real use is 1333, R101 at 1333x1333).
     public static let maximumSide = RuntimeLimits.maximumInputSide
 
-    public static func parse(_ json: [String: Any]?, file: String = "preprocessor_config.json") throws(CheckpointError) -> PreprocessConfig {
+    public static func parse(_ json: [String: JSONValue]?, file: String = "preprocessor_config.json") throws(CheckpointError) -> PreprocessConfig {
         guard let json else { return .transformersDefault }
-        func error(_ field: String, _ detail: String, value: Any? = nil) -> CheckpointError {
+        /// The value, or nil when absent or null (transformers writes null for "the default").
+        func present(_ dictionary: [String: JSONValue], _ key: String) -> JSONValue? {
+            guard let value = dictionary[key] else { return nil }
+            if case .null = value { return nil }
+            return value
+        }
+        func error(_ field: String, _ detail: String, value: JSONValue? = nil) -> CheckpointError {
             let shown = value ?? json[field]
             return .unsupportedValue(file: file, field: field, value: shown.map(display) ?? "(nested)", note: detail)
         }
         func bool(_ key: String, default value: Bool) throws(CheckpointError) -> Bool {
-            guard let raw = json[key], !(raw is NSNull) else { return value }
-            guard let number = raw as? NSNumber, JSONFields.isBoolean(number) else {
-                throw error(key, "expected true or false")
-            }
-            return number.boolValue
+            guard let raw = present(json, key) else { return value }
+            guard case .bool(let flag) = raw else { throw error(key, "expected true or false") }
+            return flag
         }
-        func positiveInt(_ dictionary: [String: Any], _ key: String, field: String) throws(CheckpointError) -> Int? {
-            guard let raw = dictionary[key], !(raw is NSNull) else { return nil }
-            guard let value = JSONFields.integer(raw), value >= 1, value <= maximumSide else {
+        func positiveInt(_ dictionary: [String: JSONValue], _ key: String, field: String) throws(CheckpointError) -> Int? {
+            guard let raw = present(dictionary, key) else { return nil }
+            guard let value = COCOFields.integer(raw), value >= 1, value <= maximumSide else {
                 throw error(field, "expected a whole number of pixels from 1 to \(maximumSide)", value: raw)
             }
             return value
         }
         /// A JSON number in `range` (so finite: 1e300 must not become a float32 infinity).
-        func number(_ raw: Any, in range: ClosedRange<Double>) -> Double? {
-            guard let number = raw as? NSNumber, !JSONFields.isBoolean(number) else { return nil }
-            let value = number.doubleValue
+        func number(_ raw: JSONValue, in range: ClosedRange<Double>) -> Double? {
+            let value: Double
+            switch raw {
+            case .integer(let integer): value = Double(integer)
+            case .number(let number): value = number
+            default: return nil
+            }
             return range.contains(value) ? value : nil
         }
         func triple(_ key: String, default value: [Float], range bounds: ClosedRange<Double>) throws(CheckpointError) -> [Float] {
-            guard let raw = json[key], !(raw is NSNull) else { return value }
+            guard let raw = present(json, key) else { return value }
             let note = "expected 3 numbers (or one) in \(bounds.lowerBound)...\(bounds.upperBound)"
-            let list = raw as? [Any] ?? [raw, raw, raw]
+            var list = [raw, raw, raw]
+            if case .array(let elements) = raw { list = elements }
             guard list.count == 3 else { throw error(key, note) }
             var values: [Float] = []
             for element in list {
@@ -48,18 +57,19 @@ public enum PreprocessorConfigParser {
             return values
         }
 
-        if let resample = json["resample"], !(resample is NSNull) {
-            guard JSONFields.integer(resample) == 2 else {
+        if let resample = present(json, "resample") {
+            guard COCOFields.integer(resample) == 2 else {
                 throw error("resample", "only bilinear (2) is supported")
             }
         }
         var resize = PreprocessConfig.Resize.none
         if try bool("do_resize", default: true) {
             resize = PreprocessConfig.transformersDefault.resize
-            if let raw = json["size"], !(raw is NSNull) {
-                if let edge = raw as? NSNumber {
-                    resize = .shortestEdge(shortest: try positiveInt(["s": edge], "s", field: "size")!, longest: 1333)
-                } else if let size = raw as? [String: Any] {
+            if let raw = present(json, "size") {
+                switch raw {
+                case .integer, .number, .bool:
+                    resize = .shortestEdge(shortest: try positiveInt(["s": raw], "s", field: "size")!, longest: 1333)
+                case .object(let size):
                     if let shortest = try positiveInt(size, "shortest_edge", field: "size.shortest_edge") {
                         resize = .shortestEdge(shortest: shortest, longest: try positiveInt(size, "longest_edge", field: "size.longest_edge"))
                     } else if let height = try positiveInt(size, "height", field: "size.height"),
@@ -71,7 +81,7 @@ public enum PreprocessorConfigParser {
                     } else {
                         throw error("size", "expected shortest_edge(+longest_edge), height+width or max_height+max_width")
                     }
-                } else {
+                default:
                     throw error("size", "expected an object or a number")
                 }
             }
@@ -79,7 +89,7 @@ public enum PreprocessorConfigParser {
         var rescale: Double? = nil
         if try bool("do_rescale", default: true) {
             rescale = 1.0 / 255.0
-            if let raw = json["rescale_factor"], !(raw is NSNull) {
+            if let raw = present(json, "rescale_factor") {
                 let range = PreprocessConfig.rescaleRange
                 guard let value = number(raw, in: range) else {
                     throw error("rescale_factor", "expected a number in \(range.lowerBound)...\(range.upperBound)")
@@ -98,11 +108,11 @@ public enum PreprocessorConfigParser {
         return PreprocessConfig(resize: resize, rescaleFactor: rescale, mean: mean, standardDeviation: deviation)
     }
 
-    /// A JSON value on one line for an error message (Foundation prints arrays over several lines).
-    private static func display(_ value: Any) -> String {
-        if let list = value as? [Any] { return "[" + list.prefix(8).map(display).joined(separator: ", ") + (list.count > 8 ? ", ...]" : "]") }
-        if value is [String: Any] { return "an object" }
-        if let number = value as? NSNumber, !JSONFields.isBoolean(number) { return "\(number)" }
-        return JSONFields.describe(value)
+    /// A JSON value on one line for an error message: a list's first eight elements, else its summary.
+    private static func display(_ value: JSONValue) -> String {
+        if case .array(let list) = value {
+            return "[" + list.prefix(8).map(display).joined(separator: ", ") + (list.count > 8 ? ", ...]" : "]")
+        }
+        return value.summary
     }
 }
