@@ -65,22 +65,23 @@ public final class ModelFile {
             throw index >= bytes.count && index > 0 ? .truncated(what: "header", needed: ModelFileFormat.headerSize, available: bytes.count) : .badMagic
         }
         try header.require(ModelFileFormat.headerSize)
-        try header.skip(8)
-        let version = try header.u32()
-        let byteOrder = try header.u32()
+        try header.skip(ModelFileFormat.magic.count)
+        let fields = try FileHeaderRecord.read(from: &header)
+        let version = fields.version
+        let byteOrder = fields.byteOrderMark
         if byteOrder != ModelFileFormat.byteOrderMark {
             throw byteOrder == ModelFileFormat.byteOrderMark.byteSwapped ? .wrongByteOrder : .badHeader(detail: "bad byte-order mark")
         }
         guard (ModelFileFormat.oldestReadableVersion...ModelFileFormat.version).contains(version) else {
             throw .unsupportedVersion(version)
         }
-        let headerSize = try header.u32()
+        let headerSize = fields.headerSize
         guard headerSize == UInt32(ModelFileFormat.headerSize) else { throw .badHeader(detail: "header size \(headerSize)") }
-        let sectionCount = Int(try header.u32())
-        let tableOffset = try header.u64()
-        let fileSize = try header.u64()
-        let storedCRC = bytes.loadUnaligned(fromByteOffset: 60, as: UInt32.self).littleEndian
-        let computedCRC = modelFileCRC32(UnsafeRawBufferPointer(rebasing: bytes[0..<60]))
+        let sectionCount = Int(fields.sectionCount)
+        let tableOffset = fields.tableOffset
+        let fileSize = fields.fileSize
+        let storedCRC = fields.crc
+        let computedCRC = modelFileCRC32(UnsafeRawBufferPointer(rebasing: bytes[0..<(ModelFileFormat.headerSize - 4)]))
         guard storedCRC == computedCRC else { throw .headerChecksum(stored: storedCRC, computed: computedCRC) }
         guard fileSize == UInt64(bytes.count) else { throw .fileSizeMismatch(header: fileSize, actual: bytes.count) }
         guard sectionCount <= 16 else { throw .countTooLarge(what: "section", count: sectionCount, limit: 16) }
@@ -92,12 +93,8 @@ public final class ModelFile {
         var sections = Sections()
         sections.version = version
         for _ in 0..<sectionCount {
-            let rawKind = try table.u32()
-            _ = try table.u32()
-            let offset = try table.u64()
-            let size = try table.u64()
-            let crc = try table.u32()
-            _ = try table.u32()
+            let entry = try SectionEntryRecord.read(from: &table)
+            let rawKind = entry.kind, offset = entry.offset, size = entry.size, crc = entry.crc
             guard let kind = ModelFileFormat.SectionKind(rawValue: rawKind) else { throw .unknownSection(rawKind) }
             guard sections.ranges[Int(rawKind)] == nil else { throw .duplicateSection(kind.name) }
             let (end, overflow) = offset.addingReportingOverflow(size)
@@ -120,7 +117,8 @@ public final class ModelFile {
     struct StringTable {
         let bytes: UnsafeRawBufferPointer
 
-        func string(offset: UInt32, length: UInt32) throws(ModelFileError) -> String {
+        func string(_ reference: StringReference) throws(ModelFileError) -> String {
+            let offset = reference.offset, length = reference.length
             let (end, overflow) = Int(offset).addingReportingOverflow(Int(length))
             guard !overflow, end <= bytes.count else {
                 throw .badString(offset: offset, length: length, tableSize: bytes.count)
@@ -133,9 +131,7 @@ public final class ModelFile {
         }
 
         func read(_ reader: inout ByteReader) throws(ModelFileError) -> String {
-            let offset = try reader.u32()
-            let length = try reader.u32()
-            return try string(offset: offset, length: length)
+            try string(StringReference.read(from: &reader))
         }
     }
 
@@ -143,16 +139,16 @@ public final class ModelFile {
 
     static func readMetadata(_ bytes: UnsafeRawBufferPointer, strings: StringTable) throws(ModelFileError) -> [(key: String, value: MetadataValue)] {
         var reader = ByteReader(bytes, what: "metadata")
-        let count = Int(try reader.u32())
-        _ = try reader.u32()
+        let count = Int(try SectionCountsRecord.read(from: &reader).count)
         guard count <= ModelFileFormat.maximumMetadataEntries else {
             throw .countTooLarge(what: "metadata entry", count: count, limit: ModelFileFormat.maximumMetadataEntries)
         }
         var entries: [(key: String, value: MetadataValue)] = []
         for _ in 0..<count {
-            let key = try strings.read(&reader)
-            let rawType = try reader.u32()
-            let items = Int(try reader.u32())
+            let head = try MetadataEntryRecord.read(from: &reader)
+            let key = try strings.string(head.key)
+            let rawType = head.type
+            let items = Int(head.items)
             guard items <= ModelFileFormat.maximumMetadataItems else {
                 throw .countTooLarge(what: "metadata '\(key)' item", count: items, limit: ModelFileFormat.maximumMetadataItems)
             }
@@ -195,15 +191,15 @@ public final class ModelFile {
                           version: UInt32) throws(ModelFileError) -> (Graph, Int) {
         let data = sections.section(.data)
         var values = ByteReader(sections.section(.values), what: "values")
-        let valueCount = Int(try values.u32())
-        _ = try values.u32()
+        let valueCount = Int(try SectionCountsRecord.read(from: &values).count)
         guard valueCount <= ModelFileFormat.maximumValues else {
             throw .countTooLarge(what: "value", count: valueCount, limit: ModelFileFormat.maximumValues)
         }
         try values.require(valueCount * ModelFileFormat.valueRecordSize)
         var nodes = ByteReader(sections.section(.nodes), what: "nodes")
-        let nodeCount = Int(try nodes.u32())
-        let outputCount = Int(try nodes.u32())
+        let nodeCounts = try SectionCountsRecord.read(from: &nodes)
+        let nodeCount = Int(nodeCounts.count)
+        let outputCount = Int(nodeCounts.second)
         guard nodeCount <= ModelFileFormat.maximumNodes, outputCount <= 64 else {
             throw .countTooLarge(what: "node", count: nodeCount, limit: ModelFileFormat.maximumNodes)
         }
@@ -275,9 +271,9 @@ public final class ModelFile {
         guard graph.inputs.count == 1 else { throw .invalidValue(index: 0, name: "", detail: "the graph has no input") }
         guard nodesRead == nodeCount else { throw .invalidNode(index: nodesRead, name: "", detail: "node produces no stored value") }
         for _ in 0..<outputCount {
-            let name = try strings.read(&nodes)
-            let value = Int(try nodes.u32())
-            _ = try nodes.u32()
+            let record = try GraphOutputRecord.read(from: &nodes)
+            let name = try strings.string(record.name)
+            let value = Int(record.value)
             guard value < graph.values.count, case .node = graph.values[value].source else {
                 throw .invalidNode(index: value, name: name, detail: "graph output '\(name)' is not a node's value")
             }
@@ -298,20 +294,13 @@ public final class ModelFile {
     }
 
     private static func readValueRecord(_ reader: inout ByteReader, index: Int, strings: StringTable) throws(ModelFileError) -> ValueRecord {
-        let start = reader.position
-        let name = try strings.read(&reader)
-        let rawSource = try reader.u8()
-        let rawType = try reader.u8()
-        let rank = Int(try reader.u8())
-        let encoding = try reader.u8()
-        let zeroPoint = try reader.i32()
-        var dims: [UInt32] = []
-        for _ in 0..<ModelFileFormat.maximumRank { dims.append(try reader.u32()) }
-        let scale = try reader.f32()
-        _ = try reader.u32()
-        let dataOffset = try reader.u64()
-        let dataSize = try reader.u64()
-        reader.position = start + ModelFileFormat.valueRecordSize
+        let fields = try ValueRecordFields.read(from: &reader)
+        let name = try strings.string(fields.name)
+        let rawSource = fields.source, rawType = fields.elementType, rank = Int(fields.rank), encoding = fields.encoding
+        let zeroPoint = Int32(bitPattern: fields.zeroPoint)
+        let dims = fields.storedDimensions
+        let scale = Float(bitPattern: fields.scaleBits)
+        let dataOffset = fields.dataOffset, dataSize = fields.dataSize
         func invalid(_ detail: String) -> ModelFileError { .invalidValue(index: index, name: name, detail: detail) }
         guard let source = ModelFileFormat.ValueSourceCode(rawValue: rawSource) else { throw invalid("unknown source \(rawSource)") }
         guard let type = ElementType(rawValue: rawType) else { throw invalid("unknown element type \(rawType)") }
@@ -335,11 +324,12 @@ public final class ModelFile {
     }
 
     private static func readNode(_ reader: inout ByteReader, index: Int, output: Int, strings: StringTable) throws(ModelFileError) -> (name: String, operation: GraphOperation, inputs: [Int]) {
-        let name = try strings.read(&reader)
-        let opcode = try reader.u32()
-        let inputCount = Int(try reader.u32())
-        let wordCount = Int(try reader.u32())
-        let storedOutput = Int(try reader.u32())
+        let head = try NodeRecordHead.read(from: &reader)
+        let name = try strings.string(head.name)
+        let opcode = head.opcode
+        let inputCount = Int(head.inputCount)
+        let wordCount = Int(head.wordCount)
+        let storedOutput = Int(head.output)
         func invalid(_ detail: String) -> ModelFileError { .invalidNode(index: index, name: name, detail: detail) }
         guard inputCount <= ModelFileFormat.maximumInputsPerNode else { throw invalid("\(inputCount) inputs") }
         guard wordCount <= ModelFileFormat.maximumAttributeWords else { throw invalid("\(wordCount) attribute words") }
@@ -456,9 +446,9 @@ public final class ModelFile {
 
     static func readPlan(_ bytes: UnsafeRawBufferPointer, values: Int) throws(ModelFileError) -> ArenaPlan {
         var reader = ByteReader(bytes, what: "plan")
-        let size = try reader.u64()
-        let count = Int(try reader.u32())
-        _ = try reader.u32()
+        let head = try PlanRecordHead.read(from: &reader)
+        let size = head.size
+        let count = Int(head.count)
         guard size <= UInt64(RuntimeLimits.maximumWorkingBytes) else {
             throw .invalidPlan(detail: "arena of \(size) bytes exceeds the limit of \(RuntimeLimits.maximumWorkingBytes)")
         }

@@ -18,34 +18,34 @@ public enum ModelFileEncoder {
         // Metadata.
         var metadataBytes = ByteWriter()
         let entries = metadata.entries
-        metadataBytes.u32(UInt32(entries.count))
-        metadataBytes.u32(0)
+        SectionCountsRecord(count: UInt32(entries.count)).write(to: &metadataBytes)
         for entry in entries {
-            strings.write(entry.key, to: &metadataBytes)
+            var head = MetadataEntryRecord(key: strings.reference(entry.key))
             switch entry.value {
             case .integers(let values):
-                metadataBytes.u32(ModelFileFormat.MetadataType.integers.rawValue)
-                metadataBytes.u32(UInt32(values.count))
+                head.type = ModelFileFormat.MetadataType.integers.rawValue
+                head.items = UInt32(values.count)
+                head.write(to: &metadataBytes)
                 for value in values { metadataBytes.u64(UInt64(bitPattern: value)) }
             case .floats(let values):
-                metadataBytes.u32(ModelFileFormat.MetadataType.floats.rawValue)
-                metadataBytes.u32(UInt32(values.count))
+                head.type = ModelFileFormat.MetadataType.floats.rawValue
+                head.items = UInt32(values.count)
+                head.write(to: &metadataBytes)
                 for value in values { metadataBytes.u64(value.bitPattern) }
             case .strings(let values):
-                metadataBytes.u32(ModelFileFormat.MetadataType.strings.rawValue)
-                metadataBytes.u32(UInt32(values.count))
-                for value in values { strings.write(value, to: &metadataBytes) }
+                head.type = ModelFileFormat.MetadataType.strings.rawValue
+                head.items = UInt32(values.count)
+                head.write(to: &metadataBytes)
+                for value in values { strings.reference(value).write(to: &metadataBytes) }
             }
         }
 
         // Values, with constant data laid out in the data section.
         var data = ByteWriter()
         var values = ByteWriter()
-        values.u32(UInt32(graph.values.count))
-        values.u32(0)
+        SectionCountsRecord(count: UInt32(graph.values.count)).write(to: &values)
         for value in graph.values {
             let start = values.bytes.count
-            strings.write(value.name, to: &values)
             var dataOffset = ModelFileFormat.none64
             var dataSize: UInt64 = 0
             var encoding: UInt8 = 0
@@ -65,46 +65,33 @@ public enum ModelFileEncoder {
                 dataSize = UInt64(data.bytes.count) - dataOffset
                 precondition(dataSize == UInt64(storage.storedByteCount), "constant encoding layout")
             }
-            values.u8(source.rawValue)
-            values.u8(value.elementType.rawValue)
-            values.u8(UInt8(value.shape.count))
-            values.u8(encoding)
-            values.u32(UInt32(bitPattern: value.quantization?.zeroPoint ?? 0))
-            for axis in 0..<ModelFileFormat.maximumRank { values.u32(axis < value.shape.count ? UInt32(value.shape[axis]) : 0) }
-            values.u32((value.quantization?.scale ?? 0).bitPattern)
-            values.u32(0)
-            values.u64(dataOffset)
-            values.u64(dataSize)
-            values.u32(0)
-            values.u32(0)
+            func dimension(_ axis: Int) -> UInt32 { axis < value.shape.count ? UInt32(value.shape[axis]) : 0 }
+            ValueRecordFields(name: strings.reference(value.name), source: source.rawValue, elementType: value.elementType.rawValue,
+                              rank: UInt8(value.shape.count), encoding: encoding,
+                              zeroPoint: UInt32(bitPattern: value.quantization?.zeroPoint ?? 0),
+                              dimensions: (dimension(0), dimension(1), dimension(2), dimension(3)),
+                              scaleBits: (value.quantization?.scale ?? 0).bitPattern, dataOffset: dataOffset, dataSize: dataSize)
+                .write(to: &values)
             precondition(values.bytes.count - start == ModelFileFormat.valueRecordSize, "value record layout")
         }
 
         // Nodes, then the named graph outputs.
         var nodes = ByteWriter()
-        nodes.u32(UInt32(graph.nodes.count))
-        nodes.u32(UInt32(graph.outputs.count))
+        SectionCountsRecord(count: UInt32(graph.nodes.count), second: UInt32(graph.outputs.count)).write(to: &nodes)
         for node in graph.nodes {
             let (opcode, words) = OperationCoding.encode(node.operation)
-            strings.write(node.name, to: &nodes)
-            nodes.u32(opcode.rawValue)
-            nodes.u32(UInt32(node.inputs.count))
-            nodes.u32(UInt32(words.count))
-            nodes.u32(UInt32(node.output.index))
+            NodeRecordHead(name: strings.reference(node.name), opcode: opcode.rawValue, inputCount: UInt32(node.inputs.count),
+                           wordCount: UInt32(words.count), output: UInt32(node.output.index)).write(to: &nodes)
             for input in node.inputs { nodes.u32(UInt32(input.index)) }
             for word in words { nodes.u64(word) }
         }
         for output in graph.outputs {
-            strings.write(output.name, to: &nodes)
-            nodes.u32(UInt32(output.value.index))
-            nodes.u32(0)
+            GraphOutputRecord(name: strings.reference(output.name), value: UInt32(output.value.index)).write(to: &nodes)
         }
 
         // Arena plan.
         var planBytes = ByteWriter()
-        planBytes.u64(UInt64(plan.size))
-        planBytes.u32(UInt32(plan.offsets.count))
-        planBytes.u32(0)
+        PlanRecordHead(size: UInt64(plan.size), count: UInt32(plan.offsets.count)).write(to: &planBytes)
         for offset in plan.offsets { planBytes.u64(UInt64(bitPattern: Int64(offset))) }
 
         // Assemble: header, sections, section table.
@@ -119,28 +106,25 @@ public enum ModelFileEncoder {
             file.align(to: ModelFileFormat.alignment)
             let offset = file.bytes.count
             file.bytes.append(contentsOf: bytes)
-            table.u32(kind.rawValue)
-            table.u32(0)
-            table.u64(UInt64(offset))
-            table.u64(UInt64(bytes.count))
-            table.u32(bytes.withUnsafeBytes { modelFileCRC32($0) })
-            table.u32(0)
+            SectionEntryRecord(kind: kind.rawValue, offset: UInt64(offset), size: UInt64(bytes.count),
+                               crc: bytes.withUnsafeBytes { modelFileCRC32($0) }).write(to: &table)
         }
         file.align(to: ModelFileFormat.alignment)
         let tableOffset = file.bytes.count
         file.bytes.append(contentsOf: table.bytes)
 
-        var header = ByteWriter()
-        header.bytes.append(contentsOf: ModelFileFormat.magic)
-        header.u32(ModelFileFormat.version)
-        header.u32(ModelFileFormat.byteOrderMark)
-        header.u32(UInt32(ModelFileFormat.headerSize))
-        header.u32(UInt32(sections.count))
-        header.u64(UInt64(tableOffset))
-        header.u64(UInt64(file.bytes.count))
-        header.u64(0)
-        header.bytes.append(contentsOf: [UInt8](repeating: 0, count: 12))
-        header.u32(header.bytes.withUnsafeBytes { modelFileCRC32($0) })
+        var fields = FileHeaderRecord(version: ModelFileFormat.version, byteOrderMark: ModelFileFormat.byteOrderMark,
+                                      headerSize: UInt32(ModelFileFormat.headerSize), sectionCount: UInt32(sections.count),
+                                      tableOffset: UInt64(tableOffset), fileSize: UInt64(file.bytes.count))
+        func headerBytes() -> ByteWriter {
+            var header = ByteWriter()
+            header.bytes.append(contentsOf: ModelFileFormat.magic)
+            fields.write(to: &header)
+            return header
+        }
+        // The checksum covers every header byte before it.
+        fields.crc = headerBytes().bytes.withUnsafeBytes { modelFileCRC32(UnsafeRawBufferPointer(rebasing: $0[0..<(ModelFileFormat.headerSize - 4)])) }
+        let header = headerBytes()
         file.bytes.replaceSubrange(0..<ModelFileFormat.headerSize, with: header.bytes)
         return file.bytes
     }
@@ -184,7 +168,7 @@ struct StringTableBuilder {
     /// differ in bytes (NFC and NFD forms) are two strings here.
     private var offsets: [[UInt8]: UInt32] = [:]
 
-    mutating func write(_ string: String, to writer: inout ByteWriter) {
+    mutating func reference(_ string: String) -> StringReference {
         let utf8 = Array(string.utf8)
         let offset: UInt32
         if let known = offsets[utf8] {
@@ -194,7 +178,6 @@ struct StringTableBuilder {
             bytes.append(contentsOf: utf8)
             offsets[utf8] = offset
         }
-        writer.u32(offset)
-        writer.u32(UInt32(utf8.count))
+        return StringReference(offset: offset, length: UInt32(utf8.count))
     }
 }

@@ -161,15 +161,11 @@ struct ByteReader {
         return bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian
     }
 
-    mutating func i32() throws(ModelFileError) -> Int32 { Int32(bitPattern: try u32()) }
-
     mutating func u64() throws(ModelFileError) -> UInt64 {
         try require(8)
         defer { position += 8 }
         return bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self).littleEndian
     }
-
-    mutating func f32() throws(ModelFileError) -> Float { Float(bitPattern: try u32()) }
 
     mutating func skip(_ count: Int) throws(ModelFileError) {
         try require(count)
