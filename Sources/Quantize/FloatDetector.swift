@@ -28,13 +28,13 @@ public final class FloatDetector {
     public func labelName(_ id: Int) -> String { config.labels[id] ?? "\(id)" }
 
     /// Runs the model on already preprocessed `pixel_values` ([height, width, 3]); returns every graph output.
-    public func run(pixelValues: [Float], height: Int, width: Int) throws(DetectionError) -> [FloatTensor] {
+    public func run(pixelValues: [Float], height: Int, width: Int) throws(FloatDetectorError) -> [FloatTensor] {
         let executor = try preparedExecutor(height: height, width: width)
-        do { return try executor.run(input: pixelValues) } catch { throw .execution(error) }
+        do { return try executor.run(input: pixelValues) } catch { throw .detector(.execution(error)) }
     }
 
     /// The executor of the graph for this input size, built (and its weights packed) on first use.
-    private func preparedExecutor(height: Int, width: Int) throws(DetectionError) -> GraphExecutor {
+    private func preparedExecutor(height: Int, width: Int) throws(FloatDetectorError) -> GraphExecutor {
         let key = "\(height)x\(width)"
         let executor: GraphExecutor
         if let cached = executors[key] {
@@ -46,7 +46,7 @@ public final class FloatDetector {
             } catch let error as BuildError {
                 throw .build(error)
             } catch let error as ExecutionError {
-                throw .execution(error)
+                throw .detector(.execution(error))
             } catch {
                 throw .build(.unsupported("\(error)"))
             }
@@ -56,9 +56,9 @@ public final class FloatDetector {
     }
 
     /// Preprocess, run and post-process one image.
-    public func detect(_ image: RGBImage, topK: Int? = nil, threshold: Float = 0.5) throws(DetectionError) -> [Detection] {
+    public func detect(_ image: RGBImage, topK: Int? = nil, threshold: Float = 0.5) throws(FloatDetectorError) -> [Detection] {
         let input: (values: [Float], height: Int, width: Int)
-        do { input = try Preprocess.pixelValues(image, config: preprocess) } catch { throw .preprocess(error) }
+        do { input = try Preprocess.pixelValues(image, config: preprocess) } catch { throw .detector(.preprocess(error)) }
         let executor = try preparedExecutor(height: input.height, width: input.width)
         do {
             try input.values.withUnsafeBufferPointer { (buffer: UnsafeBufferPointer<Float>) throws(ExecutionError) in
@@ -68,21 +68,21 @@ public final class FloatDetector {
             return try executor.detections(imageWidth: image.width, imageHeight: image.height, topK: topK ?? defaultTopK,
                                            threshold: threshold)
         } catch {
-            throw .execution(error)
+            throw .detector(.execution(error))
         }
     }
 }
 
-public enum DetectionError: Error, CustomStringConvertible {
+/// Why a float detection failed: the checkpoint's graph could not be built for the input size, or
+/// running it failed the way any detector's run fails (`DetectorError`, shared with the int8 `Detector`).
+public enum FloatDetectorError: Error, CustomStringConvertible {
     case build(BuildError)
-    case execution(ExecutionError)
-    case preprocess(PreprocessError)
+    case detector(DetectorError)
 
     public var description: String {
         switch self {
         case .build(let error): error.description
-        case .execution(let error): error.description
-        case .preprocess(let error): error.description
+        case .detector(let error): error.description
         }
     }
 }
