@@ -29,15 +29,9 @@ func checkInt8Normalization(_ suite: inout SelfTestSuite) {
                 var expected = [Int8](repeating: 0x55, count: max(rows * columns, 1))
                 int8LayerNormReference(input: operand, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta,
                                        epsilon: 1e-5, outputQuantization: outputQuantization, output: &expected)
-                for level in levels {
-                    for pool in selfTestPools {
-                        var actual = [Int8](repeating: 0x55, count: expected.count)
-                        KernelDispatch.withLevel(level) {
-                            int8LayerNorm(input: operand, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta,
-                                          epsilon: 1e-5, outputQuantization: outputQuantization, output: &actual, pool: pool)
-                        }
-                        layer.compareExactly(expected, actual, shape: "\(name), \(level.name), \(pool?.threadCount ?? 1) threads")
-                    }
+                layer.compareExactlyAtEveryLevel(expected, levels: levels, shape: name) { actual, pool in
+                    int8LayerNorm(input: operand, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta,
+                                  epsilon: 1e-5, outputQuantization: outputQuantization, output: &actual, pool: pool)
                 }
             }
         }
@@ -57,15 +51,9 @@ func checkInt8Normalization(_ suite: inout SelfTestSuite) {
             var expected = [Int8](repeating: 0x55, count: pixels * channels)
             int8GroupNormReference(input: operand, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta,
                                    epsilon: 1e-5, outputQuantization: outputQuantization, output: &expected)
-            for level in levels {
-                for pool in selfTestPools {
-                    var actual = [Int8](repeating: 0x55, count: expected.count)
-                    KernelDispatch.withLevel(level) {
-                        int8GroupNorm(input: operand, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta,
-                                      epsilon: 1e-5, outputQuantization: outputQuantization, output: &actual, pool: pool)
-                    }
-                    group.compareExactly(expected, actual, shape: "\(name), \(level.name), \(pool?.threadCount ?? 1) threads")
-                }
+            group.compareExactlyAtEveryLevel(expected, levels: levels, shape: name) { actual, pool in
+                int8GroupNorm(input: operand, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta,
+                              epsilon: 1e-5, outputQuantization: outputQuantization, output: &actual, pool: pool)
             }
         }
     }

@@ -174,13 +174,9 @@ func checkNormalizationPaths(_ suite: inout SelfTestSuite) {
         if let residual { for index in values.indices { values[index] += residual[index] } }
         let bounds = normalizationBounds(values: values, segments: rows, length: columns, gamma: { gamma[$0] }, reference: expected)
         let name = "rows \(rows) columns \(columns) residual \(residual != nil)"
-        comparePaths(&layer, name: name, expected: expected, bounds: bounds) { level, pool in
-            var actual = [Float](repeating: .nan, count: count)
-            KernelDispatch.withLevel(level) {
-                layerNorm(input: input, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: 1e-5,
-                          output: &actual, pool: pool)
-            }
-            return actual
+        comparePaths(&layer, name: name, expected: expected, bounds: bounds) { actual, pool in
+            layerNorm(input: input, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: 1e-5,
+                      output: &actual, pool: pool)
         }
     }
     suite.report(layer)
@@ -205,13 +201,9 @@ func checkNormalizationPaths(_ suite: inout SelfTestSuite) {
                                                   gamma: { gamma[indices[$0] % channels] }, reference: indices.map { expected[$0] })
             for (position, index) in indices.enumerated() { bounds[index] = groupBounds[position] }
         }
-        comparePaths(&group, name: "pixels \(pixels) channels \(channels) groups \(groups)", expected: expected, bounds: bounds) { level, pool in
-            var actual = [Float](repeating: .nan, count: count)
-            KernelDispatch.withLevel(level) {
-                groupNorm(input: input, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta, epsilon: 1e-5,
-                          output: &actual, pool: pool)
-            }
-            return actual
+        comparePaths(&group, name: "pixels \(pixels) channels \(channels) groups \(groups)", expected: expected, bounds: bounds) { actual, pool in
+            groupNorm(input: input, pixels: pixels, channels: channels, groups: groups, gamma: gamma, beta: beta, epsilon: 1e-5,
+                      output: &actual, pool: pool)
         }
     }
     suite.report(group)
@@ -224,18 +216,14 @@ func checkNormalizationPaths(_ suite: inout SelfTestSuite) {
         var expected = input
         softmaxReference(&expected, groups: groups, groupSize: size)
         let bounds = expected.map { (1.25 * Float(size) + 16) * (Float.ulpOfOne / 2) * $0 + 0x1p-125 }
-        comparePaths(&softmaxCheck, name: "groups \(groups) size \(size) |x| <= \(magnitude)", expected: expected, bounds: bounds) { level, pool in
-            var actual = input
-            KernelDispatch.withLevel(level) { softmax(&actual, groups: groups, groupSize: size, pool: pool) }
-            return actual
+        comparePaths(&softmaxCheck, name: "groups \(groups) size \(size) |x| <= \(magnitude)", expected: expected, bounds: bounds, start: input) { actual, pool in
+            softmax(&actual, groups: groups, groupSize: size, pool: pool)
         }
         var logistic = input
         sigmoidReference(&logistic, count: logistic.count)
         let sigmoidBounds = logistic.map { 12 * (Float.ulpOfOne / 2) * $0 + 0x1p-125 }
-        comparePaths(&sigmoidCheck, name: "count \(input.count) |x| <= \(magnitude)", expected: logistic, bounds: sigmoidBounds) { level, _ in
-            var actual = input
-            KernelDispatch.withLevel(level) { sigmoid(&actual, count: actual.count) }
-            return actual
+        comparePaths(&sigmoidCheck, name: "count \(input.count) |x| <= \(magnitude)", expected: logistic, bounds: sigmoidBounds, start: input) { actual, _ in
+            sigmoid(&actual, count: actual.count)
         }
     }
     suite.report(softmaxCheck)
@@ -273,18 +261,22 @@ private func normalizationBounds(values: [Float], segments: Int, length: Int, ga
 
 /// One shape of a float kernel with a SIMD8 path: at the best level on every pool (within `bounds`
 /// of the reference, the same bits on each), then at the forced scalar level (the reference's bits).
-private func comparePaths(_ check: inout KernelCheck, name: String, expected: [Float], bounds: [Float],
-                          _ run: (KernelLevel, ThreadPool?) -> [Float]) {
+private func comparePaths(_ check: inout KernelCheck, name: String, expected: [Float], bounds: [Float], start: [Float]? = nil,
+                          _ run: (inout [Float], ThreadPool?) -> Void) {
+    let initial = start ?? [Float](repeating: .nan, count: expected.count)
     var first: [Float]?
     for pool in selfTestPools {
-        let actual = run(KernelDispatch.best, pool)
+        var actual = initial
+        KernelDispatch.withLevel(KernelDispatch.best) { run(&actual, pool) }
         check.compare(expected, actual, shape: name) { bounds[$0] }
         if let first, !sameBits(first, actual) {
             check.fail("\(name): result depends on the thread count")
         }
         first = actual
     }
-    check.compare(expected, run(.scalar, nil), shape: name + ", forced scalar") { _ in 0 }
+    var scalar = initial
+    KernelDispatch.withLevel(.scalar) { run(&scalar, nil) }
+    check.compare(expected, scalar, shape: name + ", forced scalar") { _ in 0 }
 }
 
 /// Equal bit patterns element by element (NaN meets the same NaN).

@@ -83,6 +83,19 @@ struct KernelCheck {
         }
     }
 
+    /// Runs `kernel` at each of `levels` with each self-test pool and compares its int8 output with
+    /// `expected` exactly; failures name `shape`, the level and the thread count.
+    mutating func compareExactlyAtEveryLevel(_ expected: [Int8], levels: [KernelLevel], shape: String,
+                                             _ kernel: (inout [Int8], ThreadPool?) -> Void) {
+        for level in levels {
+            for pool in selfTestPools {
+                var actual = [Int8](repeating: 0x55, count: expected.count)
+                KernelDispatch.withLevel(level) { kernel(&actual, pool) }
+                compareExactly(expected, actual, shape: "\(shape), \(level.name), \(pool?.threadCount ?? 1) threads")
+            }
+        }
+    }
+
     mutating func fail(_ message: String) {
         if failure == nil { failure = message }
     }

@@ -5,10 +5,8 @@
 /// rounding), so they equal the references bit for bit.
 public func quantizeTensor(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization,
                            output: UnsafeMutablePointer<Int8>) {
-    if count <= 0 { return }
-    if KernelDispatch.current == .scalar {
-        quantizeTensorReference(input, count: count, quantization: quantization, output: output)
-        return
+    guard takesBoundaryFastPath(count) else {
+        return quantizeTensorReference(input, count: count, quantization: quantization, output: output)
     }
     let scale = SIMD8<Float>(repeating: quantization.scale)
     let range = Int8OutputRange(zeroPoint: quantization.zeroPoint)
@@ -33,10 +31,8 @@ public func quantizeTensorReference(_ input: UnsafePointer<Float>, count: Int, q
 /// Float(q - zeroPoint) * scale for every element; eight at a time off the scalar level.
 public func dequantizeTensor(_ input: UnsafePointer<Int8>, count: Int, quantization: Int8Quantization,
                              output: UnsafeMutablePointer<Float>) {
-    if count <= 0 { return }
-    if KernelDispatch.current == .scalar {
-        dequantizeTensorReference(input, count: count, quantization: quantization, output: output)
-        return
+    guard takesBoundaryFastPath(count) else {
+        return dequantizeTensorReference(input, count: count, quantization: quantization, output: output)
     }
     let operand = Int8Operand(values: input, quantization: quantization)
     var index = 0
@@ -54,4 +50,11 @@ public func dequantizeTensor(_ input: UnsafePointer<Int8>, count: Int, quantizat
 public func dequantizeTensorReference(_ input: UnsafePointer<Int8>, count: Int, quantization: Int8Quantization,
                                       output: UnsafeMutablePointer<Float>) {
     for index in 0..<max(count, 0) { output[index] = quantization.dequantize(input[index]) }
+}
+
+/// Whether a boundary op runs its eight-wide path: there is something to convert and the dispatch
+/// level is not forced to scalar (the references take empty tensors too).
+@inline(__always)
+private func takesBoundaryFastPath(_ count: Int) -> Bool {
+    count > 0 && KernelDispatch.current != .scalar
 }

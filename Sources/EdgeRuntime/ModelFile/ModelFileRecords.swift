@@ -54,8 +54,7 @@ extension ModelFileRecord {
 
 /// A string: (offset, length) of its UTF-8 bytes in the strings section.
 struct StringReference: ModelFileRecord {
-    var offset: UInt32 = 0
-    var length: UInt32 = 0
+    var offset: UInt32 = 0, length: UInt32 = 0
 
     mutating func code<Coder: RecordCoder>(_ coder: inout Coder) throws(Coder.Failure) {
         try coder.code(&offset); try coder.code(&length)
@@ -92,8 +91,7 @@ struct SectionEntryRecord: ModelFileRecord {
 /// The first 8 bytes of the metadata and values sections: a count and a reserved u32 (0); of the
 /// nodes section: the node count and the graph output count.
 struct SectionCountsRecord: ModelFileRecord {
-    var count: UInt32 = 0
-    var second: UInt32 = 0
+    var count: UInt32 = 0, second: UInt32 = 0
 
     mutating func code<Coder: RecordCoder>(_ coder: inout Coder) throws(Coder.Failure) {
         try coder.code(&count); try coder.code(&second)
