@@ -10,7 +10,11 @@
 # int8, per-channel, MinMax on the same 2 images; same warm-up and runs). Prints one table: median wall
 # time and CPU time per run (user + system of all threads) of each engine, and EdgeDETR int8 / ORT int8
 # (< 1: EdgeDETR is faster). On a shared machine quote the CPU-time ratio; wall time includes waiting for
-# a core. Environment: BENCH_DIR (default /tmp/edgedetr-bench; Calibration/oracle/make_benchmark_checkpoints.py
+# a core. A second table: EdgeDETR int8's share of multiply-accumulates in int8 kernels, share of the run
+# outside them and GMAC/s against the measured int8 peak (all from `edgedetr bench`), and the peak
+# resident memory of each int8 runtime in a process of its own (`edgedetr bench` of the model file;
+# Calibration/bench/ort_session_rss.py on ONNX Runtime's int8 model: the whole process, and without the
+# Python interpreter and imports). Environment: BENCH_DIR (default /tmp/edgedetr-bench; Calibration/oracle/make_benchmark_checkpoints.py
 # writes the checkpoints), PYTHON (default .venv-ref/bin/python), SCRATCH (default .build), SIZE (512),
 # THREADS (2), RUNS (3), MODELS (default deformable_detr dab_detr conditional_detr).
 set -euo pipefail
@@ -38,6 +42,7 @@ summary() {  # the `summary:` line of `edgedetr bench` -> "median_s cpu_s"
 }
 
 rows=()
+memory_rows=()
 for name in $models; do
     echo "== $name"
     "$edgedetr" quantize --model "$bench_dir/$name" --calib Tests/Fixtures/images --input-size "${size}x${size}" \
@@ -45,7 +50,10 @@ for name in $models; do
     "$edgedetr" bench --model "$bench_dir/$name" --size "$size" --threads "$threads" --runs "$runs" > "$logs/$name.float.txt"
     "$edgedetr" bench --model "$logs/$name.edq" --threads "$threads" --runs "$runs" > "$logs/$name.int8.txt"
     "$python" Calibration/bench/ort_int8_latency.py --model "$bench_dir/$name" --size "$size" --calib Tests/Fixtures/images \
-        --limit-calib 2 --threads "$threads" --runs "$runs" --json "$logs/$name.ort.json" > "$logs/$name.ort.txt" 2>&1
+        --limit-calib 2 --threads "$threads" --runs "$runs" --json "$logs/$name.ort.json" --work-dir "$logs/onnx-$name" \
+        > "$logs/$name.ort.txt" 2>&1
+    "$python" Calibration/bench/ort_session_rss.py "$(ls "$logs/onnx-$name"/*_int8_minmax.onnx)" --size "$size" \
+        --threads "$threads" --runs "$runs" > "$logs/$name.ort-rss.json"
     read -r float_wall float_cpu < <(summary "$logs/$name.float.txt")
     read -r int8_wall int8_cpu < <(summary "$logs/$name.int8.txt")
     read -r ort_fp32_wall ort_fp32_cpu ort_int8_wall ort_int8_cpu < <("$python" -c '
@@ -53,6 +61,12 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["ort_fp32"]["median_s"], r["ort_fp32"]["cpu_s"], r["ort_int8"]["median_s"], r["ort_int8"]["cpu_s"])' "$logs/$name.ort.json")
     rows+=("$name $float_wall $float_cpu $int8_wall $int8_cpu $ort_fp32_wall $ort_fp32_cpu $ort_int8_wall $ort_int8_cpu")
+    field() { sed -n "s/^summary: .* $1=\([0-9.]*\).*/\1/p" "$logs/$name.int8.txt"; }
+    read -r ort_peak ort_imports < <("$python" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["peak_rss_kib"], r["imports_rss_kib"])' "$logs/$name.ort-rss.json")
+    memory_rows+=("$name $(field int8_mac_share) $(field outside_int8_share) $(field gmacs) $(field int8_peak_gmacs) $(field peak_rss_kib) $ort_peak $ort_imports")
     cat "$logs/$name.int8.txt"
 done
 
@@ -66,4 +80,15 @@ for row in "${rows[@]}"; do
     awk -v n="$1" -v fw="$2" -v fc="$3" -v iw="$4" -v ic="$5" -v ofw="$6" -v ofc="$7" -v oiw="$8" -v oic="$9" 'BEGIN {
         printf "| %s | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %.2f, %.2f | %.2f |\n",
             n, fw, fc, iw, ic, ofw, ofc, oiw, oic, iw / oiw, ic / oic, ic / fc }'
+done
+echo
+echo "EdgeDETR int8 at work, and peak resident memory of each int8 runtime (KiB; ORT: whole Python process, and without the interpreter and imports)"
+echo
+echo "| model | int8 MAC share | run outside int8 kernels | GMAC/s (of measured int8 peak) | EdgeDETR int8 peak RSS | ORT int8 peak RSS | ORT int8 peak RSS less imports | EdgeDETR / ORT (whole, less imports) |"
+echo "|---|---|---|---|---|---|---|---|"
+for row in "${memory_rows[@]}"; do
+    set -- $row
+    awk -v n="$1" -v share="$2" -v outside="$3" -v g="$4" -v peak="$5" -v e="$6" -v o="$7" -v imports="$8" 'BEGIN {
+        printf "| %s | %.1f%% | %.1f%% | %.1f (%.0f%% of %.0f) | %d | %d | %d | %.2f, %.2f |\n",
+            n, 100 * share, 100 * outside, g, 100 * g / peak, peak, e, o, o - imports, e / o, e / (o - imports) }'
 done

@@ -15,8 +15,13 @@ struct BenchCommand: ParsableCommand {
             Builds the graph of a checkpoint for a --size x --size input, or loads a model file (its own input \
             size), feeds random pixel values (no preprocessing), runs it --warmup times, then --runs timed \
             times, and prints median/min/max latency, the CPU time per run, the mean time per operation kind \
-            with its multiply-accumulates and GFLOP/s (GOP/s for int8), and the weight bytes. \
-            EDGEDETR_KERNELS=scalar|simd|avx2 picks the kernel level (default: the best this CPU has).
+            with its multiply-accumulates and GFLOP/s (GOP/s for int8), and the weight bytes. For int8 files: \
+            the int8 share of the multiply-accumulates, the share of the run spent outside the int8 kernels \
+            (float ops, quantize/dequantize boundaries, layout ops), and the GMAC/s end to end and in the \
+            int8 kernels against this machine's measured int8 peak (register-only loop, per core times \
+            --threads); then the arena and kernel scratch bytes and the process's peak resident memory. \
+            EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni|avx512vnni picks the kernel level (default: the best \
+            this CPU has).
             """
     )
 
@@ -141,16 +146,34 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let totalMACs = costs.reduce(0, +)
-        print(String(format: "\nsummary: median_s=%.4f min_s=%.4f max_s=%.4f cpu_s=%.4f gmac=%.2f weight_bytes=%d kernels=%@",
-                     median, sorted.first!, sorted.last!, cpuSeconds, Double(totalMACs) / 1e9, weightBytes, "\(KernelDispatch.current.name)"))
+        // Where an int8 model's time goes: nodes that run an int8 compute kernel, and everything else.
+        let int8Kernel = graph.nodes.map { $0.operation.runsInt8Kernel }
+        let int8MACs = zip(int8Kernel, costs).filter { $0.0 }.reduce(0) { $0 + $1.1 }
+        let int8Seconds = zip(int8Kernel, meanNodeSeconds).filter { $0.0 }.reduce(0) { $0 + $1.1 }
+        let nodeSeconds = meanNodeSeconds.reduce(0, +)
+        let int8MACShare = totalMACs > 0 ? Double(int8MACs) / Double(totalMACs) : 0
+        let outsideShare = nodeSeconds > 0 ? 1 - int8Seconds / nodeSeconds : 1
+        let peak = Double(threads) * oneCorePeakGMACs(macsPerIteration: Int8PeakLoops.int8MACsPerIteration) {
+            _ = Int8PeakLoops.int8(iterations: $0, seed: 3)
+        }
+        let endToEnd = Double(totalMACs) / median / 1e9
+        let inKernels = int8Seconds > 0 ? Double(int8MACs) / int8Seconds / 1e9 : 0
+        print("")
+        if int8MACs > 0 {
+            print(String(format: "int8: %.1f%% of %.2f GMAC in int8 kernels (float %.1f%%); %.1f%% of the run outside them",
+                         100 * int8MACShare, Double(totalMACs) / 1e9, 100 * (1 - int8MACShare), 100 * outsideShare))
+            print(String(format: "speed: %.1f GMAC/s end to end, %.1f in the int8 kernels; measured int8 peak %.1f GMAC/s (%d thread%@): %.0f%%, %.0f%%",
+                         endToEnd, inKernels, peak, threads, threads > 1 ? "s" : "", 100 * endToEnd / peak, 100 * inKernels / peak))
+        }
+        let residentKiB = peakResidentKiB()
+        print("memory: arena \(executor.plan.size) bytes planned, working \(executor.workingBytes) bytes with kernel scratch, "
+              + "weights \(weightBytes) bytes, peak RSS \(residentKiB) KiB")
+        print(String(format: "\nsummary: median_s=%.4f min_s=%.4f max_s=%.4f cpu_s=%.4f gmac=%.2f weight_bytes=%d kernels=%@"
+                         + " int8_mac_share=%.4f outside_int8_share=%.4f gmacs=%.2f int8_peak_gmacs=%.2f arena_bytes=%d"
+                         + " working_bytes=%d peak_rss_kib=%d",
+                     median, sorted.first!, sorted.last!, cpuSeconds, Double(totalMACs) / 1e9, weightBytes, "\(KernelDispatch.current.name)",
+                     int8MACShare, outsideShare, endToEnd, peak, executor.plan.size, executor.workingBytes, residentKiB))
     }
-}
-
-/// The case name of an operation ("conv2d", "linear", ...), without its attributes.
-private func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// User + system CPU time of the whole process: on a shared machine, wall time includes waiting for a core.

@@ -1,3 +1,4 @@
+import EdgeRuntime
 import Foundation
 import Kernels
 import Testing
@@ -80,6 +81,29 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(contentsOf: URL(fileURLWithPath: again)))
     }
 
+    /// `bench`'s int8 report on a model file: the int8 share of the multiply-accumulates is the graph's
+    /// (int8-kernel MACs over all), the arena is the file's plan, and the shares, rates and peak RSS are
+    /// in range.
+    static func expectBenchReport(_ output: String, file: String) throws {
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("summary: ") })
+        var fields: [String: Double] = [:]
+        for pair in line.dropFirst("summary: ".count).split(separator: " ") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let value = Double(parts[1]) { fields[String(parts[0])] = value }
+        }
+        let model = try ModelFile(path: file)
+        let costs = model.graph.nodes.map { (model.graph.multiplyAccumulates(of: $0), $0.operation.runsInt8Kernel) }
+        let total = costs.reduce(0) { $0 + $1.0 }, int8 = costs.filter { $0.1 }.reduce(0) { $0 + $1.0 }
+        #expect(int8 > 0 && int8 < total)
+        #expect(abs(try #require(fields["int8_mac_share"]) - Double(int8) / Double(total)) < 1e-4, "\(line)")
+        #expect(fields["arena_bytes"] == Double(model.plan.size), "\(line)")
+        #expect(try #require(fields["working_bytes"]) >= Double(model.plan.size))
+        #expect((0...1).contains(try #require(fields["outside_int8_share"])), "\(line)")
+        #expect(try #require(fields["gmacs"]) > 0 && fields["int8_peak_gmacs"]! > fields["gmacs"]!, "\(line)")
+        #expect(try #require(fields["peak_rss_kib"]) > 1000, "\(line)")
+        #expect(output.contains("of the run outside them") && output.contains("measured int8 peak"))
+    }
+
     /// `--target` picks the stored weight layout; every layout detects the same, `inspect` says how this
     /// CPU gets the weights, and `bench` times the file.
     @Test func targetLayoutsDetectTheSameAndBenchRunsTheFile() throws {
@@ -109,6 +133,7 @@ import Testing
         #expect(bench.status == 0, "\(bench.standardError)")
         #expect(bench.standardOutput.contains("model file") && bench.standardOutput.contains("| quantizedConv2d |")
                 && bench.standardOutput.contains("summary: median_s="))
+        try Self.expectBenchReport(bench.standardOutput, file: directory.appendingPathComponent("host.edq").path)
         let badTarget = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--target", "rpi3",
                                           "-o", directory.appendingPathComponent("x.edq").path])
         #expect(badTarget.status != 0 && badTarget.status < 128 && badTarget.standardError.contains("--target must be one of"))

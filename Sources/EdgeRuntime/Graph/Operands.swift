@@ -61,6 +61,16 @@ extension GraphOperation {
         default: false
         }
     }
+
+    /// Whether the op computes on an int8 kernel (GEMM, convolution, deformable sampling, table), as
+    /// opposed to converting at a float/int8 boundary (`quantize`, `dequantize`) or running in float:
+    /// `edgedetr bench` counts the time outside these as the overhead of a quantized graph.
+    public var runsInt8Kernel: Bool {
+        switch self {
+        case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary: true
+        default: false
+        }
+    }
 }
 
 extension Node {
