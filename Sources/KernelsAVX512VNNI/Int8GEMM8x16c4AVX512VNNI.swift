@@ -3,7 +3,7 @@ import _Builtin_intrinsics.intel
 import KernelsAVX2
 
 /// The int8 GEMM tile of Kernels (Int8GEMM.swift) for AVX-512 VNNI: C[8, 16] = bias + A[8, K] * W^T[K, 16]
-/// on VPDPBUSD over ZMM registers, then KernelsAVX2's requantization epilogue on each row's two halves.
+/// on VPDPBUSD over ZMM registers, then the same requantization on whole ZMM rows (`Int8TileEpilogueAVX512`).
 ///
 /// The arithmetic is the AVX-VNNI tile's (KernelsAVXVNNI): activations staged as x + 128 (x XOR 0x80),
 /// `bias` the folded bias minus 128 x sum_k W[n, k], four u8 x s8 products per int32 lane with no
@@ -40,12 +40,8 @@ public func int8GEMM8x16c4AVX512VNNI(a: UnsafeRawPointer, aStride: Int, depthGro
         w += 64
         remaining &-= 1
     }
-    let epilogue = Int8TileEpilogueAVX2(scales: panel + 64, columns: columns, destination: destination.pointee)
-    @inline(__always) func store(_ accumulator: __m512i, row: Int) {
-        // The two YMM halves (a bit cast: clang's extract intrinsic is a macro Swift cannot call).
-        let halves = unsafeBitCast(accumulator, to: (__m256i, __m256i).self)
-        epilogue.store(halves.0, halves.1, row: row)
-    }
+    let epilogue = Int8TileEpilogueAVX512(scales: panel + 64, columns: columns, destination: destination.pointee)
+    @inline(__always) func store(_ accumulator: __m512i, row: Int) { epilogue.store(accumulator, row: row) }
     store(c0, row: 0)
     if rows > 1 { store(c1, row: 1) }
     if rows > 2 { store(c2, row: 2) }
