@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:?usage: Fuzz/campaign.sh RUNS [TARGET...]}"; shift
-TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(png jpeg ppm coco modelfile modelfile-raw checkpoint)
+TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(png jpeg ppm coco stream modelfile modelfile-raw checkpoint)
 MAX_SECONDS="${MAX_SECONDS:-3600}"
 mkdir -p .build-fuzz/logs
 [ "${FUZZ_SKIP_BUILD:-0}" = 1 ] || Fuzz/run.sh png 1 -runs=0 >/dev/null 2>&1   # builds the fuzzer and the seeds
@@ -18,7 +18,7 @@ for target in "${TARGETS[@]}"; do
     log=".build-fuzz/logs/$target.log"
     extra=()
     # Small inputs: the harness's seeds are small, bigger mutations only slow it down.
-    case "$target" in coco) extra=(-max_len=4096) ;; checkpoint) extra=(-max_len=262144) ;; esac
+    case "$target" in coco|stream) extra=(-max_len=4096) ;; checkpoint) extra=(-max_len=262144) ;; esac
     start=$(date +%s)
     FUZZ_SKIP_BUILD=1 Fuzz/run.sh "$target" "$MAX_SECONDS" -runs="$RUNS" "${extra[@]}" >"$log" 2>&1
     status=$?

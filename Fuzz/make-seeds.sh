@@ -11,7 +11,7 @@ BIN="$(swift build --show-bin-path)"
 swift build --product edgedetr >&2
 swift build --product edgedetr-fuzz >&2
 CLI="$BIN/edgedetr"
-rm -rf "$OUT"; mkdir -p "$OUT"/{png,jpeg,ppm,modelfile,modelfile-raw,checkpoint,coco}
+rm -rf "$OUT"; mkdir -p "$OUT"/{png,jpeg,ppm,modelfile,modelfile-raw,checkpoint,coco,stream}
 
 F=Tests/Fixtures
 cp $F/images/*.png $F/images-codec/png/*.png "$OUT/png/"

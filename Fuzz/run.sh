@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer harness (docs/FUZZING.md) for SECONDS under AddressSanitizer.
 # Usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
-#   TARGET: modelfile modelfile-raw png jpeg ppm checkpoint coco (or "regressions": replay
+#   TARGET: modelfile modelfile-raw png jpeg ppm checkpoint coco stream (or "regressions": replay
 #   Fuzz/regressions/* under the sanitizers and exit).
 # The corpus grows in .build-fuzz/corpus/TARGET (seeded from Fuzz/make-seeds.sh's output); crash,
 # timeout and out-of-memory inputs land in .build-fuzz/artifacts/TARGET/: minimize them, then keep

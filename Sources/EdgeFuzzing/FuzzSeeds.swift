@@ -34,7 +34,34 @@ public enum FuzzSeeds {
         for (name, dataset, results) in cocoPairs {
             seeds.append(("coco/\(name)", COCOFuzzing.seed(dataset: Data(dataset.utf8), results: Data(results.utf8))))
         }
+        seeds += streamSeeds
         return seeds
+    }
+
+    /// Frame streams (`StreamFuzzing`'s first byte: even Y4M, odd raw; bit 1 gray8): Y4M in each chroma
+    /// layout the reader takes, with and without frame parameters, and raw rgb24 and gray8 frames.
+    static var streamSeeds: [(String, Data)] {
+        func y4m(_ header: String, frames: Int, frameBytes: Int) -> Data {
+            var bytes: [UInt8] = [0] + Array((header + "\n").utf8)
+            for frame in 0..<frames {
+                bytes += Array((frame == 1 ? "FRAME Ixyz\n" : "FRAME\n").utf8)
+                bytes += (0..<frameBytes).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ frame) }
+            }
+            return Data(bytes)
+        }
+        func raw(mode: UInt8, width: UInt8, height: UInt8, frames: Int, bytesPerPixel: Int) -> Data {
+            let count = frames * (Int(width) + 1) * (Int(height) + 1) * bytesPerPixel
+            return Data([mode, width, height] + (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 11) })
+        }
+        return [
+            ("stream/y4m-420jpeg.y4m", y4m("YUV4MPEG2 W4 H4 F25:1 Ip A1:1 C420jpeg", frames: 2, frameBytes: 16 + 2 * 4)),
+            ("stream/y4m-420-odd.y4m", y4m("YUV4MPEG2 W5 H3 F30000:1001 C420mpeg2 XYSCSS=420MPEG2", frames: 2, frameBytes: 15 + 2 * 6)),
+            ("stream/y4m-444-full.y4m", y4m("YUV4MPEG2 W3 H2 C444 XCOLORRANGE=FULL", frames: 3, frameBytes: 3 * 6)),
+            ("stream/y4m-mono.y4m", y4m("YUV4MPEG2 W6 H2 Cmono", frames: 2, frameBytes: 12)),
+            ("stream/y4m-422.y4m", y4m("YUV4MPEG2 W4 H2 C422", frames: 1, frameBytes: 8 + 2 * 4)),
+            ("stream/raw-rgb24.bin", raw(mode: 1, width: 3, height: 2, frames: 2, bytesPerPixel: 3)),
+            ("stream/raw-gray8.bin", raw(mode: 3, width: 4, height: 1, frames: 3, bytesPerPixel: 1)),
+        ]
     }
 
     /// Small datasets and results (the fixtures' are 10-40 KB: slow to parse at every execution):

@@ -17,6 +17,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case checkpoint
     /// A COCO dataset and a results file, parsed, validated and evaluated.
     case coco
+    /// A raw (rgb24, gray8) or Y4M frame stream read to its end (`StreamFuzzing`).
+    case stream
 
     /// Feeds `bytes` to this harness.
     public func run(_ bytes: UnsafeRawBufferPointer) {
@@ -28,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .ppm: ImageFuzzing.run(bytes, magic: [UInt8(ascii: "P")])
         case .checkpoint: CheckpointFuzzing.run(bytes)
         case .coco: COCOFuzzing.run(bytes)
+        case .stream: StreamFuzzing.run(bytes)
         }
     }
 
