@@ -161,17 +161,54 @@ struct DemoCommand: ParsableCommand {
                            Double(bytes) / 1e6, float.milliseconds, int8.milliseconds))
             if best == nil || floatAP[0] > best!.ap { best = (name, file, floatAP[0]) }
         }
-        if let best, let first = truth.images.first {
-            // The most accurate model's int8 detections on the first val image.
-            let detector = try AnyDetector(model: best.file, threads: threads)
-            var canvas = try ImageFile.load(work + "/" + first.fileName)
-            let detections = try detector.detect(canvas, 3, 0)
-            drawDetections(detections, on: &canvas, label: detector.labelName)
-            try ImageFile.writePNG(canvas, to: draw)
-            print("\(best.name) int8, its 3 best detections on val image \(first.fileName) (scores "
-                  + detections.map { String(format: "%.2f", $0.score) }.joined(separator: ", ") + ") drawn to \(draw)")
+        if let best {
+            try drawMosaic(of: best, truth: truth, folder: work)
         }
         print("loss = float AP - int8 AP; docs/ACCURACY.md has the same comparison with ONNX Runtime's int8.")
+    }
+
+    /// The most accurate model's int8 detections at `detect`'s default threshold (0.5) on the first
+    /// four val images, drawn side by side (2x2) to `draw`, and what they found against the truth.
+    private func drawMosaic(of best: (name: String, file: String, ap: Double), truth: COCODataset, folder: String) throws {
+        let detector = try AnyDetector(model: best.file, threads: threads)
+        let shown = Array(truth.images.prefix(4))
+        guard let first = shown.first else { return }
+        let tile = try ImageFile.load(folder + "/" + first.fileName)
+        var mosaic: RGBImage
+        do { mosaic = try RGBImage(width: 2 * tile.width, height: 2 * tile.height) } catch { throw CLIError(error.description) }
+        var objects = 0, found = 0, extra = 0
+        for (position, image) in shown.enumerated() {
+            var canvas = try ImageFile.load(folder + "/" + image.fileName)
+            guard canvas.width == tile.width, canvas.height == tile.height else { continue }
+            let detections = oneLabelPerBox(try detector.detect(canvas, nil, 0.5))
+            drawDetections(detections, on: &canvas, label: detector.labelName)
+            let boxes = truth.annotations.filter { $0.imageID == image.id }
+            objects += boxes.count
+            // Found: some detection of the right class at IoU >= 0.5 (COCO's AP50 criterion).
+            found += boxes.filter { box in detections.contains { $0.label == box.categoryID && overlap($0, box.box) >= 0.5 } }.count
+            extra += detections.filter { detection in
+                !boxes.contains { $0.categoryID == detection.label && overlap(detection, $0.box) >= 0.5 }
+            }.count
+            let left = (position % 2) * tile.width, top = (position / 2) * tile.height
+            for row in 0..<tile.height {
+                let source = row * tile.width * 3, destination = ((top + row) * mosaic.width + left) * 3
+                mosaic.pixels.replaceSubrange(destination..<(destination + tile.width * 3),
+                                              with: canvas.pixels[source..<(source + tile.width * 3)])
+            }
+        }
+        try ImageFile.writePNG(mosaic, to: draw)
+        print("\(best.name) int8 on val images \(shown.map { $0.fileName }.joined(separator: ", ")) (score >= 0.5, one label per box): "
+              + "\(found) of \(objects) objects found with the right class at IoU >= 0.5, \(extra) box\(extra == 1 ? "" : "es") wrong; drawn to \(draw)")
+    }
+
+    /// IoU of a detection and a COCO box.
+    private func overlap(_ detection: Detection, _ box: COCOBox) -> Double {
+        let width = min(Double(detection.x1), box.x + box.width) - max(Double(detection.x0), box.x)
+        let height = min(Double(detection.y1), box.y + box.height) - max(Double(detection.y0), box.y)
+        guard width > 0, height > 0 else { return 0 }
+        let intersection = width * height
+        let union = Double(detection.x1 - detection.x0) * Double(detection.y1 - detection.y0) + box.width * box.height - intersection
+        return union > 0 ? intersection / union : 0
     }
 
     private func maxDifference(_ outputs: [FloatTensor], _ name: String, _ reference: [Float]) -> Float {

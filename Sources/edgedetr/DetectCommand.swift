@@ -35,7 +35,7 @@ struct DetectCommand: ParsableCommand {
     @Option(name: .long, help: "Write all detections in COCO results format to this JSON file.")
     var json: String?
 
-    @Option(name: .long, help: "Draw the boxes on the image and write a PNG here (one image only); with --raw, write every frame run, drawn, as raw rgb24 to this file or FIFO (- for standard output, instead of the detections).")
+    @Option(name: .long, help: "Draw the boxes on the image and write a PNG here (one image only; a box that repeats a better-scored one, IoU >= 0.7, is not drawn); with --raw, write every frame run, drawn, as raw rgb24 to this file or FIFO (- for standard output, instead of the detections).")
     var draw: String?
 
     @Option(name: .long, help: "The input is a stream of raw video frames of this size, WIDTHxHEIGHT (e.g. 1280x720).")

@@ -77,4 +77,25 @@ import Testing
         drawText("x", on: &clipped, x: Int.min, y: Int.max, red: 255, green: 255, blue: 255)
         #expect(clipped.pixels.contains(255))
     }
+
+    /// One label per object: a box repeated with a lower score (RT-DETR's top-k over queries x
+    /// classes) is left out, a separate or barely overlapping box stays, best first; the picture of a
+    /// box and its lower-scored repeat is the picture of the box alone.
+    @Test func repeatedBoxesAreDrawnOnceWithTheirBestLabel() throws {
+        func box(_ label: Int, _ score: Float, _ x0: Float, _ y0: Float, _ x1: Float, _ y1: Float) -> Detection {
+            Detection(label: label, score: score, x0: x0, y0: y0, x1: x1, y1: y1)
+        }
+        let best = box(3, 0.81, 20, 20, 60, 60), repeat_ = box(5, 0.52, 21, 20, 60, 61)
+        let other = box(5, 0.49, 0, 0, 18, 16), overlapping = box(1, 0.9, 40, 40, 80, 80)
+        #expect(oneLabelPerBox([repeat_, other, best, overlapping]) == [overlapping, best, other])
+        #expect(oneLabelPerBox([]) == [])
+        // Equal scores keep the input order.
+        #expect(oneLabelPerBox([box(1, 0.5, 0, 0, 10, 10), box(2, 0.5, 0, 0, 10, 10)]).map(\.label) == [1])
+        var both = try RGBImage(width: 96, height: 96), alone = try RGBImage(width: 96, height: 96)
+        drawDetections([repeat_, best], on: &both) { "class \($0)" }
+        drawDetections([best], on: &alone) { "class \($0)" }
+        #expect(both == alone)
+        var empty = try RGBImage(width: 8, height: 8)
+        drawDetections([box(0, 1, .nan, 0, 4, 4), box(0, 1, 0, 0, .infinity, 4)], on: &empty) { _ in "x" }
+    }
 }

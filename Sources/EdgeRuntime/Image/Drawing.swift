@@ -97,14 +97,17 @@ public func pixelCoordinate(_ value: Float) -> Int {
 
 /// Every detection's box and `label score` (score to 2 decimals, as printf's %.2f) in a colour per
 /// class, lines `min(width, height) / 200` pixels thick: what `detect --draw`, the demo and a
-/// stream's `--draw` frames show.
+/// stream's `--draw` frames show. One label per object: a box that overlaps a higher-scored one by
+/// IoU >= `drawnOverlapLimit` is left out of the picture (RT-DETR's top-k over queries x classes gives
+/// one box several labels, and the lower ones drawn over the best hid it); the best-scored boxes are
+/// drawn last, on top. The text and JSON outputs keep every detection.
 public func drawDetections(_ detections: [Detection], on image: inout RGBImage, label: (Int) -> String) {
     let palette: [(UInt8, UInt8, UInt8)] = [
         (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
         (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
     ]
     let thickness = max(1, min(image.width, image.height) / 200)
-    for detection in detections {
+    for detection in oneLabelPerBox(detections).reversed() {
         let color = palette[((detection.label % palette.count) + palette.count) % palette.count]
         let x0 = pixelCoordinate(detection.x0), y0 = pixelCoordinate(detection.y0)
         let x1 = pixelCoordinate(detection.x1), y1 = pixelCoordinate(detection.y1)
@@ -112,4 +115,30 @@ public func drawDetections(_ detections: [Detection], on image: inout RGBImage, 
         drawText("\(label(detection.label)) \(printfFixed(detection.score, decimals: 2))", on: &image,
                  x: x0, y: max(0, y0 - 9), red: color.0, green: color.1, blue: color.2)
     }
+}
+
+/// The detections `drawDetections` shows, best first (ties in input order): each unless its box
+/// overlaps a higher-scored kept one by IoU >= `drawnOverlapLimit`.
+public func oneLabelPerBox(_ detections: [Detection]) -> [Detection] {
+    let byScore = detections.indices.sorted {
+        detections[$0].score > detections[$1].score || (detections[$0].score == detections[$1].score && $0 < $1)
+    }
+    var kept: [Detection] = []
+    for index in byScore where !kept.contains(where: { intersectionOverUnion($0, detections[index]) >= drawnOverlapLimit }) {
+        kept.append(detections[index])
+    }
+    return kept
+}
+
+/// Boxes overlapping a higher-scored drawn box by at least this IoU are one object to `drawDetections`.
+public let drawnOverlapLimit: Float = 0.7
+
+/// Intersection over union of two detections' boxes; 0 when either is empty or not finite.
+func intersectionOverUnion(_ a: Detection, _ b: Detection) -> Float {
+    let width = min(a.x1, b.x1) - max(a.x0, b.x0), height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    guard width > 0, height > 0 else { return 0 }
+    let intersection = width * height
+    let union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - intersection
+    guard union > 0, union.isFinite else { return 0 }
+    return intersection / union
 }
