@@ -29,6 +29,9 @@ public enum Int8PeakLoops {
 
     /// MACs one iteration of `float(iterations:)` performs.
     public static var floatMACsPerIteration: Int {
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        if KernelDispatch.current == .avx512VNNI { return 160 }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return 80 }
         #endif
@@ -95,9 +98,13 @@ public enum Int8PeakLoops {
         return nil
     }
 
-    /// fp32 peak loop: FMA chains on AVX2; elsewhere eight SIMD8 multiply-add chains.
+    /// fp32 peak loop: FMA chains on ZMM at the AVX-512 level, on YMM with AVX2; elsewhere eight SIMD8
+    /// multiply-add chains.
     @inline(never)
     public static func float(iterations: Int, seed: Float) -> Float {
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        if KernelDispatch.current == .avx512VNNI { return floatPeakLoopAVX512(iterations: iterations, seed: seed) }
+        #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
         if CPUFeatures.host.hasAVX2FMA { return floatPeakLoopAVX2(iterations: iterations, seed: seed) }
         #endif

@@ -88,6 +88,20 @@ import Kernels
         }
     }
 
+    /// The float tile on ZMM (the avx512vnni level) runs the AVX2 tile's FMA chains in the same order:
+    /// linear and convolution give the AVX2 level's bits. (On a CPU without AVX-512 both requests run
+    /// the AVX2 tile.)
+    @Test(arguments: linearCases)
+    func floatTileOnZMMEqualsAVX2Bitwise(_ shape: LinearTests.Case) {
+        let (_, avx2, _) = Self.linearOutputs(shape, level: .avx2, pool: ThreadPool(threadCount: 2))
+        let (_, zmm, _) = Self.linearOutputs(shape, level: .avx512VNNI, pool: ThreadPool(threadCount: 2))
+        #expect(zmm.map(\.bitPattern) == avx2.map(\.bitPattern), "\(shape)")
+        for convolution in Conv2DTests.shapes.prefix(6) {
+            #expect(Self.conv2dOutputs(convolution, level: .avx512VNNI).actual.map(\.bitPattern)
+                    == Self.conv2dOutputs(convolution, level: .avx2).actual.map(\.bitPattern), "\(convolution)")
+        }
+    }
+
     @Test(arguments: linearCases)
     func linearForcedScalarIsTheReference(_ shape: LinearTests.Case) {
         let (expected, actual, _) = Self.linearOutputs(shape, level: .scalar, pool: ThreadPool(threadCount: 2))
