@@ -1,13 +1,22 @@
+#if arch(x86_64) && canImport(KernelsAVX512VNNI)
+import KernelsAVX512VNNI
+#endif
+
 /// The float/int8 boundary ops of the graph: `quantize` (float32 -> int8) and `dequantize` (int8 ->
 /// float32) of whole tensors with one `Int8Quantization`. The references apply
 /// `Int8Quantization.quantize` / `.dequantize` element by element; the fast paths do the same IEEE
 /// operations eight at a time (a true division by the scale, NaN to real 0, clamp, magic-number
-/// rounding), so they equal the references bit for bit.
+/// rounding; sixteen at a time on ZMM at the avx512vnni level), so they equal the references bit for bit.
 public func quantizeTensor(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization,
                            output: UnsafeMutablePointer<Int8>) {
     guard takesBoundaryFastPath(count) else {
         return quantizeTensorReference(input, count: count, quantization: quantization, output: output)
     }
+    #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+    if KernelDispatch.current == .avx512VNNI {
+        return quantizeTensorAVX512(input, count: count, scale: quantization.scale, zeroPoint: quantization.zeroPoint, output: output)
+    }
+    #endif
     let scale = SIMD8<Float>(repeating: quantization.scale)
     let range = Int8OutputRange(zeroPoint: quantization.zeroPoint)
     let lower = SIMD8<Float>(repeating: range.lowerBound), upper = SIMD8<Float>(repeating: range.upperBound)

@@ -13,7 +13,8 @@ import Testing
     func quantizeEqualsTheRuleAtEveryLevel(count: Int) {
         var generator = SeededGenerator(seed: UInt64(count + 3))
         var input = Array(randomFloats(count, in: -20...20, using: &generator).prefix(count))
-        let specials: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0.5, 1.5, -2.5, 0, -0.0]
+        let specials: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0.5, 1.5, -2.5, 0, -0.0, -.nan, .signalingNaN,
+                                 .greatestFiniteMagnitude, -.leastNonzeroMagnitude]
         for (index, special) in specials.enumerated() where index < count { input[index * 3 % count] = special }
         for quantization in Self.quantizations {
             // Exact ties at this scale: k + 0.5 steps.
