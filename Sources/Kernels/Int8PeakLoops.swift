@@ -13,29 +13,39 @@ import KernelsAVX512VNNI
 /// ceilings that say what bounds the int8 GEMM. The int8 loops follow the dispatch level: at
 /// `.avxVNNI` and `.avx512VNNI` they run the instruction of that level's int8 tile, VPDPBUSD on YMM or ZMM.
 public enum Int8PeakLoops {
-    /// MACs one iteration of `int8(iterations:)` performs.
-    public static var int8MACsPerIteration: Int {
+    /// The register width the loops run at the current dispatch level.
+    private enum Width { case zmm, ymmVNNI, ymm, portable }
+
+    private static var width: Width {
         #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-        if KernelDispatch.current == .avx512VNNI { return 768 }
+        if KernelDispatch.current == .avx512VNNI { return .zmm }
         #endif
         #if arch(x86_64) && canImport(KernelsAVXVNNI)
-        if KernelDispatch.current == .avxVNNI { return 384 }
+        if KernelDispatch.current == .avxVNNI { return .ymmVNNI }
         #endif
         #if arch(x86_64) && canImport(KernelsAVX2)
-        if CPUFeatures.host.hasAVX2FMA { return 128 }
+        if CPUFeatures.host.hasAVX2FMA { return .ymm }
         #endif
-        return 64
+        return .portable
     }
 
-    /// MACs one iteration of `float(iterations:)` performs.
+    /// MACs one iteration of `int8(iterations:)` performs.
+    public static var int8MACsPerIteration: Int {
+        switch width {
+        case .zmm: 768
+        case .ymmVNNI: 384
+        case .ymm: 128
+        case .portable: 64
+        }
+    }
+
+    /// MACs one iteration of `float(iterations:)` performs (the AVX-VNNI level's fp32 loop is AVX2's).
     public static var floatMACsPerIteration: Int {
-        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-        if KernelDispatch.current == .avx512VNNI { return 160 }
-        #endif
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        if CPUFeatures.host.hasAVX2FMA { return 80 }
-        #endif
-        return 64
+        switch width {
+        case .zmm: 160
+        case .ymmVNNI, .ymm: 80
+        case .portable: 64
+        }
     }
 
     /// int8 peak loop: VPDPBUSD chains at the AVX-VNNI level, vpmaddwd chains on AVX2; elsewhere
@@ -43,14 +53,13 @@ public enum Int8PeakLoops {
     /// loop alive.
     @inline(never)
     public static func int8(iterations: Int, seed: Int32) -> Int32 {
-        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-        if KernelDispatch.current == .avx512VNNI { return int8PeakLoopAVX512VNNI(iterations: iterations, seed: seed) }
-        #endif
-        #if arch(x86_64) && canImport(KernelsAVXVNNI)
-        if KernelDispatch.current == .avxVNNI { return int8PeakLoopAVXVNNI(iterations: iterations, seed: seed) }
-        #endif
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        if CPUFeatures.host.hasAVX2FMA { return int8PeakLoopAVX2(iterations: iterations, seed: seed) }
+        #if arch(x86_64) && canImport(KernelsAVX2) && canImport(KernelsAVXVNNI) && canImport(KernelsAVX512VNNI)
+        switch width {
+        case .zmm: return int8PeakLoopAVX512VNNI(iterations: iterations, seed: seed)
+        case .ymmVNNI: return int8PeakLoopAVXVNNI(iterations: iterations, seed: seed)
+        case .ymm: return int8PeakLoopAVX2(iterations: iterations, seed: seed)
+        case .portable: break
+        }
         #endif
         let b = SIMD8<Int32>(repeating: seed | 1)
         var c = (SIMD8<Int32>(repeating: seed), SIMD8<Int32>(repeating: 1), SIMD8<Int32>(repeating: 2), SIMD8<Int32>(repeating: 3),
@@ -102,11 +111,12 @@ public enum Int8PeakLoops {
     /// multiply-add chains.
     @inline(never)
     public static func float(iterations: Int, seed: Float) -> Float {
-        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-        if KernelDispatch.current == .avx512VNNI { return floatPeakLoopAVX512(iterations: iterations, seed: seed) }
-        #endif
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        if CPUFeatures.host.hasAVX2FMA { return floatPeakLoopAVX2(iterations: iterations, seed: seed) }
+        #if arch(x86_64) && canImport(KernelsAVX2) && canImport(KernelsAVX512VNNI)
+        switch width {
+        case .zmm: return floatPeakLoopAVX512(iterations: iterations, seed: seed)
+        case .ymmVNNI, .ymm: return floatPeakLoopAVX2(iterations: iterations, seed: seed)
+        case .portable: break
+        }
         #endif
         let b = SIMD8<Float>(repeating: 0.9999), d = SIMD8<Float>(repeating: seed * 1e-4)
         var c = (SIMD8<Float>(repeating: seed), SIMD8<Float>(repeating: 1), SIMD8<Float>(repeating: 2), SIMD8<Float>(repeating: 3),
