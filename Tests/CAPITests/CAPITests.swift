@@ -16,11 +16,20 @@ import Testing
         return try! decodeImage(bytes)
     }
 
+    /// Where this process's model files go: one folder, removed when the test process exits (the
+    /// files used to stay in /tmp after every run).
+    static let scratchFolder: String = {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgedetr-capi-\(getpid())").path
+        try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        atexit { removeCAPIScratchFolder() }
+        return folder
+    }()
+
     /// An int8 model file of a fixture at 96x128.
     static func writeModel(_ fixture: String) -> String {
         let quantizer = try! Quantizer(folder: fixtures.appendingPathComponent("models/\(fixture)").path, height: 96, width: 128)
         let result = try! quantizer.quantize(images: Self.images, options: QuantizationOptions(), threads: 1)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("capi-\(fixture)-\(getpid()).edq").path
+        let path = scratchFolder + "/\(fixture).edq"
         try! ModelFileWriter.write(graph: result.graph, plan: result.plan, metadata: result.metadata, weightLayout: .native, to: path)
         return path
     }
@@ -79,7 +88,7 @@ import Testing
         #expect(Self.message(error) == "edgedetr_open: threads must be from 1 to 64, got 0")
         #expect(edgedetr_open(nil, 1, &error, error.count) == nil)
         // Not a model file; the message is truncated to the buffer and NUL-terminated.
-        let text = FileManager.default.temporaryDirectory.appendingPathComponent("capi-text-\(getpid()).edq").path
+        let text = Self.scratchFolder + "/text.edq"
         try Data("hello".utf8).write(to: URL(fileURLWithPath: text))
         var small = [CChar](repeating: 1, count: 8)
         #expect(edgedetr_open(text, 1, &small, small.count) == nil)
@@ -113,4 +122,9 @@ import Testing
         edgedetr_close(nil)
         #expect(edgedetr_label_name(nil, 0) == nil && edgedetr_arena_bytes(nil) == 0)
     }
+}
+
+/// Removes `CAPITests.scratchFolder` (an `atexit` handler cannot capture it, so it names it again).
+private func removeCAPIScratchFolder() {
+    try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory.appendingPathComponent("edgedetr-capi-\(getpid())").path)
 }
