@@ -14,7 +14,8 @@ func floatGEMMPath(_ level: KernelLevel) -> String {
         #else
         return "simd (SSE2 6x16)"
         #endif
-    case .avx2, .avxVNNI, .avx512VNNI: return "avx2 (AVX2+FMA 6x16)"
+    case .avx2, .avxVNNI: return "avx2 (AVX2+FMA 6x16)"
+    case .avx512VNNI: return "avx512 (AVX-512 FMA 6x16)"
     }
 }
 

@@ -104,43 +104,22 @@ public enum KernelLevel: UInt8, Sendable, Comparable {
 /// feature. Kernels read `current` once per call, on the calling thread, and hand it to their tasks.
 public enum KernelDispatch {
     /// The best level the host CPU supports.
-    public static var best: KernelLevel {
-        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-        if CPUFeatures.host.hasAVX512VNNI { return .avx512VNNI }
-        #endif
-        #if arch(x86_64) && canImport(KernelsAVXVNNI)
-        if CPUFeatures.host.hasAVXVNNI { return .avxVNNI }
-        #endif
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        if CPUFeatures.host.hasAVX2FMA { return .avx2 }
-        #endif
-        return .simd
-    }
+    public static var best: KernelLevel { clamped(.avx512VNNI) }
 
-    /// Whether this CPU (and build) runs `level`.
+    /// Whether this CPU (and build) runs `level`. The three x86-64 kernel modules are built together
+    /// (Package.swift), so one condition covers them; elsewhere only the portable levels exist.
     public static func supports(_ level: KernelLevel) -> Bool {
+        #if arch(x86_64) && canImport(KernelsAVX2) && canImport(KernelsAVXVNNI) && canImport(KernelsAVX512VNNI)
         let features = CPUFeatures.host
         switch level {
         case .scalar, .simd: return true
-        case .avx2:
-            #if arch(x86_64) && canImport(KernelsAVX2)
-            return features.hasAVX2FMA
-            #else
-            return false
-            #endif
-        case .avxVNNI:
-            #if arch(x86_64) && canImport(KernelsAVXVNNI)
-            return features.hasAVXVNNI
-            #else
-            return false
-            #endif
-        case .avx512VNNI:
-            #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-            return features.hasAVX512VNNI
-            #else
-            return false
-            #endif
+        case .avx2: return features.hasAVX2FMA
+        case .avxVNNI: return features.hasAVXVNNI
+        case .avx512VNNI: return features.hasAVX512VNNI
         }
+        #else
+        return level <= .simd
+        #endif
     }
 
     /// `level`, or the highest level below it this CPU supports.

@@ -63,7 +63,7 @@ struct FloatTile6x16 {
                              level: KernelLevel) {
         #if arch(x86_64) && canImport(KernelsAVX2)
         if level >= .avx2 {
-            accumulateAVX2(rows, aStep: aStep, b: b, bStep: bStep, depth: depth, zmm: level == .avx512VNNI)
+            accumulateX86(rows, aStep: aStep, b: b, bStep: bStep, depth: depth, zmm: level == .avx512VNNI)
             return
         }
         #endif
@@ -99,24 +99,19 @@ struct FloatTile6x16 {
     /// `accumulate` on the AVX2 + FMA microkernel, or its ZMM twin (same FMA chains, same bits) where
     /// the CPU runs the AVX-512 level; the accumulators travel through a 6x16 staging tile.
     @inline(__always)
-    mutating func accumulateAVX2(_ rows: FloatTileRowPointers, aStep: Int, b: UnsafePointer<Float>, bStep: Int, depth: Int,
+    mutating func accumulateX86(_ rows: FloatTileRowPointers, aStep: Int, b: UnsafePointer<Float>, bStep: Int, depth: Int,
                                  zmm: Bool) {
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 12) { buffer in
             let staged = buffer.baseAddress!
             staged[0] = r00; staged[1] = r01; staged[2] = r10; staged[3] = r11; staged[4] = r20; staged[5] = r21
             staged[6] = r30; staged[7] = r31; staged[8] = r40; staged[9] = r41; staged[10] = r50; staged[11] = r51
-            var done = false
             #if canImport(KernelsAVX512VNNI)
-            if zmm {
-                floatGEMM6x16AVX512(rows.row0, rows.row1, rows.row2, rows.row3, rows.row4, rows.row5,
-                                    aStep: aStep, b: b, bStep: bStep, depth: depth, tile: UnsafeMutableRawPointer(staged))
-                done = true
-            }
+            let tile = zmm ? floatGEMM6x16AVX512 : floatGEMM6x16AVX2
+            #else
+            let tile = floatGEMM6x16AVX2
             #endif
-            if !done {
-                floatGEMM6x16AVX2(rows.row0, rows.row1, rows.row2, rows.row3, rows.row4, rows.row5,
-                                  aStep: aStep, b: b, bStep: bStep, depth: depth, tile: UnsafeMutableRawPointer(staged))
-            }
+            tile(rows.row0, rows.row1, rows.row2, rows.row3, rows.row4, rows.row5, aStep, b, bStep, depth,
+                 UnsafeMutableRawPointer(staged))
             r00 = staged[0]; r01 = staged[1]; r10 = staged[2]; r11 = staged[3]; r20 = staged[4]; r21 = staged[5]
             r30 = staged[6]; r31 = staged[7]; r40 = staged[8]; r41 = staged[9]; r50 = staged[10]; r51 = staged[11]
         }

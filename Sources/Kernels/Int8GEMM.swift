@@ -407,7 +407,8 @@ private func shiftToUnsigned(_ source: UnsafePointer<Int8>, count: Int, into des
 
 /// One tile of rows x columns (at most MR x NR) on `kernel`. Every microkernel keeps one contract:
 /// its accumulators start from the panel's biases (the VNNI tiles': `unsignedInputBias`) and end in
-/// its ISA's one epilogue, in registers on x86-64 (`Int8TileEpilogueAVX2`, behind `Int8GEMMTileX86`),
+/// its ISA's one epilogue, in registers on x86-64 (behind `Int8GEMMTileX86`: `Int8TileEpilogueAVX2` on
+/// YMM, `Int8TileEpilogueAVX512` on ZMM),
 /// through memory on ARM (`storeInt8Tile`: the SDOT tile is reached through C).
 @inline(__always)
 private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, stagedStride: Int, rows: Int,

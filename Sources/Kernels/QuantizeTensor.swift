@@ -9,11 +9,11 @@ import KernelsAVX512VNNI
 /// rounding; sixteen at a time on ZMM at the avx512vnni level), so they equal the references bit for bit.
 public func quantizeTensor(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization,
                            output: UnsafeMutablePointer<Int8>) {
-    guard takesBoundaryFastPath(count) else {
+    guard let level = boundaryFastPathLevel(count) else {
         return quantizeTensorReference(input, count: count, quantization: quantization, output: output)
     }
     #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-    if KernelDispatch.current == .avx512VNNI {
+    if level == .avx512VNNI {
         return quantizeTensorAVX512(input, count: count, scale: quantization.scale, zeroPoint: quantization.zeroPoint, output: output)
     }
     #endif
@@ -40,7 +40,7 @@ public func quantizeTensorReference(_ input: UnsafePointer<Float>, count: Int, q
 /// Float(q - zeroPoint) * scale for every element; eight at a time off the scalar level.
 public func dequantizeTensor(_ input: UnsafePointer<Int8>, count: Int, quantization: Int8Quantization,
                              output: UnsafeMutablePointer<Float>) {
-    guard takesBoundaryFastPath(count) else {
+    guard boundaryFastPathLevel(count) != nil else {
         return dequantizeTensorReference(input, count: count, quantization: quantization, output: output)
     }
     let operand = Int8Operand(values: input, quantization: quantization)
@@ -61,9 +61,10 @@ public func dequantizeTensorReference(_ input: UnsafePointer<Int8>, count: Int, 
     for index in 0..<max(count, 0) { output[index] = quantization.dequantize(input[index]) }
 }
 
-/// Whether a boundary op runs its eight-wide path: there is something to convert and the dispatch
-/// level is not forced to scalar (the references take empty tensors too).
+/// The dispatch level when a boundary op runs a vector path, nil for the reference: nothing to convert,
+/// or the level forced to scalar (the references take empty tensors too).
 @inline(__always)
-private func takesBoundaryFastPath(_ count: Int) -> Bool {
-    count > 0 && KernelDispatch.current != .scalar
+private func boundaryFastPathLevel(_ count: Int) -> KernelLevel? {
+    let level = KernelDispatch.current
+    return count > 0 && level != .scalar ? level : nil
 }

@@ -4,8 +4,9 @@ import _Builtin_intrinsics.intel
 /// The one signature of the x86-64 int8 GEMM microkernels (`int8GEMM6x16c2AVX2`,
 /// `int8GEMM6x16c4AVXVNNI`, `int8GEMM8x16c4AVX512VNNI`), XNNPACK's contract: MR rows of the staged A
 /// tile (`a`, rows `aStride` bytes apart) times one panel, `depthGroups` steps of the layout's depth
-/// group; the int32 accumulators start from `bias` (16 entries) and end, still in registers, in
-/// `Int8TileEpilogueAVX2`, which writes `rows` x `columns` (at most MR x 16) of `destination`.
+/// group; the int32 accumulators start from `bias` (16 entries) and end, still in registers, in the
+/// epilogue of their register width (`Int8TileEpilogueAVX2` for YMM, KernelsAVX512VNNI's
+/// `Int8TileEpilogueAVX512` for ZMM), which writes `rows` x `columns` (at most MR x 16) of `destination`.
 public typealias Int8GEMMTileX86 = (_ a: UnsafeRawPointer, _ aStride: Int, _ depthGroups: Int, _ panel: UnsafeRawPointer,
                                     _ bias: UnsafePointer<Int32>, _ rows: Int, _ columns: Int,
                                     _ destination: UnsafePointer<Int8TileDestination>) -> Void
@@ -44,7 +45,7 @@ public typealias Int8GEMMTileX86 = (_ a: UnsafeRawPointer, _ aStride: Int, _ dep
 }
 
 /// The requantization of 16 int32 accumulators of one tile row, in AVX2 registers: the epilogue of
-/// every x86-64 int8 tile (this module's AVX2 tile, KernelsAVXVNNI's and KernelsAVX512VNNI's). Inlinable so that each tile
+/// the YMM int8 tiles (this module's AVX2 tile and KernelsAVXVNNI's). Inlinable so that each tile
 /// keeps its accumulators in registers through it.
 @frozen public struct Int8TileEpilogueAVX2 {
     @usableFromInline let scale0: __m256, scale1: __m256

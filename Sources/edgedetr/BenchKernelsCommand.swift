@@ -36,10 +36,10 @@ struct BenchKernelsCommand: ParsableCommand {
         let pool: ThreadPool? = threads > 1 ? ThreadPool(threadCount: threads) : nil
         print("edgedetr bench-kernels --threads \(threads) --runs \(runs)   (kernel level: \(KernelDispatch.current.name); "
               + (threads == 1 ? "best of \(runs) by thread CPU time)" : "median wall-clock time)"))
-        let int8Peak = Double(threads) * peak(macsPerIteration: Int8PeakLoops.int8MACsPerIteration) {
+        let int8Peak = Double(threads) * oneCorePeakGMACs(macsPerIteration: Int8PeakLoops.int8MACsPerIteration) {
             _ = Int8PeakLoops.int8(iterations: $0, seed: 3)
         }
-        let floatPeak = Double(threads) * peak(macsPerIteration: Int8PeakLoops.floatMACsPerIteration) {
+        let floatPeak = Double(threads) * oneCorePeakGMACs(macsPerIteration: Int8PeakLoops.floatMACsPerIteration) {
             _ = Int8PeakLoops.float(iterations: $0, seed: 0.5)
         }
         print(String(format: "peak (register-only, %d core%@): int8 %.1f GMAC/s, fp32 %.1f GMAC/s, int8/fp32 %.2fx",
@@ -48,10 +48,10 @@ struct BenchKernelsCommand: ParsableCommand {
         // What bounds the int8 GEMM: the multiplier alone, and the tile's own vpmaddwd + vpaddd mix.
         var mixCeiling: Double?
         if Int8PeakLoops.hasInt8Ceilings {
-            let multiplyOnly = Double(threads) * peak(macsPerIteration: 128) {
+            let multiplyOnly = Double(threads) * oneCorePeakGMACs(macsPerIteration: 128) {
                 _ = Int8PeakLoops.int8(.multiplyOnly, iterations: $0, seed: 3)
             }
-            let mix = Double(threads) * peak(macsPerIteration: 128) {
+            let mix = Double(threads) * oneCorePeakGMACs(macsPerIteration: 128) {
                 _ = Int8PeakLoops.int8(.multiplyAccumulateFromL1, iterations: $0, seed: 3)
             }
             mixCeiling = mix
@@ -83,10 +83,6 @@ struct BenchKernelsCommand: ParsableCommand {
         print(String(format: "| %@ | %.2f | %.1f | %.0f%% | %@ | %.2f | %.1f | %.0f%% | %.2fx |", name, int8Time * 1e3, int8Rate,
                      100 * int8Rate / int8Peak, mix, floatTime * 1e3, floatRate, 100 * floatRate / floatPeak,
                      floatTime / int8Time))
-    }
-
-    func peak(macsPerIteration: Int, _ loop: (Int) -> Void) -> Double {
-        oneCorePeakGMACs(macsPerIteration: macsPerIteration, loop)
     }
 
     /// Seconds per call after one warm-up: with one thread (all work on this thread) the best of
