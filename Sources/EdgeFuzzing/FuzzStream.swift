@@ -16,47 +16,32 @@ public enum StreamFuzzing {
     static let maximumFrames = 64
 
     static func run(_ bytes: UnsafeRawBufferPointer) {
-        guard let mode = bytes.first else { return }
-        if mode & 1 == 0 {
-            let stream = UnsafeRawBufferPointer(rebasing: bytes[1...])
-            if let end = stream.prefix(Y4MHeader.maximumLineLength + 1).firstIndex(of: UInt8(ascii: "\n")),
-               let header = try? Y4MHeader(line: Array(stream[..<end])), header.width * header.height > maximumPixels {
-                return
-            }
-            withMemoryFile(stream) { descriptor in
-                guard var reader = try? RawFrameReader.y4m(fileDescriptor: descriptor) else { return }
-                readAll(&reader)
-            }
-        } else {
-            guard bytes.count >= 3 else { return }
-            withMemoryFile(UnsafeRawBufferPointer(rebasing: bytes[3...])) { descriptor in
-                guard var reader = try? makeRawReader(descriptor, bytes) else { return }
-                readAll(&reader)
-            }
-        }
+        _ = try? read(bytes)
     }
 
-    /// The frames `run` reads from `stream` before its end (for the seeds' test); throws the stream's
-    /// first error.
+    /// The frames `run` reads from `stream` (for the seeds' test); throws the stream's first error.
     public static func framesRead(_ stream: Data) throws -> Int {
-        var frames = 0
-        var failure: StreamError?
-        stream.withUnsafeBytes { bytes in
-            guard let mode = bytes.first, mode & 1 == 0 || bytes.count >= 3 else { return }
-            let body = UnsafeRawBufferPointer(rebasing: bytes[(mode & 1 == 0 ? 1 : 3)...])
-            withMemoryFile(body) { descriptor in
-                do throws(StreamError) {
-                    var reader = mode & 1 == 0 ? try RawFrameReader.y4m(fileDescriptor: descriptor)
-                        : try makeRawReader(descriptor, bytes)
-                    guard var image = try? RGBImage(width: 1, height: 1) else { return }
-                    while try reader.next(into: &image) { frames += 1 }
-                } catch {
-                    failure = error
-                }
+        try stream.withUnsafeBytes { bytes throws(StreamError) in try read(bytes) }
+    }
+
+    /// What `run` does: at most `maximumFrames` frames of the stream `bytes` describes, each checked;
+    /// 0 for an input it skips (empty, a raw header cut short, a Y4M frame past `maximumPixels`).
+    static func read(_ bytes: UnsafeRawBufferPointer) throws(StreamError) -> Int {
+        guard let mode = bytes.first, mode & 1 == 0 || bytes.count >= 3 else { return 0 }
+        let isY4M = mode & 1 == 0
+        let stream = UnsafeRawBufferPointer(rebasing: bytes[(isY4M ? 1 : 3)...])
+        if isY4M, let end = stream.prefix(Y4MHeader.maximumLineLength + 1).firstIndex(of: UInt8(ascii: "\n")),
+           let header = try? Y4MHeader(line: Array(stream[..<end])), header.width * header.height > maximumPixels {
+            return 0
+        }
+        var result: Result<Int, StreamError> = .success(0)
+        withMemoryFile(stream) { descriptor in
+            result = Result { () throws(StreamError) in
+                var reader = isY4M ? try RawFrameReader.y4m(fileDescriptor: descriptor) : try makeRawReader(descriptor, bytes)
+                return try readFrames(&reader)
             }
         }
-        if let failure { throw failure }
-        return frames
+        return try result.get()
     }
 
     /// The raw reader a raw-mode input (first byte odd) describes.
@@ -70,15 +55,18 @@ public enum StreamFuzzing {
         }
     }
 
-    /// Reads frames until the end, an error, or `maximumFrames`; each must have the reader's size.
-    static func readAll(_ reader: inout RawFrameReader) {
+    /// Reads frames until the end or `maximumFrames` (throwing the stream's error); each must have
+    /// the reader's size. Returns the frames read.
+    static func readFrames(_ reader: inout RawFrameReader) throws(StreamError) -> Int {
         guard var image = try? RGBImage(width: 1, height: 1) else { preconditionFailure("a 1x1 image was refused") }
-        for _ in 0..<maximumFrames {
-            guard (try? reader.next(into: &image)) == true else { return }
+        var frames = 0
+        while frames < maximumFrames, try reader.next(into: &image) {
             precondition(image.width == reader.width && image.height == reader.height
                          && image.pixels.count == reader.width * reader.height * 3,
                          "frame \(reader.framesRead) is \(image.width)x\(image.height) with \(image.pixels.count) bytes")
+            frames += 1
         }
+        return frames
     }
 
     /// Runs `body` on a file descriptor reading `bytes` from the start: an unlinked temporary file

@@ -171,6 +171,12 @@ struct DemoCommand: ParsableCommand {
     /// four val images, drawn side by side (2x2) to `draw`, and what they found against the truth.
     private func drawMosaic(of best: (name: String, file: String, ap: Double), truth: COCODataset, folder: String) throws {
         let detector = try AnyDetector(model: best.file, threads: threads)
+        let category = ModelEvaluation.categories(of: detector, in: truth)
+        /// Some detection of the right class at IoU >= 0.5 (COCO's AP50 criterion).
+        func matches(_ detection: Detection, _ truth: COCOAnnotation) -> Bool {
+            category(detection.label) == truth.categoryID
+                && boxIoU(detection: ModelEvaluation.box(detection), truth: truth.box, crowd: false) >= 0.5
+        }
         let shown = Array(truth.images.prefix(4))
         guard let first = shown.first else { return }
         let tile = try ImageFile.load(folder + "/" + first.fileName)
@@ -184,11 +190,8 @@ struct DemoCommand: ParsableCommand {
             drawDetections(detections, on: &canvas, label: detector.labelName)
             let boxes = truth.annotations.filter { $0.imageID == image.id }
             objects += boxes.count
-            // Found: some detection of the right class at IoU >= 0.5 (COCO's AP50 criterion).
-            found += boxes.filter { box in detections.contains { $0.label == box.categoryID && overlap($0, box.box) >= 0.5 } }.count
-            extra += detections.filter { detection in
-                !boxes.contains { $0.categoryID == detection.label && overlap(detection, $0.box) >= 0.5 }
-            }.count
+            found += boxes.filter { box in detections.contains { matches($0, box) } }.count
+            extra += detections.filter { detection in !boxes.contains { matches(detection, $0) } }.count
             let left = (position % 2) * tile.width, top = (position / 2) * tile.height
             for row in 0..<tile.height {
                 let source = row * tile.width * 3, destination = ((top + row) * mosaic.width + left) * 3
@@ -199,16 +202,6 @@ struct DemoCommand: ParsableCommand {
         try ImageFile.writePNG(mosaic, to: draw)
         print("\(best.name) int8 on val images \(shown.map { $0.fileName }.joined(separator: ", ")) (score >= 0.5, one label per box): "
               + "\(found) of \(objects) objects found with the right class at IoU >= 0.5, \(extra) box\(extra == 1 ? "" : "es") wrong; drawn to \(draw)")
-    }
-
-    /// IoU of a detection and a COCO box.
-    private func overlap(_ detection: Detection, _ box: COCOBox) -> Double {
-        let width = min(Double(detection.x1), box.x + box.width) - max(Double(detection.x0), box.x)
-        let height = min(Double(detection.y1), box.y + box.height) - max(Double(detection.y0), box.y)
-        guard width > 0, height > 0 else { return 0 }
-        let intersection = width * height
-        let union = Double(detection.x1 - detection.x0) * Double(detection.y1 - detection.y0) + box.width * box.height - intersection
-        return union > 0 ? intersection / union : 0
     }
 
     private func maxDifference(_ outputs: [FloatTensor], _ name: String, _ reference: [Float]) -> Float {

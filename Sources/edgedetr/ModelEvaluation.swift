@@ -9,12 +9,7 @@ enum ModelEvaluation {
     static func detect(model: String, dataset: COCODataset, images: [COCOImage], folder: String,
                        threads: Int) throws -> (detections: [COCODetection], milliseconds: Double) {
         let detector = try AnyDetector(model: model, threads: threads)
-        let byName = Dictionary(dataset.categories.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
-        let ids = Set(dataset.categories.map(\.id))
-        func category(_ label: Int) -> Int? {
-            if let id = byName[detector.labelName(label)] { return id }
-            return ids.contains(label) ? label : nil
-        }
+        let category = categories(of: detector, in: dataset)
         var results: [COCODetection] = []
         var total = 0.0
         for image in images {
@@ -26,11 +21,22 @@ enum ModelEvaluation {
                 guard let categoryID = category(detection.label) else { continue }
                 results.append(COCODetection(
                     imageID: image.id, categoryID: categoryID,
-                    box: COCOBox(x: Double(detection.x0), y: Double(detection.y0),
-                                 width: Double(detection.x1 - detection.x0), height: Double(detection.y1 - detection.y0)),
-                    score: Double(detection.score)))
+                    box: box(detection), score: Double(detection.score)))
             }
         }
         return (results, total / Double(max(images.count, 1)))
+    }
+
+    /// The dataset category of a detector's label: by name, falling back to an equal id; nil for none.
+    static func categories(of detector: AnyDetector, in dataset: COCODataset) -> (Int) -> Int? {
+        let byName = Dictionary(dataset.categories.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
+        let ids = Set(dataset.categories.map(\.id))
+        return { label in byName[detector.labelName(label)] ?? (ids.contains(label) ? label : nil) }
+    }
+
+    /// A detection's corners as a COCO `[x, y, width, height]` box.
+    static func box(_ detection: Detection) -> COCOBox {
+        COCOBox(x: Double(detection.x0), y: Double(detection.y0),
+                width: Double(detection.x1 - detection.x0), height: Double(detection.y1 - detection.y0))
     }
 }

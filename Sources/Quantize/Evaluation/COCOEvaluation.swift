@@ -272,7 +272,7 @@ func stableOrderByDescendingScore(_ scores: [Double]) -> [Int] {
 
 /// pycocotools' `bbIou` (maskApi.c): IoU of two `[x, y, w, h]` boxes, or intersection over the
 /// detection's area when the ground truth is a crowd; 0 when they do not overlap.
-func boxIoU(detection: COCOBox, truth: COCOBox, crowd: Bool) -> Double {
+public func boxIoU(detection: COCOBox, truth: COCOBox, crowd: Bool) -> Double {
     let truthArea = truth.width * truth.height
     let detectionArea = detection.width * detection.height
     let width = min(detection.width + detection.x, truth.width + truth.x) - max(detection.x, truth.x)
