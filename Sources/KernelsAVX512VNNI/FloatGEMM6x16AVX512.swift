@@ -61,6 +61,6 @@ public func floatPeakLoopAVX512(iterations: Int, seed: Float) -> Float {
     let sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
                                           _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7))),
                             _mm512_add_ps(c8, c9))
-    return unsafeBitCast(sum, to: SIMD16<Float>.self).sum()
+    return sum.sum()
 }
 #endif
