@@ -1,4 +1,4 @@
-"""Golden fixtures for EdgeDETR's RT-DETR import, produced by Hugging Face transformers.
+"""Golden fixtures for EdgeDETR's RT-DETR, RT-DETRv2 and D-FINE import, produced by Hugging Face transformers.
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv-ref/bin/python Calibration/oracle/make_rtdetr_fixtures.py [--only NAME ...]
 
@@ -23,6 +23,9 @@ import transformers
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import (
+    DFineConfig,
+    DFineForObjectDetection,
+    HGNetV2Config,
     RTDetrConfig,
     RTDetrForObjectDetection,
     RTDetrImageProcessorPil,
@@ -100,27 +103,85 @@ FIXTURES = {
         num_labels=5,
         notes="RT-DETRv2 with 'discrete' sampling (one pixel per point, no interpolation), default offset scale; 96x64.",
     ),
+    # D-FINE-N's layout (HGNetV2-B0: light blocks with 5x5 depthwise convolutions, learnable affine blocks;
+    # two levels at strides 16 and 32; 6 points per level), narrow.
+    "d_fine_n": dict(
+        family="d_fine", seed=61, size={"height": 96, "width": 128},
+        backbone=dict(stem_channels=[3, 8, 8], stage_in_channels=[8, 16, 24, 32], stage_mid_channels=[8, 8, 16, 16],
+                      stage_out_channels=[16, 24, 32, 48], stage_num_blocks=[1, 1, 2, 1],
+                      stage_downsample=[False, True, True, True], stage_light_block=[False, False, True, True],
+                      stage_kernel_size=[3, 3, 5, 5], stage_numb_of_layers=[3, 3, 3, 3],
+                      use_learnable_affine_block=True, out_indices=[3, 4]),
+        config=dict(encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32], feat_strides=[16, 32],
+                    encode_proj_layers=[1], num_feature_levels=2, decoder_n_points=[6, 6], encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=20, encoder_layers=1, decoder_layers=3,
+                    encoder_attention_heads=4, decoder_attention_heads=4, hidden_expansion=0.34, depth_mult=0.5,
+                    max_num_bins=8, lqe_hidden_dim=16, anchor_image_size=[96, 128]),
+        num_labels=6,
+        notes="D-FINE-N layout: HGNetV2-B0-style backbone (light blocks, 5x5 depthwise, learnable affine blocks, "
+              "out_indices [3, 4]), two levels at strides 16/32, [6, 6] points, hidden_expansion 0.34, depth_mult "
+              "0.5 (two RepVGG blocks per CSP), 8 bins; non-square 96x128; anchors from anchor_image_size.",
+    ),
+    # D-FINE-S's layout (HGNetV2-B0 returning three maps, [3, 6, 3] points), with d_model != encoder width
+    # (1x1 decoder_input_proj) and non-square input.
+    "d_fine_s": dict(
+        family="d_fine", seed=62, size={"height": 64, "width": 96},
+        backbone=dict(stem_channels=[3, 8, 16], stage_in_channels=[16, 24, 32, 40], stage_mid_channels=[8, 16, 16, 24],
+                      stage_out_channels=[24, 32, 40, 48], stage_num_blocks=[1, 1, 1, 1],
+                      stage_downsample=[False, True, True, True], stage_light_block=[False, False, True, True],
+                      stage_kernel_size=[3, 3, 3, 5], stage_numb_of_layers=[2, 2, 3, 2],
+                      use_learnable_affine_block=False, out_indices=[2, 3, 4]),
+        config=dict(encoder_hidden_dim=32, d_model=48, decoder_in_channels=[32, 32, 32], encoder_ffn_dim=64,
+                    decoder_ffn_dim=96, num_queries=16, encoder_layers=1, decoder_layers=2,
+                    encoder_attention_heads=4, decoder_attention_heads=4, decoder_n_points=[3, 6, 3],
+                    hidden_expansion=0.5, depth_mult=0.34, max_num_bins=16, reg_scale=4.0, up=0.5),
+        num_labels=5,
+        notes="D-FINE-S layout: three levels, [3, 6, 3] points, d_model 48 over a 32-wide encoder (1x1 "
+              "decoder_input_proj + BatchNorm), hidden_expansion 0.5, depth_mult 0.34 (one RepVGG block), "
+              "16 bins; no affine blocks; 64x96.",
+    ),
 }
 
 FAMILY = {
     "rt_detr": (RTDetrConfig, RTDetrForObjectDetection),
     "rt_detr_v2": (RTDetrV2Config, RTDetrV2ForObjectDetection),
+    "d_fine": (DFineConfig, DFineForObjectDetection),
 }
 
 
 def build_model(spec):
     cfg_cls, model_cls = FAMILY[spec["family"]]
-    backbone = RTDetrResNetConfig(out_features=["stage2", "stage3", "stage4"], **spec["backbone"])
-    cfg = cfg_cls(backbone_config=backbone, encoder_in_channels=spec["backbone"]["hidden_sizes"][1:],
+    if spec["family"] == "d_fine":
+        # HGNetV2Backbone reports hidden_sizes as its maps' widths: they must be the stages' outputs.
+        backbone = HGNetV2Config(hidden_sizes=spec["backbone"]["stage_out_channels"],
+                                 depths=spec["backbone"]["stage_num_blocks"], **spec["backbone"])
+        in_channels = [spec["backbone"]["stage_out_channels"][i - 1] for i in spec["backbone"]["out_indices"]]
+    else:
+        backbone = RTDetrResNetConfig(out_features=["stage2", "stage3", "stage4"], **spec["backbone"])
+        in_channels = spec["backbone"]["hidden_sizes"][1:]
+    cfg = cfg_cls(backbone_config=backbone, encoder_in_channels=in_channels,
                   id2label=id2label(spec["num_labels"]), **spec["config"])
     torch.manual_seed(spec["seed"])
     model = model_cls(cfg)
     randomize_(model, spec["seed"])
+    g = torch.Generator().manual_seed(spec["seed"] + 1000)
     # Anchors start small (0.05 * 2^level); random box heads then push widths to ~0.01, where each
     # refinement's inverse sigmoid amplifies float32 rounding ~80x and even PyTorch's float32 drifts
     # from its float64 past the tolerances. Damp the box deltas and grow the sizes, as training would.
     with torch.no_grad():
-        for head in [*model.model.decoder.bbox_embed, model.model.enc_bbox_head]:
+        if spec["family"] == "d_fine":
+            # D-FINE refines edge distributions (bbox_embed: 4 x (bins + 1) logits); keep them soft.
+            for head in model.model.decoder.bbox_embed:
+                head.layers[-1].weight.mul_(0.3)
+            heads = [model.model.enc_bbox_head, model.model.decoder.pre_bbox_head]
+            for name, p in model.named_parameters():  # learnable affine blocks: scale and bias around 1 and 0
+                if name.endswith("lab.scale"):
+                    p.copy_(torch.rand(p.shape, generator=g) * 0.6 + 0.7)
+                elif name.endswith("lab.bias"):
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        else:
+            heads = [*model.model.decoder.bbox_embed, model.model.enc_bbox_head]
+        for head in heads:
             head.layers[-1].weight.mul_(0.3)
             head.layers[-1].bias[2:] += 1.0
     return model.eval()

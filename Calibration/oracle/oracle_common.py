@@ -80,9 +80,14 @@ def randomize_(model: nn.Module, seed: int, *, refpoints: bool = True) -> None:
             n_heads, n_levels, n_points = module.n_heads, module.n_levels, module.n_points
             thetas = torch.arange(n_heads, dtype=torch.float32) * (2.0 * math.pi / n_heads)
             grid = torch.stack([thetas.cos(), thetas.sin()], -1)
-            grid = (grid / grid.abs().max(-1, keepdim=True)[0]).view(n_heads, 1, 1, 2).repeat(1, n_levels, n_points, 1)
-            for i in range(n_points):
-                grid[:, :, i, :] *= i + 1
+            grid = grid / grid.abs().max(-1, keepdim=True)[0]
+            if isinstance(n_points, int):
+                grid = grid.view(n_heads, 1, 1, 2).repeat(1, n_levels, n_points, 1)
+                for i in range(n_points):
+                    grid[:, :, i, :] *= i + 1
+            else:  # D-FINE's per-level point counts: (heads, sum(points), 2), point i of a level scaled by i + 1
+                scaling = torch.cat([torch.arange(1, n + 1, dtype=torch.float32) for n in n_points])
+                grid = grid.view(n_heads, 1, 2).repeat(1, len(scaling), 1) * scaling.view(1, -1, 1)
             module.sampling_offsets.bias.copy_(grid.view(-1) + torch.randn(grid.numel(), generator=g) * 0.3)
             fan_in = module.sampling_offsets.weight.shape[1]
             normal(module.sampling_offsets.weight, 0.7 / math.sqrt(fan_in))

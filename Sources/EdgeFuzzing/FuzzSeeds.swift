@@ -113,10 +113,10 @@ public enum FuzzSeeds {
         let levels = [LevelShape(height: 4, width: 4), LevelShape(height: 4, width: 4), LevelShape(height: 8, width: 12)]
         let value = try op("value", .concatenateRows, [ln, ln])
         let offsets = try op("offsets", .linear(activation: .none), [attended, try weights("offsets.weight", [2 * 3 * 2 * 2, 8]), try weights("offsets.bias", [24])])
-        let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: 2), [reference, offsets])
+        let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: [2, 2, 2]), [reference, offsets])
         let attentionWeights = try op("aw", .softmax(groupSize: 6),
                                       [try op("aw.logits", .linear(activation: .none), [attended, try weights("aw.weight", [12, 8]), try weights("aw.bias", [12])])])
-        let sampled = try op("sampled", .deformableSampling(levels: levels, heads: 2, points: 2, method: .bilinear), [value, locations, attentionWeights])
+        let sampled = try op("sampled", .deformableSampling(levels: levels, heads: 2, points: [2, 2, 2], method: .bilinear), [value, locations, attentionWeights])
         let sine = try op("sine", .sineEmbedding(features: 4, temperature: 20, scale: 6.2831855, order: [1, 0]), [reference])
         let mixed = try op("mixed", .interleaveHeads(heads: 2), [sine, sampled])
         let hidden = try op("hidden", .linear(activation: .relu), [mixed, try weights("hidden.weight", [8, 16]), try weights("hidden.bias", [8])])

@@ -5,8 +5,10 @@ import CLibc
 ///
 /// value: [sum_l H_l*W_l, heads*headDim], levels concatenated in order, each level HWC (row = y*W_l + x).
 /// levelShapes: [H_0, W_0, H_1, W_1, ...]; levelStarts: first row of each level in value.
-/// locations: [queries, heads, levels, points, 2], normalized (x, y), not clamped.
-/// weights: [queries, heads, levels, points], already softmaxed. output: [queries, heads*headDim].
+/// levelPoints: the sampling points of each level (Deformable DETR and RT-DETR give every level the same
+/// count, D-FINE its own); a head's samples are the levels' points one level after the other.
+/// locations: [queries, heads, samples, 2] (samples = the sum of levelPoints), normalized (x, y), not clamped.
+/// weights: [queries, heads, samples], already softmaxed. output: [queries, heads*headDim].
 /// `discrete` (RT-DETRv2's "discrete" method) replaces the bilinear taps by the one pixel
 /// (trunc(x * W + 0.5), trunc(y * H + 0.5)) clamped into the map (`BilinearTaps(discreteX:y:width:height:)`).
 ///
@@ -14,18 +16,18 @@ import CLibc
 /// It performs the reference's operations in the reference's order without fused multiply-adds,
 /// so its results equal the reference's exactly.
 public func deformableAttention(value: UnsafePointer<Float>, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>,
-                                levels: Int, heads: Int, headDim: Int, points: Int, queries: Int,
+                                levels: Int, heads: Int, headDim: Int, levelPoints: UnsafePointer<Int>, queries: Int,
                                 locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, discrete: Bool = false,
                                 output: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let valueStride = heads * headDim
     let levelCount = max(levels, 0)
-    let pointCount = max(points, 0)
     let queriesPerTask = 32
     let taskCount = (queries + queriesPerTask - 1) / queriesPerTask
     runTasks(taskCount, pool: pool,
              DeformableAttentionJob(value: value, valueStride: valueStride, levelShapes: levelShapes, levelStarts: levelStarts,
-                                    levelCount: levelCount, heads: heads, headDim: headDim, pointCount: pointCount,
+                                    levelCount: levelCount, heads: heads, headDim: headDim, levelPoints: levelPoints,
+                                    samplesPerHead: samplesPerHead(levelPoints, levels: levelCount),
                                     queries: queries, queriesPerTask: queriesPerTask, locations: locations,
                                     weights: weights, discrete: discrete, output: output))
 }
@@ -33,7 +35,8 @@ public func deformableAttention(value: UnsafePointer<Float>, levelShapes: Unsafe
 /// The tasks of one `deformableAttention` call: `queriesPerTask` queries each.
 private struct DeformableAttentionJob: ParallelJob {
     let value: UnsafePointer<Float>, valueStride: Int, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
-    let levelCount: Int, heads: Int, headDim: Int, pointCount: Int, queries: Int, queriesPerTask: Int
+    let levelCount: Int, heads: Int, headDim: Int, levelPoints: UnsafePointer<Int>, samplesPerHead: Int
+    let queries: Int, queriesPerTask: Int
     let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, discrete: Bool, output: UnsafeMutablePointer<Float>
 
     static var taskFunction: ParallelTaskFunction {
@@ -46,12 +49,13 @@ private struct DeformableAttentionJob: ParallelJob {
             for head in 0..<heads {
                 let destination = output + query * valueStride + head * headDim
                 destination.update(repeating: 0, count: headDim)
+                var sample = (query * heads + head) * samplesPerHead
                 for level in 0..<levelCount {
                     let height = levelShapes[2 * level]
                     let width = levelShapes[2 * level + 1]
                     let levelValue = value + levelStarts[level] * valueStride + head * headDim
-                    for point in 0..<pointCount {
-                        let sample = ((query * heads + head) * levelCount + level) * pointCount + point
+                    for _ in 0..<max(levelPoints[level], 0) {
+                        defer { sample += 1 }
                         guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
                                                      width: width, height: height, discrete: discrete) else { continue }
                         tap.accumulate(into: destination, weight: weights[sample], level: levelValue,
@@ -67,21 +71,23 @@ private struct DeformableAttentionJob: ParallelJob {
 /// g = 2*loc - 1, x_im = ((g + 1) * W - 1) / 2, bilinear over the 4 neighbours summed in the order
 /// north-west, north-east, south-west, south-east; taps outside the map contribute zero.
 public func deformableAttentionReference(value: UnsafePointer<Float>, levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>,
-                                         levels: Int, heads: Int, headDim: Int, points: Int, queries: Int,
-                                         locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, discrete: Bool = false,
-                                         output: UnsafeMutablePointer<Float>) {
+                                         levels: Int, heads: Int, headDim: Int, levelPoints: UnsafePointer<Int>,
+                                         queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                         discrete: Bool = false, output: UnsafeMutablePointer<Float>) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let valueStride = heads * headDim
+    let samples = samplesPerHead(levelPoints, levels: levels)
     for query in 0..<queries {
         for head in 0..<heads {
             let destination = output + query * valueStride + head * headDim
             for dimension in 0..<headDim { destination[dimension] = 0 }
+            var sample = (query * heads + head) * samples
             for level in 0..<max(levels, 0) {
                 let height = levelShapes[2 * level]
                 let width = levelShapes[2 * level + 1]
                 let levelValue = value + levelStarts[level] * valueStride + head * headDim
-                for point in 0..<max(points, 0) {
-                    let sample = ((query * heads + head) * levels + level) * points + point
+                for _ in 0..<max(levelPoints[level], 0) {
+                    defer { sample += 1 }
                     guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
                                                  width: width, height: height, discrete: discrete) else { continue }
                     let attention = weights[sample]
@@ -94,6 +100,14 @@ public func deformableAttentionReference(value: UnsafePointer<Float>, levelShape
             }
         }
     }
+}
+
+/// The samples of one query and head: the levels' point counts summed (negative counts as none).
+@inline(__always)
+func samplesPerHead(_ levelPoints: UnsafePointer<Int>, levels: Int) -> Int {
+    var total = 0
+    for level in 0..<max(levels, 0) { total += max(levelPoints[level], 0) }
+    return total
 }
 
 /// The four bilinear neighbours of one sampling location and their weights, in grid_sample's

@@ -14,14 +14,14 @@ import KernelsAVX2
 /// Every path computes these integers, so SIMD equals the reference bit for bit.
 ///
 /// value: [sum_l H_l*W_l, heads*headDim] int8 with zero point `valueZeroPoint`; levelShapes,
-/// levelStarts, locations [queries, heads, levels, points, 2] and weights [queries, heads, levels,
-/// points] (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim].
+/// levelStarts, levelPoints, locations [queries, heads, samples, 2] and weights [queries, heads, samples]
+/// (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim].
 /// `discrete` samples RT-DETRv2's way (one pixel, full weight: `BilinearTaps(discreteX:y:width:height:)`).
 /// `taskScratch` holds `int8DeformableAttentionTaskScratchBytes(...)` per thread; when nil each
 /// task allocates its own.
 public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
-                                    levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int, points: Int,
-                                    queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                    levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
+                                    levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                                     outputScale: Float, outputRange: Int8OutputRange, discrete: Bool = false,
                                     output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
                                     taskScratch: KernelScratch? = nil) {
@@ -30,22 +30,22 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
     if level == .scalar {
         int8DeformableAttentionReference(value: value, valueZeroPoint: valueZeroPoint, levelShapes: levelShapes,
                                          levelStarts: levelStarts, levels: levels, heads: heads, headDim: headDim,
-                                         points: points, queries: queries, locations: locations, weights: weights,
+                                         levelPoints: levelPoints, queries: queries, locations: locations, weights: weights,
                                          outputScale: outputScale, outputRange: outputRange, discrete: discrete,
                                          output: output)
         return
     }
     let valueStride = heads * headDim
-    let levelCount = max(levels, 0), pointCount = max(points, 0)
+    let levelCount = max(levels, 0), samples = samplesPerHead(levelPoints, levels: levelCount)
     // Tap pairs (north-west, north-east) and (south-west, south-east) of every sample.
-    let pairCapacity = max(2 * levelCount * pointCount, 1)
+    let pairCapacity = max(2 * samples, 1)
     let queriesPerTask = 16
     let taskCount = (queries + queriesPerTask - 1) / queriesPerTask
-    let scratchBytes = int8DeformableAttentionTaskScratchBytes(levels: levels, heads: heads, headDim: headDim, points: points)
+    let scratchBytes = int8DeformableAttentionTaskScratchBytes(samplesPerHead: samples, headDim: headDim)
     runTasks(taskCount, pool: pool,
              Int8DeformableAttentionJob(value: value, valueZeroPoint: valueZeroPoint, valueStride: valueStride, levelShapes: levelShapes,
                                         levelStarts: levelStarts, levelCount: levelCount, heads: heads, headDim: headDim,
-                                        pointCount: pointCount, pairCapacity: pairCapacity, queries: queries,
+                                        levelPoints: levelPoints, samplesPerHead: samples, pairCapacity: pairCapacity, queries: queries,
                                         queriesPerTask: queriesPerTask, locations: locations, weights: weights,
                                         outputScale: outputScale, outputRange: outputRange, discrete: discrete,
                                         output: output, level: level,
@@ -56,7 +56,8 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
 private struct Int8DeformableAttentionJob: ParallelJob {
     let value: UnsafePointer<Int8>, valueZeroPoint: Int32, valueStride: Int
     let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
-    let levelCount: Int, heads: Int, headDim: Int, pointCount: Int, pairCapacity: Int, queries: Int, queriesPerTask: Int
+    let levelCount: Int, heads: Int, headDim: Int, levelPoints: UnsafePointer<Int>, samplesPerHead: Int
+    let pairCapacity: Int, queries: Int, queriesPerTask: Int
     let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let outputScale: Float, outputRange: Int8OutputRange, discrete: Bool, output: UnsafeMutablePointer<Int8>
     let level: KernelLevel, taskScratch: KernelScratch?, scratchBytes: Int
@@ -79,11 +80,12 @@ private struct Int8DeformableAttentionJob: ParallelJob {
                 for head in 0..<heads {
                     var pairCount = 0
                     var weightSum: Int32 = 0
+                    var sample = (query * heads + head) * samplesPerHead
                     for levelIndex in 0..<levelCount {
                         let height = levelShapes[2 * levelIndex], width = levelShapes[2 * levelIndex + 1]
                         let levelValue = value + levelStarts[levelIndex] * valueStride + head * headDim
-                        for point in 0..<pointCount {
-                            let sample = ((query * heads + head) * levelCount + levelIndex) * pointCount + point
+                        for _ in 0..<max(levelPoints[levelIndex], 0) {
+                            defer { sample += 1 }
                             guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
                                                          width: width, height: height, discrete: discrete) else { continue }
                             let q = Int8SampleWeights(tap, attention: weights[sample])
@@ -117,9 +119,9 @@ private struct Int8DeformableAttentionJob: ParallelJob {
 
 /// Bytes of `KernelScratch` each thread needs for `int8DeformableAttention`: the tap rows and
 /// weights of every sample of one query and head, one head's accumulators and a row of zeros.
-public func int8DeformableAttentionTaskScratchBytes(levels: Int, heads: Int, headDim: Int, points: Int) -> Int {
+public func int8DeformableAttentionTaskScratchBytes(samplesPerHead: Int, headDim: Int) -> Int {
     // Tap pairs (north-west, north-east) and (south-west, south-east) of every sample.
-    let pairCapacity = max(2 * max(levels, 0) * max(points, 0), 1)
+    let pairCapacity = max(2 * max(samplesPerHead, 0), 1)
     let dimensions = max(headDim, 0)
     return 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity + 4 * dimensions + dimensions + 64
 }
@@ -211,21 +213,23 @@ struct Int8TapRows {
 /// and in-map taps of c_q * (v - zp), then `requantize`.
 public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                              levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
-                                             points: Int, queries: Int, locations: UnsafePointer<Float>,
+                                             levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>,
                                              weights: UnsafePointer<Float>, outputScale: Float,
                                              outputRange: Int8OutputRange, discrete: Bool = false,
                                              output: UnsafeMutablePointer<Int8>) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let valueStride = heads * headDim
+    let samples = samplesPerHead(levelPoints, levels: levels)
     for query in 0..<queries {
         for head in 0..<heads {
             for dimension in 0..<headDim {
                 var accumulator: Int32 = 0
+                var sample = (query * heads + head) * samples
                 for level in 0..<max(levels, 0) {
                     let height = levelShapes[2 * level], width = levelShapes[2 * level + 1]
                     let levelValue = value + levelStarts[level] * valueStride + head * headDim
-                    for point in 0..<max(points, 0) {
-                        let sample = ((query * heads + head) * levels + level) * points + point
+                    for _ in 0..<max(levelPoints[level], 0) {
+                        defer { sample += 1 }
                         guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
                                                      width: width, height: height, discrete: discrete) else { continue }
                         let q = Int8SampleWeights(tap, attention: weights[sample])

@@ -170,12 +170,13 @@ struct BenchKernelsCommand: ParsableCommand {
             return Float(state >> 40) / Float(1 << 24)
         }
         let samples = queries * heads * levels * points
+        let levelPoints = Array(repeating: points, count: levels)
         let locations = (0..<(2 * samples)).map { _ in uniform() * 1.1 - 0.05 }
         let weights = (0..<samples).map { _ in uniform() / 16 }
         var output = [Int8](repeating: 0, count: queries * heads * headDim)
         let int8Time = measure {
             int8DeformableAttention(value: value, valueZeroPoint: 2, levelShapes: levelShapes, levelStarts: levelStarts,
-                                    levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                    levels: levels, heads: heads, headDim: headDim, levelPoints: levelPoints, queries: queries,
                                     locations: locations, weights: weights, outputScale: 1.0 / 16_384,
                                     outputRange: Int8OutputRange(zeroPoint: 0), output: &output, pool: pool)
         }
@@ -183,7 +184,7 @@ struct BenchKernelsCommand: ParsableCommand {
         var floatOutput = [Float](repeating: 0, count: queries * heads * headDim)
         let floatTime = measure {
             deformableAttention(value: floatValue, levelShapes: levelShapes, levelStarts: levelStarts, levels: levels,
-                                heads: heads, headDim: headDim, points: points, queries: queries, locations: locations,
+                                heads: heads, headDim: headDim, levelPoints: levelPoints, queries: queries, locations: locations,
                                 weights: weights, output: &floatOutput, pool: pool)
         }
         return (int8Time, floatTime)

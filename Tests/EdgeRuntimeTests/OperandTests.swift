@@ -21,10 +21,10 @@ struct OperandTests {
             (.unary(.prelu), [.x, .alpha, nil]),
             (.unary(.sigmoid), [.x, nil]),
             (.attention(heads: 2, scale: 1), [.x, .keys, .values, nil]),
-            (.deformableSampling(levels: Self.levels, heads: 1, points: 1, method: .bilinear), [.x, .locations, .samplingWeights, nil]),
-            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: 1, method: .discrete), [.x, .locations, .samplingWeights, nil]),
+            (.deformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .bilinear), [.x, .locations, .samplingWeights, nil]),
+            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete), [.x, .locations, .samplingWeights, nil]),
             (.quantizedUnary(.silu), [.x, nil]),
-            (.deformableLocations(levels: Self.levels, heads: 1, points: 1), [.x, .offsets, nil]),
+            (.deformableLocations(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count)), [.x, .offsets, nil]),
             (.interleaveHeads(heads: 2), [.x, .other, nil]),
             (.topRows(count: 1, score: .column(0)), [.x, .rows, nil]),
             (.concatenateRows, [.x, .x, .x]),
@@ -107,6 +107,7 @@ struct UpsampleNearestOpTests {
         }
     }
 
+
     @Test func fileEncodingRoundTripsAndBoundsTheFactor() throws {
         let (opcode, words) = OperationCoding.encode(.upsampleNearest(factor: 2))
         #expect(opcode.rawValue == 25 && words == [2])
@@ -171,5 +172,44 @@ struct AveragePoolOpTests {
         averagePool2dReference(input: input, height: 5, width: 7, channels: 3, kernel: 2, stride: 2, padding: 0, ceilMode: true,
                                output: &expected)
         #expect(results[0].shape == [3, 4, 3] && results[0].values == expected)
+    }
+}
+
+/// D-FINE gives each level of deformable sampling its own point count: file encoding and shape rule.
+@Suite("Deformable sampling point counts") struct DeformablePointCountTests {
+    /// Deformable sampling's point counts: one word when every level has the same (the layout files had
+    /// before D-FINE), else a zero and one count per level after the levels; both decode to what was encoded.
+    @Test func deformablePointCountsRoundTrip() throws {
+        let levels = [LevelShape(height: 4, width: 6), LevelShape(height: 2, width: 3), LevelShape(height: 1, width: 2)]
+        let operations: [GraphOperation] = [
+            .deformableSampling(levels: levels, heads: 4, points: [4, 4, 4], method: .bilinear),
+            .deformableSampling(levels: levels, heads: 4, points: [3, 6, 3], method: .bilinear),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .discrete),
+            .quantizedDeformableSampling(levels: Array(levels[0..<2]), heads: 2, points: [6, 6], method: .discrete),
+            .deformableLocations(levels: levels, heads: 8, points: [1, 2, 3]),
+        ]
+        for operation in operations {
+            let (opcode, words) = OperationCoding.encode(operation)
+            #expect(try OperationCoding.decode(opcode: opcode.rawValue, words: words, node: "s") == operation)
+        }
+        #expect(OperationCoding.encode(operations[0]).words.count == 2 + 6)
+        #expect(OperationCoding.encode(operations[1]).words.count == 2 + 9)
+        // A level whose point count is missing, or a count of zero, is refused.
+        let (opcode, words) = OperationCoding.encode(operations[1])
+        #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: Array(words.dropLast()), node: "s") }
+        let graph = Graph()
+        let value = graph.input("value", shape: [32, 8])
+        let locations = graph.input("locations", shape: [5, 4 * 12 * 2])
+        let weights = graph.input("weights", shape: [5, 4 * 12])
+        #expect(throws: GraphError.self) {
+            try graph.add(.deformableSampling(levels: levels, heads: 4, points: [3, 0, 9], method: .bilinear),
+                          [value, locations, weights], name: "zero")
+        }
+        #expect(throws: GraphError.self) {
+            try graph.add(.deformableSampling(levels: levels, heads: 4, points: [6, 6], method: .bilinear),
+                          [value, locations, weights], name: "short")
+        }
+        #expect(try graph.shape(of: graph.add(.deformableSampling(levels: levels, heads: 4, points: [3, 6, 3], method: .bilinear),
+                                              [value, locations, weights], name: "fine")) == [5, 8])
     }
 }

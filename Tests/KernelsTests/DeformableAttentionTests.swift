@@ -16,12 +16,45 @@ import Kernels
         let weights = randomFloats(queries * heads * levels * points, in: 0...1, using: &generator)
         var expected = [Float](repeating: .nan, count: queries * heads * headDim)
         deformableAttentionReference(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels), queries: queries,
                                      locations: locations, weights: weights, output: &expected)
         eachPool([nil, 1, 3]) { pool in
             var actual = [Float](repeating: .nan, count: queries * heads * headDim)
             deformableAttention(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels), queries: queries,
+                                locations: locations, weights: weights, output: &actual, pool: pool)
+            #expect(actual == expected)
+        }
+    }
+
+    /// Per-level point counts (D-FINE's [3, 6, 3]): sampling [1, 3] points equals sampling [3, 3] with the
+    /// first level's extra points weighted zero, bit for bit, on the reference and the SIMD path.
+    @Test func perLevelPointsEqualZeroWeightedPadding() {
+        var generator = SeededGenerator(seed: 77)
+        let (heads, headDim, queries) = (2, 11, 9)
+        let value = randomFloats(16 * heads * headDim, using: &generator)
+        let locations = randomFloats(queries * heads * 4 * 2, in: -0.3...1.3, using: &generator)
+        let weights = randomFloats(queries * heads * 4, in: 0...1, using: &generator)
+        var paddedLocations: [Float] = [], paddedWeights: [Float] = []
+        for sample in stride(from: 0, to: queries * heads * 4, by: 4) {
+            // Level 0's one point, two padding points far outside the map, level 1's three points.
+            paddedLocations += locations[2 * sample..<2 * sample + 2] + [0.5, 0.5, 0.25, 0.75]
+                + locations[2 * sample + 2..<2 * sample + 8]
+            paddedWeights += [weights[sample], 0, 0] + weights[sample + 1..<sample + 4]
+        }
+        var expected = [Float](repeating: .nan, count: queries * heads * headDim)
+        deformableAttentionReference(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts, levels: 2,
+                                     heads: heads, headDim: headDim, levelPoints: [3, 3], queries: queries,
+                                     locations: paddedLocations, weights: paddedWeights, output: &expected)
+        var reference = [Float](repeating: .nan, count: queries * heads * headDim)
+        deformableAttentionReference(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts, levels: 2,
+                                     heads: heads, headDim: headDim, levelPoints: [1, 3], queries: queries,
+                                     locations: locations, weights: weights, output: &reference)
+        #expect(reference == expected)
+        eachPool([nil, 2]) { pool in
+            var actual = [Float](repeating: .nan, count: queries * heads * headDim)
+            deformableAttention(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts, levels: 2,
+                                heads: heads, headDim: headDim, levelPoints: [1, 3], queries: queries,
                                 locations: locations, weights: weights, output: &actual, pool: pool)
             #expect(actual == expected)
         }
@@ -33,7 +66,7 @@ import Kernels
         func sample(_ x: Float, _ y: Float) -> Float {
             var output: [Float] = [.nan]
             deformableAttention(value: value, levelShapes: [3, 4], levelStarts: [0], levels: 1, heads: 1, headDim: 1,
-                                points: 1, queries: 1, locations: [x, y], weights: [1], output: &output, pool: nil)
+                                levelPoints: [1], queries: 1, locations: [x, y], weights: [1], output: &output, pool: nil)
             return output[0]
         }
         // Pixel centres (x + 0.5)/W, (y + 0.5)/H return the pixel itself.
@@ -61,13 +94,13 @@ import Kernels
         let weights = randomFloats(queries * heads * levels * points, in: 0...1, using: &generator)
         var expected = [Float](repeating: .nan, count: queries * heads * headDim)
         deformableAttentionReference(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels), queries: queries,
                                      locations: locations, weights: weights, discrete: true, output: &expected)
         #expect(expected.allSatisfy { $0.isFinite })
         eachPool([nil, 1, 3]) { pool in
             var actual = [Float](repeating: .nan, count: queries * heads * headDim)
             deformableAttention(value: value, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels), queries: queries,
                                 locations: locations, weights: weights, discrete: true, output: &actual, pool: pool)
             #expect(actual == expected)
         }
@@ -80,7 +113,7 @@ import Kernels
         func sample(_ x: Float, _ y: Float) -> Float {
             var output: [Float] = [.nan]
             deformableAttention(value: value, levelShapes: [3, 4], levelStarts: [0], levels: 1, heads: 1, headDim: 1,
-                                points: 1, queries: 1, locations: [x, y], weights: [1], discrete: true, output: &output, pool: nil)
+                                levelPoints: [1], queries: 1, locations: [x, y], weights: [1], discrete: true, output: &output, pool: nil)
             return output[0]
         }
         #expect(sample(1.5 / 4, 2.5 / 3) == 4 * 2 + 2)  // trunc(2.0) = 2, trunc(3.0) clamped to 2
@@ -95,7 +128,7 @@ import Kernels
         let value: [Float] = [1, 10, 100, 1000]  // one 2x2 level, one channel
         var output: [Float] = [.nan]
         deformableAttention(value: value, levelShapes: [2, 2], levelStarts: [0], levels: 1, heads: 1, headDim: 1,
-                            points: 2, queries: 1, locations: [0.25, 0.25, 0.75, 0.75], weights: [0.5, 0.25],
+                            levelPoints: [2], queries: 1, locations: [0.25, 0.25, 0.75, 0.75], weights: [0.5, 0.25],
                             output: &output, pool: ThreadPool(threadCount: 2))
         #expect(output[0] == 0.5 * 1 + 0.25 * 1000)
     }

@@ -20,7 +20,7 @@ import Kernels
         var expected = [Int8](repeating: 0x55, count: queries * heads * headDim)
         int8DeformableAttentionReference(value: value, valueZeroPoint: -9, levelShapes: Self.levelShapes,
                                          levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim,
-                                         points: points, queries: queries, locations: locations, weights: weights,
+                                         levelPoints: Array(repeating: points, count: levels), queries: queries, locations: locations, weights: weights,
                                          outputScale: 0.9 / 16_384, outputRange: range, output: &expected)
         for level in int8Levels {
             eachPool([nil, 3]) { pool in
@@ -28,8 +28,36 @@ import Kernels
                 KernelDispatch.withLevel(level) {
                     int8DeformableAttention(value: value, valueZeroPoint: -9, levelShapes: Self.levelShapes,
                                             levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim,
-                                            points: points, queries: queries, locations: locations, weights: weights,
+                                            levelPoints: Array(repeating: points, count: levels), queries: queries, locations: locations, weights: weights,
                                             outputScale: 0.9 / 16_384, outputRange: range, output: &actual, pool: pool)
+                }
+                #expect(actual == expected, "\(level)")
+            }
+        }
+    }
+
+    /// Per-level point counts (D-FINE): every dispatch level equals the reference exactly.
+    @Test func perLevelPointsEqualTheReference() {
+        var generator = SeededGenerator(seed: 4242)
+        let (heads, headDim, queries, levelPoints) = (3, 19, 21, [2, 5, 1])
+        let samples = queries * heads * levelPoints.reduce(0, +)
+        let value = randomInt8(21 * heads * headDim, using: &generator)
+        let locations = randomFloats(samples * 2, in: -0.3...1.3, using: &generator)
+        let weights = randomFloats(samples, in: 0...1, using: &generator)
+        let range = Int8OutputRange(zeroPoint: -4)
+        var expected = [Int8](repeating: 0x55, count: queries * heads * headDim)
+        int8DeformableAttentionReference(value: value, valueZeroPoint: 5, levelShapes: Self.levelShapes,
+                                         levelStarts: Self.levelStarts, levels: 3, heads: heads, headDim: headDim,
+                                         levelPoints: levelPoints, queries: queries, locations: locations, weights: weights,
+                                         outputScale: 0.7 / 16_384, outputRange: range, output: &expected)
+        for level in int8Levels {
+            eachPool([nil, 2]) { pool in
+                var actual = [Int8](repeating: 0x55, count: expected.count)
+                KernelDispatch.withLevel(level) {
+                    int8DeformableAttention(value: value, valueZeroPoint: 5, levelShapes: Self.levelShapes,
+                                            levelStarts: Self.levelStarts, levels: 3, heads: heads, headDim: headDim,
+                                            levelPoints: levelPoints, queries: queries, locations: locations, weights: weights,
+                                            outputScale: 0.7 / 16_384, outputRange: range, output: &actual, pool: pool)
                 }
                 #expect(actual == expected, "\(level)")
             }
@@ -49,7 +77,7 @@ import Kernels
         var expected = [Int8](repeating: 0x55, count: queries * heads * headDim)
         int8DeformableAttentionReference(value: value, valueZeroPoint: -9, levelShapes: Self.levelShapes,
                                          levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim,
-                                         points: points, queries: queries, locations: locations, weights: weights,
+                                         levelPoints: Array(repeating: points, count: levels), queries: queries, locations: locations, weights: weights,
                                          outputScale: 0.9 / 16_384, outputRange: range, discrete: true, output: &expected)
         for level in int8Levels {
             eachPool([nil, 3]) { pool in
@@ -57,7 +85,7 @@ import Kernels
                 KernelDispatch.withLevel(level) {
                     int8DeformableAttention(value: value, valueZeroPoint: -9, levelShapes: Self.levelShapes,
                                             levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim,
-                                            points: points, queries: queries, locations: locations, weights: weights,
+                                            levelPoints: Array(repeating: points, count: levels), queries: queries, locations: locations, weights: weights,
                                             outputScale: 0.9 / 16_384, outputRange: range, discrete: true, output: &actual,
                                             pool: pool)
                 }
@@ -69,7 +97,7 @@ import Kernels
         let floatValue = value.map { Float(Int32($0) + 9) }
         var floatOutput = [Float](repeating: .nan, count: expected.count)
         deformableAttentionReference(value: floatValue, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels), queries: queries,
                                      locations: locations, weights: weights, discrete: true, output: &floatOutput)
         for (index, float) in floatOutput.enumerated() {
             let requantized = max(-128, min(127, (float * 0.9).rounded() + 3))
@@ -84,14 +112,14 @@ import Kernels
             let weights = [Float](repeating: 1, count: 7 * 3 * 4)  // sums to 12: far past [-1, 1] in total
             var expected = [Int8](repeating: 0, count: 7 * 32)
             int8DeformableAttentionReference(value: value, valueZeroPoint: fill == 127 ? -128 : 127, levelShapes: Self.levelShapes,
-                                             levelStarts: Self.levelStarts, levels: 3, heads: 1, headDim: 32, points: 4,
+                                             levelStarts: Self.levelStarts, levels: 3, heads: 1, headDim: 32, levelPoints: [4, 4, 4],
                                              queries: 7, locations: locations, weights: weights, outputScale: 1.0 / 16_384 / 8,
                                              outputRange: Int8OutputRange(zeroPoint: 0), output: &expected)
             for level in int8Levels {
                 var actual = [Int8](repeating: 0, count: expected.count)
                 KernelDispatch.withLevel(level) {
                     int8DeformableAttention(value: value, valueZeroPoint: fill == 127 ? -128 : 127, levelShapes: Self.levelShapes,
-                                            levelStarts: Self.levelStarts, levels: 3, heads: 1, headDim: 32, points: 4,
+                                            levelStarts: Self.levelStarts, levels: 3, heads: 1, headDim: 32, levelPoints: [4, 4, 4],
                                             queries: 7, locations: locations, weights: weights, outputScale: 1.0 / 16_384 / 8,
                                             outputRange: Int8OutputRange(zeroPoint: 0), output: &actual, pool: nil)
                 }
@@ -118,12 +146,12 @@ import Kernels
         }
         var expected = [Float](repeating: 0, count: queries * heads * headDim)
         deformableAttentionReference(value: dequantized, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                     levels: levels, heads: heads, headDim: headDim, points: points, queries: queries,
+                                     levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels), queries: queries,
                                      locations: locations, weights: weights, output: &expected)
         let outputQuantization = Int8Quantization.covering(minimum: -2, maximum: 3)
         var actual = [Int8](repeating: 0, count: expected.count)
         int8DeformableAttention(value: value, valueZeroPoint: valueQuantization.zeroPoint, levelShapes: Self.levelShapes,
-                                levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim, points: points,
+                                levelStarts: Self.levelStarts, levels: levels, heads: heads, headDim: headDim, levelPoints: Array(repeating: points, count: levels),
                                 queries: queries, locations: locations, weights: weights,
                                 outputScale: valueQuantization.scale / (outputQuantization.scale * 16_384),
                                 outputRange: Int8OutputRange(zeroPoint: outputQuantization.zeroPoint), output: &actual, pool: nil)

@@ -34,15 +34,16 @@ public enum GraphOperation: Equatable, Sendable {
     case softmax(groupSize: Int)
     /// Inputs: q `[Nq, heads * dq]`, k `[Nk, heads * dq]`, v `[Nk, heads * dv]`. Output `[Nq, heads * dv]`.
     case attention(heads: Int, scale: Float)
-    /// Multi-scale deformable sampling (the core of MSDeformAttn). Inputs: value `[sum HW, heads * dh]`,
-    /// locations `[Nq, heads * L * P * 2]` (normalized x, y), weights `[Nq, heads * L * P]` (softmaxed).
-    /// Output `[Nq, heads * dh]`.
+    /// Multi-scale deformable sampling (the core of MSDeformAttn). `points[l]` is level l's sampling points
+    /// per head (the same for every level except in D-FINE); S = their sum. Inputs: value `[sum HW, heads * dh]`,
+    /// locations `[Nq, heads * S * 2]` (normalized x, y; each head's samples level by level), weights
+    /// `[Nq, heads * S]` (softmaxed). Output `[Nq, heads * dh]`.
     /// `method` `.discrete` (RT-DETRv2's `decoder_method`) reads the one pixel at
     /// clamp(trunc(loc * size + 0.5)) instead of interpolating.
-    case deformableSampling(levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod)
+    case deformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod)
     /// Sampling locations of MSDeformAttn. Inputs: reference `[Nq, 2]` or `[Nq, 4]` (normalized cx, cy(, w, h)),
-    /// offsets `[Nq, heads * L * P * 2]`. 2-d: ref + offset / (W_l, H_l); 4-d: ref_xy + offset / P * ref_wh / 2.
-    case deformableLocations(levels: [LevelShape], heads: Int, points: Int)
+    /// offsets `[Nq, heads * S * 2]`. 2-d: ref + offset / (W_l, H_l); 4-d: ref_xy + offset / P_l * ref_wh / 2.
+    case deformableLocations(levels: [LevelShape], heads: Int, points: [Int])
     /// Inputs: two or more matrices with the same row count; output their columns side by side. All
     /// float32, or all int8 (each requantized to the node's quantization where it differs).
     case concatenateColumns
@@ -83,7 +84,7 @@ public enum GraphOperation: Equatable, Sendable {
     /// optional residual int8. Output as `quantizedLinear`.
     case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
     /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`). Output int8.
-    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod)
+    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod)
     /// Inputs: x int8. Output int8 (the node's quantization): the unary function (sigmoid, SiLU, GELU or
     /// ReLU; not PReLU) of each code, through a 256-entry table built at load (`Int8UnaryTable`).
     case quantizedUnary(UnaryOperator)

@@ -18,6 +18,14 @@ extension GraphOperation {
                 throw mismatch("input \(index) has shape \(shapes[index]), expected rank \(expected)")
             }
         }
+        /// Deformable sampling's samples per query: heads times the levels' point counts, one count per
+        /// level, each in 1...4096 (so the product cannot overflow).
+        func samplesPerQuery(heads: Int, points: [Int], levels: Int) throws(GraphError) -> Int {
+            guard points.count == levels, points.allSatisfy({ (1...4096).contains($0) }), heads <= 4096, levels <= 4096 else {
+                throw attribute("points \(points) for \(levels) levels: expected one count in 1...4096 per level")
+            }
+            return heads * points.reduce(0, +)
+        }
 
         switch self {
         case .quantize, .dequantize:
@@ -177,12 +185,12 @@ extension GraphOperation {
                 guard level.height >= 1, level.width >= 1 else { throw attribute("level \(level.height)x\(level.width)") }
                 tokens += level.pixels
             }
-            guard heads >= 1, points >= 1, !levels.isEmpty, shapes[0][1] % heads == 0 else {
-                throw attribute("\(heads) heads, \(points) points, \(levels.count) levels")
+            guard heads >= 1, !levels.isEmpty, shapes[0][1] % heads == 0 else {
+                throw attribute("\(heads) heads, \(levels.count) levels")
             }
             guard shapes[0][0] == tokens else { throw mismatch("value has \(shapes[0][0]) rows, levels hold \(tokens)") }
             let queries = shapes[1][0]
-            let samples = heads * levels.count * points
+            let samples = try samplesPerQuery(heads: heads, points: points, levels: levels.count)
             guard shapes[1] == [queries, samples * 2], shapes[2] == [queries, samples] else {
                 throw mismatch("locations \(shapes[1]) / weights \(shapes[2]) do not hold \(samples) samples per query")
             }
@@ -193,7 +201,8 @@ extension GraphOperation {
             try rank(0, 2)
             try rank(1, 2)
             guard shapes[0][1] == 2 || shapes[0][1] == 4 else { throw mismatch("reference \(shapes[0]) must have 2 or 4 columns") }
-            let samples = heads * levels.count * points
+            guard heads >= 1, !levels.isEmpty else { throw attribute("\(heads) heads, \(levels.count) levels") }
+            let samples = try samplesPerQuery(heads: heads, points: points, levels: levels.count)
             guard shapes[1] == [shapes[0][0], samples * 2] else { throw mismatch("offsets \(shapes[1]) for \(samples) samples") }
             return shapes[1]
 

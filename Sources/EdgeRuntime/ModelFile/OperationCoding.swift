@@ -15,6 +15,14 @@ public enum OperationCoding {
         func int(_ value: Int) -> UInt64 { UInt64(bitPattern: Int64(value)) }
         func float(_ value: Float) -> UInt64 { Double(value).bitPattern }
         func levels(_ shapes: [LevelShape]) -> [UInt64] { shapes.flatMap { [int($0.height), int($0.width)] } }
+        /// Deformable sampling's geometry: heads, the points, the levels. One point count when every level
+        /// has it (the layout files had before D-FINE), else 0 and the counts after the levels.
+        func sampling(_ heads: Int, _ points: [Int], _ shapes: [LevelShape]) -> [UInt64] {
+            if let first = points.first, points.allSatisfy({ $0 == first }) {
+                return [int(heads), int(first)] + levels(shapes)
+            }
+            return [int(heads), 0] + levels(shapes) + points.map(int)
+        }
         switch operation {
         case .conv2d(let stride, let padding, let activation):
             return (.conv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
@@ -39,9 +47,9 @@ public enum OperationCoding {
         case .attention(let heads, let scale):
             return (.attention, [int(heads), float(scale)])
         case .deformableSampling(let shapes, let heads, let points, let method):
-            return (.deformableSampling, [int(heads), int(points)] + levels(shapes) + (method.isDiscrete ? [1] : []))
+            return (.deformableSampling, sampling(heads, points, shapes) + (method.isDiscrete ? [1] : []))
         case .deformableLocations(let shapes, let heads, let points):
-            return (.deformableLocations, [int(heads), int(points)] + levels(shapes))
+            return (.deformableLocations, sampling(heads, points, shapes))
         case .concatenateColumns:
             return (.concatenateColumns, [])
         case .concatenateRows:
@@ -71,7 +79,7 @@ public enum OperationCoding {
         case .quantizedConv2d(let stride, let padding, let activation):
             return (.quantizedConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
         case .quantizedDeformableSampling(let shapes, let heads, let points, let method):
-            return (.quantizedDeformableSampling, [int(heads), int(points)] + levels(shapes) + (method.isDiscrete ? [1] : []))
+            return (.quantizedDeformableSampling, sampling(heads, points, shapes) + (method.isDiscrete ? [1] : []))
         }
     }
 
@@ -155,11 +163,21 @@ public enum OperationCoding {
         case .deformableSampling, .deformableLocations, .quantizedDeformableSampling:
             guard words.count >= 4 else { throw bad("\(words.count) attribute words, expected at least 4") }
             let heads = try int(0, limit: 4096)
-            let points = try int(1, limit: 4096)
-            // Sampling ops append a 1 after the level list for the discrete method.
-            let discrete = opcode != .deformableLocations && (words.count - 2) % 2 == 1 && words[words.count - 1] == 1
-            let shapes = try levels(from: 2, to: discrete ? words.count - 1 : words.count)
-            let method: SamplingMethod = discrete ? .discrete : .bilinear
+            let uniformPoints = try int(1, limit: 4096)
+            // Sampling ops append a 1 for the discrete method. Per-level point counts (point word 0) follow
+            // the level list: 3 words per level, else 2.
+            let wordsPerLevel = uniformPoints == 0 ? 3 : 2
+            let flag = (words.count - 2) % wordsPerLevel
+            guard flag == 0 || (flag == 1 && opcode != .deformableLocations && words[words.count - 1] == 1) else {
+                throw bad("\(words.count) attribute words do not hold whole levels")
+            }
+            let levelCount = (words.count - 2) / wordsPerLevel
+            let shapes = try levels(from: 2, to: 2 + 2 * levelCount)
+            var points = Array(repeating: uniformPoints, count: levelCount)
+            if uniformPoints == 0 {
+                for level in 0..<levelCount { points[level] = try int(2 + 2 * levelCount + level, limit: 4096) }
+            }
+            let method: SamplingMethod = flag == 1 ? .discrete : .bilinear
             switch opcode {
             case .deformableSampling: return .deformableSampling(levels: shapes, heads: heads, points: points, method: method)
             case .deformableLocations: return .deformableLocations(levels: shapes, heads: heads, points: points)

@@ -3,12 +3,13 @@ import EdgeRuntime
 extension GraphBuilder {
     /// MSDeformAttn at `prefix` (Deformable DETR's and RT-DETR's): value, offset and weight projections,
     /// softmax over each head's levels x points, sampling, output projection fused with the residual add.
-    /// RT-DETRv2 adds its sampling `method` and `offsetScale` (4-d references only; 0.5 is v1's).
+    /// RT-DETRv2 adds its sampling `method` and `offsetScale` (4-d references only; 0.5 is v1's); D-FINE
+    /// gives each level its own number of `points` (one count per level).
     func deformableAttention(query: ValueID, value input: ValueID, reference: ValueID, prefix: String,
-                             levels: [LevelShape], heads: Int, points: Int, width d: Int,
+                             levels: [LevelShape], heads: Int, points: [Int], width d: Int,
                              method: SamplingMethod = .bilinear, offsetScale: Float = 0.5,
                              residual: ValueID) throws(BuildError) -> ValueID {
-        let samples = try product(heads, levels.count, points, of: "\(prefix) samples per query")
+        let samples = try product(heads, points.reduce(0, +), of: "\(prefix) samples per query")
         let value = try linear(input, "\(prefix).value_proj", outputs: d)
         let offsetCount = try product(samples, 2, of: "\(prefix).sampling_offsets")
         let offsets: ValueID
@@ -25,7 +26,7 @@ extension GraphBuilder {
             offsets = try add(.linear(activation: .none), [query, weightID, biasID], name: "\(prefix).sampling_offsets")
         }
         let logits = try linear(query, "\(prefix).attention_weights", outputs: samples)
-        let weights = try add(.softmax(groupSize: levels.count * points), [logits], name: "\(prefix).softmax")
+        let weights = try add(.softmax(groupSize: samples / heads), [logits], name: "\(prefix).softmax")
         let locations = try add(.deformableLocations(levels: levels, heads: heads, points: points),
                                 [reference, offsets], name: "\(prefix).sampling_locations")
         let sampled = try add(.deformableSampling(levels: levels, heads: heads, points: points, method: method),

@@ -96,7 +96,7 @@ struct DeformableDETRBuilder {
     private func deformableAttention(query: ValueID, value: ValueID, reference: ValueID, prefix: String,
                                      levels: [LevelShape], heads: Int, points: Int, residual: ValueID) throws(BuildError) -> ValueID {
         try builder.deformableAttention(query: query, value: value, reference: reference, prefix: prefix, levels: levels,
-                                        heads: heads, points: points, width: d, residual: residual)
+                                        heads: heads, points: Array(repeating: points, count: levels.count), width: d, residual: residual)
     }
 
     /// fc1 + activation, fc2 + residual, final LayerNorm.

@@ -282,7 +282,7 @@ struct RTDETRBuilder {
             let query = try builder.binary(.add, target, position, name: "\(prefix).encoder_attn.query")
             let crossed = try builder.deformableAttention(
                 query: query, value: memory, reference: reference, prefix: "\(prefix).encoder_attn", levels: levels,
-                heads: config.decoderHeads, points: config.decoderPoints, width: d, method: rt.samplingMethod,
+                heads: config.decoderHeads, points: Array(repeating: config.decoderPoints, count: levels.count), width: d, method: rt.samplingMethod,
                 offsetScale: rt.offsetScale, residual: target)
             target = try builder.layerNorm(crossed, "\(prefix).encoder_attn_layer_norm", epsilon: epsilon)
             let h = try builder.linearWithActivation(target, "\(prefix).fc1", outputs: config.decoderFFNDim,

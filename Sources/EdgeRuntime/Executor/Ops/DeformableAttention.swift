@@ -4,14 +4,15 @@ import Kernels
 // of the value maps weighted by the attention weights, float32 and int8 value maps.
 
 /// The level table every sampling kernel reads: `levels` (height, width) pairs, then each level's
-/// first row in the flattened value map.
-private func levelTable(_ levels: [LevelShape], _ preparation: inout NodePreparation) -> UnsafeMutablePointer<Int> {
-    let table = preparation.table(of: Int.self, count: levels.count * 3)
+/// first row in the flattened value map, then each level's point count.
+private func levelTable(_ levels: [LevelShape], points: [Int], _ preparation: inout NodePreparation) -> UnsafeMutablePointer<Int> {
+    let table = preparation.table(of: Int.self, count: levels.count * 4)
     var start = 0
     for (level, shape) in levels.enumerated() {
         table[level * 2] = shape.height
         table[level * 2 + 1] = shape.width
         table[levels.count * 2 + level] = start
+        table[levels.count * 3 + level] = points[level]
         start += shape.pixels
     }
     return table
@@ -19,23 +20,26 @@ private func levelTable(_ levels: [LevelShape], _ preparation: inout NodePrepara
 
 /// The operands and sizes both sampling forms share.
 struct SamplingGeometry {
-    let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
-    let levels: Int, heads: Int, headDim: Int, points: Int, queries: Int
+    let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>, levelPoints: UnsafePointer<Int>
+    let levels: Int, heads: Int, headDim: Int, samplesPerHead: Int, queries: Int
     let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let discrete: Bool
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        let levels: [LevelShape], heads: Int, points: Int, method: SamplingMethod
+        let levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod
         switch node.operation {
         case .deformableSampling(let l, let h, let p, let m), .quantizedDeformableSampling(let l, let h, let p, let m):
             (levels, heads, points, method) = (l, h, p, m)
         default: throw .malformedNode(node: node.name, detail: "not a deformable sampling")
         }
-        guard heads >= 1 else { throw .malformedNode(node: node.name, detail: "no heads") }
+        guard heads >= 1, points.count == levels.count else {
+            throw .malformedNode(node: node.name, detail: "\(heads) heads, \(points.count) point counts for \(levels.count) levels")
+        }
         let locationsValue = try preparation.operand(.locations, of: node)
-        let table = levelTable(levels, &preparation)
+        let table = levelTable(levels, points: points, &preparation)
         (levelShapes, levelStarts) = (UnsafePointer(table), UnsafePointer(table + levels.count * 2))
-        (self.levels, self.heads, self.points, discrete) = (levels.count, heads, points, method.isDiscrete)
+        levelPoints = UnsafePointer(table + levels.count * 3)
+        (self.levels, self.heads, samplesPerHead, discrete) = (levels.count, heads, points.reduce(0, +), method.isDiscrete)
         headDim = preparation.shape(node.x)[1] / heads
         queries = preparation.shape(locationsValue)[0]
         locations = UnsafePointer(preparation.float(locationsValue))
@@ -58,7 +62,7 @@ struct DeformableSamplingOp {
     func run(_ context: RunContext) {
         let g = geometry
         deformableAttention(value: value, levelShapes: g.levelShapes, levelStarts: g.levelStarts, levels: g.levels, heads: g.heads,
-                            headDim: g.headDim, points: g.points, queries: g.queries, locations: g.locations, weights: g.weights,
+                            headDim: g.headDim, levelPoints: g.levelPoints, queries: g.queries, locations: g.locations, weights: g.weights,
                             discrete: g.discrete, output: output, pool: context.pool)
     }
 }
@@ -82,13 +86,13 @@ struct QuantizedDeformableSamplingOp {
         outputRange = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint)
         output = preparation.int8(node.output)
         preparation.needScratch(taskBytes: int8DeformableAttentionTaskScratchBytes(
-            levels: geometry.levels, heads: geometry.heads, headDim: geometry.headDim, points: geometry.points))
+            samplesPerHead: geometry.samplesPerHead, headDim: geometry.headDim))
     }
 
     func run(_ context: RunContext) {
         let g = geometry
         int8DeformableAttention(value: value, valueZeroPoint: valueZeroPoint, levelShapes: g.levelShapes, levelStarts: g.levelStarts,
-                                levels: g.levels, heads: g.heads, headDim: g.headDim, points: g.points, queries: g.queries,
+                                levels: g.levels, heads: g.heads, headDim: g.headDim, levelPoints: g.levelPoints, queries: g.queries,
                                 locations: g.locations, weights: g.weights, outputScale: outputScale, outputRange: outputRange,
                                 discrete: g.discrete, output: output, pool: context.pool, taskScratch: context.taskScratch)
     }
@@ -99,7 +103,7 @@ struct DeformableLocationsOp {
     let reference: UnsafePointer<Float>, referenceColumns: Int
     let offsets: UnsafePointer<Float>
     let queries: Int
-    let levels: [LevelShape], heads: Int, points: Int
+    let levels: [LevelShape], heads: Int, points: [Int]
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
@@ -120,20 +124,20 @@ struct DeformableLocationsOp {
 }
 
 /// MSDeformAttn's sampling locations, in transformers' order of operations.
-/// 2-d reference: ref + offset / (W_l, H_l). 4-d: ref_xy + offset / points * ref_wh * 0.5.
+/// 2-d reference: ref + offset / (W_l, H_l). 4-d: ref_xy + offset / points_l * ref_wh * 0.5.
 func applyDeformableLocations(reference: UnsafePointer<Float>, referenceColumns: Int, offsets: UnsafePointer<Float>,
-                              queries: Int, levels: [LevelShape], heads: Int, points: Int,
+                              queries: Int, levels: [LevelShape], heads: Int, points: [Int],
                               output: UnsafeMutablePointer<Float>) {
-    let perQuery = heads * levels.count * points * 2
-    let pointCount = Float(points)
+    let perQuery = heads * points.reduce(0, +) * 2
     for query in 0..<queries {
         let ref = reference + query * referenceColumns
         var index = query * perQuery
         for _ in 0..<heads {
-            for level in levels {
+            for (level, levelPoints) in zip(levels, points) {
                 let width = Float(level.width)
                 let height = Float(level.height)
-                for _ in 0..<points {
+                let pointCount = Float(levelPoints)
+                for _ in 0..<levelPoints {
                     let dx = offsets[index]
                     let dy = offsets[index + 1]
                     if referenceColumns == 2 {
