@@ -27,6 +27,8 @@ public enum Operand: String, Equatable, Sendable {
     case offsets
     /// `topRows`: the rows it selects from.
     case rows
+    /// `distanceToBox`: the edge distances from the reference box.
+    case distances
 }
 
 extension GraphOperation {
@@ -34,8 +36,8 @@ extension GraphOperation {
     public func operand(at position: Int) -> Operand? {
         if position == 0 { return .x }
         switch (self, position) {
-        case (.conv2d, 1), (.linear, 1), (.quantizedConv2d, 1), (.quantizedLinear, 1): return .weight
-        case (.conv2d, 2), (.linear, 2), (.quantizedConv2d, 2), (.quantizedLinear, 2): return .bias
+        case (.conv2d, 1), (.linear, 1), (.quantizedConv2d, 1), (.quantizedLinear, 1), (.depthwiseConv2d, 1): return .weight
+        case (.conv2d, 2), (.linear, 2), (.quantizedConv2d, 2), (.quantizedLinear, 2), (.depthwiseConv2d, 2): return .bias
         case (.quantizedConv2d, 3), (.quantizedLinear, 3): return .scales
         case (.conv2d, 3), (.linear, 3), (.layerNorm, 3), (.quantizedConv2d, 4), (.quantizedLinear, 4): return .residual
         case (.layerNorm, 1), (.groupNorm, 1): return .gamma
@@ -48,6 +50,7 @@ extension GraphOperation {
         case (.deformableSampling, 2), (.quantizedDeformableSampling, 2): return .samplingWeights
         case (.deformableLocations, 1): return .offsets
         case (.topRows, 1): return .rows
+        case (.distanceToBox, 1): return .distances
         case (.concatenateColumns, _), (.concatenateRows, _): return .x
         default: return nil
         }
@@ -96,6 +99,9 @@ extension Graph {
         case .conv2d, .quantizedConv2d:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 4 else { return 0 }
             return output * weight[1] * weight[2] * weight[3]
+        case .depthwiseConv2d:
+            guard let weight = node[.weight].map(shape(of:)), weight.count == 3 else { return 0 }
+            return output * weight[0] * weight[1]
         case .linear, .quantizedLinear:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 2 else { return 0 }
             return output * weight[1]

@@ -2,7 +2,7 @@ import Kernels
 
 /// The op set of EdgeDETR's graph IR.
 ///
-/// Every family (Deformable DETR, DAB-DETR, Conditional DETR, RT-DETR) is lowered to these ops by a builder in
+/// Every family (Deformable DETR, DAB-DETR, Conditional DETR, RT-DETR, D-FINE) is lowered to these ops by a builder in
 /// Quantize; the float executor, the quantizer and the int8 runtime all read the same list. Tensors are
 /// batch-1 and row-major: feature maps are `[height, width, channels]` (HWC), token matrices are
 /// `[rows, columns]`. Each case documents its inputs in order; `GraphOperation.outputShape` is its shape rule.
@@ -10,6 +10,14 @@ public enum GraphOperation: Equatable, Sendable {
     /// Inputs: x `[H, W, Cin]`, weight `[Cout, Cin, kH, kW]`, bias `[Cout]`, optional residual `[Ho, Wo, Cout]`.
     /// Output `activation(conv(x) + bias + residual)`, zero padding.
     case conv2d(stride: Int, padding: Int, activation: Activation)
+    /// Inputs: x `[H, W, C]`, weight `[k, k, C]` (tap-major: one tap's weights for every channel side by
+    /// side, like the map's pixels), bias `[C]`. Output `activation(depthwise conv(x) + bias)`, zero
+    /// padding: PyTorch `Conv2d(C, C, k, groups=C)` (HGNetV2, D-FINE's SCDown).
+    case depthwiseConv2d(stride: Int, padding: Int, activation: Activation)
+    /// Inputs: x `[H, W, C]`, float32 or int8. Output `[top + H + bottom, left + W + right, C]` with a
+    /// border of 0.0 (PyTorch `F.pad`, HGNetV2's stem); an int8 output keeps its input's quantization and
+    /// pads with its zero point.
+    case pad2d(top: Int, left: Int, bottom: Int, right: Int)
     /// Inputs: x `[H, W, C]`. Max pooling with -infinity padding (PyTorch `MaxPool2d`).
     case maxPool2d(kernel: Int, stride: Int, padding: Int)
     /// Inputs: x `[H, W, C]` float32. PyTorch `AvgPool2d(kernel, stride, padding, ceil_mode)` with
@@ -32,6 +40,15 @@ public enum GraphOperation: Equatable, Sendable {
     case inverseSigmoid(epsilon: Float)
     /// Inputs: x. Softmax over consecutive groups of `groupSize` elements of each row.
     case softmax(groupSize: Int)
+    /// Inputs: x. Each value clamped into [minimum, maximum] (PyTorch `clamp`; D-FINE's query positions).
+    case clamp(minimum: Float, maximum: Float)
+    /// Inputs: reference `[R, 4]` (cx, cy, w, h), distances `[R, 4]` (left, top, right, bottom). D-FINE's
+    /// `distance2bbox`: the box whose edges lie (0.5 regScale + distance) x (w or h) / regScale from the
+    /// reference's centre. Output `[R, 4]` (cx, cy, w, h).
+    case distanceToBox(regScale: Float)
+    /// Inputs: x `[R, G * groupSize]`. Output `[R, G * (count + 1)]`: for each group its `count` largest
+    /// values in descending order, then their mean (D-FINE's location quality statistics).
+    case topValuesWithMean(groupSize: Int, count: Int)
     /// Inputs: q `[Nq, heads * dq]`, k `[Nk, heads * dq]`, v `[Nk, heads * dv]`. Output `[Nq, heads * dv]`.
     case attention(heads: Int, scale: Float)
     /// Multi-scale deformable sampling (the core of MSDeformAttn). `points[l]` is level l's sampling points
@@ -142,6 +159,8 @@ extension GraphOperation {
     public var kindName: String {
         switch self {
         case .conv2d: "conv2d"
+        case .depthwiseConv2d: "depthwiseConv2d"
+        case .pad2d: "pad2d"
         case .maxPool2d: "maxPool2d"
         case .averagePool2d: "averagePool2d"
         case .linear: "linear"
@@ -164,6 +183,9 @@ extension GraphOperation {
             }
         case .inverseSigmoid: "inverseSigmoid"
         case .softmax: "softmax"
+        case .clamp: "clamp"
+        case .distanceToBox: "distanceToBox"
+        case .topValuesWithMean: "topValuesWithMean"
         case .attention: "attention"
         case .deformableSampling: "deformableSampling"
         case .deformableLocations: "deformableLocations"

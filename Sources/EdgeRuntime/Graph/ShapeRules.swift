@@ -68,6 +68,31 @@ extension GraphOperation {
             if shapes.count == 4, shapes[3] != output { throw mismatch("residual \(shapes[3]) is not \(output)") }
             return output
 
+        case .depthwiseConv2d(let stride, let padding, _):
+            try arity(3...3)
+            try rank(0, 3)
+            try rank(1, 3)
+            let (height, width, channels) = (shapes[0][0], shapes[0][1], shapes[0][2])
+            let weight = shapes[1]
+            guard (1...64).contains(stride), weight[0] == weight[1], (1...64).contains(weight[0]),
+                  (0..<weight[0]).contains(padding) else {
+                throw attribute("stride \(stride), padding \(padding), kernel \(weight[0])x\(weight[1])")
+            }
+            guard weight[2] == channels else { throw mismatch("weight \(weight) does not take \(channels) channels") }
+            guard shapes[2] == [channels] else { throw mismatch("bias \(shapes[2]) does not match \(channels) channels") }
+            let output = [convolutionOutputLength(height, kernel: weight[0], stride: stride, padding: padding),
+                          convolutionOutputLength(width, kernel: weight[0], stride: stride, padding: padding)]
+            guard output[0] >= 1, output[1] >= 1 else { throw mismatch("input \(height)x\(width) is smaller than kernel \(weight[0])") }
+            return output + [channels]
+
+        case .pad2d(let top, let left, let bottom, let right):
+            try arity(1...1)
+            try rank(0, 3)
+            guard [top, left, bottom, right].allSatisfy({ (0...64).contains($0) }) else {
+                throw attribute("padding \([top, left, bottom, right]) (top, left, bottom, right), expected 0 to 64 each")
+            }
+            return [shapes[0][0] + top + bottom, shapes[0][1] + left + right, shapes[0][2]]
+
         case .maxPool2d(let kernel, let stride, let padding):
             try arity(1...1)
             try rank(0, 3)
@@ -164,6 +189,28 @@ extension GraphOperation {
                 throw attribute("rows of \(shapes[0]) cannot be split into groups of \(groupSize)")
             }
             return shapes[0]
+
+        case .clamp(let minimum, let maximum):
+            try arity(1...1)
+            guard minimum <= maximum else { throw attribute("minimum \(minimum) above maximum \(maximum)") }
+            return shapes[0]
+
+        case .distanceToBox(let regScale):
+            try arity(2...2)
+            try rank(0, 2)
+            guard regScale.isFinite, regScale != 0 else { throw attribute("reg_scale \(regScale)") }
+            guard shapes[0][1] == 4, shapes[1] == shapes[0] else {
+                throw mismatch("reference \(shapes[0]) and distances \(shapes[1]) must both be [rows, 4]")
+            }
+            return shapes[0]
+
+        case .topValuesWithMean(let groupSize, let count):
+            try arity(1...1)
+            try rank(0, 2)
+            guard (1...4096).contains(groupSize), (1...groupSize).contains(count), shapes[0][1] % groupSize == 0 else {
+                throw attribute("top \(count) of groups of \(groupSize) in rows of \(shapes[0][1])")
+            }
+            return [shapes[0][0], shapes[0][1] / groupSize * (count + 1)]
 
         case .attention(let heads, _):
             try arity(3...3)
@@ -307,7 +354,7 @@ extension GraphOperation {
             try expect([.int8])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
-        case .maxPool2d, .reshape, .upsampleNearest:
+        case .maxPool2d, .reshape, .upsampleNearest, .pad2d:
             guard types.count == 1, types[0] != .int32 else { throw wrong("takes one float32 or int8 input") }
             return types[0]
         case .concatenateColumns where types.first == .int8, .concatenateRows where types.first == .int8:

@@ -9,6 +9,7 @@ public enum OperationCoding {
         case interleaveHeads, sineEmbedding, topRows, reshape
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
         case upsampleNearest, averagePool2d, quantizedUnary
+        case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -26,6 +27,16 @@ public enum OperationCoding {
         switch operation {
         case .conv2d(let stride, let padding, let activation):
             return (.conv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
+        case .depthwiseConv2d(let stride, let padding, let activation):
+            return (.depthwiseConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
+        case .pad2d(let top, let left, let bottom, let right):
+            return (.pad2d, [int(top), int(left), int(bottom), int(right)])
+        case .clamp(let minimum, let maximum):
+            return (.clamp, [float(minimum), float(maximum)])
+        case .distanceToBox(let regScale):
+            return (.distanceToBox, [float(regScale)])
+        case .topValuesWithMean(let groupSize, let count):
+            return (.topValuesWithMean, [int(groupSize), int(count)])
         case .maxPool2d(let kernel, let stride, let padding):
             return (.maxPool2d, [int(kernel), int(stride), int(padding)])
         case .linear(let activation):
@@ -127,6 +138,22 @@ public enum OperationCoding {
         case .maxPool2d:
             try expect(3)
             return .maxPool2d(kernel: try int(0, limit: 64), stride: try int(1, limit: 64), padding: try int(2, limit: 64))
+        case .depthwiseConv2d:
+            try expect(3)
+            return .depthwiseConv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))
+        case .pad2d:
+            try expect(4)
+            return .pad2d(top: try int(0, limit: 64), left: try int(1, limit: 64), bottom: try int(2, limit: 64),
+                          right: try int(3, limit: 64))
+        case .clamp:
+            try expect(2)
+            return .clamp(minimum: try float(0), maximum: try float(1))
+        case .distanceToBox:
+            try expect(1)
+            return .distanceToBox(regScale: try float(0))
+        case .topValuesWithMean:
+            try expect(2)
+            return .topValuesWithMean(groupSize: try int(0, limit: 4096), count: try int(1, limit: 4096))
         case .upsampleNearest:
             try expect(1)
             return .upsampleNearest(factor: try int(0, limit: 64))

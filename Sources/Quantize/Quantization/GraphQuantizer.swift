@@ -120,7 +120,7 @@ public struct GraphQuantizer {
     private func readsInt8(_ node: Node, position: Int) -> Bool {
         switch node.operation {
         case .conv2d, .linear: !keepsFloat(node) && (position == 0 || position == 3)
-        case .maxPool2d, .reshape, .upsampleNearest: position == 0
+        case .maxPool2d, .reshape, .upsampleNearest, .pad2d: position == 0
         case .deformableSampling: !keepsFloat(node) && position == 0
         case .unary(let op): op != .prelu && position == 0
         case .concatenateColumns, .concatenateRows: true
@@ -237,7 +237,7 @@ public struct GraphQuantizer {
         case .linear(let activation) where !keepsFloat(node):
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
         case .maxPool2d where producedInt8[node.x.index], .reshape where producedInt8[node.x.index],
-             .upsampleNearest where producedInt8[node.x.index]:
+             .upsampleNearest where producedInt8[node.x.index], .pad2d where producedInt8[node.x.index]:
             let id = try graph.add(node.operation, [try int8Of(node.x)], name: node.name)
             record(output, int8: id)
         case .concatenateColumns where node.inputs.allSatisfy({ producedInt8[$0.index] }),

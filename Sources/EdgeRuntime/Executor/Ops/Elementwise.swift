@@ -36,6 +36,8 @@ struct ElementwiseOp {
         case inverseSigmoid(epsilon: Float)
         /// Softmax over consecutive groups of `groupSize` elements.
         case softmax(groupSize: Int)
+        /// Each value clamped into [minimum, maximum].
+        case clamp(minimum: Float, maximum: Float)
     }
 
     let function: Function
@@ -51,6 +53,7 @@ struct ElementwiseOp {
         case .unary(let op): function = .unary(op, alpha: nil, channels: 0)
         case .inverseSigmoid(let epsilon): function = .inverseSigmoid(epsilon: epsilon)
         case .softmax(let groupSize) where groupSize >= 1: function = .softmax(groupSize: groupSize)
+        case .clamp(let minimum, let maximum): function = .clamp(minimum: minimum, maximum: maximum)
         default: throw .malformedNode(node: node.name, detail: "not an element-wise function (a softmax needs groups of one or more)")
         }
         x = UnsafePointer(preparation.float(node.x))
@@ -62,6 +65,8 @@ struct ElementwiseOp {
         switch function {
         case .inverseSigmoid(let epsilon):
             applyInverseSigmoid(x, count: count, epsilon: epsilon, output: output)
+        case .clamp(let minimum, let maximum):
+            clamp(x, count: count, minimum: minimum, maximum: maximum, output: output)
         case .softmax(let groupSize):
             output.update(from: x, count: count)
             softmax(output, groups: count / groupSize, groupSize: groupSize, pool: context.pool)

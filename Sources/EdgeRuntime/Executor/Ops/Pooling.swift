@@ -1,7 +1,7 @@
 import Kernels
 
-// Spatial resampling: max-pool and nearest upsampling, each on float32 or int8 maps (one op each:
-// neither needs arithmetic of its own for int8), and average pooling on float32 maps.
+// Spatial resampling: max-pool, nearest upsampling and padding, each on float32 or int8 maps (one op
+// each: none needs arithmetic of its own for int8), and average pooling on float32 maps.
 
 /// maxPool2d on float32 or int8 input (-infinity padding, PyTorch `MaxPool2d`). On int8 the output
 /// keeps the input's scale and zero point: max commutes with the monotone quantization.
@@ -63,6 +63,38 @@ struct UpsampleNearestOp {
     func run(_ context: RunContext) {
         upsampleNearest(input: x, height: height, width: width, channels: channels, elementSize: elementSize, factor: factor,
                         output: output)
+    }
+}
+
+/// pad2d on float32 or int8 maps: bytes copied, the border 0.0 (an int8 map's zero point).
+struct Pad2DOp {
+    let x: UnsafeRawPointer
+    let height: Int, width: Int, channels: Int
+    let elementSize: Int
+    let top: Int, left: Int, bottom: Int, right: Int
+    let fill: UInt8
+    let output: UnsafeMutableRawPointer
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .pad2d(let top, let left, let bottom, let right) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a padding")
+        }
+        let shape = preparation.shape(node.x)
+        (height, width, channels) = (shape[0], shape[1], shape[2])
+        (self.top, self.left, self.bottom, self.right) = (top, left, bottom, right)
+        if preparation.graph.values[node.x.index].elementType == .int8 {
+            elementSize = 1
+            fill = UInt8(bitPattern: Int8(truncatingIfNeeded: try preparation.requireQuantization(node.x, of: node).zeroPoint))
+        } else {
+            (elementSize, fill) = (4, 0)
+        }
+        x = UnsafeRawPointer(preparation.pointers[node.x.index])
+        output = preparation.pointers[node.output.index]
+    }
+
+    func run(_ context: RunContext) {
+        pad2d(input: x, height: height, width: width, channels: channels, elementSize: elementSize, top: top, left: left,
+              bottom: bottom, right: right, fill: fill, output: output)
     }
 }
 

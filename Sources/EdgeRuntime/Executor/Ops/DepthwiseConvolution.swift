@@ -1,0 +1,29 @@
+import Kernels
+
+/// depthwiseConv2d on a float32 map: the weights are used in place ([k, k, C] is the kernel's layout).
+struct DepthwiseConv2DOp {
+    let x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    let height: Int, width: Int, channels: Int
+    let kernel: Int, stride: Int, padding: Int, relu: Bool
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .depthwiseConv2d(let stride, let padding, let activation) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a depthwise convolution")
+        }
+        let shape = preparation.shape(node.x)
+        (height, width, channels) = (shape[0], shape[1], shape[2])
+        let weightValue = try preparation.operand(.weight, of: node)
+        kernel = preparation.shape(weightValue)[0]
+        (self.stride, self.padding, relu) = (stride, padding, activation == .relu)
+        x = UnsafePointer(preparation.float(node.x))
+        weight = UnsafePointer(preparation.float(weightValue))
+        bias = UnsafePointer(preparation.float(try preparation.operand(.bias, of: node)))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        depthwiseConv2d(input: x, height: height, width: width, channels: channels, weight: weight, bias: bias, kernel: kernel,
+                        stride: stride, padding: padding, relu: relu, output: output, pool: context.pool)
+    }
+}
