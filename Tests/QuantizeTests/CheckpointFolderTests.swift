@@ -43,6 +43,8 @@ struct CheckpointFolderTests {
             #""use_timm_backbone": false, "backbone_config": {"model_type": "resnet", "depths": [2, 2, 2, 2], "layer_type": "basic", "out_features": ["stage2", "stage3", "stage4"]}"#
         case .rtDETRResNet:
             #""backbone_config": {"model_type": "rt_detr_resnet", "depths": [2, 2, 2, 2], "layer_type": "basic"}"#
+        case .hgNetV2:
+            #""backbone_config": {"model_type": "hgnet_v2"}"#
         }
         return #"{"model_type": "\#(family.rawValue)", "\#(width)": 32, "encoder_attention_heads": 2, "decoder_attention_heads": 2, \#(backbone)}"#
     }
@@ -55,7 +57,7 @@ struct CheckpointFolderTests {
             return "model.backbone.conv_encoder.model.\(wrapper)\(tensor.canonical)"
         case .huggingFaceResNet:
             return "model.backbone.conv_encoder.model.\(tensor.huggingFace)"
-        case .rtDETRResNet:
+        case .rtDETRResNet, .hgNetV2:
             return "model.backbone.model.\(tensor.huggingFace)"
         }
     }

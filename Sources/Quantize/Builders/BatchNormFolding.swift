@@ -55,3 +55,34 @@ extension GraphBuilder {
         return try add(.conv2d(stride: stride, padding: padding, activation: activation), inputs, name: nodeName)
     }
 }
+
+extension GraphBuilder {
+    /// A depthwise convolution (`weight` `[channels, 1, kernel, kernel]`, PyTorch `groups = channels`) with
+    /// its BatchNorm folded, as a `depthwiseConv2d` node: the folded weights are stored tap-major,
+    /// `[kernel, kernel, channels]`, the layout the kernel reads in place.
+    func depthwiseConvolutionBatchNorm(_ x: ValueID, weight name: String, batchNorm: String, name nodeName: String,
+                                       kernel: Int, stride: Int, padding: Int, activation: Activation,
+                                       epsilon: Float) throws(BuildError) -> ValueID {
+        let channels = columns(x)
+        let folded = try foldedConvolution(weight: name, batchNorm: batchNorm, inputChannels: 1, kernel: kernel,
+                                           outputs: channels, epsilon: epsilon)
+        return try depthwiseConvolution(x, weight: folded.weight, bias: folded.bias, weightName: name, biasName: "\(batchNorm).folded_bias",
+                                        name: nodeName, kernel: kernel, stride: stride, padding: padding, activation: activation)
+    }
+
+    /// A `depthwiseConv2d` node from PyTorch-ordered weights (`[channels, kernel * kernel]`), stored tap-major.
+    func depthwiseConvolution(_ x: ValueID, weight: [Float], bias: [Float], weightName: String, biasName: String,
+                              name nodeName: String, kernel: Int, stride: Int, padding: Int,
+                              activation: Activation) throws(BuildError) -> ValueID {
+        let channels = columns(x)
+        let taps = kernel * kernel
+        var tapMajor = [Float](repeating: 0, count: weight.count)
+        for channel in 0..<channels {
+            for tap in 0..<taps { tapMajor[tap * channels + channel] = weight[channel * taps + tap] }
+        }
+        let weightID = try constant(weightName, shape: [kernel, kernel, channels], values: tapMajor)
+        let biasID = try constant(biasName, shape: [channels], values: bias)
+        return try add(.depthwiseConv2d(stride: stride, padding: padding, activation: activation), [x, weightID, biasID],
+                       name: nodeName)
+    }
+}

@@ -171,6 +171,24 @@ final class GraphBuilder {
         return h
     }
 
+    /// `torch.cat(maps, dim=1)` of NCHW maps: `[H, W, C_i]` maps as token matrices side by side, then a map
+    /// again. The maps must have one height and width. The token matrices are named `name.a`, `name.b`, ...
+    /// (so are the reshapes in files written before there were more than two).
+    func concatenateChannels(_ maps: [ValueID], name: String) throws(BuildError) -> ValueID {
+        let shapes = maps.map { graph.shape(of: $0) }
+        guard let first = shapes.first, shapes.allSatisfy({ $0.count == 3 && $0[0] == first[0] && $0[1] == first[1] }) else {
+            throw .unsupported("\(name): maps \(shapes) do not align")
+        }
+        let pixels = first[0] * first[1]
+        var rows: [ValueID] = []
+        for (index, map) in maps.enumerated() {
+            let part = index < 26 ? String(UnicodeScalar(UInt8(97 + index))) : "\(index)"
+            rows.append(try add(.reshape([pixels, shapes[index][2]]), [map], name: "\(name).\(part)"))
+        }
+        let joined = try add(.concatenateColumns, rows, name: name)
+        return try add(.reshape([first[0], first[1], columns(joined)]), [joined], name: "\(name).map")
+    }
+
     func binary(_ op: BinaryOperator, _ a: ValueID, _ b: ValueID, name: String) throws(BuildError) -> ValueID {
         try add(.binary(op), [a, b], name: name)
     }

@@ -11,6 +11,10 @@ import Foundation
 /// their convolutions and each RepVGG block's 3x3 and 1x1 branches into one 3x3 convolution; the AIFI
 /// position embedding and the anchors are constants of the input size. The input must be a multiple of
 /// 32 so that the FPN's upsampled maps align.
+///
+/// D-FINE (`config.dFine`) shares the hybrid encoder's AIFI, the query selection and the decoder's
+/// attention; its HGNetV2 backbone, ELAN encoder blocks, SCDown downsampling, gated decoder layers and
+/// fine-grained distribution refinement are in DFineBuilder.swift.
 struct RTDETRBuilder {
     let builder: GraphBuilder
     let config: DetectorConfig
@@ -20,6 +24,7 @@ struct RTDETRBuilder {
 
     var d: Int { config.dModel }
     var hidden: Int { rt.encoderHiddenDim }
+    var dFine: DFineConfig? { config.dFine }
 
     /// RepVGG/CSP blocks per CSP layer (fixed in RTDetrCSPRepLayer).
     static let cspBlocks = 3
@@ -30,11 +35,15 @@ struct RTDETRBuilder {
                                + "(its FPN concatenates upsampled stride-32 maps with stride-16 ones)")
         }
         let image = builder.graph.input("pixel_values", shape: [inputHeight, inputWidth, 3])
-        let backbone = RTDETRResNet(builder: builder, config: config.backbone,
-                                    downsampleInFirstStage: rt.downsampleInFirstStage,
-                                    downsampleInBottleneck: rt.downsampleInBottleneck)
+        let features: [ValueID]
+        if let dFine {
+            features = try HGNetV2Backbone(builder: builder, config: dFine.backbone, outIndices: config.backbone.outIndices).build(image)
+        } else {
+            features = try RTDETRResNet(builder: builder, config: config.backbone, downsampleInFirstStage: rt.downsampleInFirstStage,
+                                        downsampleInBottleneck: rt.downsampleInBottleneck).build(image)
+        }
         var maps: [ValueID] = []
-        for (level, feature) in try backbone.build(image).enumerated() {
+        for (level, feature) in features.enumerated() {
             maps.append(try builder.convolutionBatchNorm(
                 feature, weight: "model.encoder_input_proj.\(level).0.weight", batchNorm: "model.encoder_input_proj.\(level).1",
                 name: "model.encoder_input_proj.\(level)", kernel: 1, stride: 1, padding: 0, activation: .none,
@@ -44,7 +53,11 @@ struct RTDETRBuilder {
         let (memory, levels) = try decoderSources(encoded)
         builder.graph.markOutput("encoder_last_hidden_state", memory)
         let queries = try selectQueries(memory, levels: levels)
-        try decoder(queries, memory: memory, levels: levels)
+        if let dFine {
+            try refinementDecoder(queries, memory: memory, levels: levels, dFine: dFine)
+        } else {
+            try decoder(queries, memory: memory, levels: levels)
+        }
         return builder.graph
     }
 
@@ -61,20 +74,25 @@ struct RTDETRBuilder {
         let stages = maps.count - 1
         var fpn = [maps[stages]]
         for index in 0..<stages {
+            // D-FINE's lateral convolutions have no activation.
             let lateral = try convolution(fpn[fpn.count - 1], "model.encoder.lateral_convs.\(index)", kernel: 1, stride: 1,
-                                          outputs: hidden)
+                                          outputs: hidden, activated: dFine == nil)
             fpn[fpn.count - 1] = lateral
             let upsampled = try builder.add(.upsampleNearest(factor: 2), [lateral], name: "model.encoder.fpn_upsample.\(index)")
-            let fused = try concatenateChannels(upsampled, maps[stages - index - 1], name: "model.encoder.fpn_concat.\(index)")
-            fpn.append(try cspLayer(fused, prefix: "model.encoder.fpn_blocks.\(index)"))
+            let fused = try builder.concatenateChannels([upsampled, maps[stages - index - 1]], name: "model.encoder.fpn_concat.\(index)")
+            let prefix = "model.encoder.fpn_blocks.\(index)"
+            fpn.append(dFine == nil ? try cspLayer(fused, prefix: prefix) : try elanBlock(fused, prefix: prefix))
         }
         fpn.reverse()
         var pan = [fpn[0]]
         for index in 0..<stages {
-            let downsampled = try convolution(pan[pan.count - 1], "model.encoder.downsample_convs.\(index)", kernel: 3,
-                                              stride: 2, outputs: hidden)
-            let fused = try concatenateChannels(downsampled, fpn[index + 1], name: "model.encoder.pan_concat.\(index)")
-            pan.append(try cspLayer(fused, prefix: "model.encoder.pan_blocks.\(index)"))
+            let downsamplePrefix = "model.encoder.downsample_convs.\(index)"
+            let downsampled = dFine == nil
+                ? try convolution(pan[pan.count - 1], downsamplePrefix, kernel: 3, stride: 2, outputs: hidden)
+                : try scDown(pan[pan.count - 1], prefix: downsamplePrefix)
+            let fused = try builder.concatenateChannels([downsampled, fpn[index + 1]], name: "model.encoder.pan_concat.\(index)")
+            let prefix = "model.encoder.pan_blocks.\(index)"
+            pan.append(dFine == nil ? try cspLayer(fused, prefix: prefix) : try elanBlock(fused, prefix: prefix))
         }
         return pan
     }
@@ -98,7 +116,7 @@ struct RTDETRBuilder {
     }
 
     /// RTDetrEncoderLayer, post-norm (default) or pre-norm (`normalize_before`).
-    private func encoderLayer(_ x: ValueID, position: ValueID?, prefix: String) throws(BuildError) -> ValueID {
+    func encoderLayer(_ x: ValueID, position: ValueID?, prefix: String) throws(BuildError) -> ValueID {
         let epsilon = rt.layerNormEpsilon
         let normalizedInput = rt.normalizeBefore ? try builder.layerNorm(x, "\(prefix).self_attn_layer_norm", epsilon: epsilon) : x
         let attended = try selfAttention(normalizedInput, position: position, prefix: "\(prefix).self_attn",
@@ -113,7 +131,7 @@ struct RTDETRBuilder {
     }
 
     /// RTDetrSelfAttention: q = k = x + position, v = x; output projection fused with the residual add.
-    private func selfAttention(_ x: ValueID, position: ValueID?, prefix: String, heads: Int,
+    func selfAttention(_ x: ValueID, position: ValueID?, prefix: String, heads: Int,
                                residual: ValueID) throws(BuildError) -> ValueID {
         let width = builder.columns(x)
         var qk = x
@@ -127,16 +145,19 @@ struct RTDETRBuilder {
     }
 
     /// RTDetrCSPRepLayer: conv1 -> three RepVGG blocks, plus conv2, summed, then conv3 when the hidden
-    /// width differs from the output's.
-    private func cspLayer(_ x: ValueID, prefix: String) throws(BuildError) -> ValueID {
-        var branch = try convolution(x, "\(prefix).conv1", kernel: 1, stride: 1, outputs: rt.cspHiddenChannels)
-        for block in 0..<Self.cspBlocks {
+    /// width differs from the output's. D-FINE's (DFineCSPRepLayer) has `blocks` RepVGG blocks and keeps
+    /// its input's width (`hiddenChannels` = `outputs`, no conv3).
+    func cspLayer(_ x: ValueID, prefix: String, hiddenChannels: Int? = nil, outputs: Int? = nil,
+                  blocks: Int = cspBlocks) throws(BuildError) -> ValueID {
+        let (width, outputs) = (hiddenChannels ?? rt.cspHiddenChannels, outputs ?? hidden)
+        var branch = try convolution(x, "\(prefix).conv1", kernel: 1, stride: 1, outputs: width)
+        for block in 0..<blocks {
             branch = try repVGG(branch, prefix: "\(prefix).bottlenecks.\(block)")
         }
-        let shortcut = try convolution(x, "\(prefix).conv2", kernel: 1, stride: 1, outputs: rt.cspHiddenChannels)
+        let shortcut = try convolution(x, "\(prefix).conv2", kernel: 1, stride: 1, outputs: width)
         let sum = try builder.binary(.add, branch, shortcut, name: "\(prefix).add")
-        guard rt.cspHiddenChannels != hidden else { return sum }
-        return try convolution(sum, "\(prefix).conv3", kernel: 1, stride: 1, outputs: hidden)
+        guard width != outputs else { return sum }
+        return try convolution(sum, "\(prefix).conv3", kernel: 1, stride: 1, outputs: outputs)
     }
 
     /// RTDetrRepVggBlock: activation(BN(conv3x3(x)) + BN(conv1x1(x))), both branches folded into one
@@ -160,22 +181,28 @@ struct RTDETRBuilder {
         return try activate(weight: weight, bias: bias, x, stride: 1, padding: 1, name: prefix)
     }
 
-    /// RTDetrConvNormLayer at `prefix` (`conv`, `norm`) with `activation_function`.
-    private func convolution(_ x: ValueID, _ prefix: String, kernel: Int, stride: Int,
-                             outputs: Int) throws(BuildError) -> ValueID {
+    /// RTDetrConvNormLayer at `prefix` (`conv`, `norm`) with `activation` (`activation_function` unless
+    /// given), or none when not `activated`.
+    func convolution(_ x: ValueID, _ prefix: String, kernel: Int, stride: Int, outputs: Int, activated: Bool = true,
+                     activation: String? = nil) throws(BuildError) -> ValueID {
         let folded = try builder.foldedConvolution(weight: "\(prefix).conv.weight", batchNorm: "\(prefix).norm",
                                                    inputChannels: builder.columns(x), kernel: kernel, outputs: outputs,
                                                    epsilon: rt.batchNormEpsilon)
         let shape = [folded.outputs, builder.columns(x), kernel, kernel]
         let weight = try builder.constant("\(prefix).conv.weight", shape: shape, values: folded.weight)
         let bias = try builder.constant("\(prefix).norm.folded_bias", shape: [folded.outputs], values: folded.bias)
-        return try activate(weight: weight, bias: bias, x, stride: stride, padding: (kernel - 1) / 2, name: prefix)
+        guard activated else {
+            return try builder.add(.conv2d(stride: stride, padding: (kernel - 1) / 2, activation: .none), [x, weight, bias], name: prefix)
+        }
+        return try activate(weight: weight, bias: bias, x, stride: stride, padding: (kernel - 1) / 2, name: prefix,
+                            activation: activation ?? rt.convolutionActivation)
     }
 
-    /// A convolution followed by `activation_function`: ReLU fused, SiLU and GELU as their own op.
+    /// A convolution followed by `activation` (`activation_function` unless given): ReLU fused, SiLU and
+    /// GELU as their own op.
     private func activate(weight: ValueID, bias: ValueID, _ x: ValueID, stride: Int, padding: Int,
-                          name: String) throws(BuildError) -> ValueID {
-        let activation = rt.convolutionActivation
+                          name: String, activation: String? = nil) throws(BuildError) -> ValueID {
+        let activation = activation ?? rt.convolutionActivation
         let fused: Activation = activation == "relu" ? .relu : .none
         let conv = try builder.add(.conv2d(stride: stride, padding: padding, activation: fused), [x, weight, bias], name: name)
         switch activation {
@@ -185,30 +212,24 @@ struct RTDETRBuilder {
         }
     }
 
-    /// `torch.concat([a, b], dim=1)` of two NCHW maps: [H, W, Ca] and [H, W, Cb] as token matrices side by side.
-    private func concatenateChannels(_ a: ValueID, _ b: ValueID, name: String) throws(BuildError) -> ValueID {
-        let (shapeA, shapeB) = (builder.graph.shape(of: a), builder.graph.shape(of: b))
-        guard shapeA[0] == shapeB[0], shapeA[1] == shapeB[1] else {
-            throw .unsupported("\(name): maps \(shapeA) and \(shapeB) do not align (input \(inputHeight)x\(inputWidth))")
-        }
-        let pixels = shapeA[0] * shapeA[1]
-        let rowsA = try builder.add(.reshape([pixels, shapeA[2]]), [a], name: "\(name).a")
-        let rowsB = try builder.add(.reshape([pixels, shapeB[2]]), [b], name: "\(name).b")
-        let joined = try builder.add(.concatenateColumns, [rowsA, rowsB], name: name)
-        return try builder.add(.reshape([shapeA[0], shapeA[1], shapeA[2] + shapeB[2]]), [joined], name: "\(name).map")
-    }
-
     // MARK: - Decoder inputs and query selection
 
     /// `decoder_input_proj` of each PAN map (1x1 conv + BatchNorm), then 3x3 stride-2 ones of the last map
-    /// up to `num_feature_levels`, flattened level-major: the decoder's value source.
+    /// up to `num_feature_levels`, flattened level-major: the decoder's value source. D-FINE has no
+    /// projections when d_model equals the last `decoder_in_channels` (nn.Identity: extra levels repeat the
+    /// last map).
     private func decoderSources(_ maps: [ValueID]) throws(BuildError) -> (ValueID, [LevelShape]) {
         var flattened: [ValueID] = []
         var levels: [LevelShape] = []
+        let identity = dFine != nil && d == rt.decoderInChannelsLast
+        if identity && hidden != d {
+            throw .unsupported("config.json: d_model \(d) equals decoder_in_channels' last entry but not encoder_hidden_dim "
+                               + "\(hidden): D-FINE's decoder would read \(hidden)-wide maps as \(d)-wide")
+        }
         for level in 0..<config.numFeatureLevels {
             let extra = level >= maps.count
             let prefix = "model.decoder_input_proj.\(level)"
-            let source = try builder.convolutionBatchNorm(
+            let source = identity ? maps[min(level, maps.count - 1)] : try builder.convolutionBatchNorm(
                 extra ? maps[maps.count - 1] : maps[level], weight: "\(prefix).0.weight", batchNorm: "\(prefix).1",
                 name: prefix, kernel: extra ? 3 : 1, stride: extra ? 2 : 1, padding: extra ? 1 : 0, activation: .none,
                 outputs: d, epsilon: rt.batchNormEpsilon)
@@ -221,7 +242,7 @@ struct RTDETRBuilder {
         return (memory, levels)
     }
 
-    private struct Queries {
+    struct Queries {
         var target: ValueID
         var reference: ValueID  // [Q, 4] normalized cx, cy, w, h
     }

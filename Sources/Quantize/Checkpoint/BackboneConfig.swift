@@ -66,12 +66,16 @@ public enum BackboneKeyLayout: String, Sendable {
     /// RT-DETR's ResNet-vd (`RTDetrResNetBackbone`: a three-convolution stem, average-pooled shortcuts),
     /// under `model.backbone.model.`; the only layout transformers writes for it.
     case rtDETRResNet
+    /// D-FINE's HGNetV2 (`HGNetV2Backbone`: stem1..stem4, `encoder.stages.{s}` of HG blocks), under
+    /// `model.backbone.model.`, named as written.
+    case hgNetV2
 
     var displayName: String {
         switch self {
         case .timm: "timm"
         case .huggingFaceResNet: "Hugging Face ResNet"
         case .rtDETRResNet: "RT-DETR ResNet-vd"
+        case .hgNetV2: "HGNetV2"
         }
     }
 }

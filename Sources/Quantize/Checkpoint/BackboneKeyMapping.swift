@@ -25,7 +25,7 @@ enum BackboneKeyMapping {
     static func timmPrefix(for family: DetectorFamily) -> String {
         switch family {
         case .dabDETR: "model.backbone.conv_encoder.model._backbone."
-        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2: "model.backbone.conv_encoder.model."
+        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2, .dFine: "model.backbone.conv_encoder.model."
         }
     }
 
@@ -35,6 +35,7 @@ enum BackboneKeyMapping {
         case .timm: timmPrefix(for: family) + "conv1.weight"
         case .huggingFaceResNet: huggingFacePrefix + "embedder.embedder.convolution.weight"
         case .rtDETRResNet: rtDETRPrefix + "embedder.embedder.0.convolution.weight"
+        case .hgNetV2: rtDETRPrefix + "embedder.stem1.convolution.weight"
         }
     }
 
@@ -52,7 +53,7 @@ enum BackboneKeyMapping {
         case .huggingFaceResNet:
             guard key.hasPrefix(huggingFacePrefix) else { return nil }
             return huggingFaceResNetName(key.dropFirst(huggingFacePrefix.count)).map { canonicalPrefix + $0 }
-        case .rtDETRResNet:
+        case .rtDETRResNet, .hgNetV2:
             guard key.hasPrefix(rtDETRPrefix) else { return nil }
             return canonicalPrefix + key.dropFirst(rtDETRPrefix.count)
         }

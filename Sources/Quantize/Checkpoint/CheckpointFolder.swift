@@ -88,8 +88,8 @@ public final class CheckpointFolder {
     ) throws(CheckpointError) -> [String: String] {
         let family = config.family
         let layout: BackboneKeyLayout
-        if family.isRTDETR {
-            layout = .rtDETRResNet
+        if family.usesHybridEncoder {
+            layout = family == .dFine ? .hgNetV2 : .rtDETRResNet
             guard weights.info(BackboneKeyMapping.stemKey(for: layout, family: family)) != nil else {
                 throw .missingTensor(file: weights.name, tensor: BackboneKeyMapping.stemKey(for: layout, family: family))
             }

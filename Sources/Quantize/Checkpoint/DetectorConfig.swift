@@ -7,9 +7,13 @@ public enum DetectorFamily: String, Sendable, CaseIterable {
     case conditionalDETR = "conditional_detr"
     case rtDETR = "rt_detr"
     case rtDETRv2 = "rt_detr_v2"
+    case dFine = "d_fine"
 
     /// RT-DETR and RT-DETRv2: one builder, v2 differing only in its decoder's sampling.
     public var isRTDETR: Bool { self == .rtDETR || self == .rtDETRv2 }
+    /// The real-time families: RT-DETR's hybrid encoder, query selection and config fields (D-FINE
+    /// builds on them with its own backbone, encoder blocks and box refinement).
+    public var usesHybridEncoder: Bool { isRTDETR || self == .dFine }
 }
 
 /// The parts of a transformers `config.json` that change what the model computes at inference.
@@ -88,8 +92,10 @@ public struct DetectorConfig: Sendable, Equatable {
     /// `position_embedding_type`: only "sine" (DAB-DETR has no such field and is always sine).
     public var positionEmbeddingType: String
 
-    /// RT-DETR's hybrid encoder and query selection; nil for the other families.
+    /// RT-DETR's hybrid encoder and query selection (RT-DETR, RT-DETRv2, D-FINE); nil for the other families.
     public var rtDETR: RTDETRConfig?
+    /// D-FINE's backbone, encoder blocks and box refinement; nil for the other families.
+    public var dFine: DFineConfig?
 
     /// Detections kept by post-processing, as the official post-processors do: DAB-DETR keeps 300,
     /// Deformable and Conditional DETR 100, RT-DETR all `num_queries` (top-k over queries x classes).
@@ -97,7 +103,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR: 300
         case .deformableDETR, .conditionalDETR: 100
-        case .rtDETR, .rtDETRv2: numQueries
+        case .rtDETR, .rtDETRv2, .dFine: numQueries
         }
     }
 
@@ -139,13 +145,13 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR:
             dModel = try positive("hidden_size", default: 256, limit: Limits.width)
-        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2:
+        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2, .dFine:
             // `hidden_size` is an attribute alias of `d_model` in these config classes.
             let widthKey = json.has("d_model") || !json.has("hidden_size") ? "d_model" : "hidden_size"
             dModel = try positive(widthKey, default: 256, limit: Limits.width)
         }
-        let ffnDefault = family == .deformableDETR || family.isRTDETR ? 1024 : 2048
-        if family.isRTDETR {
+        let ffnDefault = family == .deformableDETR || family.usesHybridEncoder ? 1024 : 2048
+        if family.usesHybridEncoder {
             // RT-DETR's encoder_layers counts AIFI layers: 1 by default, 0 (no AIFI) allowed.
             encoderLayers = try json.int("encoder_layers", default: 1)
             guard (0...Limits.layers).contains(encoderLayers) else {
@@ -172,11 +178,11 @@ public struct DetectorConfig: Sendable, Equatable {
 
         let activationDefault = family == .dabDETR ? "prelu" : "relu"
         // RT-DETR's `activation_function` is its convolutions'; the decoder FFN has its own field.
-        let activationKey = family.isRTDETR ? "decoder_activation_function" : "activation_function"
+        let activationKey = family.usesHybridEncoder ? "decoder_activation_function" : "activation_function"
         var activation = try json.string(activationKey, default: activationDefault)
         if activation == "swish" { activation = "silu" }
         guard Self.supportedActivations.contains(activation) else {
-            throw refuse(activationKey, activation, family.isRTDETR ? "expected relu, gelu or silu" : "expected relu, prelu, gelu or silu")
+            throw refuse(activationKey, activation, family.usesHybridEncoder ? "expected relu, gelu or silu" : "expected relu, prelu, gelu or silu")
         }
         self.activation = activation
 
@@ -196,13 +202,14 @@ public struct DetectorConfig: Sendable, Equatable {
         }
 
         // Deformable DETR and RT-DETR's decoder.
-        if family.isRTDETR {
+        if family.usesHybridEncoder {
             numFeatureLevels = try json.int("num_feature_levels", default: 3)
             guard (1...4).contains(numFeatureLevels) else {
                 throw refuse("num_feature_levels", numFeatureLevels, "expected 1...4")
             }
             encoderPoints = 0
-            decoderPoints = try positive("decoder_n_points", default: 4, limit: Limits.points)
+            // D-FINE may give each level its own count: `DFineConfig.decoderPoints`.
+            decoderPoints = family == .dFine ? 0 : try positive("decoder_n_points", default: 4, limit: Limits.points)
             withBoxRefine = true
             twoStage = false
             twoStageNumProposals = 0
@@ -262,15 +269,28 @@ public struct DetectorConfig: Sendable, Equatable {
             sinePositionEmbeddingScale = 2 * Double.pi
         }
 
-        if family.isRTDETR {
+        if family.usesHybridEncoder {
             guard activation != "prelu" else { throw refuse(activationKey, activation, "expected relu, gelu or silu") }
-            let vd: (Bool, Bool)
-            (backbone, vd) = try RTDETRConfig.backbone(json)
-            rtDETR = try RTDETRConfig(json, version2: family == .rtDETRv2, backbone: backbone, vd: vd,
+            let vd: (Bool, Bool), strides: [Int]
+            if family == .dFine {
+                let (hgnet, outIndices) = try HGNetV2Config.parse(json)
+                backbone = BackboneConfig(layout: .hgNetV2, depths: hgnet.stages.map(\.blocks), block: .basic, outIndices: outIndices)
+                (vd, strides) = ((false, false), outIndices.map { hgnet.stageStrides[$0 - 1] })
+                let rt = try RTDETRConfig(json, family: family, backbone: backbone, backboneStrides: strides, vd: vd,
+                                          numFeatureLevels: numFeatureLevels)
+                rtDETR = rt
+                dFine = try DFineConfig(json, backbone: hgnet, decoderLayers: decoderLayers, numFeatureLevels: numFeatureLevels,
+                                        encoderHiddenDim: rt.encoderHiddenDim)
+                return
+            }
+            (backbone, vd, strides) = try RTDETRConfig.backbone(json)
+            rtDETR = try RTDETRConfig(json, family: family, backbone: backbone, backboneStrides: strides, vd: vd,
                                       numFeatureLevels: numFeatureLevels)
+            dFine = nil
             return
         }
         rtDETR = nil
+        dFine = nil
         backbone = try Self.parseBackbone(json, family: family, numFeatureLevels: numFeatureLevels)
         if family == .deformableDETR {
             let levels = backbone.outIndices.count
@@ -332,7 +352,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .deformableDETR: numFeatureLevels > 1 ? [2, 3, 4] : [4]
         case .dabDETR, .conditionalDETR: [1, 2, 3, 4]
-        case .rtDETR, .rtDETRv2: [2, 3, 4]
+        case .rtDETR, .rtDETRv2, .dFine: [2, 3, 4]
         }
     }
 

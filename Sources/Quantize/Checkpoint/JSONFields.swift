@@ -119,6 +119,27 @@ struct JSONFields {
         return result
     }
 
+    func optionalBoolArray(_ key: String) throws(CheckpointError) -> [Bool]? {
+        guard let value = present(key) else { return nil }
+        guard case .array(let array) = value else { throw mismatch(key, expected: "an array of true/false", value: value) }
+        var result: [Bool] = []
+        for element in array {
+            guard case .bool(let flag) = element else { throw mismatch(key, expected: "an array of true/false", value: element) }
+            result.append(flag)
+        }
+        return result
+    }
+
+    /// An integer or an array of integers (D-FINE's `decoder_n_points`: one count, or one per level).
+    func optionalIntOrIntArray(_ key: String) throws(CheckpointError) -> [Int]? {
+        guard let value = present(key) else { return nil }
+        if case .array = value { return try optionalIntArray(key) }
+        guard let integer = COCOFields.integer(value) else {
+            throw mismatch(key, expected: "an integer or an array of integers", value: value)
+        }
+        return [integer]
+    }
+
     func optionalStringArray(_ key: String) throws(CheckpointError) -> [String]? {
         guard let value = present(key) else { return nil }
         guard case .array(let array) = value else { throw mismatch(key, expected: "an array of strings", value: value) }

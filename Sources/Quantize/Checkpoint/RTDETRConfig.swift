@@ -2,7 +2,7 @@ import EdgeRuntime
 
 /// The parts of an RT-DETR `config.json` (`model_type` "rt_detr", transformers' `RTDetrConfig`) that the
 /// generic `DetectorConfig` fields do not cover: the hybrid encoder, query selection and the ResNet-vd
-/// backbone's options.
+/// backbone's options. RT-DETRv2 and D-FINE share them (D-FINE's own fields are `DFineConfig`).
 ///
 /// Defaults are RTDetrConfig's (transformers 5.23). Fields that only matter in training (denoising,
 /// losses, matcher, init, `freeze_backbone_batch_norms`) are ignored; so is `with_box_refine`, which
@@ -32,6 +32,8 @@ public struct RTDETRConfig: Sendable, Equatable {
     /// `decoder_in_channels` count: the PAN maps each get a 1x1 projection; further levels up to
     /// `num_feature_levels` are 3x3 stride-2 convolutions of the last PAN map.
     public var decoderInChannelCount: Int
+    /// The last `decoder_in_channels` entry: D-FINE skips `decoder_input_proj` when d_model equals it.
+    public var decoderInChannelsLast: Int
     /// `anchor_image_size` (height, width): transformers then takes the anchors of that size instead of the
     /// input's; the builder refuses inputs whose levels differ from it.
     public var anchorImageSize: [Int]?
@@ -53,7 +55,9 @@ public struct RTDETRConfig: Sendable, Equatable {
     /// Activations the RT-DETR builder lowers (transformers' ACT2FN names; "swish" is stored as "silu").
     static let activations: Set<String> = ["relu", "gelu", "silu"]
 
-    init(_ json: JSONFields, version2: Bool, backbone: BackboneConfig, vd: (Bool, Bool),
+    /// `backboneStrides`: the stride of each map the backbone returns, which `feat_strides` must list.
+    /// D-FINE reads these fields as RT-DETRv2 does, without `decoder_n_levels`.
+    init(_ json: JSONFields, family: DetectorFamily, backbone: BackboneConfig, backboneStrides: [Int], vd: (Bool, Bool),
          numFeatureLevels: Int) throws(CheckpointError) {
         let file = json.file
         func refuse(_ field: String, _ value: Any, _ note: String) -> CheckpointError {
@@ -77,9 +81,8 @@ public struct RTDETRConfig: Sendable, Equatable {
         }
         encoderInChannelCount = inChannels.count
         featStrides = try json.optionalIntArray("feat_strides") ?? [8, 16, 32]
-        let strides = backbone.outIndices.map { (vd.0 ? 2 : 1) << ($0 + 1) }
-        guard featStrides == strides else {
-            throw refuse("feat_strides", featStrides, "the backbone stages \(backbone.outIndices) have strides \(strides)")
+        guard featStrides == backboneStrides else {
+            throw refuse("feat_strides", featStrides, "the backbone stages \(backbone.outIndices) have strides \(backboneStrides)")
         }
         encodeProjLayers = try json.optionalIntArray("encode_proj_layers") ?? [2]
         let increasing = zip(encodeProjLayers, encodeProjLayers.dropFirst()).allSatisfy { $0 < $1 }
@@ -112,6 +115,7 @@ public struct RTDETRConfig: Sendable, Equatable {
             throw refuse("num_feature_levels", numFeatureLevels, "below the \(mapCount) encoder maps")
         }
         decoderInChannelCount = decoderInChannels.count
+        decoderInChannelsLast = decoderInChannels.last ?? 0
         // RTDetrModel calls `.tile` on the nn.Embedding it builds for this, so transformers 5.23 cannot run it.
         if try json.bool("learn_initial_query", default: false) {
             throw refuse("learn_initial_query", true, "transformers 5.23 cannot run it either (RTDetrModel tiles an nn.Embedding)")
@@ -140,7 +144,7 @@ public struct RTDETRConfig: Sendable, Equatable {
         (downsampleInFirstStage, downsampleInBottleneck) = vd
         samplingMethod = .bilinear
         offsetScale = 0.5
-        if version2 {
+        if family == .rtDETRv2 || family == .dFine {
             let method = try json.string("decoder_method", default: "default")
             switch method {
             case "default": samplingMethod = .bilinear
@@ -152,16 +156,18 @@ public struct RTDETRConfig: Sendable, Equatable {
             offsetScale = Float(scale)
             // The decoder attention has decoder_n_levels levels of sampling points; transformers can only
             // run it when they are the num_feature_levels maps.
-            let decoderLevels = try json.int("decoder_n_levels", default: 3)
-            guard decoderLevels == numFeatureLevels else {
-                throw refuse("decoder_n_levels", decoderLevels, "expected num_feature_levels (\(numFeatureLevels))")
+            if family == .rtDETRv2 {
+                let decoderLevels = try json.int("decoder_n_levels", default: 3)
+                guard decoderLevels == numFeatureLevels else {
+                    throw refuse("decoder_n_levels", decoderLevels, "expected num_feature_levels (\(numFeatureLevels))")
+                }
             }
         }
     }
 
     /// `backbone_config` of `model_type` "rt_detr_resnet" (RTDetrResNetConfig; absent or null: its defaults,
     /// ResNet-50-vd returning stages 2, 3 and 4), with its two downsampling options.
-    static func backbone(_ json: JSONFields) throws(CheckpointError) -> (BackboneConfig, vd: (Bool, Bool)) {
+    static func backbone(_ json: JSONFields) throws(CheckpointError) -> (BackboneConfig, vd: (Bool, Bool), strides: [Int]) {
         let fields = try json.optionalObject("backbone_config")
             ?? JSONFields(file: json.file, path: "backbone_config.", object: [:])
         func refuse(_ key: String, _ value: Any, _ note: String) -> CheckpointError {
@@ -172,6 +178,8 @@ public struct RTDETRConfig: Sendable, Equatable {
         let stages = try DetectorConfig.resNetStages(fields, defaultOutIndices: [2, 3, 4])
         let vd = (try fields.bool("downsample_in_first_stage", default: false),
                   try fields.bool("downsample_in_bottleneck", default: false))
-        return (BackboneConfig(layout: .rtDETRResNet, depths: stages.depths, block: stages.block, outIndices: stages.outIndices), vd)
+        let strides = stages.outIndices.map { (vd.0 ? 2 : 1) << ($0 + 1) }
+        return (BackboneConfig(layout: .rtDETRResNet, depths: stages.depths, block: stages.block, outIndices: stages.outIndices),
+                vd, strides)
     }
 }
