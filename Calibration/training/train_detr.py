@@ -55,6 +55,9 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import (
     ConditionalDetrConfig,
+    DFineConfig,
+    DFineForObjectDetection,
+    HGNetV2Config,
     ConditionalDetrForObjectDetection,
     DabDetrConfig,
     DabDetrForObjectDetection,
@@ -117,13 +120,16 @@ def load_split(folder):
 
 def normalize(batch_u8, family="deformable_detr"):
     x = torch.from_numpy(batch_u8).permute(0, 3, 1, 2).float() / 255.0
-    # RT-DETR's processor only rescales (do_normalize False).
-    return x if family == "rt_detr" else (x - MEAN) / STD
+    # RT-DETR's processor (D-FINE uses it too) only rescales (do_normalize False).
+    return x if family in REALTIME else (x - MEAN) / STD
 
 
-FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr", "rt_detr")
+FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr", "rt_detr", "d_fine")
+# The families saved with save_pretrained and post-processed over queries x classes.
+REALTIME = ("rt_detr", "d_fine")
 # Backbone stages each family reads (HF numbering: 1..4 = layer1..layer4) and its hub timm name.
-OUT_INDICES = {"deformable_detr": [2, 3, 4], "dab_detr": [3], "conditional_detr": [3], "rt_detr": [2, 3, 4]}
+OUT_INDICES = {"deformable_detr": [2, 3, 4], "dab_detr": [3], "conditional_detr": [3], "rt_detr": [2, 3, 4],
+               "d_fine": [2, 3, 4]}
 # transformers has no DAB-DETR image processor; hub DAB checkpoints use ConditionalDetrImageProcessor.
 PROCESSOR = {"deformable_detr": DeformableDetrImageProcessorPil, "dab_detr": ConditionalDetrImageProcessorPil,
              "conditional_detr": ConditionalDetrImageProcessorPil, "rt_detr": RTDetrImageProcessorPil}
@@ -147,9 +153,34 @@ def build_rt_detr(num_labels, id2label, seed):
     return RTDetrForObjectDetection(cfg)
 
 
+def build_d_fine(num_labels, id2label, seed):
+    """D-FINE at the same scale: a narrow HGNetV2-B0 layout (light blocks with 5x5 depthwise convolutions in
+    stages 3-4, learnable affine blocks, widths 32/64/96/128), D-FINE-N's encoder settings (hidden_expansion
+    0.34, depth_mult 0.5) 128 wide, three levels (strides 8/16/32) with D-FINE-S's [3, 6, 3] points, 4 heads,
+    FFN 256, 30 queries, 3 decoder layers, 32 bins, 30 denoising queries."""
+    backbone = HGNetV2Config(stem_channels=[3, 16, 16], stage_in_channels=[16, 32, 64, 96],
+                             stage_mid_channels=[16, 24, 32, 48], stage_out_channels=[32, 64, 96, 128],
+                             stage_num_blocks=[1, 1, 2, 1], stage_downsample=[False, True, True, True],
+                             stage_light_block=[False, False, True, True], stage_kernel_size=[3, 3, 5, 5],
+                             stage_numb_of_layers=[3, 3, 3, 3], use_learnable_affine_block=True,
+                             hidden_sizes=[32, 64, 96, 128], depths=[1, 1, 2, 1], out_indices=[2, 3, 4])
+    cfg = DFineConfig(
+        backbone_config=backbone, freeze_backbone_batch_norms=False, encoder_in_channels=[64, 96, 128],
+        encoder_hidden_dim=128, d_model=128, decoder_in_channels=[128, 128, 128], encoder_layers=1,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
+        decoder_layers=3, decoder_n_points=[3, 6, 3], hidden_expansion=0.34, depth_mult=0.5, num_queries=30,
+        num_denoising=30, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+    )
+    torch.manual_seed(seed)
+    return DFineForObjectDetection(cfg)
+
+
 def build_model(family, num_labels, id2label, seed):
     if family == "rt_detr":
         return build_rt_detr(num_labels, id2label, seed)
+    if family == "d_fine":
+        return build_d_fine(num_labels, id2label, seed)
     out_indices = OUT_INDICES[family]
     backbone = ResNetConfig(
         embedding_size=32, hidden_sizes=[32, 64, 96, 128], depths=[2, 2, 2, 2], layer_type="basic",
@@ -256,7 +287,7 @@ def evaluate(model, processor, images, coco, json_path, batch=32, family="deform
         pixel_values = normalize(chunk, family)
         out = model(pixel_values=pixel_values, pixel_mask=torch.ones(pixel_values.shape[0], *pixel_values.shape[2:], dtype=torch.long))
         sizes = [(im.shape[0], im.shape[1]) for im in chunk]
-        if family == "rt_detr":  # keeps num_queries detections; no top_k argument
+        if family in REALTIME:  # keeps num_queries detections; no top_k argument
             dets = processor.post_process_object_detection(out, threshold=0.0, target_sizes=sizes)
         else:
             dets = processor.post_process_object_detection(out, threshold=0.0, target_sizes=sizes, top_k=100)
@@ -279,8 +310,8 @@ def evaluate(model, processor, images, coco, json_path, batch=32, family="deform
 
 def save(model, out_dir, processor, family):
     os.makedirs(out_dir, exist_ok=True)
-    if family == "rt_detr":
-        # RT-DETR has one key layout: what save_pretrained writes (the hub's too).
+    if family in REALTIME:
+        # RT-DETR and D-FINE have one key layout: what save_pretrained writes (the hub's too).
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
         return sum(p.numel() for p in model.parameters())
@@ -336,8 +367,8 @@ def main():
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and "backbone" in name:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    if args.init and args.family == "rt_detr":
-        model = RTDetrForObjectDetection.from_pretrained(args.init)
+    if args.init and args.family in REALTIME:
+        model = (RTDetrForObjectDetection if args.family == "rt_detr" else DFineForObjectDetection).from_pretrained(args.init)
         log(f"initialised from {args.init}", logf)
     elif args.init:
         n = load_hub_checkpoint(model, os.path.join(args.init, "model.safetensors"), args.family)
@@ -346,7 +377,7 @@ def main():
     n_params = sum(v.numel() for v in drop_unused_stages(dict(model.named_parameters()), args.family).values())
     log(f"model: {n_params / 1e6:.2f} M trainable parameters", logf)
 
-    if args.family == "rt_detr":
+    if args.family in REALTIME:
         processor = RTDetrImageProcessorPil(size={"height": h, "width": w})
     else:
         processor = PROCESSOR[args.family](size={"height": h, "width": w}, do_pad=False)
@@ -421,7 +452,7 @@ def main():
     n = save(model, args.out, processor, args.family)
     log(f"saved {n / 1e6:.2f} M values to {args.out}", logf)
     stats, summary, results = evaluate(model, processor, val_imgs, val_coco, val_json, family=args.family)
-    kept = "num_queries" if args.family == "rt_detr" else "top_k=100"
+    kept = "num_queries" if args.family in REALTIME else "top_k=100"
     log(f"pycocotools COCOeval(bbox) on val, post_process_object_detection(threshold=0, {kept}):\n" + summary, logf)
     log(f"FINAL val AP {stats[0] * 100:.1f} AP50 {stats[1] * 100:.1f} AP75 {stats[2] * 100:.1f}", logf)
     results_path = args.results or f"/tmp/{os.path.basename(os.path.normpath(args.out))}_val_results.json"

@@ -42,11 +42,17 @@ import Testing
             let boxes = try fixture.tensor("image\(index).boxes").values
             let ours = try detector.detect(image, topK: scores.count, threshold: 0)
             #expect(ours.count == scores.count, "\(name) image \(index): \(ours.count) detections, transformers \(scores.count)")
-            let pixelTolerance = 2e-5 * Float(max(image.width, image.height))
+            // Where the fixture states PyTorch's own float32 error (its float64 run), the engine may be four
+            // times that from the exact answer (FloatGoldenTests), so five times from PyTorch's float32 one.
+            func noise(_ key: String) throws -> Float {
+                fixture.has("image\(index).\(key).float32_noise") ? try fixture.tensor("image\(index).\(key).float32_noise").values[0] : 0
+            }
+            let (logitNoise, boxNoise) = (try noise("logits"), try noise("pred_boxes"))
+            let pixelTolerance = max(2e-5, 5 * boxNoise) * Float(max(image.width, image.height))
             for (rank, score) in scores.enumerated() where rank < ours.count {
                 // The logits tolerance, 1e-4 * max(1, |logit|), carried through the sigmoid (slope <= 1/4).
                 let logit = logf(score / (1 - score))
-                let scoreTolerance = 0.25e-4 * max(1, abs(logit)) + 1e-7
+                let scoreTolerance = max(0.25e-4 * max(1, abs(logit)), 0.25 * 5 * logitNoise) + 1e-7
                 #expect(abs(ours[rank].score - score) <= scoreTolerance,
                         "\(name) image \(index) rank \(rank): score \(ours[rank].score) vs \(score)")
                 // Equal-scored pairs may come in either order; find the transformers detection among ours.
