@@ -53,6 +53,19 @@ public func topValuesWithMean(_ input: UnsafePointer<Float>, groups: Int, groupS
     }
 }
 
+/// For each group of `groupSize` consecutive values of `input` (`groups` of them): the sum of value x
+/// weight over the group, in order (D-FINE's integral: each edge's bin probabilities dotted with the
+/// weighting function W(n)).
+public func groupWeightedSum(_ input: UnsafePointer<Float>, groups: Int, groupSize: Int, weights: UnsafePointer<Float>,
+                             output: UnsafeMutablePointer<Float>) {
+    for group in 0..<max(groups, 0) {
+        let values = input + group * max(groupSize, 0)
+        var sum: Float = 0
+        for index in 0..<max(groupSize, 0) { sum += values[index] * weights[index] }
+        output[group] = sum
+    }
+}
+
 /// Clamps every value into [minimum, maximum] (PyTorch `clamp`; NaN stays NaN).
 public func clamp(_ input: UnsafePointer<Float>, count: Int, minimum: Float, maximum: Float, output: UnsafeMutablePointer<Float>) {
     for index in 0..<max(count, 0) {

@@ -121,6 +121,12 @@ import Kernels
         #expect(zip(output[4..<8], [0.35, 0.375, 0.7, 0.35]).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 
+    @Test func groupWeightedSumDotsEachGroup() {
+        var output = [Float](repeating: .nan, count: 3)
+        groupWeightedSum([1, 2, 3, 0.5, 0.25, 0, -1, 4, 2], groups: 3, groupSize: 3, weights: [-2, 0, 2], output: &output)
+        #expect(output == [4, -1, 6])
+    }
+
     @Test func clampBoundsEveryValueAndKeepsNaN() {
         var output = [Float](repeating: 0, count: 5)
         clamp([-20, -10, 3, 11, .nan], count: 5, minimum: -10, maximum: 10, output: &output)

@@ -51,6 +51,7 @@ extension GraphOperation {
         case (.deformableLocations, 1): return .offsets
         case (.topRows, 1): return .rows
         case (.distanceToBox, 1): return .distances
+        case (.groupWeightedSum, 1): return .weight
         case (.concatenateColumns, _), (.concatenateRows, _): return .x
         default: return nil
         }

@@ -46,6 +46,10 @@ public enum GraphOperation: Equatable, Sendable {
     /// `distance2bbox`: the box whose edges lie (0.5 regScale + distance) x (w or h) / regScale from the
     /// reference's centre. Output `[R, 4]` (cx, cy, w, h).
     case distanceToBox(regScale: Float)
+    /// Inputs: x `[R, G * groupSize]`, weights `[groupSize]`. Output `[R, G]`: each group's values times the
+    /// weights, summed (D-FINE's integral of each edge's bin probabilities with the weighting function; a
+    /// constant that must stay exact, which a `linear` weight would not be under weight-only int8).
+    case groupWeightedSum(groupSize: Int)
     /// Inputs: x `[R, G * groupSize]`. Output `[R, G * (count + 1)]`: for each group its `count` largest
     /// values in descending order, then their mean (D-FINE's location quality statistics).
     case topValuesWithMean(groupSize: Int, count: Int)
@@ -185,6 +189,7 @@ extension GraphOperation {
         case .softmax: "softmax"
         case .clamp: "clamp"
         case .distanceToBox: "distanceToBox"
+        case .groupWeightedSum: "groupWeightedSum"
         case .topValuesWithMean: "topValuesWithMean"
         case .attention: "attention"
         case .deformableSampling: "deformableSampling"

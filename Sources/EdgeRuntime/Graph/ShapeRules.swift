@@ -204,6 +204,15 @@ extension GraphOperation {
             }
             return shapes[0]
 
+        case .groupWeightedSum(let groupSize):
+            try arity(2...2)
+            try rank(0, 2)
+            guard (1...4096).contains(groupSize), shapes[0][1] % groupSize == 0 else {
+                throw attribute("groups of \(groupSize) in rows of \(shapes[0][1])")
+            }
+            guard shapes[1] == [groupSize] else { throw mismatch("weights \(shapes[1]) for groups of \(groupSize)") }
+            return [shapes[0][0], shapes[0][1] / groupSize]
+
         case .topValuesWithMean(let groupSize, let count):
             try arity(1...1)
             try rank(0, 2)

@@ -9,7 +9,7 @@ public enum OperationCoding {
         case interleaveHeads, sineEmbedding, topRows, reshape
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
         case upsampleNearest, averagePool2d, quantizedUnary
-        case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean
+        case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean, groupWeightedSum
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -37,6 +37,8 @@ public enum OperationCoding {
             return (.distanceToBox, [float(regScale)])
         case .topValuesWithMean(let groupSize, let count):
             return (.topValuesWithMean, [int(groupSize), int(count)])
+        case .groupWeightedSum(let groupSize):
+            return (.groupWeightedSum, [int(groupSize)])
         case .maxPool2d(let kernel, let stride, let padding):
             return (.maxPool2d, [int(kernel), int(stride), int(padding)])
         case .linear(let activation):
@@ -151,6 +153,9 @@ public enum OperationCoding {
         case .distanceToBox:
             try expect(1)
             return .distanceToBox(regScale: try float(0))
+        case .groupWeightedSum:
+            try expect(1)
+            return .groupWeightedSum(groupSize: try int(0, limit: 4096))
         case .topValuesWithMean:
             try expect(2)
             return .topValuesWithMean(groupSize: try int(0, limit: 4096), count: try int(1, limit: 4096))

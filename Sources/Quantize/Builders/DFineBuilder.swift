@@ -54,9 +54,7 @@ extension RTDETRBuilder {
             throw .unsupported("config.json: max_num_bins \(dFine.maxNumBins), up \(up) and reg_scale \(regScale) give a "
                                + "weighting function beyond float32")
         }
-        let project = try builder.constant("model.decoder.integral.project", shape: [1, bins], values: weighting)
-        let noBias = try builder.constant("model.decoder.integral.bias", shape: [1], values: [0])
-        let queryCount = builder.rows(queries.target)
+        let project = try builder.constant("model.decoder.integral.project", shape: [bins], values: weighting)
         var target = queries.target
         var reference = queries.reference
         var initialReference = queries.reference
@@ -83,9 +81,7 @@ extension RTDETRBuilder {
             if let previousCorners { corners = try builder.binary(.add, corners, previousCorners, name: "\(prefix).corners") }
             // DFineIntegral: softmax over each edge's bins, dotted with W(n).
             let probabilities = try builder.add(.softmax(groupSize: bins), [corners], name: "\(prefix).corner_probabilities")
-            let perEdge = try builder.add(.reshape([queryCount * 4, bins]), [probabilities], name: "\(prefix).integral.edges")
-            let integral = try builder.add(.linear(activation: .none), [perEdge, project, noBias], name: "\(prefix).integral")
-            let distances = try builder.add(.reshape([queryCount, 4]), [integral], name: "\(prefix).distances")
+            let distances = try builder.add(.groupWeightedSum(groupSize: bins), [probabilities, project], name: "\(prefix).integral")
             reference = try builder.add(.distanceToBox(regScale: regScale), [initialReference, distances],
                                         name: last ? DetectorOutput.boxes : "\(prefix).reference_points")
             if last {

@@ -31,6 +31,8 @@ public struct QuantizationOptions: Sendable {
     public static let sensitiveLayers = [
         "sampling_offsets", "attention_weights", "reference_points", "class_embed", "bbox_embed",
         "bbox_predictor", "class_labels_classifier", "ref_point_head", "ref_anchor_head", "query_scale",
+        // D-FINE: the first box head and the location quality estimator.
+        "pre_bbox_head", "reg_conf",
     ]
 
     /// The plain rewrite: percentile ranges, the sensitive layers float32 by name, no search. The

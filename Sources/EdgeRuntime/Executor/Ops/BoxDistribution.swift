@@ -24,6 +24,28 @@ struct DistanceToBoxOp {
     }
 }
 
+/// groupWeightedSum: each group dotted with the weights.
+struct GroupWeightedSumOp {
+    let x: UnsafePointer<Float>, weights: UnsafePointer<Float>
+    let groups: Int, groupSize: Int
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .groupWeightedSum(let groupSize) = node.operation, groupSize >= 1 else {
+            throw .malformedNode(node: node.name, detail: "not a group weighted sum")
+        }
+        self.groupSize = groupSize
+        groups = preparation.elementCount(node.x) / groupSize
+        x = UnsafePointer(preparation.float(node.x))
+        weights = UnsafePointer(preparation.float(try preparation.operand(.weight, of: node)))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        groupWeightedSum(x, groups: groups, groupSize: groupSize, weights: weights, output: output)
+    }
+}
+
 /// topValuesWithMean: each group's largest values and their mean.
 struct TopValuesWithMeanOp {
     let x: UnsafePointer<Float>
