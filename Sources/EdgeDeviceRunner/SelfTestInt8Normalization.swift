@@ -133,7 +133,7 @@ func checkInt8Normalization(_ suite: inout SelfTestSuite) {
 }
 
 /// `count` int8 values over the whole range, with runs of -128 and 127 (at least one element).
-private func saturatedInt8Values(_ count: Int, _ generator: inout SelfTestGenerator) -> [Int8] {
+func saturatedInt8Values(_ count: Int, _ generator: inout SelfTestGenerator) -> [Int8] {
     var values: [Int8] = []
     for index in 0..<max(count, 1) {
         switch index % 37 {

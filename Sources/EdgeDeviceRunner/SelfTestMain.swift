@@ -31,6 +31,7 @@ func edgeDeviceSelfTestMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMu
     checkDeformableAttention(&suite)
     checkUpsampleNearest(&suite)
     checkAveragePool(&suite)
+    checkDepthwiseConvolution(&suite)
     checkNormalization(&suite)
     checkElementwise(&suite)
     checkNormalizationPaths(&suite)

@@ -78,10 +78,11 @@ public enum FuzzSeeds {
          #"[{"image_id":1,"category_id":1,"bbox":[0,0,5,5],"score":1}]"#),
     ]
 
-    /// input [16, 16, 3] -> conv, max-pool, nearest upsampling and max-pool back, average pool, group norm, conv with
-    /// residual (the backbone's ops) -> tokens [16, 8] -> linear, layer norm, attention, deformable sampling, sine embedding, top rows,
-    /// concatenations, slices, head interleaving, every unary and binary op -> logits [4, 4] and
-    /// boxes [4, 4].
+    /// input [16, 16, 3] -> conv, padding, depthwise conv, clamp, max-pool, nearest upsampling and max-pool back,
+    /// average pool, group norm, conv with residual (the backbones' ops) -> tokens [16, 8] -> linear, layer norm,
+    /// attention, deformable sampling with per-level points, sine embedding, top rows, concatenations, slices,
+    /// head interleaving, every unary and binary op, D-FINE's top values, group weighted sum and distance to
+    /// box -> logits [4, 4] and boxes [4, 4].
     static func everyOpGraph() throws -> Graph {
         var generator = SplitMix64(seed: 1)
         let graph = Graph()
@@ -94,7 +95,11 @@ public enum FuzzSeeds {
         }
         let x = graph.input("pixel_values", shape: [16, 16, 3])
         let c1 = try op("stem", .conv2d(stride: 2, padding: 1, activation: .relu), [x, try weights("stem.weight", [8, 3, 3, 3]), try weights("stem.bias", [8])])
-        let pooled = try op("pool", .maxPool2d(kernel: 3, stride: 1, padding: 1), [c1])
+        let padded = try op("pad", .pad2d(top: 0, left: 0, bottom: 1, right: 1), [c1])
+        let depthwise = try op("dw", .depthwiseConv2d(stride: 1, padding: 1, activation: .relu),
+                               [padded, try weights("dw.weight", [3, 3, 8]), try weights("dw.bias", [8])])
+        let clamped = try op("clamp", .clamp(minimum: -1, maximum: 1), [depthwise])
+        let pooled = try op("pool", .maxPool2d(kernel: 2, stride: 1, padding: 0), [clamped])
         let upsampled = try op("up", .upsampleNearest(factor: 2), [pooled])
         let downsampled = try op("down", .maxPool2d(kernel: 2, stride: 2, padding: 0), [upsampled])
         let averaged = try op("avg", .averagePool2d(kernel: 3, stride: 1, padding: 1, ceilMode: true), [downsampled])
@@ -113,10 +118,10 @@ public enum FuzzSeeds {
         let levels = [LevelShape(height: 4, width: 4), LevelShape(height: 4, width: 4), LevelShape(height: 8, width: 12)]
         let value = try op("value", .concatenateRows, [ln, ln])
         let offsets = try op("offsets", .linear(activation: .none), [attended, try weights("offsets.weight", [2 * 3 * 2 * 2, 8]), try weights("offsets.bias", [24])])
-        let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: [2, 2, 2]), [reference, offsets])
+        let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: [2, 1, 3]), [reference, offsets])
         let attentionWeights = try op("aw", .softmax(groupSize: 6),
                                       [try op("aw.logits", .linear(activation: .none), [attended, try weights("aw.weight", [12, 8]), try weights("aw.bias", [12])])])
-        let sampled = try op("sampled", .deformableSampling(levels: levels, heads: 2, points: [2, 2, 2], method: .bilinear), [value, locations, attentionWeights])
+        let sampled = try op("sampled", .deformableSampling(levels: levels, heads: 2, points: [2, 1, 3], method: .bilinear), [value, locations, attentionWeights])
         let sine = try op("sine", .sineEmbedding(features: 4, temperature: 20, scale: 6.2831855, order: [1, 0]), [reference])
         let mixed = try op("mixed", .interleaveHeads(heads: 2), [sine, sampled])
         let hidden = try op("hidden", .linear(activation: .relu), [mixed, try weights("hidden.weight", [8, 16]), try weights("hidden.bias", [8])])
@@ -126,9 +131,13 @@ public enum FuzzSeeds {
         let product = try op("product", .binary(.multiply), [difference, try weights("gain", [8])])
         let quotient = try op("quotient", .binary(.divide), [product, try graph.constant("two", shape: [1], values: [2])])
         let summed = try op("summed", .binary(.add), [quotient, try op("col", .sliceColumns(start: 0, count: 1), [hidden])])
-        let logits = try op("logits", .linear(activation: .none), [summed, try weights("logits.weight", [4, 8]), try weights("logits.bias", [4])])
+        let statistics = try op("stats", .topValuesWithMean(groupSize: 4, count: 2), [summed])
+        let logits = try op("logits", .linear(activation: .none), [try op("logits.input", .concatenateColumns, [summed, statistics]),
+                                                                   try weights("logits.weight", [4, 14]), try weights("logits.bias", [4])])
         let boxLogits = try op("box.logits", .concatenateColumns, [try op("box.a", .sliceColumns(start: 0, count: 2), [summed]), try op("box.b", .inverseSigmoid(epsilon: 1e-5), [try op("box.sig", .unary(.sigmoid), [try op("box.c", .sliceColumns(start: 2, count: 2), [summed])])])])
-        let boxes = try op("pred_boxes", .unary(.sigmoid), [try op("box.relu", .unary(.relu), [boxLogits])])
+        let coarse = try op("box.coarse", .unary(.sigmoid), [try op("box.relu", .unary(.relu), [boxLogits])])
+        let distances = try op("box.distances", .groupWeightedSum(groupSize: 2), [summed, try graph.constant("box.project", shape: [2], values: [-0.5, 0.5])])
+        let boxes = try op("pred_boxes", .distanceToBox(regScale: 4), [coarse, distances])
         graph.markOutput(DetectorOutput.logits, logits)
         graph.markOutput(DetectorOutput.boxes, boxes)
         return graph

@@ -65,11 +65,3 @@ public func groupWeightedSum(_ input: UnsafePointer<Float>, groups: Int, groupSi
         output[group] = sum
     }
 }
-
-/// Clamps every value into [minimum, maximum] (PyTorch `clamp`; NaN stays NaN).
-public func clamp(_ input: UnsafePointer<Float>, count: Int, minimum: Float, maximum: Float, output: UnsafeMutablePointer<Float>) {
-    for index in 0..<max(count, 0) {
-        let value = input[index]
-        output[index] = value < minimum ? minimum : (value > maximum ? maximum : value)
-    }
-}

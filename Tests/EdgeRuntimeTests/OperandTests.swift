@@ -30,6 +30,13 @@ struct OperandTests {
             (.concatenateRows, [.x, .x, .x]),
             (.quantize, [.x, nil]),
             (.dequantize, [.x, nil]),
+            (.depthwiseConv2d(stride: 1, padding: 1, activation: .relu), [.x, .weight, .bias, nil]),
+            (.quantizedDepthwiseConv2d(stride: 2, padding: 1, activation: .none), [.x, .weight, .bias, .scales, nil]),
+            (.pad2d(top: 0, left: 0, bottom: 1, right: 1), [.x, nil]),
+            (.clamp(minimum: -1, maximum: 1), [.x, nil]),
+            (.distanceToBox(regScale: 4), [.x, .distances, nil]),
+            (.groupWeightedSum(groupSize: 33), [.x, .weight, nil]),
+            (.topValuesWithMean(groupSize: 33, count: 4), [.x, nil]),
         ]
         for (operation, operands) in layers {
             for (position, operand) in operands.enumerated() {
@@ -211,5 +218,80 @@ struct AveragePoolOpTests {
         }
         #expect(try graph.shape(of: graph.add(.deformableSampling(levels: levels, heads: 4, points: [3, 6, 3], method: .bilinear),
                                               [value, locations, weights], name: "fine")) == [5, 8])
+    }
+}
+
+/// D-FINE's ops (HGNetV2's depthwise convolutions, padding and folded affine blocks, the box refinement):
+/// file encoding round trips, shape rules refuse what the kernels cannot run, and the int8 forms run as their
+/// kernels define them.
+@Suite("D-FINE ops") struct DFineOperationTests {
+    @Test func encodingRoundTrips() throws {
+        let operations: [GraphOperation] = [
+            .depthwiseConv2d(stride: 2, padding: 1, activation: .relu), .quantizedDepthwiseConv2d(stride: 1, padding: 2, activation: .none),
+            .pad2d(top: 0, left: 1, bottom: 2, right: 3), .clamp(minimum: -10, maximum: 10), .distanceToBox(regScale: 4),
+            .groupWeightedSum(groupSize: 33), .topValuesWithMean(groupSize: 33, count: 4),
+        ]
+        for operation in operations {
+            let (opcode, words) = OperationCoding.encode(operation)
+            #expect(try OperationCoding.decode(opcode: opcode.rawValue, words: words, node: "n") == operation)
+            #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: words + [1], node: "n") }
+        }
+        let (opcode, _) = OperationCoding.encode(.clamp(minimum: 0, maximum: 1))
+        #expect(throws: ModelFileError.self) {
+            try OperationCoding.decode(opcode: opcode.rawValue, words: [Double.nan.bitPattern, 0], node: "n")
+        }
+    }
+
+    @Test func shapeRulesRefuseWhatTheKernelsCannotRun() throws {
+        let graph = Graph()
+        let map = graph.input("map", shape: [5, 6, 8])
+        let rows = graph.input("rows", shape: [3, 8])
+        let weight = try graph.constant("w", shape: [3, 3, 8], values: [Float](repeating: 0.1, count: 72))
+        let bias = try graph.constant("b", shape: [8], values: [Float](repeating: 0, count: 8))
+        #expect(try graph.shape(of: graph.add(.depthwiseConv2d(stride: 2, padding: 1, activation: .none), [map, weight, bias], name: "dw")) == [3, 3, 8])
+        let narrow = try graph.constant("narrow", shape: [3, 3, 4], values: [Float](repeating: 0.1, count: 36))
+        #expect(throws: GraphError.self) { try graph.add(.depthwiseConv2d(stride: 1, padding: 1, activation: .none), [map, narrow, bias], name: "c") }
+        #expect(throws: GraphError.self) { try graph.add(.depthwiseConv2d(stride: 1, padding: 3, activation: .none), [map, weight, bias], name: "p") }
+        #expect(try graph.shape(of: graph.add(.pad2d(top: 0, left: 0, bottom: 1, right: 1), [map], name: "pad")) == [6, 7, 8])
+        #expect(throws: GraphError.self) { try graph.add(.clamp(minimum: 1, maximum: -1), [map], name: "clamp") }
+        #expect(try graph.shape(of: graph.add(.topValuesWithMean(groupSize: 4, count: 2), [rows], name: "top")) == [3, 6])
+        #expect(throws: GraphError.self) { try graph.add(.topValuesWithMean(groupSize: 4, count: 5), [rows], name: "t") }
+        let project = try graph.constant("project", shape: [4], values: [-1, 0, 0, 1])
+        #expect(try graph.shape(of: graph.add(.groupWeightedSum(groupSize: 4), [rows, project], name: "sum")) == [3, 2])
+        let boxes = graph.input("boxes", shape: [3, 4])
+        #expect(throws: GraphError.self) { try graph.add(.distanceToBox(regScale: 4), [boxes, rows], name: "d") }
+        #expect(throws: GraphError.self) { try graph.add(.distanceToBox(regScale: 0), [boxes, boxes], name: "z") }
+    }
+
+    /// int8 padding fills with the zero point and int8 clamps clamp codes at the quantized bounds, both
+    /// keeping the input's quantization; the depthwise op runs its kernel.
+    @Test func int8FormsRunAsTheirKernelsDefine() throws {
+        let graph = Graph()
+        let x = graph.input("x", shape: [2, 2, 3])
+        let quantization = Int8Quantization(scale: 0.1, zeroPoint: -20)
+        let codes = try graph.add(.quantize, [x], name: "q", quantization: quantization)
+        let padded = try graph.add(.pad2d(top: 1, left: 0, bottom: 0, right: 1), [codes], name: "pad")
+        let clamped = try graph.add(.clamp(minimum: -0.5, maximum: 0.7), [padded], name: "clamp")
+        let weight = try graph.constant("w", shape: [1, 1, 3], storage: ConstantStorage(int8: [2, -3, 127]))
+        let bias = try graph.constant("b", shape: [3], storage: ConstantStorage(int32: [10, 0, -5]))
+        let scales = try graph.constant("s", shape: [3], values: [0.5, 0.25, 0.01])
+        let depthwise = try graph.add(.quantizedDepthwiseConv2d(stride: 1, padding: 0, activation: .relu), [clamped, weight, bias, scales],
+                                      name: "dw", quantization: Int8Quantization(scale: 0.2, zeroPoint: 5))
+        #expect(graph.values[padded.index].quantization == quantization && graph.values[clamped.index].quantization == quantization)
+        for value in [padded, clamped, depthwise] { graph.markOutput(graph.values[value.index].name, try graph.add(.dequantize, [value], name: "\(graph.values[value.index].name).f")) }
+        let input: [Float] = [-3, -0.4, 0.1, 0.3, 0.65, 0.8, 2, -0.55, 0.69, 0, 0.05, -1]
+        let results = try GraphExecutor(graph: graph).run(input: input)
+        let inputCodes = input.map { quantization.quantize($0) }
+        var expectedPadded = [Int8](repeating: -20, count: 3 * 3 * 3)
+        for y in 0..<2 { for x in 0..<2 { for c in 0..<3 { expectedPadded[((y + 1) * 3 + x) * 3 + c] = inputCodes[(y * 2 + x) * 3 + c] } } }
+        #expect(results[0].values == expectedPadded.map { quantization.dequantize($0) })
+        let (low, high) = (quantization.quantize(-0.5), quantization.quantize(0.7))
+        let expectedClamped = expectedPadded.map { min(max($0, low), high) }
+        #expect(results[1].values == expectedClamped.map { quantization.dequantize($0) })
+        var expectedDepthwise = [Int8](repeating: 0, count: expectedClamped.count)
+        int8DepthwiseConv2dReference(input: expectedClamped, inputZeroPoint: -20, height: 3, width: 3, channels: 3, weight: [2, -3, 127],
+                                     bias: [10, 0, -5], scales: [0.5, 0.25, 0.01], kernel: 1, stride: 1, padding: 0,
+                                     outputRange: Int8OutputRange(zeroPoint: 5, relu: true), output: &expectedDepthwise)
+        #expect(results[2].values == expectedDepthwise.map { Int8Quantization(scale: 0.2, zeroPoint: 5).dequantize($0) })
     }
 }

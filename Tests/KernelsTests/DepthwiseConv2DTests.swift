@@ -133,3 +133,64 @@ import Kernels
         #expect(Array(output[0..<4]) == [-10, -10, 3, 10] && output[4].isNaN)
     }
 }
+
+/// The int8 depthwise convolution: every dispatch level equals the reference bit for bit (channel counts
+/// around the 8-lane vector, kernels 1-5, strides 1-2, ReLU ranges, extreme zero points), and the
+/// reference is within one output step of the float convolution on the dequantized values.
+@Suite struct Int8DepthwiseConv2DTests {
+    @Test(arguments: [(3, 1, 1), (3, 2, 1), (5, 1, 2), (5, 2, 2), (1, 1, 0), (2, 1, 0)])
+    func everyLevelEqualsTheReference(kernel: Int, stride: Int, padding: Int) {
+        for (height, width, channels, inputZeroPoint, relu) in [(7, 9, 1, Int32(0), false), (5, 6, 7, -128, true), (9, 4, 8, 127, false),
+                                                                 (6, 7, 9, 3, true), (8, 8, 33, -5, false), (2, 3, 13, 60, true)] {
+            var generator = SeededGenerator(seed: UInt64(kernel * 1000 + stride * 100 + channels))
+            let input = randomInt8(height * width * channels, using: &generator)
+            let weight = randomInt8(kernel * kernel * channels, using: &generator).map { $0 == -128 ? -127 : $0 }
+            let bias = (0..<channels).map { Int32($0 * 977 % 4001) - 2000 }
+            let scales = randomFloats(channels, in: 0.0005...0.01, using: &generator)
+            let range = Int8OutputRange(zeroPoint: -7, relu: relu)
+            let count = convolutionOutputLength(height, kernel: kernel, stride: stride, padding: padding)
+                * convolutionOutputLength(width, kernel: kernel, stride: stride, padding: padding) * channels
+            var expected = [Int8](repeating: 0x55, count: count)
+            int8DepthwiseConv2dReference(input: input, inputZeroPoint: inputZeroPoint, height: height, width: width, channels: channels,
+                                         weight: weight, bias: bias, scales: scales, kernel: kernel, stride: stride, padding: padding,
+                                         outputRange: range, output: &expected)
+            if relu { #expect(expected.allSatisfy { $0 >= -7 }) }
+            for level in int8Levels {
+                eachPool([nil, 3]) { pool in
+                    var actual = [Int8](repeating: 0x55, count: count)
+                    KernelDispatch.withLevel(level) {
+                        int8DepthwiseConv2d(input: input, inputZeroPoint: inputZeroPoint, height: height, width: width, channels: channels,
+                                            weight: weight, bias: bias, scales: scales, kernel: kernel, stride: stride, padding: padding,
+                                            outputRange: range, output: &actual, pool: pool)
+                    }
+                    #expect(actual == expected, "\(level) \(height)x\(width)x\(channels) k\(kernel) s\(stride)")
+                }
+            }
+        }
+    }
+
+    @Test func referenceIsWithinOneStepOfTheFloatConvolution() {
+        let (height, width, channels, kernel) = (6, 5, 11, 3)
+        var generator = SeededGenerator(seed: 21)
+        let input = randomInt8(height * width * channels, using: &generator)
+        let weight = randomInt8(kernel * kernel * channels, using: &generator).map { $0 == -128 ? -127 : $0 }
+        let bias = (0..<channels).map { Int32($0 * 31) - 150 }
+        let (inputScale, inputZeroPoint, outputScale, outputZeroPoint) = (Float(0.02), Int32(9), Float(0.5), Int32(-3))
+        let weightScales = (0..<channels).map { Float(0.001) * Float($0 + 1) }
+        let scales = weightScales.map { inputScale * $0 / outputScale }
+        var codes = [Int8](repeating: 0, count: height * width * channels)
+        int8DepthwiseConv2dReference(input: input, inputZeroPoint: inputZeroPoint, height: height, width: width, channels: channels,
+                                     weight: weight, bias: bias, scales: scales, kernel: kernel, stride: 1, padding: 1,
+                                     outputRange: Int8OutputRange(zeroPoint: outputZeroPoint), output: &codes)
+        let realInput = input.map { Float(Int32($0) - inputZeroPoint) * inputScale }
+        var realWeight = [Float](repeating: 0, count: weight.count)
+        for (index, value) in weight.enumerated() { realWeight[index] = Float(value) * weightScales[index % channels] }
+        let realBias = (0..<channels).map { Float(bias[$0]) * inputScale * weightScales[$0] }
+        var real = [Float](repeating: 0, count: codes.count)
+        depthwiseConv2dReference(input: realInput, height: height, width: width, channels: channels, weight: realWeight, bias: realBias,
+                                 kernel: kernel, stride: 1, padding: 1, relu: false, output: &real)
+        for (code, value) in zip(codes, real) {
+            #expect(abs(Float(Int32(code) - outputZeroPoint) * outputScale - value) <= outputScale * 0.5001)
+        }
+    }
+}

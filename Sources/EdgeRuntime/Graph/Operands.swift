@@ -36,9 +36,11 @@ extension GraphOperation {
     public func operand(at position: Int) -> Operand? {
         if position == 0 { return .x }
         switch (self, position) {
-        case (.conv2d, 1), (.linear, 1), (.quantizedConv2d, 1), (.quantizedLinear, 1), (.depthwiseConv2d, 1): return .weight
-        case (.conv2d, 2), (.linear, 2), (.quantizedConv2d, 2), (.quantizedLinear, 2), (.depthwiseConv2d, 2): return .bias
-        case (.quantizedConv2d, 3), (.quantizedLinear, 3): return .scales
+        case (.conv2d, 1), (.linear, 1), (.quantizedConv2d, 1), (.quantizedLinear, 1), (.depthwiseConv2d, 1),
+             (.quantizedDepthwiseConv2d, 1): return .weight
+        case (.conv2d, 2), (.linear, 2), (.quantizedConv2d, 2), (.quantizedLinear, 2), (.depthwiseConv2d, 2),
+             (.quantizedDepthwiseConv2d, 2): return .bias
+        case (.quantizedConv2d, 3), (.quantizedLinear, 3), (.quantizedDepthwiseConv2d, 3): return .scales
         case (.conv2d, 3), (.linear, 3), (.layerNorm, 3), (.quantizedConv2d, 4), (.quantizedLinear, 4): return .residual
         case (.layerNorm, 1), (.groupNorm, 1): return .gamma
         case (.layerNorm, 2), (.groupNorm, 2): return .beta
@@ -61,7 +63,8 @@ extension GraphOperation {
     /// Max-pool and reshape of an int8 input also touch int8 data but are layout ops, not counted.
     public var isQuantized: Bool {
         switch self {
-        case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary: true
+        case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary,
+             .quantizedDepthwiseConv2d: true
         default: false
         }
     }
@@ -71,7 +74,7 @@ extension GraphOperation {
     /// `edgedetr bench` counts the time outside these as the overhead of a quantized graph.
     public var runsInt8Kernel: Bool {
         switch self {
-        case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary: true
+        case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d: true
         default: false
         }
     }
@@ -100,7 +103,7 @@ extension Graph {
         case .conv2d, .quantizedConv2d:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 4 else { return 0 }
             return output * weight[1] * weight[2] * weight[3]
-        case .depthwiseConv2d:
+        case .depthwiseConv2d, .quantizedDepthwiseConv2d:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 3 else { return 0 }
             return output * weight[0] * weight[1]
         case .linear, .quantizedLinear:

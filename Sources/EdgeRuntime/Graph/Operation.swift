@@ -40,7 +40,8 @@ public enum GraphOperation: Equatable, Sendable {
     case inverseSigmoid(epsilon: Float)
     /// Inputs: x. Softmax over consecutive groups of `groupSize` elements of each row.
     case softmax(groupSize: Int)
-    /// Inputs: x. Each value clamped into [minimum, maximum] (PyTorch `clamp`; D-FINE's query positions).
+    /// Inputs: x, float32 or int8. Each value clamped into [minimum, maximum] (PyTorch `clamp`; D-FINE's query
+    /// positions, HGNetV2's folded affine blocks); an int8 output keeps its input's quantization.
     case clamp(minimum: Float, maximum: Float)
     /// Inputs: reference `[R, 4]` (cx, cy, w, h), distances `[R, 4]` (left, top, right, bottom). D-FINE's
     /// `distance2bbox`: the box whose edges lie (0.5 regScale + distance) x (w or h) / regScale from the
@@ -109,6 +110,9 @@ public enum GraphOperation: Equatable, Sendable {
     /// Inputs: x int8. Output int8 (the node's quantization): the unary function (sigmoid, SiLU, GELU or
     /// ReLU; not PReLU) of each code, through a 256-entry table built at load (`Int8UnaryTable`).
     case quantizedUnary(UnaryOperator)
+    /// Inputs: x int8 `[H, W, C]`, weight int8 `[k, k, C]` (symmetric per channel), bias int32 `[C]`, scales
+    /// float32 `[C]` (s_in * s_w[c] / s_out). Output int8 (the node's quantization): `int8DepthwiseConv2d`.
+    case quantizedDepthwiseConv2d(stride: Int, padding: Int, activation: Activation)
 }
 
 public enum Activation: UInt8, Equatable, Sendable {
@@ -208,6 +212,7 @@ extension GraphOperation {
         case .quantizedConv2d: "quantizedConv2d"
         case .quantizedDeformableSampling: "quantizedDeformableSampling"
         case .quantizedUnary: "quantizedUnary"
+        case .quantizedDepthwiseConv2d: "quantizedDepthwiseConv2d"
         }
     }
 }

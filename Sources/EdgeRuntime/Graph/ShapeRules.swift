@@ -46,6 +46,12 @@ extension GraphOperation {
             if shapes.count == 5 { convShapes.append(shapes[4]) }
             return try GraphOperation.conv2d(stride: stride, padding: padding, activation: activation).outputShape(inputs: convShapes, node: node)
 
+        case .quantizedDepthwiseConv2d(let stride, let padding, let activation):
+            try arity(4...4)
+            guard shapes[3] == [shapes[1].last ?? -1] else { throw mismatch("scales \(shapes[3]) do not match weight \(shapes[1])") }
+            return try GraphOperation.depthwiseConv2d(stride: stride, padding: padding, activation: activation)
+                .outputShape(inputs: Array(shapes[0..<3]), node: node)
+
         case .quantizedDeformableSampling(let levels, let heads, let points, let method):
             return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points, method: method)
                 .outputShape(inputs: shapes, node: node)
@@ -359,11 +365,15 @@ extension GraphOperation {
             try expect([.int8, .float32, .float32])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
+        case .quantizedDepthwiseConv2d:
+            try expect([.int8, .int8, .int32, .float32])
+            guard quantized else { throw wrong("needs an output quantization") }
+            return .int8
         case .quantizedUnary:
             try expect([.int8])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
-        case .maxPool2d, .reshape, .upsampleNearest, .pad2d:
+        case .maxPool2d, .reshape, .upsampleNearest, .pad2d, .clamp:
             guard types.count == 1, types[0] != .int32 else { throw wrong("takes one float32 or int8 input") }
             return types[0]
         case .concatenateColumns where types.first == .int8, .concatenateRows where types.first == .int8:
@@ -385,7 +395,7 @@ extension GraphOperation {
     /// model file fuzzer found a dequantize wired to a weight, which then unwrapped a missing scale.
     public var int8ActivationInputs: [Int] {
         switch self {
-        case .dequantize, .quantizedDeformableSampling, .quantizedUnary: [0]
+        case .dequantize, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d: [0]
         case .quantizedLinear, .quantizedConv2d: [0, 4]
         default: []
         }

@@ -9,7 +9,7 @@ public enum OperationCoding {
         case interleaveHeads, sineEmbedding, topRows, reshape
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
         case upsampleNearest, averagePool2d, quantizedUnary
-        case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean, groupWeightedSum
+        case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean, groupWeightedSum, quantizedDepthwiseConv2d
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -29,6 +29,8 @@ public enum OperationCoding {
             return (.conv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
         case .depthwiseConv2d(let stride, let padding, let activation):
             return (.depthwiseConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
+        case .quantizedDepthwiseConv2d(let stride, let padding, let activation):
+            return (.quantizedDepthwiseConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
         case .pad2d(let top, let left, let bottom, let right):
             return (.pad2d, [int(top), int(left), int(bottom), int(right)])
         case .clamp(let minimum, let maximum):
@@ -143,6 +145,9 @@ public enum OperationCoding {
         case .depthwiseConv2d:
             try expect(3)
             return .depthwiseConv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))
+        case .quantizedDepthwiseConv2d:
+            try expect(3)
+            return .quantizedDepthwiseConv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))
         case .pad2d:
             try expect(4)
             return .pad2d(top: try int(0, limit: 64), left: try int(1, limit: 64), bottom: try int(2, limit: 64),

@@ -122,7 +122,8 @@ public struct GraphQuantizer {
     private func readsInt8(_ node: Node, position: Int) -> Bool {
         switch node.operation {
         case .conv2d, .linear: !keepsFloat(node) && (position == 0 || position == 3)
-        case .maxPool2d, .reshape, .upsampleNearest, .pad2d: position == 0
+        case .maxPool2d, .reshape, .upsampleNearest, .pad2d, .clamp: position == 0
+        case .depthwiseConv2d: !keepsFloat(node) && position == 0
         case .deformableSampling: !keepsFloat(node) && position == 0
         case .unary(let op): op != .prelu && position == 0
         case .concatenateColumns, .concatenateRows: true
@@ -155,7 +156,7 @@ public struct GraphQuantizer {
         // of the fixed input size) gives the same result on every image: int8 would only add error.
         if options.keepConstantSubgraphsFloat, let input = node.inputs.first, constantDerived[input.index] {
             switch node.operation {
-            case .conv2d, .linear, .deformableSampling: return true
+            case .conv2d, .linear, .deformableSampling, .depthwiseConv2d: return true
             default: return false
             }
         }
@@ -239,9 +240,13 @@ public struct GraphQuantizer {
         case .linear(let activation) where !keepsFloat(node):
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
         case .maxPool2d where producedInt8[node.x.index], .reshape where producedInt8[node.x.index],
-             .upsampleNearest where producedInt8[node.x.index], .pad2d where producedInt8[node.x.index]:
+             .upsampleNearest where producedInt8[node.x.index], .pad2d where producedInt8[node.x.index],
+             .clamp where producedInt8[node.x.index]:
             let id = try graph.add(node.operation, [try int8Of(node.x)], name: node.name)
             record(output, int8: id)
+        case .depthwiseConv2d(let stride, let padding, let activation) where !keepsFloat(node):
+            record(output, int8: try quantizedDepthwiseOp(node, operation: .quantizedDepthwiseConv2d(stride: stride, padding: padding,
+                                                                                                      activation: activation)))
         case .concatenateColumns where node.inputs.allSatisfy({ producedInt8[$0.index] }),
              .concatenateRows where node.inputs.allSatisfy({ producedInt8[$0.index] }):
             // Side by side in int8, each input requantized to the concatenation's calibrated range.
@@ -294,6 +299,41 @@ public struct GraphQuantizer {
 
     /// A convolution or linear layer in int8: weights symmetric per output channel, int32 bias at
     /// scale s_in * s_w, requantization scales s_in * s_w / s_out, the residual (if any) in int8.
+    /// A depthwise convolution in int8: weights `[k, k, C]` symmetric per channel (the last axis), the bias at
+    /// s_in * s_w[c], an int8 output at the layer's calibrated range.
+    private mutating func quantizedDepthwiseOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {
+        let input = try int8Of(node.x)
+        guard let inputScale = graph.values[input.index].quantization?.scale,
+              let weight = node[.weight], case .constant(let w) = source.values[weight.index].source,
+              let biasValue = node[.bias], case .constant(let b) = source.values[biasValue.index].source else {
+            throw .invalidAttribute(node: node.name, operation: node.operation.kindName, detail: "weights must be constants")
+        }
+        let weightShape = source.shape(of: weight)
+        let (weights, bias) = (source.constants[w], source.constants[b])
+        let channels = weightShape.last ?? 0
+        let outputQuantization = activationQuantization(node.output)
+        var largest = [Float](repeating: 0, count: channels)
+        for index in 0..<weights.count { largest[index % channels] = max(largest[index % channels], abs(weights.pointer[index])) }
+        let weightScales = largest.map { $0 > 0 ? $0 / 127 : 1 }
+        var quantizedWeights = [Int8](repeating: 0, count: weights.count)
+        for index in 0..<weights.count {
+            let q = (weights.pointer[index] / weightScales[index % channels]).rounded(.toNearestOrEven)
+            quantizedWeights[index] = Int8(max(-127, min(127, q)))
+        }
+        var quantizedBias = [Int32](repeating: 0, count: channels)
+        var scales = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            let biasScale = Double(inputScale) * Double(weightScales[c])
+            let q = (Double(bias.pointer[c]) / biasScale).rounded(.toNearestOrEven)
+            quantizedBias[c] = Int32(max(Double(Int32.min / 2), min(Double(Int32.max / 2), q)))
+            scales[c] = Float(biasScale / Double(outputQuantization.scale))
+        }
+        let weightID = try graph.constant("\(node.name).weight.int8", shape: weightShape, storage: ConstantStorage(int8: quantizedWeights))
+        let biasID = try graph.constant("\(node.name).bias.int32", shape: [channels], storage: ConstantStorage(int32: quantizedBias))
+        let scaleID = try graph.constant("\(node.name).requantization_scales", shape: [channels], values: scales)
+        return try graph.add(operation, [input, weightID, biasID, scaleID], name: node.name, quantization: outputQuantization)
+    }
+
     private mutating func quantizedWeightOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {
         let input = try int8Of(node.x)
         guard let inputScale = graph.values[input.index].quantization?.scale,

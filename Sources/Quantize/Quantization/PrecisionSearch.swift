@@ -108,7 +108,7 @@ public struct PrecisionSearch {
     public static func candidates(in graph: Graph) -> [String] {
         graph.nodes.compactMap { node in
             switch node.operation {
-            case .conv2d, .linear, .deformableSampling: node.name
+            case .conv2d, .linear, .deformableSampling, .depthwiseConv2d: node.name
             default: nil
             }
         }

@@ -95,7 +95,7 @@ public struct Quantizer {
         let plan = ArenaPlanner.plan(rewritten.graph)
         let int8Ops = rewritten.graph.nodes.filter { node in
             switch node.operation {
-            case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling: true
+            case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedDepthwiseConv2d: true
             default: false
             }
         }.count

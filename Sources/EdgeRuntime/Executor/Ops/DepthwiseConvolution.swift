@@ -27,3 +27,38 @@ struct DepthwiseConv2DOp {
                         stride: stride, padding: padding, relu: relu, output: output, pool: context.pool)
     }
 }
+
+/// quantizedDepthwiseConv2d: int8 map, int8 weights used in place, int8 output (ReLU as the output range).
+struct QuantizedDepthwiseConv2DOp {
+    let x: UnsafePointer<Int8>, inputZeroPoint: Int32
+    let weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>
+    let height: Int, width: Int, channels: Int
+    let kernel: Int, stride: Int, padding: Int
+    let outputRange: Int8OutputRange
+    let output: UnsafeMutablePointer<Int8>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .quantizedDepthwiseConv2d(let stride, let padding, let activation) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a quantized depthwise convolution")
+        }
+        let shape = preparation.shape(node.x)
+        (height, width, channels) = (shape[0], shape[1], shape[2])
+        let weightValue = try preparation.operand(.weight, of: node)
+        kernel = preparation.shape(weightValue)[0]
+        (self.stride, self.padding) = (stride, padding)
+        inputZeroPoint = try preparation.requireQuantization(node.x, of: node).zeroPoint
+        let outputQuantization = try preparation.requireQuantization(node.output, of: node)
+        outputRange = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint, relu: activation == .relu)
+        x = UnsafePointer(preparation.int8(node.x))
+        weight = UnsafePointer(preparation.int8(weightValue))
+        bias = UnsafePointer(preparation.pointers[try preparation.operand(.bias, of: node).index].assumingMemoryBound(to: Int32.self))
+        scales = UnsafePointer(preparation.float(try preparation.operand(.scales, of: node)))
+        output = preparation.int8(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        int8DepthwiseConv2d(input: x, inputZeroPoint: inputZeroPoint, height: height, width: width, channels: channels,
+                            weight: weight, bias: bias, scales: scales, kernel: kernel, stride: stride, padding: padding,
+                            outputRange: outputRange, output: output, pool: context.pool)
+    }
+}

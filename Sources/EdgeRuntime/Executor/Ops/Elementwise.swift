@@ -36,8 +36,6 @@ struct ElementwiseOp {
         case inverseSigmoid(epsilon: Float)
         /// Softmax over consecutive groups of `groupSize` elements.
         case softmax(groupSize: Int)
-        /// Each value clamped into [minimum, maximum].
-        case clamp(minimum: Float, maximum: Float)
     }
 
     let function: Function
@@ -53,7 +51,6 @@ struct ElementwiseOp {
         case .unary(let op): function = .unary(op, alpha: nil, channels: 0)
         case .inverseSigmoid(let epsilon): function = .inverseSigmoid(epsilon: epsilon)
         case .softmax(let groupSize) where groupSize >= 1: function = .softmax(groupSize: groupSize)
-        case .clamp(let minimum, let maximum): function = .clamp(minimum: minimum, maximum: maximum)
         default: throw .malformedNode(node: node.name, detail: "not an element-wise function (a softmax needs groups of one or more)")
         }
         x = UnsafePointer(preparation.float(node.x))
@@ -65,8 +62,6 @@ struct ElementwiseOp {
         switch function {
         case .inverseSigmoid(let epsilon):
             applyInverseSigmoid(x, count: count, epsilon: epsilon, output: output)
-        case .clamp(let minimum, let maximum):
-            clamp(x, count: count, minimum: minimum, maximum: maximum, output: output)
         case .softmax(let groupSize):
             output.update(from: x, count: count)
             softmax(output, groups: count / groupSize, groupSize: groupSize, pool: context.pool)
@@ -145,5 +140,39 @@ func applyInverseSigmoid(_ x: UnsafePointer<Float>, count: Int, epsilon: Float, 
         let x1 = max(clamped, epsilon)
         let x2 = max(1 - clamped, epsilon)
         output[i] = logf(x1 / x2)
+    }
+}
+
+/// clamp on float32 values, or on int8 codes with the bounds quantized by the input's quantization.
+struct ClampOp {
+    enum Data {
+        case float(UnsafePointer<Float>, UnsafeMutablePointer<Float>, minimum: Float, maximum: Float)
+        case int8(UnsafePointer<Int8>, UnsafeMutablePointer<Int8>, minimum: Int8, maximum: Int8)
+    }
+
+    let data: Data
+    let count: Int
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .clamp(let minimum, let maximum) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a clamp")
+        }
+        count = preparation.elementCount(node.output)
+        if preparation.graph.values[node.x.index].elementType == .int8 {
+            let quantization = try preparation.requireQuantization(node.x, of: node)
+            data = .int8(UnsafePointer(preparation.int8(node.x)), preparation.int8(node.output),
+                         minimum: quantization.quantize(minimum), maximum: quantization.quantize(maximum))
+        } else {
+            data = .float(UnsafePointer(preparation.float(node.x)), preparation.float(node.output), minimum: minimum, maximum: maximum)
+        }
+    }
+
+    func run(_ context: RunContext) {
+        switch data {
+        case .float(let x, let output, let minimum, let maximum):
+            clamp(x, count: count, minimum: minimum, maximum: maximum, output: output)
+        case .int8(let x, let output, let minimum, let maximum):
+            clamp(x, count: count, minimum: minimum, maximum: maximum, output: output)
+        }
     }
 }
