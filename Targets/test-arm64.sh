@@ -72,7 +72,7 @@ if [ "$host_cli" = 1 ]; then
 fi
 
 # Models: each fixture checkpoint quantized the way the README does it, on the host.
-models=(deformable_base conditional_detr rt_detr_r18vd rt_detr_v2_discrete d_fine_n d_fine_s)
+models=(deformable_base conditional_detr rt_detr_r18vd rt_detr_v2_discrete d_fine_n d_fine_s deimv2_n deimv2_lite)
 model_files=()
 if [ -n "$host" ]; then
     for name in "${models[@]}"; do

@@ -35,7 +35,7 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
-from ort_int8_eval import count_quantized_ops, export_onnx, load_hub_model, quantize, versions  # noqa: E402
+from ort_int8_eval import RT_DETR, count_quantized_ops, export_onnx, load_hub_model, quantize, versions  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
@@ -112,7 +112,7 @@ def main() -> None:
         log(f"exported {fp32} ({casts} GridSample casts) in {time.perf_counter() - start:.0f}s")
         start = time.perf_counter()
         quant_pre_process(fp32, prepared)
-        calibration = calibration_inputs(args.calib, args.limit_calib, args.size, normalize=not family.startswith("rt_detr"))
+        calibration = calibration_inputs(args.calib, args.limit_calib, args.size, normalize=family not in RT_DETR)
         quantize(prepared, int8, calibration, CalibrationMethod.MinMax, QuantType.QInt8)
         log(f"quantized {int8} in {time.perf_counter() - start:.0f}s; quantized ops {count_quantized_ops(int8)}")
         report["quantized_ops"] = count_quantized_ops(int8)

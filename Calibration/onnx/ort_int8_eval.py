@@ -78,6 +78,7 @@ from transformers import (
     ConditionalDetrImageProcessorPil,
     DabDetrConfig,
     DabDetrForObjectDetection,
+    DFineForObjectDetection,
     DeformableDetrConfig,
     DeformableDetrForObjectDetection,
     DeformableDetrImageProcessorPil,
@@ -110,8 +111,8 @@ PROCESSORS = {
     "ConditionalDetrImageProcessor": ConditionalDetrImageProcessorPil,
     "RTDetrImageProcessor": RTDetrImageProcessorPil,
 }
-# RT-DETR has one key layout (save_pretrained's) and no timm backbone: loaded as it is.
-RT_DETR = {"rt_detr": RTDetrForObjectDetection, "rt_detr_v2": RTDetrV2ForObjectDetection}
+# RT-DETR and D-FINE have one key layout (save_pretrained's) and no timm backbone: loaded as they are.
+RT_DETR = {"rt_detr": RTDetrForObjectDetection, "rt_detr_v2": RTDetrV2ForObjectDetection, "d_fine": DFineForObjectDetection}
 # config.json keys that describe the timm backbone; replaced by an HF ResNetConfig.
 HUB_BACKBONE_KEYS = ("use_timm_backbone", "backbone", "backbone_config", "use_pretrained_backbone",
                      "backbone_kwargs", "dilation")

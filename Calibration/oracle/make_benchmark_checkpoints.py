@@ -7,7 +7,10 @@ OUT_DIR defaults to /tmp/edgedetr-bench. Writes OUT_DIR/{deformable_detr,dab_det
 (Deformable: 4 levels, 6+6 layers, 300 queries; DAB-DETR and Conditional DETR: 6+6, 300 queries), 91
 labels; and OUT_DIR/rt_detr_r18vd (save_pretrained, + preprocessor_config.json at 640x640): RT-DETR R18vd
 as PekingU/rtdetr_r18vd configures it (ResNet-18-vd 64/128/256/512, hybrid encoder 256 wide with
-hidden_expansion 0.5, 3 decoder layers, 300 queries, 80 labels). Not committed (20 to 160 MB each).
+hidden_expansion 0.5, 3 decoder layers, 300 queries, 80 labels); and OUT_DIR/d_fine_n (likewise): D-FINE-N as
+ustc-community/dfine-nano-coco configures it (HGNetV2-B0 with learnable affine blocks returning stages 3-4,
+encoder 128 wide with hidden_expansion 0.34 and depth_mult 0.5, two levels with 6 points each, 3 decoder
+layers, 300 queries, 32 bins, 80 labels: about 3.7 M parameters). Not committed (15 to 160 MB each).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from transformers import (
     ConditionalDetrForObjectDetection,
     DabDetrConfig,
     DabDetrForObjectDetection,
+    DFineConfig,
+    DFineForObjectDetection,
     DeformableDetrConfig,
     DeformableDetrForObjectDetection,
+    HGNetV2Config,
     ResNetConfig,
     RTDetrConfig,
     RTDetrForObjectDetection,
@@ -88,11 +94,41 @@ def write_rt_detr_r18vd(out_dir):
     print(f"rt_detr_r18vd: {n / 1e6:.1f} M parameters -> {d}")
 
 
+def write_d_fine_n(out_dir):
+    backbone = HGNetV2Config(stem_channels=[3, 16, 16], stage_in_channels=[16, 64, 256, 512],
+                             stage_mid_channels=[16, 32, 64, 128], stage_out_channels=[64, 256, 512, 1024],
+                             stage_num_blocks=[1, 1, 2, 1], stage_downsample=[False, True, True, True],
+                             stage_light_block=[False, False, True, True], stage_kernel_size=[3, 3, 5, 5],
+                             stage_numb_of_layers=[3, 3, 3, 3], use_learnable_affine_block=True,
+                             hidden_sizes=[64, 256, 512, 1024], depths=[1, 1, 2, 1], out_indices=[3, 4])
+    cfg = DFineConfig(backbone_config=backbone, encoder_in_channels=[512, 1024], feat_strides=[16, 32],
+                      encoder_hidden_dim=128, encode_proj_layers=[1], encoder_ffn_dim=512, hidden_expansion=0.34,
+                      depth_mult=0.5, d_model=128, decoder_in_channels=[128, 128], num_feature_levels=2,
+                      decoder_n_points=[6, 6], decoder_layers=3, decoder_ffn_dim=512,
+                      id2label={i: f"class_{i}" for i in range(80)})
+    torch.manual_seed(SEED)
+    model = DFineForObjectDetection(cfg).eval()
+    randomize_(model, SEED)
+    with torch.no_grad():  # learnable affine blocks near their trained values (scale ~1, bias ~0)
+        for name, p in model.named_parameters():
+            if name.endswith("lab.scale"):
+                p.fill_(1.0)
+            elif name.endswith("lab.bias"):
+                p.fill_(0.0)
+    d = os.path.join(out_dir, "d_fine_n")
+    model.save_pretrained(d)
+    RTDetrImageProcessorPil(size={"height": 640, "width": 640}).save_pretrained(d)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"d_fine_n: {n / 1e6:.1f} M parameters -> {d}")
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "/tmp/edgedetr-bench"
-    names = sys.argv[2:] or [*FAMILIES, "rt_detr_r18vd"]
+    names = sys.argv[2:] or [*FAMILIES, "rt_detr_r18vd", "d_fine_n"]
     if "rt_detr_r18vd" in names:
         write_rt_detr_r18vd(out_dir)
+    if "d_fine_n" in names:
+        write_d_fine_n(out_dir)
     for name in (n for n in names if n in FAMILIES):
         model, family, out_indices = build(name)
         d = os.path.join(out_dir, name)

@@ -23,6 +23,8 @@ import transformers
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import (
+    Deimv2Config,
+    Deimv2ForObjectDetection,
     DFineConfig,
     DFineForObjectDetection,
     HGNetV2Config,
@@ -140,18 +142,58 @@ FIXTURES = {
               "decoder_input_proj + BatchNorm), hidden_expansion 0.5, depth_mult 0.34 (one RepVGG block), "
               "16 bins; no affine blocks; 64x96.",
     ),
+    # DEIMv2 on HGNetV2 (the N size's layout): hybrid encoder with sum fusion, ELAN5 blocks, RMSNorm and
+    # SwiGLU decoder layers with the gate.
+    "deimv2_n": dict(
+        family="deimv2", seed=71, size={"height": 64, "width": 96},
+        backbone=dict(stem_channels=[3, 8, 8], stage_in_channels=[8, 16, 24, 32], stage_mid_channels=[8, 8, 16, 16],
+                      stage_out_channels=[16, 24, 32, 48], stage_num_blocks=[1, 1, 2, 1],
+                      stage_downsample=[False, True, True, True], stage_light_block=[False, False, True, True],
+                      stage_kernel_size=[3, 3, 5, 5], stage_numb_of_layers=[3, 3, 3, 3],
+                      use_learnable_affine_block=True, out_indices=[3, 4]),
+        config=dict(encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32], feat_strides=[16, 32],
+                    encode_proj_layers=[1], num_feature_levels=2, decoder_n_points=[6, 6], encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=20, encoder_layers=1, decoder_layers=3,
+                    encoder_attention_heads=4, decoder_attention_heads=4, hidden_expansion=0.34, depth_mult=0.67,
+                    max_num_bins=8, lqe_hidden_dim=16),
+        num_labels=6,
+        notes="DEIMv2-N layout: HGNetV2 backbone returning stages 3-4, hybrid encoder (AIFI, sum fusion, "
+              "RepNCSPELAN5 with trailing 3x3 CSP convolutions, SCDown), decoder layers with RMSNorm, SwiGLU FFN "
+              "and the gate, 3-layer query position head; depth_mult 0.67 (two RepVGG blocks); 64x96.",
+    ),
+    # DEIMv2's lite sizes (Atto/Femto/Pico layout): one backbone map, the LiteEncoder (average-pooled
+    # extra level, global-average fusion), no gate (RMSNorm residual). Not share_bbox_head: transformers 5.23
+    # saves the shared head under the last layer's name and reloads it from the first's (random) one.
+    "deimv2_lite": dict(
+        family="deimv2", seed=72, size={"height": 96, "width": 64},
+        backbone=dict(stem_channels=[3, 8, 8], stage_in_channels=[8, 16, 24], stage_mid_channels=[8, 8, 16],
+                      stage_out_channels=[16, 24, 40], stage_num_blocks=[1, 1, 1],
+                      stage_downsample=[False, True, True], stage_light_block=[False, False, True],
+                      stage_kernel_size=[3, 3, 5], stage_numb_of_layers=[3, 3, 3],
+                      use_learnable_affine_block=True, out_indices=[3]),
+        config=dict(encoder_type="lite", encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32],
+                    feat_strides=[16], num_feature_levels=2, decoder_n_points=[4, 2], decoder_ffn_dim=48,
+                    num_queries=12, decoder_layers=2, decoder_attention_heads=4, hidden_expansion=0.34,
+                    depth_mult=0.5, max_num_bins=8, lqe_hidden_dim=16, use_gateway=False, decoder_activation_function="silu"),
+        num_labels=5,
+        notes="DEIMv2 lite layout (Atto/Femto/Pico): HGNetV2 returning stage 3 only, LiteEncoder (1x1 "
+              "projection, 3x3 stride-2 average pool for the stride-32 level, global-average fusion, "
+              "RepNCSPELAN5 FPN/PAN blocks), [4, 2] points, no gate (RMSNorm residual), SiLU decoder "
+              "activations; 96x64.",
+    ),
 }
 
 FAMILY = {
     "rt_detr": (RTDetrConfig, RTDetrForObjectDetection),
     "rt_detr_v2": (RTDetrV2Config, RTDetrV2ForObjectDetection),
     "d_fine": (DFineConfig, DFineForObjectDetection),
+    "deimv2": (Deimv2Config, Deimv2ForObjectDetection),
 }
 
 
 def build_model(spec):
     cfg_cls, model_cls = FAMILY[spec["family"]]
-    if spec["family"] == "d_fine":
+    if spec["family"] in ("d_fine", "deimv2"):
         # HGNetV2Backbone reports hidden_sizes as its maps' widths: they must be the stages' outputs.
         backbone = HGNetV2Config(hidden_sizes=spec["backbone"]["stage_out_channels"],
                                  depths=spec["backbone"]["stage_num_blocks"], **spec["backbone"])
@@ -163,13 +205,18 @@ def build_model(spec):
                   id2label=id2label(spec["num_labels"]), **spec["config"])
     torch.manual_seed(spec["seed"])
     model = model_cls(cfg)
+    if spec["family"] == "deimv2":
+        # The heads transformers ties on load (_tied_weights_keys) are separate copies in a fresh model; make
+        # them one module, so that the file reloads into the model that gave the goldens.
+        model.bbox_embed = model.model.decoder.bbox_embed
+        model.class_embed = model.model.decoder.class_embed
     randomize_(model, spec["seed"])
     g = torch.Generator().manual_seed(spec["seed"] + 1000)
     # Anchors start small (0.05 * 2^level); random box heads then push widths to ~0.01, where each
     # refinement's inverse sigmoid amplifies float32 rounding ~80x and even PyTorch's float32 drifts
     # from its float64 past the tolerances. Damp the box deltas and grow the sizes, as training would.
     with torch.no_grad():
-        if spec["family"] == "d_fine":
+        if spec["family"] in ("d_fine", "deimv2"):
             # D-FINE refines edge distributions (bbox_embed: 4 x (bins + 1) logits); keep them soft.
             for head in model.model.decoder.bbox_embed:
                 head.layers[-1].weight.mul_(0.3)

@@ -32,6 +32,20 @@ import Testing
         #expect(inspect.status == 0 && inspect.standardOutput.contains("d_fine, input 96x128"), "\(inspect.standardError)")
     }
 
+    /// DEIMv2's lite layout (one backbone map, RMSNorm and SwiGLU decoder layers) through the same commands.
+    @Test func deimv2DetectsAndQuantizes() throws {
+        let fixture = DetectCommandTests.repository.appendingPathComponent("Tests/Fixtures/models/deimv2_lite").path
+        let directory = try DetectCommandTests.temporaryDirectory()
+        let model = directory.appendingPathComponent("deimv2.edq").path
+        let images = DetectCommandTests.repository.appendingPathComponent("Tests/Fixtures/images").path
+        let quantized = try DetectCommandTests.edgedetr(["quantize", "--model", fixture, "--calib", images, "--output", model])
+        #expect(quantized.status == 0, "\(quantized.standardError)")
+        for path in [fixture, model] {
+            let run = try DetectCommandTests.edgedetr(["detect", "--model", path, "--threshold", "0", "--top-k", "2", DetectCommandTests.image])
+            #expect(run.status == 0 && run.standardOutput.split(separator: "\n").count == 2, "\(run.standardError)")
+        }
+    }
+
     @Test func backboneFieldItCannotRunIsNamed() throws {
         let folder = try Self.copyOfFixture()
         let path = folder.appendingPathComponent("config.json")

@@ -37,6 +37,8 @@ struct OperandTests {
             (.distanceToBox(regScale: 4), [.x, .distances, nil]),
             (.groupWeightedSum(groupSize: 33), [.x, .weight, nil]),
             (.topValuesWithMean(groupSize: 33, count: 4), [.x, nil]),
+            (.rmsNorm(epsilon: 1e-6), [.x, .gamma, .residual, nil]),
+            (.columnMeans, [.x, nil]),
         ]
         for (operation, operands) in layers {
             for (position, operand) in operands.enumerated() {
@@ -229,7 +231,7 @@ struct AveragePoolOpTests {
         let operations: [GraphOperation] = [
             .depthwiseConv2d(stride: 2, padding: 1, activation: .relu), .quantizedDepthwiseConv2d(stride: 1, padding: 2, activation: .none),
             .pad2d(top: 0, left: 1, bottom: 2, right: 3), .clamp(minimum: -10, maximum: 10), .distanceToBox(regScale: 4),
-            .groupWeightedSum(groupSize: 33), .topValuesWithMean(groupSize: 33, count: 4),
+            .groupWeightedSum(groupSize: 33), .topValuesWithMean(groupSize: 33, count: 4), .rmsNorm(epsilon: 1e-6), .columnMeans,
         ]
         for operation in operations {
             let (opcode, words) = OperationCoding.encode(operation)

@@ -127,6 +127,17 @@ import Kernels
         #expect(output == [4, -1, 6])
     }
 
+    @Test func rmsNormScalesRowsToUnitRootMeanSquare() {
+        var output = [Float](repeating: .nan, count: 4)
+        rmsNorm(input: [3, 4, 1, 1], residual: [0, 0, 0, 0], rows: 2, columns: 2, gamma: [1, 2], epsilon: 0, output: &output)
+        // Row 0: rms = sqrt(12.5); row 1: rms 1.
+        let rms = Float(12.5).squareRoot()
+        #expect(abs(output[0] - 3 / rms) < 1e-6 && abs(output[1] - 8 / rms) < 1e-6 && output[2] == 1 && output[3] == 2)
+        var columns = [Float](repeating: .nan, count: 2)
+        columnMeans([1, 2, 3, 4, 5, 9], rows: 3, columns: 2, output: &columns)
+        #expect(columns == [3, 5])
+    }
+
     @Test func clampBoundsEveryValueAndKeepsNaN() {
         var output = [Float](repeating: 0, count: 5)
         clamp([-20, -10, 3, 11, .nan], count: 5, minimum: -10, maximum: 10, output: &output)

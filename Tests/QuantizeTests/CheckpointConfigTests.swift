@@ -124,7 +124,7 @@ struct CheckpointConfigTests {
     @Test func anotherModelType() {
         expectCheckpointError(
             .unsupportedModelType(file: file, modelType: "detr"), naming: file,
-            mentioning: "config.json: model_type 'detr' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2, d_fine)"
+            mentioning: "config.json: model_type 'detr' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2, d_fine, deimv2)"
         ) {
             _ = try parse(#"{"model_type": "detr", "d_model": 256}"#)
         }

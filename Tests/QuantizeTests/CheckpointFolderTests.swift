@@ -226,9 +226,9 @@ struct CheckpointFolderTests {
     @Test func configOfAnotherModelInAFolder() throws {
         let folder = try CheckpointTemporaryFolder()
         defer { folder.remove() }
-        try folder.write("config.json", json: #"{"model_type": "deimv2"}"#)
-        expectCheckpointError(.unsupportedModelType(file: "config.json", modelType: "deimv2"), naming: "config.json",
-                              mentioning: "model_type 'deimv2' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2, d_fine)") {
+        try folder.write("config.json", json: #"{"model_type": "rf_detr"}"#)
+        expectCheckpointError(.unsupportedModelType(file: "config.json", modelType: "rf_detr"), naming: "config.json",
+                              mentioning: "model_type 'rf_detr' is not supported (expected deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2, d_fine, deimv2)") {
             _ = try CheckpointFolder(path: folder.path)
         }
     }

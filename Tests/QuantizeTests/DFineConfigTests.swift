@@ -78,4 +78,31 @@ struct DFineConfigTests {
             #expect(throws: CheckpointError.self) { _ = try parse("{\"model_type\": \"d_fine\", " + fields + "}") }
         }
     }
+
+    /// DEIMv2 (model_type deimv2): D-FINE's fields plus its encoder, gate and head options; the lite
+    /// encoder reads one backbone map and makes two; DINOv3 backbones are refused.
+    @Test func deimv2() throws {
+        let defaults = try parse(#"{"model_type": "deimv2"}"#)
+        let options = try #require(defaults.dFine?.deimv2)
+        #expect(defaults.family == .deimv2 && defaults.backbone.layout == .hgNetV2)
+        #expect(!options.liteEncoder && options.fuseBySum && options.gateway && !options.sharedBoxHead && options.trailingConvolution)
+        let root = GoldenFixture.root.appendingPathComponent("models")
+        let lite = try DetectorConfig(contentsOf: root.appendingPathComponent("deimv2_lite/config.json").path)
+        #expect(lite.dFine?.deimv2?.liteEncoder == true && lite.dFine?.deimv2?.gateway == false)
+        #expect(lite.backbone.outIndices == [3] && lite.rtDETR?.decoderInChannelCount == 2 && lite.dFine?.decoderPoints == [4, 2])
+        for (fields, field, value) in [
+            (#""backbone_config": {"model_type": "dinov3_vit"}"#, "backbone_config.model_type", "dinov3_vit"),
+            (#""encoder_type": "tiny""#, "encoder_type", "tiny"),
+            (#""encoder_fuse_op": "max""#, "encoder_fuse_op", "max"),
+            (#""encoder_type": "lite", "decoder_in_channels": [32, 32]"#, "backbone_config.out_indices", "3"),
+        ] {
+            do {
+                _ = try parse("{\"model_type\": \"deimv2\", " + fields + "}")
+                Issue.record("accepted \(fields)")
+            } catch {
+                guard case .unsupportedValue(_, let errorField, let errorValue, _) = error else { Issue.record("\(error)"); continue }
+                #expect(errorField == field && errorValue == value, "\(error)")
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ import Testing
     static let fixtures = [
         "deformable_base", "deformable_refine_two_stage", "deformable_one_level",
         "deformable_two_level_silu", "dab_detr", "dab_detr_patterns", "conditional_detr", "conditional_detr_aux_gelu",
-        "rt_detr_r18vd", "rt_detr_r50vd", "rt_detr_prenorm", "rt_detr_v2_r18vd", "rt_detr_v2_discrete", "d_fine_n", "d_fine_s",
+        "rt_detr_r18vd", "rt_detr_r50vd", "rt_detr_prenorm", "rt_detr_v2_r18vd", "rt_detr_v2_discrete", "d_fine_n", "d_fine_s", "deimv2_n", "deimv2_lite",
     ]
 
     @Test(arguments: fixtures)

@@ -42,7 +42,8 @@ extension GraphOperation {
              (.quantizedDepthwiseConv2d, 2): return .bias
         case (.quantizedConv2d, 3), (.quantizedLinear, 3), (.quantizedDepthwiseConv2d, 3): return .scales
         case (.conv2d, 3), (.linear, 3), (.layerNorm, 3), (.quantizedConv2d, 4), (.quantizedLinear, 4): return .residual
-        case (.layerNorm, 1), (.groupNorm, 1): return .gamma
+        case (.layerNorm, 1), (.groupNorm, 1), (.rmsNorm, 1): return .gamma
+        case (.rmsNorm, 2): return .residual
         case (.layerNorm, 2), (.groupNorm, 2): return .beta
         case (.binary, 1), (.interleaveHeads, 1): return .other
         case (.unary(.prelu), 1): return .alpha

@@ -31,6 +31,11 @@ public enum GraphOperation: Equatable, Sendable {
     case layerNorm(epsilon: Float)
     /// Inputs: x `[H, W, C]`, gamma `[C]`, beta `[C]`.
     case groupNorm(groups: Int, epsilon: Float)
+    /// Inputs: x `[R, C]`, gamma `[C]`, optional residual `[R, C]`: RMSNorm of (x + residual), gamma times
+    /// x / sqrt(mean(x^2) + epsilon) (transformers' LlamaRMSNorm; DEIMv2's decoder).
+    case rmsNorm(epsilon: Float)
+    /// Inputs: x `[R, C]`. Output `[C]`: the mean of each column (a map's global average pooling).
+    case columnMeans
     /// Inputs: a, b. `b` is a's shape, a row `[C]` broadcast over rows, a column `[R, 1]` broadcast over
     /// columns, or a scalar `[1]`.
     case binary(BinaryOperator)
@@ -174,6 +179,8 @@ extension GraphOperation {
         case .linear: "linear"
         case .layerNorm: "layerNorm"
         case .groupNorm: "groupNorm"
+        case .rmsNorm: "rmsNorm"
+        case .columnMeans: "columnMeans"
         case .binary(let op):
             switch op {
             case .add: "add"

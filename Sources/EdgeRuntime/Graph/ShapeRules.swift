@@ -196,6 +196,20 @@ extension GraphOperation {
             }
             return shapes[0]
 
+        case .rmsNorm(let epsilon):
+            try arity(2...3)
+            try rank(0, 2)
+            guard epsilon > 0, epsilon.isFinite else { throw attribute("epsilon \(epsilon) must be positive") }
+            guard shapes[1] == [shapes[0][1]] else { throw mismatch("gamma \(shapes[1]) for rows of \(shapes[0][1])") }
+            if shapes.count == 3, shapes[2] != shapes[0] { throw mismatch("residual \(shapes[2]) is not \(shapes[0])") }
+            return shapes[0]
+
+        case .columnMeans:
+            try arity(1...1)
+            try rank(0, 2)
+            guard shapes[0][0] >= 1 else { throw mismatch("no rows to average") }
+            return [shapes[0][1]]
+
         case .clamp(let minimum, let maximum):
             try arity(1...1)
             guard minimum <= maximum else { throw attribute("minimum \(minimum) above maximum \(maximum)") }

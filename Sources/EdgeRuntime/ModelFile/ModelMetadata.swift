@@ -93,8 +93,8 @@ extension ModelMetadata {
             return values
         }
         let familyList = try strings("family")
-        guard familyList.count == 1, ["deformable_detr", "dab-detr", "conditional_detr", "rt_detr", "rt_detr_v2", "d_fine"].contains(familyList[0]) else {
-            throw .invalidMetadata(key: "family", detail: "expected one of deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2, d_fine")
+        guard familyList.count == 1, ["deformable_detr", "dab-detr", "conditional_detr", "rt_detr", "rt_detr_v2", "d_fine", "deimv2"].contains(familyList[0]) else {
+            throw .invalidMetadata(key: "family", detail: "expected one of deformable_detr, dab-detr, conditional_detr, rt_detr, rt_detr_v2, d_fine, deimv2")
         }
         let side = Int64(RuntimeLimits.maximumInputSide)
         let size = try integers("input.size", count: 2, range: 1...side)

@@ -10,6 +10,7 @@ public enum OperationCoding {
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
         case upsampleNearest, averagePool2d, quantizedUnary
         case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean, groupWeightedSum, quantizedDepthwiseConv2d
+        case rmsNorm, columnMeans
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -49,6 +50,10 @@ public enum OperationCoding {
             return (.layerNorm, [float(epsilon)])
         case .groupNorm(let groups, let epsilon):
             return (.groupNorm, [int(groups), float(epsilon)])
+        case .rmsNorm(let epsilon):
+            return (.rmsNorm, [float(epsilon)])
+        case .columnMeans:
+            return (.columnMeans, [])
         case .binary(let op):
             return (.binary, [UInt64(op.rawValue)])
         case .unary(let op):
@@ -158,6 +163,12 @@ public enum OperationCoding {
         case .distanceToBox:
             try expect(1)
             return .distanceToBox(regScale: try float(0))
+        case .rmsNorm:
+            try expect(1)
+            return .rmsNorm(epsilon: try float(0))
+        case .columnMeans:
+            try expect(0)
+            return .columnMeans
         case .groupWeightedSum:
             try expect(1)
             return .groupWeightedSum(groupSize: try int(0, limit: 4096))

@@ -63,7 +63,9 @@ extension RTDETRBuilder {
         for layer in 0..<config.decoderLayers {
             let prefix = "model.decoder.layers.\(layer)"
             let last = layer == config.decoderLayers - 1
-            let unclamped = try builder.mlp(reference, "model.decoder.query_pos_head", hidden: 2 * d, outputs: d, layers: 2)
+            let unclamped = deimv2 == nil
+                ? try builder.mlp(reference, "model.decoder.query_pos_head", hidden: 2 * d, outputs: d, layers: 2)
+                : try activatedMLP(reference, "model.decoder.query_pos_head", hidden: d, outputs: d, layers: 3, activation: config.activation)
             let position = try builder.add(.clamp(minimum: -10, maximum: 10), [unclamped], name: "\(prefix).query_pos")
             target = try gatedDecoderLayer(target, position: position, reference: reference, memory: memory, levels: levels,
                                            points: dFine.decoderPoints, prefix: prefix)
@@ -77,7 +79,7 @@ extension RTDETRBuilder {
             // bbox_embed[i](h + previous h) + previous corners (h and the corners are detached in training only).
             var boxInput = target
             if let previousTarget { boxInput = try builder.binary(.add, target, previousTarget, name: "\(prefix).box_input") }
-            var corners = try builder.mlp(boxInput, "model.decoder.bbox_embed.\(layer)", hidden: d, outputs: 4 * bins, layers: 3)
+            var corners = try builder.mlp(boxInput, "model.decoder.bbox_embed.\(try boxHead(layer))", hidden: d, outputs: 4 * bins, layers: 3)
             if let previousCorners { corners = try builder.binary(.add, corners, previousCorners, name: "\(prefix).corners") }
             // DFineIntegral: softmax over each edge's bins, dotted with W(n).
             let probabilities = try builder.add(.softmax(groupSize: bins), [corners], name: "\(prefix).corner_probabilities")
@@ -108,24 +110,41 @@ extension RTDETRBuilder {
         let epsilon = rt.layerNormEpsilon
         let attended = try selfAttention(x, position: position, prefix: "\(prefix).self_attn", heads: config.decoderHeads,
                                          residual: x)
-        let target = try builder.layerNorm(attended, "\(prefix).self_attn_layer_norm", epsilon: epsilon)
+        let target = deimv2 == nil ? try builder.layerNorm(attended, "\(prefix).self_attn_layer_norm", epsilon: epsilon)
+            : try rmsNorm(attended, "\(prefix).self_attn_layer_norm")
         let query = try builder.binary(.add, target, position, name: "\(prefix).encoder_attn.query")
         try checkPointScales("\(prefix).encoder_attn.num_points_scale", points: points)
         let sampled = try builder.deformableSampling(
             query: query, value: memory, reference: reference, prefix: "\(prefix).encoder_attn", levels: levels,
             heads: config.decoderHeads, points: points, method: rt.samplingMethod, offsetScale: rt.offsetScale)
-        // DFineGate: sigmoid(gate([residual, sampled])) split in two weighs the residual and the sample.
+        if let deimv2 {
+            return try deimv2LayerTail(target: target, sampled: sampled, prefix: prefix, gateway: deimv2.gateway)
+        }
+        let (kept, added) = try gates(target: target, sampled: sampled, prefix: prefix)
+        let gated = try builder.layerNorm(kept, "\(prefix).gateway.norm", residual: added, epsilon: 1e-5)
+        let h = try builder.linearWithActivation(gated, "\(prefix).fc1", outputs: config.decoderFFNDim, activation: config.activation)
+        let y = try builder.linear(h, "\(prefix).fc2", outputs: d, residual: gated)
+        return try builder.layerNorm(y, "\(prefix).final_layer_norm", epsilon: epsilon)
+    }
+
+    /// DFineGate before its norm: sigmoid(gate([residual, sampled])) split in two weighs the residual and the
+    /// sample; returns the two products, which the norm adds.
+    func gates(target: ValueID, sampled: ValueID, prefix: String) throws(BuildError) -> (ValueID, ValueID) {
         let both = try builder.add(.concatenateColumns, [target, sampled], name: "\(prefix).gateway.input")
         let gateLogits = try builder.linear(both, "\(prefix).gateway.gate", outputs: 2 * d)
         let gates = try builder.sigmoid(gateLogits, name: "\(prefix).gateway.gates")
         let gate1 = try builder.slice(gates, start: 0, count: d, name: "\(prefix).gateway.gate1")
         let gate2 = try builder.slice(gates, start: d, count: d, name: "\(prefix).gateway.gate2")
-        let kept = try builder.binary(.multiply, gate1, target, name: "\(prefix).gateway.residual")
-        let added = try builder.binary(.multiply, gate2, sampled, name: "\(prefix).gateway.sampled")
-        let gated = try builder.layerNorm(kept, "\(prefix).gateway.norm", residual: added, epsilon: 1e-5)
-        let h = try builder.linearWithActivation(gated, "\(prefix).fc1", outputs: config.decoderFFNDim, activation: config.activation)
-        let y = try builder.linear(h, "\(prefix).fc2", outputs: d, residual: gated)
-        return try builder.layerNorm(y, "\(prefix).final_layer_norm", epsilon: epsilon)
+        return (try builder.binary(.multiply, gate1, target, name: "\(prefix).gateway.residual"),
+                try builder.binary(.multiply, gate2, sampled, name: "\(prefix).gateway.sampled"))
+    }
+
+    /// The box head of decoder layer `layer`: its own, or with DEIMv2's `share_bbox_head` the one head, which
+    /// transformers 5.23 saves under whichever layer's name it meets last (the first one present is read).
+    private func boxHead(_ layer: Int) throws(BuildError) -> Int {
+        guard deimv2?.sharedBoxHead == true else { return layer }
+        for index in 0..<config.decoderLayers where builder.has("model.decoder.bbox_embed.\(index).layers.0.weight") { return index }
+        throw .checkpoint(.missingTensor(file: builder.checkpoint.weights.name, tensor: "model.decoder.bbox_embed.0.layers.0.weight"))
     }
 
     /// `model.decoder.reg_scale` or `.up` ([1] parameters transformers loads over the config's values).

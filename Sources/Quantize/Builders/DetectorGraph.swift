@@ -29,7 +29,7 @@ public enum DetectorGraph {
             return try DABDETRBuilder(builder: builder, config: config, inputHeight: height, inputWidth: width).build()
         case .conditionalDETR:
             return try ConditionalDETRBuilder(builder: builder, config: config, inputHeight: height, inputWidth: width).build()
-        case .rtDETR, .rtDETRv2, .dFine:
+        case .rtDETR, .rtDETRv2, .dFine, .deimv2:
             guard let rt = config.rtDETR else { throw .unsupported("config.json: \(config.family.rawValue) without its settings") }
             return try RTDETRBuilder(builder: builder, config: config, rt: rt, inputHeight: height, inputWidth: width).build()
         }

@@ -49,6 +49,10 @@ final class GraphBuilder {
         for layer in ["fc1", "fc2"] where name.contains(".\(layer).") {
             names.append(name.replacingOccurrences(of: ".\(layer).", with: ".mlp.\(layer)."))
         }
+        // D-FINE's and DEIMv2's encoder FFN in memory: `mlp.layers.0` and `mlp.layers.1` (DFineMLP).
+        for (index, layer) in ["fc1", "fc2"].enumerated() where name.contains(".\(layer).") {
+            names.append(name.replacingOccurrences(of: ".\(layer).", with: ".mlp.layers.\(index)."))
+        }
         // RT-DETR's AIFI layers: `model.encoder.encoder.N` on the hub, `model.encoder.aifi.N` in memory.
         let aifi = "model.encoder.encoder."
         if name.hasPrefix(aifi) {

@@ -25,6 +25,7 @@ struct RTDETRBuilder {
     var d: Int { config.dModel }
     var hidden: Int { rt.encoderHiddenDim }
     var dFine: DFineConfig? { config.dFine }
+    var deimv2: DEIMv2Options? { config.dFine?.deimv2 }
 
     /// RepVGG/CSP blocks per CSP layer (fixed in RTDetrCSPRepLayer).
     static let cspBlocks = 3
@@ -42,14 +43,25 @@ struct RTDETRBuilder {
             features = try RTDETRResNet(builder: builder, config: config.backbone, downsampleInFirstStage: rt.downsampleInFirstStage,
                                         downsampleInBottleneck: rt.downsampleInBottleneck).build(image)
         }
-        var maps: [ValueID] = []
-        for (level, feature) in features.enumerated() {
-            maps.append(try builder.convolutionBatchNorm(
-                feature, weight: "model.encoder_input_proj.\(level).0.weight", batchNorm: "model.encoder_input_proj.\(level).1",
-                name: "model.encoder_input_proj.\(level)", kernel: 1, stride: 1, padding: 0, activation: .none,
-                outputs: hidden, epsilon: RTDETRResNet.batchNormEpsilon))
+        let encoded: [ValueID]
+        if deimv2?.liteEncoder == true {
+            encoded = try liteEncoder(features[0])
+        } else {
+            var maps: [ValueID] = []
+            for (level, feature) in features.enumerated() {
+                if deimv2 != nil {
+                    // Deimv2ConvEncoder's projections: ConvNormLayers (`conv`, `norm`, batch_norm_eps), no activation.
+                    maps.append(try convolution(feature, "model.conv_encoder.encoder_input_proj.\(level)", kernel: 1, stride: 1,
+                                                outputs: hidden, activated: false))
+                    continue
+                }
+                maps.append(try builder.convolutionBatchNorm(
+                    feature, weight: "model.encoder_input_proj.\(level).0.weight", batchNorm: "model.encoder_input_proj.\(level).1",
+                    name: "model.encoder_input_proj.\(level)", kernel: 1, stride: 1, padding: 0, activation: .none,
+                    outputs: hidden, epsilon: RTDETRResNet.batchNormEpsilon))
+            }
+            encoded = try hybridEncoder(maps)
         }
-        let encoded = try hybridEncoder(maps)
         let (memory, levels) = try decoderSources(encoded)
         builder.graph.markOutput("encoder_last_hidden_state", memory)
         let queries = try selectQueries(memory, levels: levels)
@@ -79,9 +91,8 @@ struct RTDETRBuilder {
                                           outputs: hidden, activated: dFine == nil)
             fpn[fpn.count - 1] = lateral
             let upsampled = try builder.add(.upsampleNearest(factor: 2), [lateral], name: "model.encoder.fpn_upsample.\(index)")
-            let fused = try builder.concatenateChannels([upsampled, maps[stages - index - 1]], name: "model.encoder.fpn_concat.\(index)")
-            let prefix = "model.encoder.fpn_blocks.\(index)"
-            fpn.append(dFine == nil ? try cspLayer(fused, prefix: prefix) : try elanBlock(fused, prefix: prefix))
+            let fused = try fuse(upsampled, maps[stages - index - 1], name: "model.encoder.fpn_concat.\(index)")
+            fpn.append(try encoderBlock(fused, prefix: "model.encoder.fpn_blocks.\(index)"))
         }
         fpn.reverse()
         var pan = [fpn[0]]
@@ -90,11 +101,21 @@ struct RTDETRBuilder {
             let downsampled = dFine == nil
                 ? try convolution(pan[pan.count - 1], downsamplePrefix, kernel: 3, stride: 2, outputs: hidden)
                 : try scDown(pan[pan.count - 1], prefix: downsamplePrefix)
-            let fused = try builder.concatenateChannels([downsampled, fpn[index + 1]], name: "model.encoder.pan_concat.\(index)")
-            let prefix = "model.encoder.pan_blocks.\(index)"
-            pan.append(dFine == nil ? try cspLayer(fused, prefix: prefix) : try elanBlock(fused, prefix: prefix))
+            let fused = try fuse(downsampled, fpn[index + 1], name: "model.encoder.pan_concat.\(index)")
+            pan.append(try encoderBlock(fused, prefix: "model.encoder.pan_blocks.\(index)"))
         }
         return pan
+    }
+
+    /// Two maps joined: side by side (RT-DETR, D-FINE, DEIMv2's `encoder_fuse_op` "cat") or summed (DEIMv2's "sum").
+    private func fuse(_ a: ValueID, _ b: ValueID, name: String) throws(BuildError) -> ValueID {
+        deimv2?.fuseBySum == true ? try builder.binary(.add, a, b, name: name) : try builder.concatenateChannels([a, b], name: name)
+    }
+
+    /// The FPN/PAN block: RT-DETR's CSP layer, D-FINE's ELAN block or DEIMv2's ELAN5 block.
+    private func encoderBlock(_ x: ValueID, prefix: String) throws(BuildError) -> ValueID {
+        if deimv2 != nil { return try elan5Block(x, prefix: prefix) }
+        return dFine == nil ? try cspLayer(x, prefix: prefix) : try elanBlock(x, prefix: prefix)
     }
 
     /// RTDetrAIFILayer: the map as tokens through `encoder_layers` transformer encoder layers, with the
@@ -162,7 +183,7 @@ struct RTDETRBuilder {
 
     /// RTDetrRepVggBlock: activation(BN(conv3x3(x)) + BN(conv1x1(x))), both branches folded into one
     /// 3x3 convolution (the 1x1 kernel added at the centre tap, the biases summed).
-    private func repVGG(_ x: ValueID, prefix: String) throws(BuildError) -> ValueID {
+    func repVGG(_ x: ValueID, prefix: String) throws(BuildError) -> ValueID {
         let channels = builder.columns(x)
         let epsilon = rt.batchNormEpsilon
         // RTDetrRepVggBlock keeps the width: both branches have as many outputs as inputs.
@@ -229,7 +250,10 @@ struct RTDETRBuilder {
         for level in 0..<config.numFeatureLevels {
             let extra = level >= maps.count
             let prefix = "model.decoder_input_proj.\(level)"
-            let source = identity ? maps[min(level, maps.count - 1)] : try builder.convolutionBatchNorm(
+            let source = identity ? maps[min(level, maps.count - 1)]
+                : deimv2 != nil ? try convolution(extra ? maps[maps.count - 1] : maps[level], prefix, kernel: extra ? 3 : 1,
+                                                  stride: extra ? 2 : 1, outputs: d, activated: false)
+                : try builder.convolutionBatchNorm(
                 extra ? maps[maps.count - 1] : maps[level], weight: "\(prefix).0.weight", batchNorm: "\(prefix).1",
                 name: prefix, kernel: extra ? 3 : 1, stride: extra ? 2 : 1, padding: extra ? 1 : 0, activation: .none,
                 outputs: d, epsilon: rt.batchNormEpsilon)

@@ -21,11 +21,16 @@ enum BackboneKeyMapping {
     static let canonicalPrefix = "backbone."
     static let huggingFacePrefix = "model.backbone.conv_encoder.model."
     static let rtDETRPrefix = "model.backbone.model."
+    /// DEIMv2 keeps its backbone in `conv_encoder` (with the encoder input projections).
+    static let deimv2Prefix = "model.conv_encoder.model."
+
+    /// Where RT-DETR's ResNet-vd and D-FINE's and DEIMv2's HGNetV2 tensors live.
+    static func realTimePrefix(for family: DetectorFamily) -> String { family == .deimv2 ? deimv2Prefix : rtDETRPrefix }
 
     static func timmPrefix(for family: DetectorFamily) -> String {
         switch family {
         case .dabDETR: "model.backbone.conv_encoder.model._backbone."
-        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2, .dFine: "model.backbone.conv_encoder.model."
+        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2, .dFine, .deimv2: "model.backbone.conv_encoder.model."
         }
     }
 
@@ -35,7 +40,7 @@ enum BackboneKeyMapping {
         case .timm: timmPrefix(for: family) + "conv1.weight"
         case .huggingFaceResNet: huggingFacePrefix + "embedder.embedder.convolution.weight"
         case .rtDETRResNet: rtDETRPrefix + "embedder.embedder.0.convolution.weight"
-        case .hgNetV2: rtDETRPrefix + "embedder.stem1.convolution.weight"
+        case .hgNetV2: realTimePrefix(for: family) + "embedder.stem1.convolution.weight"
         }
     }
 
@@ -54,8 +59,9 @@ enum BackboneKeyMapping {
             guard key.hasPrefix(huggingFacePrefix) else { return nil }
             return huggingFaceResNetName(key.dropFirst(huggingFacePrefix.count)).map { canonicalPrefix + $0 }
         case .rtDETRResNet, .hgNetV2:
-            guard key.hasPrefix(rtDETRPrefix) else { return nil }
-            return canonicalPrefix + key.dropFirst(rtDETRPrefix.count)
+            let prefix = realTimePrefix(for: family)
+            guard key.hasPrefix(prefix) else { return nil }
+            return canonicalPrefix + key.dropFirst(prefix.count)
         }
     }
 

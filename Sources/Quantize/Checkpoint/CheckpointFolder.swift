@@ -89,7 +89,7 @@ public final class CheckpointFolder {
         let family = config.family
         let layout: BackboneKeyLayout
         if family.usesHybridEncoder {
-            layout = family == .dFine ? .hgNetV2 : .rtDETRResNet
+            layout = family == .dFine || family == .deimv2 ? .hgNetV2 : .rtDETRResNet
             guard weights.info(BackboneKeyMapping.stemKey(for: layout, family: family)) != nil else {
                 throw .missingTensor(file: weights.name, tensor: BackboneKeyMapping.stemKey(for: layout, family: family))
             }

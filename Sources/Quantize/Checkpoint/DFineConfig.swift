@@ -23,9 +23,12 @@ public struct DFineConfig: Sendable, Equatable {
     public var elanBlocks: Int
     /// `round(hidden_expansion * encoder_hidden_dim // 2)`: an ELAN block's branch width.
     public var elanBranchChannels: Int
+    /// DEIMv2's options (`model_type` deimv2); nil for D-FINE.
+    public var deimv2: DEIMv2Options?
 
     init(_ json: JSONFields, backbone: HGNetV2Config, decoderLayers: Int, numFeatureLevels: Int,
-         encoderHiddenDim: Int) throws(CheckpointError) {
+         encoderHiddenDim: Int, deimv2: DEIMv2Options? = nil) throws(CheckpointError) {
+        self.deimv2 = deimv2
         let file = json.file
         func refuse(_ field: String, _ value: Any, _ note: String) -> CheckpointError {
             .unsupportedValue(file: file, field: field, value: "\(value)", note: note)
@@ -80,5 +83,40 @@ public struct DFineConfig: Sendable, Equatable {
         guard elanBranchChannels >= 1 else {
             throw refuse("hidden_expansion", expansion, "hidden_expansion x encoder_hidden_dim // 2 is below one channel")
         }
+    }
+}
+
+/// What DEIMv2 (`model_type` deimv2, transformers' `Deimv2Config`) changes in D-FINE: RMSNorm and SwiGLU
+/// decoder layers (always), and these choices. Only the HGNetV2 sizes are imported: DINOv3 backbones
+/// (`backbone_config.model_type` dinov3_vit) are refused.
+public struct DEIMv2Options: Sendable, Equatable {
+    /// `encoder_type` "lite" (Atto, Femto, Pico): no AIFI, one backbone map and an average-pooled one
+    /// fused by FPN/PAN blocks; "hybrid": D-FINE's encoder with DEIMv2's blocks.
+    public var liteEncoder: Bool
+    /// `encoder_fuse_op` "sum" (DEIMv2's) or "cat" (D-FINE's): how the hybrid encoder joins two maps.
+    public var fuseBySum: Bool
+    /// `use_gateway`: the gate after cross-attention; otherwise a residual RMSNorm.
+    public var gateway: Bool
+    /// `share_bbox_head`: one box head for every decoder layer.
+    public var sharedBoxHead: Bool
+    /// `encoder_has_trailing_conv`: the CSP layers end with a 3x3 convolution.
+    public var trailingConvolution: Bool
+
+    init(_ json: JSONFields, backboneMaps: Int) throws(CheckpointError) {
+        func refuse(_ field: String, _ value: Any, _ note: String) -> CheckpointError {
+            .unsupportedValue(file: json.file, field: field, value: "\(value)", note: note)
+        }
+        let encoder = try json.string("encoder_type", default: "hybrid")
+        guard encoder == "hybrid" || encoder == "lite" else { throw refuse("encoder_type", encoder, "expected hybrid or lite") }
+        liteEncoder = encoder == "lite"
+        if liteEncoder && backboneMaps != 1 {
+            throw refuse("backbone_config.out_indices", backboneMaps, "the lite encoder reads one backbone map")
+        }
+        let fuse = try json.string("encoder_fuse_op", default: "sum")
+        guard fuse == "sum" || fuse == "cat" else { throw refuse("encoder_fuse_op", fuse, "expected sum or cat") }
+        fuseBySum = fuse == "sum"
+        gateway = try json.bool("use_gateway", default: true)
+        sharedBoxHead = try json.bool("share_bbox_head", default: false)
+        trailingConvolution = try json.bool("encoder_has_trailing_conv", default: true)
     }
 }

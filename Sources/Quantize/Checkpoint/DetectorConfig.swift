@@ -8,12 +8,15 @@ public enum DetectorFamily: String, Sendable, CaseIterable {
     case rtDETR = "rt_detr"
     case rtDETRv2 = "rt_detr_v2"
     case dFine = "d_fine"
+    case deimv2 = "deimv2"
 
     /// RT-DETR and RT-DETRv2: one builder, v2 differing only in its decoder's sampling.
     public var isRTDETR: Bool { self == .rtDETR || self == .rtDETRv2 }
     /// The real-time families: RT-DETR's hybrid encoder, query selection and config fields (D-FINE
     /// builds on them with its own backbone, encoder blocks and box refinement).
-    public var usesHybridEncoder: Bool { isRTDETR || self == .dFine }
+    public var usesHybridEncoder: Bool { isRTDETR || self == .dFine || self == .deimv2 }
+    /// D-FINE and DEIMv2: HGNetV2 and the fine-grained distribution refinement (`DFineConfig`).
+    public var refinesDistributions: Bool { self == .dFine || self == .deimv2 }
 }
 
 /// The parts of a transformers `config.json` that change what the model computes at inference.
@@ -103,7 +106,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR: 300
         case .deformableDETR, .conditionalDETR: 100
-        case .rtDETR, .rtDETRv2, .dFine: numQueries
+        case .rtDETR, .rtDETRv2, .dFine, .deimv2: numQueries
         }
     }
 
@@ -145,7 +148,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .dabDETR:
             dModel = try positive("hidden_size", default: 256, limit: Limits.width)
-        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2, .dFine:
+        case .deformableDETR, .conditionalDETR, .rtDETR, .rtDETRv2, .dFine, .deimv2:
             // `hidden_size` is an attribute alias of `d_model` in these config classes.
             let widthKey = json.has("d_model") || !json.has("hidden_size") ? "d_model" : "hidden_size"
             dModel = try positive(widthKey, default: 256, limit: Limits.width)
@@ -209,7 +212,7 @@ public struct DetectorConfig: Sendable, Equatable {
             }
             encoderPoints = 0
             // D-FINE may give each level its own count: `DFineConfig.decoderPoints`.
-            decoderPoints = family == .dFine ? 0 : try positive("decoder_n_points", default: 4, limit: Limits.points)
+            decoderPoints = family.refinesDistributions ? 0 : try positive("decoder_n_points", default: 4, limit: Limits.points)
             withBoxRefine = true
             twoStage = false
             twoStageNumProposals = 0
@@ -272,15 +275,16 @@ public struct DetectorConfig: Sendable, Equatable {
         if family.usesHybridEncoder {
             guard activation != "prelu" else { throw refuse(activationKey, activation, "expected relu, gelu or silu") }
             let vd: (Bool, Bool), strides: [Int]
-            if family == .dFine {
+            if family.refinesDistributions {
                 let (hgnet, outIndices) = try HGNetV2Config.parse(json)
                 backbone = BackboneConfig(layout: .hgNetV2, depths: hgnet.stages.map(\.blocks), block: .basic, outIndices: outIndices)
                 (vd, strides) = ((false, false), outIndices.map { hgnet.stageStrides[$0 - 1] })
+                let options = family == .deimv2 ? try DEIMv2Options(json, backboneMaps: outIndices.count) : nil
                 let rt = try RTDETRConfig(json, family: family, backbone: backbone, backboneStrides: strides, vd: vd,
-                                          numFeatureLevels: numFeatureLevels)
+                                          numFeatureLevels: numFeatureLevels, liteEncoder: options?.liteEncoder ?? false)
                 rtDETR = rt
                 dFine = try DFineConfig(json, backbone: hgnet, decoderLayers: decoderLayers, numFeatureLevels: numFeatureLevels,
-                                        encoderHiddenDim: rt.encoderHiddenDim)
+                                        encoderHiddenDim: rt.encoderHiddenDim, deimv2: options)
                 return
             }
             (backbone, vd, strides) = try RTDETRConfig.backbone(json)
@@ -352,7 +356,7 @@ public struct DetectorConfig: Sendable, Equatable {
         switch family {
         case .deformableDETR: numFeatureLevels > 1 ? [2, 3, 4] : [4]
         case .dabDETR, .conditionalDETR: [1, 2, 3, 4]
-        case .rtDETR, .rtDETRv2, .dFine: [2, 3, 4]
+        case .rtDETR, .rtDETRv2, .dFine, .deimv2: [2, 3, 4]
         }
     }
 

@@ -67,7 +67,13 @@ public struct HGNetV2Config: Sendable, Equatable {
             return result
         }
         let downsample = try list("stage_downsample", try fields.optionalBoolArray("stage_downsample"), [false, true, true, true])
-        let strides = try list("stage_downsample_strides", try fields.optionalIntArray("stage_downsample_strides"), [2, 2, 2, 2])
+        // transformers checks every stage list's length but this one's: a longer list (the four-stage default
+        // with fewer stages) is read as far as the stages go.
+        var strides = try fields.optionalIntArray("stage_downsample_strides") ?? [2, 2, 2, 2]
+        guard strides.count >= stageCount else {
+            throw refuse("stage_downsample_strides", strides, "expected at least \(stageCount) entries, one per stage")
+        }
+        strides = Array(strides.prefix(stageCount))
         let light = try list("stage_light_block", try fields.optionalBoolArray("stage_light_block"), [false, false, true, true])
         let kernels = try list("stage_kernel_size", try fields.optionalIntArray("stage_kernel_size"), [3, 3, 5, 5])
         let layers = try list("stage_numb_of_layers", try fields.optionalIntArray("stage_numb_of_layers"), [6, 6, 6, 6])

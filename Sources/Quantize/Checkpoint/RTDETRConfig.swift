@@ -57,8 +57,9 @@ public struct RTDETRConfig: Sendable, Equatable {
 
     /// `backboneStrides`: the stride of each map the backbone returns, which `feat_strides` must list.
     /// D-FINE reads these fields as RT-DETRv2 does, without `decoder_n_levels`.
+    /// `liteEncoder`: DEIMv2's LiteEncoder, which has no AIFI and makes two maps of the backbone's one.
     init(_ json: JSONFields, family: DetectorFamily, backbone: BackboneConfig, backboneStrides: [Int], vd: (Bool, Bool),
-         numFeatureLevels: Int) throws(CheckpointError) {
+         numFeatureLevels: Int, liteEncoder: Bool = false) throws(CheckpointError) {
         let file = json.file
         func refuse(_ field: String, _ value: Any, _ note: String) -> CheckpointError {
             .unsupportedValue(file: file, field: field, value: "\(value)", note: note)
@@ -84,7 +85,7 @@ public struct RTDETRConfig: Sendable, Equatable {
         guard featStrides == backboneStrides else {
             throw refuse("feat_strides", featStrides, "the backbone stages \(backbone.outIndices) have strides \(backboneStrides)")
         }
-        encodeProjLayers = try json.optionalIntArray("encode_proj_layers") ?? [2]
+        encodeProjLayers = liteEncoder ? [] : try json.optionalIntArray("encode_proj_layers") ?? [2]
         let increasing = zip(encodeProjLayers, encodeProjLayers.dropFirst()).allSatisfy { $0 < $1 }
         guard encodeProjLayers.allSatisfy({ (0..<mapCount).contains($0) }), increasing else {
             throw refuse("encode_proj_layers", encodeProjLayers, "expected increasing map indices in 0...\(mapCount - 1)")
@@ -108,11 +109,12 @@ public struct RTDETRConfig: Sendable, Equatable {
             throw refuse("hidden_expansion", expansion, "encoder_hidden_dim x hidden_expansion is below one channel")
         }
         let decoderInChannels = try json.optionalIntArray("decoder_in_channels") ?? [256, 256, 256]
-        guard decoderInChannels.count == mapCount else {
-            throw refuse("decoder_in_channels", decoderInChannels, "expected one entry per encoder map (\(mapCount))")
+        let encoderMaps = liteEncoder ? 2 : mapCount
+        guard decoderInChannels.count == encoderMaps else {
+            throw refuse("decoder_in_channels", decoderInChannels, "expected one entry per encoder map (\(encoderMaps))")
         }
-        guard numFeatureLevels >= mapCount else {
-            throw refuse("num_feature_levels", numFeatureLevels, "below the \(mapCount) encoder maps")
+        guard numFeatureLevels >= encoderMaps else {
+            throw refuse("num_feature_levels", numFeatureLevels, "below the \(encoderMaps) encoder maps")
         }
         decoderInChannelCount = decoderInChannels.count
         decoderInChannelsLast = decoderInChannels.last ?? 0
@@ -144,7 +146,7 @@ public struct RTDETRConfig: Sendable, Equatable {
         (downsampleInFirstStage, downsampleInBottleneck) = vd
         samplingMethod = .bilinear
         offsetScale = 0.5
-        if family == .rtDETRv2 || family == .dFine {
+        if family == .rtDETRv2 || family == .dFine || family == .deimv2 {
             let method = try json.string("decoder_method", default: "default")
             switch method {
             case "default": samplingMethod = .bilinear

@@ -47,3 +47,43 @@ struct NormalizationOp {
         }
     }
 }
+
+/// rmsNorm: rows of x (+ residual) scaled to unit root mean square, times gamma.
+struct RMSNormOp {
+    let x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, gamma: UnsafePointer<Float>
+    let rows: Int, columns: Int, epsilon: Float
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .rmsNorm(let epsilon) = node.operation else { throw .malformedNode(node: node.name, detail: "not an RMSNorm") }
+        self.epsilon = epsilon
+        let shape = preparation.shape(node.x)
+        (rows, columns) = (shape[0], shape[1])
+        x = UnsafePointer(preparation.float(node.x))
+        residual = node[.residual].map { UnsafePointer(preparation.float($0)) }
+        gamma = UnsafePointer(preparation.float(try preparation.operand(.gamma, of: node)))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        rmsNorm(input: x, residual: residual, rows: rows, columns: columns, gamma: gamma, epsilon: epsilon, output: output)
+    }
+}
+
+/// columnMeans: the mean of each column (global average pooling of a flattened map).
+struct ColumnMeansOp {
+    let x: UnsafePointer<Float>
+    let rows: Int, columns: Int
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        let shape = preparation.shape(node.x)
+        (rows, columns) = (shape[0], shape[1])
+        x = UnsafePointer(preparation.float(node.x))
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        columnMeans(x, rows: rows, columns: columns, output: output)
+    }
+}
