@@ -41,7 +41,7 @@ func checkDepthwiseConvolution(_ suite: inout SelfTestSuite) {
 
         let codes = saturatedInt8Values(height * width * channels, &generator)
         let weights = saturatedInt8Values(kernel * kernel * channels, &generator).map { $0 == -128 ? -127 : $0 }
-        let biases = (0..<channels).map { Int32(generator.int(in: 0...8000)) - 4000 }
+        let biases = (0..<channels).map { _ in Int32(generator.int(in: 0...8000)) - 4000 }
         let scales = generator.floats(channels, in: 0.0001...0.02)
         let inputZeroPoint: Int32 = [-128, 127, 0, 17][number % 4]
         let range = Int8OutputRange(zeroPoint: [5, -128, 127, -9][number % 4], relu: relu)
