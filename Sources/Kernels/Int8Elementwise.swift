@@ -84,6 +84,27 @@ public func int8Unary(input: UnsafePointer<Int8>, count: Int, table: Int8UnaryTa
     }
 }
 
+/// `int8Unary` on a block of `rows` rows of `columns` codes, the rows `inputStride` and `outputStride` codes
+/// apart (one input of a column concatenation, requantized into its columns of the output): one call for
+/// the block, so the table is read once and the rows cost no call each.
+public func int8Unary(input: UnsafePointer<Int8>, rows: Int, columns: Int, inputStride: Int, table: Int8UnaryTable,
+                      output: UnsafeMutablePointer<Int8>, outputStride: Int) {
+    if rows <= 0 || columns <= 0 { return }
+    if KernelDispatch.current == .scalar {
+        for row in 0..<rows {
+            int8UnaryReference(table.function, input: input + row * inputStride, count: columns, inputQuantization: table.input,
+                               outputQuantization: table.output, output: output + row * outputStride)
+        }
+        return
+    }
+    table.entries.span.withUnsafeBufferPointer { entries in
+        for row in 0..<rows {
+            let source = input + row * inputStride, destination = output + row * outputStride
+            for column in 0..<columns { destination[column] = entries[Int(UInt8(bitPattern: source[column]))] }
+        }
+    }
+}
+
 /// The scalar reference of `int8Unary`: the rule on every element.
 public func int8UnaryReference(_ function: Int8UnaryFunction, input: UnsafePointer<Int8>, count: Int,
                                inputQuantization: Int8Quantization, outputQuantization: Int8Quantization,

@@ -40,6 +40,16 @@ import Testing
                         int8Unary(input: input, count: input.count, table: table, output: &actual)
                     }
                     #expect(actual == expected, "\(function) \(inputQuantization) -> \(outputQuantization) \(level.name)")
+                    // The block form (a concatenation's columns): rows of 7 read 7 apart, written 10 apart.
+                    let rows = input.count / 7
+                    var block = [Int8](repeating: 0x55, count: rows * 10)
+                    KernelDispatch.withLevel(level) {
+                        int8Unary(input: input, rows: rows, columns: 7, inputStride: 7, table: table, output: &block, outputStride: 10)
+                    }
+                    for row in 0..<rows {
+                        #expect(Array(block[row * 10..<row * 10 + 7]) == Array(expected[row * 7..<row * 7 + 7]), "\(level.name) row \(row)")
+                        #expect(block[row * 10 + 7..<row * 10 + 10].allSatisfy { $0 == 0x55 })
+                    }
                 }
                 for code in -128...127 {
                     let x = Double(inputQuantization.dequantize(Int8(code)))

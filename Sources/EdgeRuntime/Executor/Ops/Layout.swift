@@ -41,14 +41,14 @@ struct ConcatenateColumnsOp {
     func run(_ context: RunContext) {
         var column = 0
         for input in inputs {
-            for row in 0..<rows {
-                let source = input.values + row * input.columns * elementSize
-                let destination = output + (row * columns + column) * elementSize
-                if let table = input.table {
-                    int8Unary(input: source.assumingMemoryBound(to: Int8.self), count: input.columns, table: table,
-                              output: destination.assumingMemoryBound(to: Int8.self))
-                } else {
-                    destination.copyMemory(from: source, byteCount: input.columns * elementSize)
+            if let table = input.table {
+                int8Unary(input: input.values.assumingMemoryBound(to: Int8.self), rows: rows, columns: input.columns,
+                          inputStride: input.columns, table: table,
+                          output: (output + column).assumingMemoryBound(to: Int8.self), outputStride: columns)
+            } else {
+                let bytes = input.columns * elementSize
+                for row in 0..<rows {
+                    (output + (row * columns + column) * elementSize).copyMemory(from: input.values + row * bytes, byteCount: bytes)
                 }
             }
             column += input.columns
