@@ -1,3 +1,7 @@
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
+
 /// Int8 depthwise convolution over an HWC map: for each output pixel and channel c,
 ///
 ///     acc = bias[c] + sum over the taps on the map of (x - inputZeroPoint) * w[tap, c]
@@ -10,7 +14,9 @@
 ///
 /// The accumulators are exact int32 (|acc| <= 255 * 127 * k^2 + |bias|), so the order of the sum does not
 /// matter; the SIMD8 path (over channels, split over output rows on `pool`) then requantizes with the
-/// scalar rule's operations and equals `int8DepthwiseConv2dReference` bit for bit.
+/// scalar rule's operations and equals `int8DepthwiseConv2dReference` bit for bit. On AVX2 the pixels whose
+/// taps all lie on the map take `int8DepthwiseInteriorAVX2` (vpmaddwd on tap pairs, whole 8-channel blocks),
+/// equal to the reference too.
 public func int8DepthwiseConv2d(input: UnsafePointer<Int8>, inputZeroPoint: Int32, height: Int, width: Int, channels: Int,
                                 weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>,
                                 kernel: Int, stride: Int, padding: Int, outputRange: Int8OutputRange,
@@ -26,7 +32,7 @@ public func int8DepthwiseConv2d(input: UnsafePointer<Int8>, inputZeroPoint: Int3
     }
     runTasks(geometry.outputHeight, pool: pool,
              Int8DepthwiseConv2DJob(geometry: geometry, input: input, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias,
-                                    scales: scales, outputRange: outputRange, output: output))
+                                    scales: scales, outputRange: outputRange, output: output, level: KernelDispatch.current))
 }
 
 /// `int8DepthwiseConv2d`'s definition, one output element at a time.
@@ -58,30 +64,59 @@ private struct Int8DepthwiseConv2DJob: ParallelJob {
     let weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>
     let outputRange: Int8OutputRange
     let output: UnsafeMutablePointer<Int8>
+    let level: KernelLevel
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: Int8DepthwiseConv2DJob.self).pointee.run(task: $1, thread: $2) }
     }
 
     func run(task outputY: Int, thread: Int) {
+        let g = geometry
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        let top = outputY * g.stride - g.padding
+        if level >= .avx2, g.channels >= 8, top >= 0, top + g.kernel <= g.height {
+            // Columns whose taps all lie on the map: x * stride - padding >= 0 and ... + kernel <= width.
+            let first = min((g.padding + g.stride - 1) / g.stride, g.outputWidth)
+            let end = g.width - g.kernel + g.padding >= 0 ? min((g.width - g.kernel + g.padding) / g.stride + 1, g.outputWidth) : 0
+            let blocks = g.channels / 8 * 8
+            for outputX in 0..<first { pixel(outputY, outputX, from: 0) }
+            if end > first {
+                int8DepthwiseInteriorAVX2(
+                    firstTap: input + (top * g.width + first * g.stride - g.padding) * g.channels, pixels: end - first,
+                    pixelStride: g.stride * g.channels, rowStride: g.width * g.channels, channels: g.channels, kernel: g.kernel,
+                    weight: weight, bias: bias, inputZeroPoint: inputZeroPoint, scales: scales, lower: outputRange.lowerBound,
+                    upper: outputRange.upperBound, outputZeroPoint: outputRange.zeroPoint,
+                    output: output + (outputY * g.outputWidth + first) * g.channels)
+                if blocks < g.channels {
+                    for outputX in first..<end { pixel(outputY, outputX, from: blocks) }
+                }
+            }
+            for outputX in max(end, first)..<g.outputWidth { pixel(outputY, outputX, from: 0) }
+            return
+        }
+        #endif
+        for outputX in 0..<g.outputWidth { pixel(outputY, outputX, from: 0) }
+    }
+
+    /// One output pixel's channels from `firstChannel` on, eight at a time.
+    @inline(__always)
+    private func pixel(_ outputY: Int, _ outputX: Int, from firstChannel: Int) {
         let channels = geometry.channels
         let zeroPoint = SIMD8<Int32>(repeating: inputZeroPoint)
         let lower = SIMD8<Float>(repeating: outputRange.lowerBound), upper = SIMD8<Float>(repeating: outputRange.upperBound)
         let outputZeroPoint = SIMD8<Int32>(repeating: outputRange.zeroPoint)
-        for outputX in 0..<geometry.outputWidth {
-            let destination = output + (outputY * geometry.outputWidth + outputX) * channels
-            var channel = 0
-            while channel < channels {
-                let lanes = min(8, channels - channel)
-                var accumulator = loadInt32s(bias + channel, count: lanes)
-                geometry.forEachTap(outputY, outputX) { pixel, tap in
-                    accumulator &+= (loadInt8s(input + pixel * channels + channel, count: lanes) &- zeroPoint)
-                        &* loadInt8s(weight + tap * channels + channel, count: lanes)
-                }
-                let scaled = SIMD8<Float>(accumulator) * loadFloats(scales + channel, count: lanes)
-                storeInt8s(requantize(scaled, lower: lower, upper: upper, zeroPoint: outputZeroPoint), destination + channel, count: lanes)
-                channel += 8
+        let destination = output + (outputY * geometry.outputWidth + outputX) * channels
+        var channel = firstChannel
+        while channel < channels {
+            let lanes = min(8, channels - channel)
+            var accumulator = loadInt32s(bias + channel, count: lanes)
+            geometry.forEachTap(outputY, outputX) { pixel, tap in
+                accumulator &+= (loadInt8s(input + pixel * channels + channel, count: lanes) &- zeroPoint)
+                    &* loadInt8s(weight + tap * channels + channel, count: lanes)
             }
+            let scaled = SIMD8<Float>(accumulator) * loadFloats(scales + channel, count: lanes)
+            storeInt8s(requantize(scaled, lower: lower, upper: upper, zeroPoint: outputZeroPoint), destination + channel, count: lanes)
+            channel += 8
         }
     }
 }
