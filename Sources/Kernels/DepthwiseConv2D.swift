@@ -64,6 +64,18 @@ struct DepthwiseGeometry {
         outputWidth = convolutionOutputLength(width, kernel: kernel, stride: stride, padding: padding)
     }
 
+    /// Output rows (and columns) whose taps all lie on the map: top = y * stride - padding >= 0 and
+    /// top + kernel <= height.
+    var interiorRows: Int { interiorCount(outputHeight, length: height) }
+    var interiorColumns: Int { interiorCount(outputWidth, length: width) }
+
+    private func interiorCount(_ outputs: Int, length: Int) -> Int {
+        guard stride > 0, length - kernel + padding >= 0 else { return 0 }
+        let first = min((padding + stride - 1) / stride, outputs)
+        let end = min((length - kernel + padding) / stride + 1, outputs)
+        return max(end - first, 0)
+    }
+
     /// Calls `body(input pixel, tap index)` for the in-map taps of output (y, x), rows then columns:
     /// the order both paths add in. Taps on the zero padding add nothing and are skipped.
     @inline(__always)

@@ -16,23 +16,42 @@ import KernelsAVX2
 /// matter; the SIMD8 path (over channels, split over output rows on `pool`) then requantizes with the
 /// scalar rule's operations and equals `int8DepthwiseConv2dReference` bit for bit. On AVX2 the pixels whose
 /// taps all lie on the map take `int8DepthwiseInteriorAVX2` (vpmaddwd on tap pairs, whole 8-channel blocks),
-/// equal to the reference too.
+/// equal to the reference too. Given `padded` (`int8DepthwisePaddedBytes`), the map is first copied into it
+/// with a border of the zero point, so that every pixel is interior: a padding tap is real 0 and adds
+/// (zp - zp) * w = 0, as the skipped tap does (small maps with 5x5 kernels are mostly border).
 public func int8DepthwiseConv2d(input: UnsafePointer<Int8>, inputZeroPoint: Int32, height: Int, width: Int, channels: Int,
                                 weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>,
                                 kernel: Int, stride: Int, padding: Int, outputRange: Int8OutputRange,
-                                output: UnsafeMutablePointer<Int8>, pool: ThreadPool?) {
-    let geometry = DepthwiseGeometry(height: height, width: width, channels: channels, kernel: kernel, stride: stride,
+                                output: UnsafeMutablePointer<Int8>, padded: UnsafeMutablePointer<Int8>? = nil, pool: ThreadPool?) {
+    var geometry = DepthwiseGeometry(height: height, width: width, channels: channels, kernel: kernel, stride: stride,
                                      padding: padding)
     guard geometry.outputHeight > 0, geometry.outputWidth > 0, channels > 0 else { return }
-    if KernelDispatch.current == .scalar {
+    let level = KernelDispatch.current
+    if level == .scalar {
         int8DepthwiseConv2dReference(input: input, inputZeroPoint: inputZeroPoint, height: height, width: width,
                                      channels: channels, weight: weight, bias: bias, scales: scales, kernel: kernel,
                                      stride: stride, padding: padding, outputRange: outputRange, output: output)
         return
     }
+    var source = input
+    // The copy costs a pass over the map: worth it where the border pixels (the generic path) are over a tenth.
+    let interior = geometry.interiorRows * geometry.interiorColumns
+    if let padded, padding > 0, level >= .avx2, channels >= 8, 10 * interior < 9 * geometry.outputHeight * geometry.outputWidth {
+        pad2d(input: input, height: height, width: width, channels: channels, elementSize: 1, top: padding, left: padding,
+              bottom: padding, right: padding, fill: UInt8(bitPattern: Int8(truncatingIfNeeded: inputZeroPoint)), output: padded)
+        source = UnsafePointer(padded)
+        geometry = DepthwiseGeometry(height: height + 2 * padding, width: width + 2 * padding, channels: channels, kernel: kernel,
+                                     stride: stride, padding: 0)
+    }
+    let input = source
     runTasks(geometry.outputHeight, pool: pool,
              Int8DepthwiseConv2DJob(geometry: geometry, input: input, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias,
-                                    scales: scales, outputRange: outputRange, output: output, level: KernelDispatch.current))
+                                    scales: scales, outputRange: outputRange, output: output, level: level))
+}
+
+/// Bytes of the `padded` buffer `int8DepthwiseConv2d` takes: the map with its padding on every side.
+public func int8DepthwisePaddedBytes(height: Int, width: Int, channels: Int, padding: Int) -> Int {
+    (height + 2 * padding) * (width + 2 * padding) * channels
 }
 
 /// `int8DepthwiseConv2d`'s definition, one output element at a time.

@@ -26,9 +26,6 @@ public func int8DepthwiseInteriorAVX2(firstTap: UnsafePointer<Int8>, pixels: Int
     @inline(__always) func bytes(_ pointer: UnsafePointer<Int8>) -> __m128i {
         _mm_cvtsi64_si128(UnsafeRawPointer(pointer).loadUnaligned(as: Int64.self))
     }
-    @inline(__always) func tapOffset(_ tap: Int) -> Int {
-        (tap / kernel) &* rowStride &+ (tap % kernel) &* channels
-    }
     @inline(__always) func store(_ accumulator: __m256i, _ scale: __m256, _ destination: UnsafeMutablePointer<Int8>) {
         let value = _mm256_mul_ps(_mm256_cvtepi32_ps(accumulator), scale)
         let clamped = _mm256_min_ps(_mm256_max_ps(value, lowerBound), upperBound)
@@ -49,10 +46,17 @@ public func int8DepthwiseInteriorAVX2(firstTap: UnsafePointer<Int8>, pixels: Int
             let group = min(4, pixels &- pixel)
             let base = firstTap + (pixel &* pixelStride &+ channel)
             var s0 = initial, s1 = initial, s2 = initial, s3 = initial
-            var tap = 0
+            // The taps' offsets advance row by row without a division: (tapRow, tapColumn) follows `tap`.
+            var tap = 0, tapRow = 0, tapColumn = 0
+            @inline(__always) func nextOffset() -> Int {
+                let offset = tapRow &* rowStride &+ tapColumn &* channels
+                tapColumn &+= 1
+                if tapColumn == kernel { tapColumn = 0; tapRow &+= 1 }
+                return offset
+            }
             while tap < taps {
                 let second = tap &+ 1 < taps
-                let firstOffset = tapOffset(tap), secondOffset = second ? tapOffset(tap &+ 1) : firstOffset
+                let firstOffset = nextOffset(), secondOffset = second ? nextOffset() : firstOffset
                 let zero = _mm_setzero_si128()
                 let w = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(bytes(weight + (tap &* channels &+ channel)),
                                                                second ? bytes(weight + ((tap &+ 1) &* channels &+ channel)) : zero))

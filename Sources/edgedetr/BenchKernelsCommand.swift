@@ -74,6 +74,55 @@ struct BenchKernelsCommand: ParsableCommand {
         let (int8Time, floatTime) = deformable(pool: pool)
         print(String(format: "| deformable core 5440q x 8h x 4l x 4p, d=32 | %.2f | - | - | - | %.2f | - | - | %.2fx |",
                      int8Time * 1e3, floatTime * 1e3, floatTime / int8Time))
+        depthwiseTable(pool: pool)
+    }
+
+    /// Depthwise convolutions (HGNetV2, D-FINE's SCDown) do k^2 MACs per output byte: memory-bound, so they
+    /// are reported as the bytes they read and write per second against a copy of the same bytes (memcpy).
+    func depthwiseTable(pool: ThreadPool?) {
+        print()
+        print("| depthwise (D-FINE-N shapes) | int8 ms | int8 GMAC/s | int8 GB/s | % of copy | fp32 ms | fp32 GB/s | % of copy | copy GB/s |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for (size, channels, kernel, stride) in [(160, 64, 3, 2), (40, 64, 5, 1), (80, 256, 3, 2), (20, 512, 5, 1)] {
+            let outputSize = convolutionOutputLength(size, kernel: kernel, stride: stride, padding: kernel / 2)
+            let (inputCount, outputCount) = (size * size * channels, outputSize * outputSize * channels)
+            let input = randomBytes(inputCount, seed: 5), weights = randomBytes(kernel * kernel * channels, seed: 6)
+            let bias = [Int32](repeating: 100, count: channels), scales = [Float](repeating: 1.0 / 4096, count: channels)
+            var output = [Int8](repeating: 0, count: outputCount)
+            // With the padded copy the runtime gives it (from the shared scratch).
+            var padded = [Int8](repeating: 0, count: int8DepthwisePaddedBytes(height: size, width: size, channels: channels,
+                                                                              padding: kernel / 2))
+            let int8Time = measure {
+                padded.withUnsafeMutableBufferPointer { buffer in
+                    int8DepthwiseConv2d(input: input, inputZeroPoint: 3, height: size, width: size, channels: channels, weight: weights,
+                                        bias: bias, scales: scales, kernel: kernel, stride: stride, padding: kernel / 2,
+                                        outputRange: Int8OutputRange(zeroPoint: -5, relu: true), output: &output,
+                                        padded: buffer.baseAddress, pool: pool)
+                }
+            }
+            let floatInput = input.map { Float($0) / 128 }, floatWeights = weights.map { Float($0) / 128 }
+            let floatBias = [Float](repeating: 0.1, count: channels)
+            var floatOutput = [Float](repeating: 0, count: outputCount)
+            let floatTime = measure {
+                depthwiseConv2d(input: floatInput, height: size, width: size, channels: channels, weight: floatWeights, bias: floatBias,
+                                kernel: kernel, stride: stride, padding: kernel / 2, relu: true, output: &floatOutput, pool: pool)
+            }
+            // The copy: the same bytes read and written (input + output), memcpy on this thread.
+            let copyBytes = inputCount * 4 + outputCount * 4
+            var source = [UInt8](repeating: 1, count: copyBytes), destination = [UInt8](repeating: 0, count: copyBytes)
+            let copyTime = measure {
+                destination.withUnsafeMutableBytes { to in source.withUnsafeMutableBytes { from in
+                    _ = memcpy(to.baseAddress!, from.baseAddress!, copyBytes / 2)
+                } }
+            }
+            let copyRate = Double(copyBytes) / copyTime / 1e9
+            let int8Rate = Double(inputCount + outputCount) / int8Time / 1e9
+            let floatRate = Double(4 * (inputCount + outputCount)) / floatTime / 1e9
+            let macs = Double(outputCount * kernel * kernel)
+            print(String(format: "| %dx%dx%d k%d s%d | %.3f | %.1f | %.1f | %.0f%% | %.3f | %.1f | %.0f%% | %.1f |", size, size, channels,
+                         kernel, stride, int8Time * 1e3, macs / int8Time / 1e9, int8Rate, 100 * int8Rate / copyRate, floatTime * 1e3,
+                         floatRate, 100 * floatRate / copyRate, copyRate))
+        }
     }
 
     func report(_ name: String, macs: Double, _ int8Time: Double, _ floatTime: Double, _ int8Peak: Double,

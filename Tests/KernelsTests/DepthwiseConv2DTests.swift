@@ -168,13 +168,21 @@ import Kernels
             if relu { #expect(expected.allSatisfy { $0 >= -7 }) }
             for level in int8Levels {
                 eachPool([nil, 3]) { pool in
-                    var actual = [Int8](repeating: 0x55, count: count)
-                    KernelDispatch.withLevel(level) {
-                        int8DepthwiseConv2d(input: input, inputZeroPoint: inputZeroPoint, height: height, width: width, channels: channels,
-                                            weight: weight, bias: bias, scales: scales, kernel: kernel, stride: stride, padding: padding,
-                                            outputRange: range, output: &actual, pool: pool)
+                    // Without the padded buffer (border pixels on the generic path) and with it (every pixel interior).
+                    var padded = [Int8](repeating: 0x33, count: int8DepthwisePaddedBytes(height: height, width: width,
+                                                                                         channels: channels, padding: padding))
+                    for usePadded in [false, true] {
+                        var actual = [Int8](repeating: 0x55, count: count)
+                        KernelDispatch.withLevel(level) {
+                            padded.withUnsafeMutableBufferPointer { buffer in
+                                int8DepthwiseConv2d(input: input, inputZeroPoint: inputZeroPoint, height: height, width: width,
+                                                    channels: channels, weight: weight, bias: bias, scales: scales, kernel: kernel,
+                                                    stride: stride, padding: padding, outputRange: range, output: &actual,
+                                                    padded: usePadded ? buffer.baseAddress : nil, pool: pool)
+                            }
+                        }
+                        #expect(actual == expected, "\(level) \(height)x\(width)x\(channels) k\(kernel) s\(stride) padded \(usePadded)")
                     }
-                    #expect(actual == expected, "\(level) \(height)x\(width)x\(channels) k\(kernel) s\(stride)")
                 }
             }
         }

@@ -54,11 +54,15 @@ struct QuantizedDepthwiseConv2DOp {
         bias = UnsafePointer(preparation.pointers[try preparation.operand(.bias, of: node).index].assumingMemoryBound(to: Int32.self))
         scales = UnsafePointer(preparation.float(try preparation.operand(.scales, of: node)))
         output = preparation.int8(node.output)
+        // The padded copy of the map lives in the shared scratch (counted in floats).
+        let paddedBytes = int8DepthwisePaddedBytes(height: height, width: width, channels: channels, padding: padding)
+        preparation.needScratch(elements: (paddedBytes + 3) / 4)
     }
 
     func run(_ context: RunContext) {
         int8DepthwiseConv2d(input: x, inputZeroPoint: inputZeroPoint, height: height, width: width, channels: channels,
                             weight: weight, bias: bias, scales: scales, kernel: kernel, stride: stride, padding: padding,
-                            outputRange: outputRange, output: output, pool: context.pool)
+                            outputRange: outputRange, output: output,
+                            padded: UnsafeMutableRawPointer(context.scratch).assumingMemoryBound(to: Int8.self), pool: context.pool)
     }
 }
