@@ -97,6 +97,10 @@ public struct GraphQuantizer {
     private var readAsInt8: [Bool]
     /// Source values that depend on constants only (the same for every image).
     private var constantDerived: [Bool]
+    /// For a value whose one consumer is a `clamp` (HGNetV2's affine blocks folded into their convolution,
+    /// the clamp in place of the ReLU), that clamp's output: the producer writes int8 at the clamped range,
+    /// as a fused ReLU's producer does, instead of spending codes on values the clamp removes.
+    private var clampedBy: [ValueID?]
 
     public init(source: Graph, statistics: ActivationStatistics, options: QuantizationOptions) {
         self.source = source
@@ -107,6 +111,7 @@ public struct GraphQuantizer {
         weightOnlyVersion = Array(repeating: nil, count: source.values.count)
         producedInt8 = Array(repeating: false, count: source.values.count)
         readAsInt8 = Array(repeating: false, count: source.values.count)
+        clampedBy = Array(repeating: nil, count: source.values.count)
         constantDerived = source.values.map { if case .constant = $0.source { true } else { false } }
         for node in source.nodes where node.inputs.allSatisfy({ constantDerived[$0.index] }) {
             constantDerived[node.output.index] = true
@@ -116,6 +121,17 @@ public struct GraphQuantizer {
                 readAsInt8[input.index] = true
             }
         }
+        var consumers = [Int](repeating: 0, count: source.values.count)
+        for node in source.nodes { for input in node.inputs { consumers[input.index] += 1 } }
+        for output in source.outputs { consumers[output.value.index] += 1 }
+        for node in source.nodes where consumers[node.x.index] == 1 {
+            if case .clamp = node.operation { clampedBy[node.x.index] = node.output }
+        }
+    }
+
+    /// The int8 range a layer writes its output at: its own calibrated range, or its clamp's.
+    private func outputQuantization(_ value: ValueID) -> Int8Quantization {
+        activationQuantization(clampedBy[value.index] ?? value)
     }
 
     /// Whether `node` would read its input at `position` in int8 (when that input is int8).
@@ -311,7 +327,7 @@ public struct GraphQuantizer {
         let weightShape = source.shape(of: weight)
         let (weights, bias) = (source.constants[w], source.constants[b])
         let channels = weightShape.last ?? 0
-        let outputQuantization = activationQuantization(node.output)
+        let outputQuantization = outputQuantization(node.output)
         var largest = [Float](repeating: 0, count: channels)
         for index in 0..<weights.count { largest[index % channels] = max(largest[index % channels], abs(weights.pointer[index])) }
         let weightScales = largest.map { $0 > 0 ? $0 / 127 : 1 }
@@ -344,7 +360,7 @@ public struct GraphQuantizer {
         let weightShape = source.shape(of: weight)
         let bias = source.constants[b]
         let outputs = weightShape[0]
-        let outputQuantization: Int8Quantization? = readAsInt8[node.output.index] ? activationQuantization(node.output) : nil
+        let outputQuantization: Int8Quantization? = readAsInt8[node.output.index] ? outputQuantization(node.output) : nil
         let (quantizedWeights, weightScales) = Self.quantizePerChannel(source.constants[w], outputs: outputs)
         var quantizedBias = [Int32](repeating: 0, count: outputs)
         var scales = [Float](repeating: 0, count: outputs)
