@@ -45,8 +45,9 @@ public struct ActivationStatistics: Sendable {
                     if pass == 0 { statistics.observeRange(input, value: value.index) } else { statistics.observeHistogram(input, value: value.index) }
                 }
                 _ = try executor.run(input: input) { nodeIndex in
+                    // Reshapes too: an int8 layer may read a reshaped float value (D-FINE's channel halves, a
+                    // concatenated map), and its quantize node needs that value's range.
                     let value = graph.nodes[nodeIndex].output
-                    if case .reshape = graph.nodes[nodeIndex].operation { return }
                     let data = executor.floatValues(of: value)
                     if pass == 0 {
                         statistics.observeRange(data, value: value.index)
