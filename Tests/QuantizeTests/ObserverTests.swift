@@ -127,9 +127,10 @@ import Testing
         }
         #expect(search.sensitivities.map(\.layer).sorted() == candidates.sorted())
         #expect(candidates.count < PrecisionSearch.candidates(in: quantizer.floatGraph).count)
+        // The target cannot be met: the answer is the best prefix of the sensitivity order up to the limit.
         let limit = Int(Double(search.sensitivities.count) * 0.1)
-        #expect(!search.targetMet && search.keptFloat.count == limit)
-        #expect(search.keptFloat == search.sensitivities.prefix(limit).map(\.layer))
+        #expect(!search.targetMet && search.keptFloat.count <= limit)
+        #expect(search.keptFloat == search.sensitivities.prefix(search.keptFloat.count).map(\.layer))
         #expect(search.drift.combined <= search.allInt8Drift.combined)
         // The kept layers really are float32 in the written graph.
         for layer in search.keptFloat {

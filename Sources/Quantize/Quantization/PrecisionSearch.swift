@@ -85,7 +85,7 @@ public struct DriftReference {
 /// Automatic mixed precision over a set of candidate layers: when the candidates all in int8 miss
 /// the drift target, measure each one's sensitivity (the output drift when only that layer runs
 /// int8), then keep the most sensitive in float32, one more at a time in sensitivity order, until
-/// the rest in int8 meets the target.
+/// the rest in int8 meets the target, or, at the float layer limit, the best of the mixes measured.
 public struct PrecisionSearch {
     public struct Sensitivity: Sendable {
         public var layer: String
@@ -144,10 +144,16 @@ public struct PrecisionSearch {
         var kept: [String] = []
         var current = allInt8
         // Drift is not monotone in the number of float layers, but it is close: walk the order and
-        // stop at the first mix that meets the target.
+        // stop at the first mix that meets the target. When the limit comes first, the mix with the
+        // lowest drift measured on the way (possibly none: every candidate in int8) is the answer.
+        var best = (count: 0, drift: allInt8)
         while !current.meets(target), kept.count < min(maximumFloat, order.count) {
             kept.append(order[kept.count].layer)
             current = try drift(keeping: Set(kept))
+            if current < best.drift { best = (kept.count, current) }
+        }
+        if !current.meets(target) {
+            (kept, current) = (Array(kept.prefix(best.count)), best.drift)
         }
         return Result(sensitivities: order, keptFloat: kept, drift: current, allInt8Drift: allInt8, targetMet: current.meets(target))
     }
