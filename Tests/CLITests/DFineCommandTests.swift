@@ -46,6 +46,24 @@ import Testing
         }
     }
 
+    /// DEIMv2's share_bbox_head: transformers 5.23 saves the one head under the last layer's name only; the
+    /// import reads it from there for every layer, and names the first layer's head when there is none.
+    @Test func sharedBoxHeadIsReadFromWhereverItWasSaved() throws {
+        let folder = try DetectCommandTests.temporaryDirectory().appendingPathComponent("model")
+        try FileManager.default.copyItem(atPath: DetectCommandTests.repository.appendingPathComponent("Tests/Fixtures/models/deimv2_lite").path,
+                                         toPath: folder.path)
+        let path = folder.appendingPathComponent("config.json")
+        let config = try String(contentsOf: path, encoding: .utf8)
+            .replacingOccurrences(of: "\"share_bbox_head\": false", with: "\"share_bbox_head\": true")
+        try config.write(to: path, atomically: true, encoding: .utf8)
+        try DetectCommandTests.rewriteWeights(folder) { tensors in tensors.removeAll { $0.0.hasPrefix("model.decoder.bbox_embed.0.") } }
+        let run = try DetectCommandTests.edgedetr(["detect", "--model", folder.path, "--threshold", "0", "--top-k", "2", DetectCommandTests.image])
+        #expect(run.status == 0 && run.standardOutput.split(separator: "\n").count == 2, "\(run.standardError)")
+        try DetectCommandTests.rewriteWeights(folder) { tensors in tensors.removeAll { $0.0.hasPrefix("model.decoder.bbox_embed.") } }
+        DetectCommandTests.expectOneLineError(try DetectCommandTests.edgedetr(["detect", "--model", folder.path, DetectCommandTests.image]),
+                                              contains: "model.decoder.bbox_embed.0.layers.0.weight")
+    }
+
     @Test func backboneFieldItCannotRunIsNamed() throws {
         let folder = try Self.copyOfFixture()
         let path = folder.appendingPathComponent("config.json")
