@@ -2,7 +2,9 @@ import EdgeRuntime
 import Foundation
 
 /// How far a quantized graph's detections are from the float graph's, on the detections that
-/// matter: for each image, the `topK` (query, class) pairs the float model scores highest.
+/// matter: for each image, the `topK` (query, class) pairs the float model scores highest, each
+/// against the quantized model's query whose box is nearest (the same query, unless the queries were
+/// selected by score and a small change reordered them: RT-DETR, D-FINE).
 public struct OutputDrift: Sendable, Comparable {
     /// Mean |sigmoid(logit) difference| over the float top-k pairs.
     public var score: Double
@@ -60,14 +62,22 @@ public struct DriftReference {
             let outputs = try executor.run(input: input)
             let logits = Self.output(DetectorOutput.logits, outputs).values
             let predicted = Self.output(DetectorOutput.boxes, outputs).values
-            var queries = Set<Int>()
+            let queryCount = predicted.count / 4
             for pair in pairs[index] {
-                score += Double(abs(Self.sigmoid(logits[pair.query * labels + pair.label]) - pair.score))
+                // The quantized query whose box is nearest the float one (L1); ties keep the
+                // lower index, so a model whose queries keep their order matches query to query.
+                let reference = boxes[index][(pair.query * 4)..<(pair.query * 4 + 4)]
+                var nearest = pair.query, nearestDistance = Double.infinity
+                for query in 0..<queryCount {
+                    var distance = 0.0
+                    for c in 0..<4 { distance += Double(abs(predicted[query * 4 + c] - reference[reference.startIndex + c])) }
+                    if distance < nearestDistance || (distance == nearestDistance && query == pair.query) {
+                        (nearest, nearestDistance) = (query, distance)
+                    }
+                }
+                score += Double(abs(Self.sigmoid(logits[nearest * labels + pair.label]) - pair.score))
+                box += nearestDistance
                 scoreCount += 1
-                queries.insert(pair.query)
-            }
-            for query in queries.sorted() {
-                for c in 0..<4 { box += Double(abs(predicted[query * 4 + c] - boxes[index][query * 4 + c])) }
                 boxCount += 4
             }
         }
