@@ -38,14 +38,22 @@ import Testing
     static let modelPath = writeModel("deformable_base")
     /// The RT-DETRv2 discrete-sampling fixture's, written once.
     static let rtDETRModelPath = writeModel("rt_detr_v2_discrete")
+    /// The D-FINE-N-layout and DEIMv2 lite-layout fixtures', written once each.
+    static let dFineModelPath = writeModel("d_fine_n")
+    static let deimv2ModelPath = writeModel("deimv2_lite")
 
     static func message(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    @Test(arguments: ["deformable_base", "rt_detr_v2_discrete"])
+    @Test(arguments: ["deformable_base", "rt_detr_v2_discrete", "d_fine_n", "deimv2_lite"])
     func detectionsEqualTheSwiftDetectors(_ fixture: String) throws {
-        let modelPath = fixture == "deformable_base" ? Self.modelPath : Self.rtDETRModelPath
+        let modelPath = switch fixture {
+        case "deformable_base": Self.modelPath
+        case "d_fine_n": Self.dFineModelPath
+        case "deimv2_lite": Self.deimv2ModelPath
+        default: Self.rtDETRModelPath
+        }
         #expect(edgedetr_api_version() == EDGEDETR_API_VERSION)
         var error = [CChar](repeating: 0, count: 256)
         let handle = try #require(edgedetr_open(modelPath, 2, &error, error.count), "\(Self.message(error))")
