@@ -55,6 +55,8 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import (
     ConditionalDetrConfig,
+    Deimv2Config,
+    Deimv2ForObjectDetection,
     DFineConfig,
     DFineForObjectDetection,
     HGNetV2Config,
@@ -124,12 +126,12 @@ def normalize(batch_u8, family="deformable_detr"):
     return x if family in REALTIME else (x - MEAN) / STD
 
 
-FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr", "rt_detr", "d_fine")
+FAMILIES = ("deformable_detr", "dab_detr", "conditional_detr", "rt_detr", "d_fine", "deimv2")
 # The families saved with save_pretrained and post-processed over queries x classes.
-REALTIME = ("rt_detr", "d_fine")
+REALTIME = ("rt_detr", "d_fine", "deimv2")
 # Backbone stages each family reads (HF numbering: 1..4 = layer1..layer4) and its hub timm name.
 OUT_INDICES = {"deformable_detr": [2, 3, 4], "dab_detr": [3], "conditional_detr": [3], "rt_detr": [2, 3, 4],
-               "d_fine": [2, 3, 4]}
+               "d_fine": [2, 3, 4], "deimv2": [2, 3, 4]}
 # transformers has no DAB-DETR image processor; hub DAB checkpoints use ConditionalDetrImageProcessor.
 PROCESSOR = {"deformable_detr": DeformableDetrImageProcessorPil, "dab_detr": ConditionalDetrImageProcessorPil,
              "conditional_detr": ConditionalDetrImageProcessorPil, "rt_detr": RTDetrImageProcessorPil}
@@ -151,6 +153,31 @@ def build_rt_detr(num_labels, id2label, seed):
     )
     torch.manual_seed(seed)
     return RTDetrForObjectDetection(cfg)
+
+
+def narrow_hgnetv2():
+    """The narrow HGNetV2-B0 layout both D-FINE and DEIMv2 train with here."""
+    return HGNetV2Config(stem_channels=[3, 16, 16], stage_in_channels=[16, 32, 64, 96],
+                         stage_mid_channels=[16, 24, 32, 48], stage_out_channels=[32, 64, 96, 128],
+                         stage_num_blocks=[1, 1, 2, 1], stage_downsample=[False, True, True, True],
+                         stage_light_block=[False, False, True, True], stage_kernel_size=[3, 3, 5, 5],
+                         stage_numb_of_layers=[3, 3, 3, 3], use_learnable_affine_block=True,
+                         hidden_sizes=[32, 64, 96, 128], depths=[1, 1, 2, 1], out_indices=[2, 3, 4])
+
+
+def build_deimv2(num_labels, id2label, seed):
+    """DEIMv2 on the same narrow HGNetV2 and encoder settings as the D-FINE here (the N size's hybrid encoder:
+    sum fusion, ELAN5 blocks), decoder layers with RMSNorm, the gate and a SwiGLU FFN (hidden 128)."""
+    cfg = Deimv2Config(
+        backbone_config=narrow_hgnetv2(), freeze_backbone_batch_norms=False, encoder_in_channels=[64, 96, 128],
+        encoder_hidden_dim=128, d_model=128, decoder_in_channels=[128, 128, 128], encoder_layers=1,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
+        decoder_layers=3, decoder_n_points=[3, 6, 3], hidden_expansion=0.34, depth_mult=0.5, num_queries=30,
+        num_denoising=30, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+    )
+    torch.manual_seed(seed)
+    return Deimv2ForObjectDetection(cfg)
 
 
 def build_d_fine(num_labels, id2label, seed):
@@ -181,6 +208,8 @@ def build_model(family, num_labels, id2label, seed):
         return build_rt_detr(num_labels, id2label, seed)
     if family == "d_fine":
         return build_d_fine(num_labels, id2label, seed)
+    if family == "deimv2":
+        return build_deimv2(num_labels, id2label, seed)
     out_indices = OUT_INDICES[family]
     backbone = ResNetConfig(
         embedding_size=32, hidden_sizes=[32, 64, 96, 128], depths=[2, 2, 2, 2], layer_type="basic",
@@ -368,7 +397,8 @@ def main():
         if isinstance(m, nn.Conv2d) and "backbone" in name:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     if args.init and args.family in REALTIME:
-        model = (RTDetrForObjectDetection if args.family == "rt_detr" else DFineForObjectDetection).from_pretrained(args.init)
+        model = {"rt_detr": RTDetrForObjectDetection, "d_fine": DFineForObjectDetection,
+                 "deimv2": Deimv2ForObjectDetection}[args.family].from_pretrained(args.init)
         log(f"initialised from {args.init}", logf)
     elif args.init:
         n = load_hub_checkpoint(model, os.path.join(args.init, "model.safetensors"), args.family)
