@@ -78,6 +78,7 @@ from transformers import (
     ConditionalDetrImageProcessorPil,
     DabDetrConfig,
     DabDetrForObjectDetection,
+    Deimv2ForObjectDetection,
     DFineForObjectDetection,
     DeformableDetrConfig,
     DeformableDetrForObjectDetection,
@@ -112,7 +113,8 @@ PROCESSORS = {
     "RTDetrImageProcessor": RTDetrImageProcessorPil,
 }
 # RT-DETR and D-FINE have one key layout (save_pretrained's) and no timm backbone: loaded as they are.
-RT_DETR = {"rt_detr": RTDetrForObjectDetection, "rt_detr_v2": RTDetrV2ForObjectDetection, "d_fine": DFineForObjectDetection}
+RT_DETR = {"rt_detr": RTDetrForObjectDetection, "rt_detr_v2": RTDetrV2ForObjectDetection, "d_fine": DFineForObjectDetection,
+           "deimv2": Deimv2ForObjectDetection}
 # config.json keys that describe the timm backbone; replaced by an HF ResNetConfig.
 HUB_BACKBONE_KEYS = ("use_timm_backbone", "backbone", "backbone_config", "use_pretrained_backbone",
                      "backbone_kwargs", "dilation")
