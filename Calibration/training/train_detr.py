@@ -165,10 +165,11 @@ def narrow_hgnetv2():
                          hidden_sizes=[32, 64, 96, 128], depths=[1, 1, 2, 1], out_indices=[2, 3, 4])
 
 
-def build_deimv2(num_labels, id2label, seed):
-    """DEIMv2 on the same narrow HGNetV2 and encoder settings as the D-FINE here (the N size's hybrid encoder:
-    sum fusion, ELAN5 blocks), decoder layers with RMSNorm, the gate and a SwiGLU FFN (hidden 128)."""
-    cfg = Deimv2Config(
+def refinement_settings(num_labels, id2label):
+    """What the D-FINE and DEIMv2 yardsticks share: the narrow HGNetV2, D-FINE-N's encoder settings 128 wide
+    (hidden_expansion 0.34, depth_mult 0.5), three levels with [3, 6, 3] points, 4 heads, FFN 256, 30
+    queries, 3 decoder layers, 30 denoising queries."""
+    return dict(
         backbone_config=narrow_hgnetv2(), freeze_backbone_batch_norms=False, encoder_in_channels=[64, 96, 128],
         encoder_hidden_dim=128, d_model=128, decoder_in_channels=[128, 128, 128], encoder_layers=1,
         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
@@ -176,29 +177,20 @@ def build_deimv2(num_labels, id2label, seed):
         num_denoising=30, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
         dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
     )
+
+
+def build_deimv2(num_labels, id2label, seed):
+    """DEIMv2 with `refinement_settings` (the N size's hybrid encoder: sum fusion, ELAN5 blocks), decoder
+    layers with RMSNorm, the gate and a SwiGLU FFN (hidden 128)."""
+    cfg = Deimv2Config(**refinement_settings(num_labels, id2label))
     torch.manual_seed(seed)
     return Deimv2ForObjectDetection(cfg)
 
 
 def build_d_fine(num_labels, id2label, seed):
-    """D-FINE at the same scale: a narrow HGNetV2-B0 layout (light blocks with 5x5 depthwise convolutions in
-    stages 3-4, learnable affine blocks, widths 32/64/96/128), D-FINE-N's encoder settings (hidden_expansion
-    0.34, depth_mult 0.5) 128 wide, three levels (strides 8/16/32) with D-FINE-S's [3, 6, 3] points, 4 heads,
-    FFN 256, 30 queries, 3 decoder layers, 32 bins, 30 denoising queries."""
-    backbone = HGNetV2Config(stem_channels=[3, 16, 16], stage_in_channels=[16, 32, 64, 96],
-                             stage_mid_channels=[16, 24, 32, 48], stage_out_channels=[32, 64, 96, 128],
-                             stage_num_blocks=[1, 1, 2, 1], stage_downsample=[False, True, True, True],
-                             stage_light_block=[False, False, True, True], stage_kernel_size=[3, 3, 5, 5],
-                             stage_numb_of_layers=[3, 3, 3, 3], use_learnable_affine_block=True,
-                             hidden_sizes=[32, 64, 96, 128], depths=[1, 1, 2, 1], out_indices=[2, 3, 4])
-    cfg = DFineConfig(
-        backbone_config=backbone, freeze_backbone_batch_norms=False, encoder_in_channels=[64, 96, 128],
-        encoder_hidden_dim=128, d_model=128, decoder_in_channels=[128, 128, 128], encoder_layers=1,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
-        decoder_layers=3, decoder_n_points=[3, 6, 3], hidden_expansion=0.34, depth_mult=0.5, num_queries=30,
-        num_denoising=30, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-    )
+    """D-FINE at the same scale as the others: `refinement_settings` (a narrow HGNetV2-B0 layout with light
+    blocks, 5x5 depthwise convolutions in stages 3-4 and learnable affine blocks), 32 bins."""
+    cfg = DFineConfig(**refinement_settings(num_labels, id2label))
     torch.manual_seed(seed)
     return DFineForObjectDetection(cfg)
 
