@@ -14,7 +14,8 @@
 # outside them and GMAC/s against the measured int8 peak (all from `edgedetr bench`), and the peak
 # resident memory of each int8 runtime in a process of its own (`edgedetr bench` of the model file;
 # Calibration/bench/ort_session_rss.py on ONNX Runtime's int8 model: the whole process, and without the
-# Python interpreter and imports). Environment: BENCH_DIR (default /tmp/edgedetr-bench; Calibration/oracle/make_benchmark_checkpoints.py
+# Python interpreter and imports). A third table: `edgedetr bench --estimate rpi4|rpi5` of the float checkpoint
+# and of the int8 file, labelled as estimates (docs/PERFORMANCE.md, "Estimating a board"). Environment: BENCH_DIR (default /tmp/edgedetr-bench; Calibration/oracle/make_benchmark_checkpoints.py
 # writes the checkpoints), PYTHON (default .venv-ref/bin/python), SCRATCH (default .build), SIZE (512),
 # THREADS (2), RUNS (3), MODELS (default deformable_detr dab_detr conditional_detr).
 set -euo pipefail
@@ -43,6 +44,7 @@ summary() {  # the `summary:` line of `edgedetr bench` -> "median_s cpu_s"
 
 rows=()
 memory_rows=()
+estimate_rows=()
 for name in $models; do
     echo "== $name"
     "$edgedetr" quantize --model "$bench_dir/$name" --calib Tests/Fixtures/images --input-size "${size}x${size}" \
@@ -66,6 +68,16 @@ print(r["ort_fp32"]["median_s"], r["ort_fp32"]["cpu_s"], r["ort_int8"]["median_s
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["peak_rss_kib"], r["imports_rss_kib"])' "$logs/$name.ort-rss.json")
+    # The board estimate of the same int8 file and of the float checkpoint (not measurements).
+    estimates=""
+    for board in rpi4 rpi5; do
+        "$edgedetr" bench --model "$bench_dir/$name" --size "$size" --estimate "$board" > "$logs/$name.float.$board.txt"
+        "$edgedetr" bench --model "$logs/$name.edq" --estimate "$board" > "$logs/$name.int8.$board.txt"
+        for kind in float int8; do
+            estimates+=" $(sed -n 's/^summary: .*estimate_s=\([0-9.]*\).*/\1/p' "$logs/$name.$kind.$board.txt")"
+        done
+    done
+    estimate_rows+=("$name$estimates")
     memory_rows+=("$name $(field int8_mac_share) $(field outside_int8_share) $(field gmacs) $(field int8_peak_gmacs) $(field peak_rss_kib) $ort_peak $ort_imports")
     cat "$logs/$name.int8.txt"
 done
@@ -91,4 +103,15 @@ for row in "${memory_rows[@]}"; do
     awk -v n="$1" -v share="$2" -v outside="$3" -v g="$4" -v peak="$5" -v e="$6" -v o="$7" -v imports="$8" 'BEGIN {
         printf "| %s | %.1f%% | %.1f%% | %.1f (%.0f%% of %.0f) | %d | %d | %d | %.2f, %.2f |\n",
             n, 100 * share, 100 * outside, g, 100 * g / peak, peak, e, o, o - imports, e / o, e / (o - imports) }'
+done
+echo
+echo "ESTIMATES, not measurements: \`edgedetr bench --estimate rpi4|rpi5\` (4 threads) of the float checkpoint and the same int8 file"
+echo "(the model and its error: docs/PERFORMANCE.md, \"Estimating a board\")"
+echo
+echo "| model | Pi 4 fp32 (estimate) | Pi 4 int8 (estimate) | Pi 5 fp32 (estimate) | Pi 5 int8 (estimate) |"
+echo "|---|---|---|---|---|"
+for row in "${estimate_rows[@]}"; do
+    set -- $row
+    awk -v n="$1" -v f4="$2" -v i4="$3" -v f5="$4" -v i5="$5" 'BEGIN {
+        printf "| %s | %.2f s | %.2f s (%.2fx) | %.2f s | %.2f s (%.2fx) |\n", n, f4, i4, i4 / f4, f5, i5, i5 / f5 }'
 done

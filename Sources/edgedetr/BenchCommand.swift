@@ -31,8 +31,13 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Input height and width in pixels (32 to 2048; a model file has its own).")
     var size: Int = 512
 
-    @Option(name: .long, help: "Worker threads (1 to 64).")
-    var threads: Int = 2
+    @Option(name: .long, help: "Worker threads (1 to 64; default 2, or the board's cores with --estimate).")
+    var threads: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Print an estimate of the latency on a board instead of timing this machine: \(BoardModel.all.map(\.name).joined(separator: " or ")), or a board description file (docs/PERFORMANCE.md).",
+        valueName: "board"))
+    var estimate: String?
 
     @Option(name: .long, help: "Timed runs (1 to 100).")
     var runs: Int = 3
@@ -45,7 +50,10 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard (32...2048).contains(size) else { throw ValidationError("--size must be from 32 to 2048, got \(size)") }
-        guard (1...64).contains(threads) else { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+        if let threads, !(1...64).contains(threads) { throw ValidationError("--threads must be from 1 to 64, got \(threads)") }
+        if let estimate, BoardModel.named(estimate) == nil, !FileManager.default.fileExists(atPath: estimate) {
+            throw ValidationError("--estimate: no board '\(estimate)' and no such file; boards: \(BoardModel.all.map(\.name).joined(separator: ", "))")
+        }
         guard (1...100).contains(runs) else { throw ValidationError("--runs must be from 1 to 100, got \(runs)") }
         guard (0...100).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100, got \(warmup)") }
         guard (0...1000).contains(topNodes) else { throw ValidationError("--top-nodes must be from 0 to 1000, got \(topNodes)") }
@@ -75,6 +83,12 @@ struct BenchCommand: ParsableCommand {
             weightBytes = graph.constantElementCount * MemoryLayout<Float>.size
             description = "\(checkpoint.config.family), float32, input \(size)x\(size)"
         }
+        if let estimate {
+            let board = try BoardModel.named(estimate) ?? BoardFile.read(path: estimate)
+            printEstimate(graph: graph, board: board, threads: threads ?? board.cores, description: description)
+            return
+        }
+        let threads = self.threads ?? 2
         let built = monotonicSeconds()
         let executor: GraphExecutor
         do { executor = try GraphExecutor(graph: graph, plan: plan, threads: threads) } catch { throw CLIError(error.description) }
@@ -173,6 +187,43 @@ struct BenchCommand: ParsableCommand {
                          + " working_bytes=%d peak_rss_kib=%d",
                      median, sorted.first!, sorted.last!, cpuSeconds, Double(totalMACs) / 1e9, weightBytes, "\(KernelDispatch.current.name)",
                      int8MACShare, outsideShare, endToEnd, peak, executor.plan.size, executor.workingBytes, residentKiB))
+    }
+}
+
+extension BenchCommand {
+    /// `--estimate`: the board model's time per operation kind, per estimate class and in all, never a
+    /// measurement (every line says so).
+    func printEstimate(graph: Graph, board: BoardModel, threads: Int, description: String) {
+        let estimates = graph.estimatedLatency(on: board, threads: threads)
+        let total = estimates.reduce(0) { $0 + $1.seconds }
+        let macs = graph.nodes.reduce(0) { $0 + graph.multiplyAccumulates(of: $1) }
+        print("model: \(model) (\(description))")
+        print("ESTIMATE for \(board.description), \(min(threads, board.cores)) threads: not a measurement "
+              + "(model and its error: docs/PERFORMANCE.md, \"Estimating a board\")")
+        print(String(format: "estimated latency: %.3f s (%.1f frames/s), %.2f GMAC", total, 1 / max(total, 1e-9), Double(macs) / 1e9))
+        print("")
+        print("| estimate class | nodes | estimated time | share | bound by |")
+        print("|---|---|---|---|---|")
+        for kind in EstimateClass.allCases {
+            let members = estimates.filter { $0.estimateClass == kind }
+            guard !members.isEmpty, kind != .free else { continue }
+            let seconds = members.reduce(0) { $0 + $1.seconds }
+            let memoryBound = members.filter { $0.memorySeconds > $0.computeSeconds }.count
+            print(String(format: "| %@ | %d | %.1f ms | %.1f%% | %@ |", kind.rawValue, members.count, seconds * 1e3,
+                         100 * seconds / max(total, 1e-12), memoryBound * 2 > members.count ? "memory" : "compute"))
+        }
+        if topNodes > 0 {
+            print("\n| node | operation | input -> output | estimated time | share |")
+            print("|---|---|---|---|---|")
+            for index in estimates.indices.sorted(by: { estimates[$0].seconds > estimates[$1].seconds }).prefix(topNodes) {
+                let node = graph.nodes[index]
+                print(String(format: "| %@ | %@ | %@ -> %@ | %.2f ms | %.1f%% |", node.name, node.operation.kindName,
+                             "\(graph.shape(of: node.x))", "\(graph.shape(of: node.output))", estimates[index].seconds * 1e3,
+                             100 * estimates[index].seconds / max(total, 1e-12)))
+            }
+        }
+        print(String(format: "\nsummary: estimate_board=%@ estimate_threads=%d estimate_s=%.4f gmac=%.2f", board.name,
+                     min(threads, board.cores), total, Double(macs) / 1e9))
     }
 }
 

@@ -134,9 +134,45 @@ import Testing
         #expect(bench.standardOutput.contains("model file") && bench.standardOutput.contains("| quantizedConv2d |")
                 && bench.standardOutput.contains("summary: median_s="))
         try Self.expectBenchReport(bench.standardOutput, file: directory.appendingPathComponent("host.edq").path)
+        // --estimate prints a board's estimate, labelled as one, without running the model.
+        let estimate = try CLI.edgedetr(["bench", "--model", directory.appendingPathComponent("rpi4.edq").path, "--estimate", "rpi4"])
+        #expect(estimate.status == 0, "\(estimate.standardError)")
+        #expect(estimate.standardOutput.contains("ESTIMATE for Raspberry Pi 4") && estimate.standardOutput.contains("not a measurement")
+                && estimate.standardOutput.contains("| int8 GEMM/conv |") && estimate.standardOutput.contains("summary: estimate_board=rpi4 estimate_threads=4 estimate_s="))
+        #expect(!estimate.standardOutput.contains("median_s"))
+        let badBoard = try CLI.edgedetr(["bench", "--model", directory.appendingPathComponent("rpi4.edq").path, "--estimate", "rpi3"])
+        #expect(badBoard.status != 0 && badBoard.status < 128 && badBoard.standardError.contains("--estimate: no board 'rpi3' and no such file"))
         let badTarget = try CLI.edgedetr(["quantize", "--model", CLI.fixture, "--calib", Self.images, "--target", "rpi3",
                                           "-o", directory.appendingPathComponent("x.edq").path])
         #expect(badTarget.status != 0 && badTarget.status < 128 && badTarget.standardError.contains("--target must be one of"))
+    }
+
+    /// `bench --estimate FILE`: a board described in a file (the committed description of the machine that
+    /// checks the method), every key checked, one-line errors naming the line or the key.
+    @Test func boardDescriptionFiles() throws {
+        let directory = try CLI.temporaryDirectory()
+        let board = CLI.repository.appendingPathComponent("Calibration/bench/boards/xeon-2core.board").path
+        let estimate = try CLI.edgedetr(["bench", "--model", CLI.fixture, "--size", "96", "--estimate", board, "--threads", "2"])
+        #expect(estimate.status == 0, "\(estimate.standardError)")
+        #expect(estimate.standardOutput.contains("ESTIMATE for this 2-core AVX-512 VNNI Xeon VM")
+                && estimate.standardOutput.contains("summary: estimate_board=xeon-2core estimate_threads=2"))
+        let good = try String(contentsOfFile: board, encoding: .utf8)
+        let cases: [(String, String)] = [
+            (good.replacingOccurrences(of: "cores = 2", with: "cores = 0"), "cores must be an integer in 1...1024, got '0'"),
+            (good.replacingOccurrences(of: "cores = 2", with: "cores = 2\ncores = 4"), "'cores' given twice"),
+            (good.replacingOccurrences(of: "int8_tile = 8x16", with: "int8_tile = 8"), "int8_tile must be ROWSxCOLUMNS"),
+            (good.replacingOccurrences(of: "clock_hz = 2.95e9", with: "clock_hz = fast"), "clock_hz must be a number"),
+            (good.replacingOccurrences(of: "clock_hz = 2.95e9", with: "clock_hz = nan"), "clock_hz must be a number"),
+            (good.replacingOccurrences(of: "vector_bytes = 32", with: "vector_bytes = 30"), "vector_bytes must be a multiple of 4"),
+            (good.replacingOccurrences(of: "vector_bytes = 32", with: ""), "'vector_bytes' is missing"),
+            (good + "\nturbo = yes\n", "unknown key 'turbo'"),
+            (good + "\njust words\n", "expected 'key = value'"),
+        ]
+        for (index, (text, message)) in cases.enumerated() {
+            let file = directory.appendingPathComponent("bad\(index).board").path
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            CLI.expectOneLineError(try CLI.edgedetr(["bench", "--model", CLI.fixture, "--size", "96", "--estimate", file]), contains: message)
+        }
     }
 
     @Test func badCalibrationInputs() throws {
