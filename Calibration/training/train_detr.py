@@ -195,7 +195,7 @@ def build_d_fine(num_labels, id2label, seed):
     return DFineForObjectDetection(cfg)
 
 
-def build_model(family, num_labels, id2label, seed):
+def build_model(family, num_labels, id2label, seed, two_stage=False):
     if family == "rt_detr":
         return build_rt_detr(num_labels, id2label, seed)
     if family == "d_fine":
@@ -216,7 +216,8 @@ def build_model(family, num_labels, id2label, seed):
     )
     if family == "deformable_detr":
         cfg = DeformableDetrConfig(d_model=128, decoder_layers=2, num_feature_levels=3, encoder_n_points=4,
-                                   decoder_n_points=4, with_box_refine=True, two_stage=False, **common)
+                                   decoder_n_points=4, with_box_refine=True, two_stage=two_stage,
+                                   two_stage_num_proposals=30, **common)
         cls = DeformableDetrForObjectDetection
     elif family == "dab_detr":
         cfg = DabDetrConfig(hidden_size=128, decoder_layers=3, **common)
@@ -226,6 +227,32 @@ def build_model(family, num_labels, id2label, seed):
         cls = ConditionalDetrForObjectDetection
     torch.manual_seed(seed)
     return cls(cfg)
+
+
+class EncoderProposalLoss:
+    """Two-stage Deformable DETR's encoder loss, which transformers' loss leaves out.
+
+    The paper (and its reference code) trains the encoder's proposals as a class-agnostic detector: every
+    target becomes class 0, matched with the same Hungarian costs and weighted like a decoder layer. Without
+    it the encoder head that picks the top-k proposals by its class-0 logit gets no gradient at all (the
+    top-k is not differentiable and the decoder reads the proposals' boxes detached), so the queries would be
+    chosen by an untrained layer.
+    """
+
+    def __init__(self, config):
+        from transformers.loss.loss_deformable_detr import DeformableDetrHungarianMatcher, DeformableDetrImageLoss
+        matcher = DeformableDetrHungarianMatcher(class_cost=config.class_cost, bbox_cost=config.bbox_cost,
+                                                 giou_cost=config.giou_cost)
+        self.criterion = DeformableDetrImageLoss(matcher=matcher, num_classes=config.num_labels,
+                                                 focal_alpha=config.focal_alpha, losses=["labels", "boxes"])
+        self.weights = {"loss_ce": 1.0, "loss_bbox": config.bbox_loss_coefficient,
+                        "loss_giou": config.giou_loss_coefficient}
+
+    def __call__(self, out, labels):
+        binary = [{"class_labels": torch.zeros_like(t["class_labels"]), "boxes": t["boxes"]} for t in labels]
+        outputs = {"logits": out.enc_outputs_class, "pred_boxes": out.enc_outputs_coord_logits.sigmoid()}
+        losses = self.criterion(outputs, binary)
+        return sum(losses[k] * w for k, w in self.weights.items())
 
 
 def drop_unused_stages(sd, family):
@@ -365,7 +392,12 @@ def main():
     ap.add_argument("--results", default=None, help="COCO results file of the final val evaluation")
     ap.add_argument("--init", default=None, help="continue from a checkpoint folder this script wrote")
     ap.add_argument("--save-every-min", type=float, default=10.0)
+    ap.add_argument("--two-stage", action="store_true",
+                    help="deformable_detr only: encoder proposals choose the queries (two_stage, 30 proposals), "
+                         "trained with the paper's class-agnostic encoder loss")
     args = ap.parse_args()
+    if args.two_stage and args.family != "deformable_detr":
+        ap.error("--two-stage applies to --family deformable_detr only")
 
     torch.set_num_threads(args.threads)
     random.seed(args.seed); np.random.seed(args.seed); torch.manual_seed(args.seed)
@@ -383,7 +415,8 @@ def main():
     cats = sorted(train_coco["categories"], key=lambda c: c["id"])
     assert [c["id"] for c in cats] == list(range(len(cats))), "category ids must be 0..C-1"
     id2label = {c["id"]: c["name"] for c in cats}
-    model = build_model(args.family, len(cats), id2label, args.seed)
+    model = build_model(args.family, len(cats), id2label, args.seed, two_stage=args.two_stage)
+    encoder_loss = EncoderProposalLoss(model.config) if args.two_stage else None
     # ResNet-style init for the from-scratch backbone convolutions (HF's DETR init uses std 0.02).
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and "backbone" in name:
@@ -451,6 +484,8 @@ def main():
             pixel_values = normalize(batch, args.family)
             out = model(pixel_values=pixel_values, labels=labels)
             loss = out.loss
+            if encoder_loss is not None:
+                loss = loss + encoder_loss(out, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
