@@ -74,6 +74,14 @@ struct BenchKernelsCommand: ParsableCommand {
         let (int8Time, floatTime) = deformable(pool: pool)
         print(String(format: "| deformable core 5440q x 8h x 4l x 4p, d=32 | %.2f | - | - | - | %.2f | - | - | %.2fx |",
                      int8Time * 1e3, floatTime * 1e3, floatTime / int8Time))
+        // Attention at DETR shapes: an R50 encoder at 512x512 (256 tokens), a decoder's self- and
+        // cross-attention (300 queries; DAB/Conditional concatenate content and position: d=64).
+        for (queries, keys, heads, queryHeadDim) in [(256, 256, 8, 32), (300, 300, 8, 32), (300, 256, 8, 64), (1024, 1024, 8, 32)] {
+            let (int8Time, floatTime) = attention(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim, pool: pool)
+            let macs = Double(queries * keys * heads * (queryHeadDim + 32))
+            report("attention \(queries)q x \(keys)k x \(heads)h, d=\(queryHeadDim)/32", macs: macs, int8Time, floatTime, int8Peak,
+                   mixCeiling, floatPeak)
+        }
         depthwiseTable(pool: pool)
     }
 
@@ -205,6 +213,37 @@ struct BenchKernelsCommand: ParsableCommand {
         let floatTime = measure {
             conv2d(input: floatInput, weights: floatPacked, bias: nil, residual: nil, activation: .relu, output: &floatOutput,
                    scratch: nil, pool: pool)
+        }
+        return (int8Time, floatTime)
+    }
+
+    /// int8MultiHeadAttention against the float multiHeadAttention on the same shapes (value head dim 32).
+    func attention(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, pool: ThreadPool?) -> (Double, Double) {
+        let valueHeadDim = 32
+        let q = randomBytes(queries * heads * queryHeadDim, seed: 11), k = randomBytes(keys * heads * queryHeadDim, seed: 12)
+        let v = randomBytes(keys * heads * valueHeadDim, seed: 13)
+        var output = [Int8](repeating: 0, count: queries * heads * valueHeadDim)
+        let int8Time = measure {
+            q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
+                output.withUnsafeMutableBufferPointer { output in
+                    let operands = Int8AttentionOperands(q: q.baseAddress!, qStride: heads * queryHeadDim, qZeroPoint: 1,
+                                                         k: k.baseAddress!, kStride: heads * queryHeadDim, kZeroPoint: -2,
+                                                         v: v.baseAddress!, vStride: heads * valueHeadDim, vZeroPoint: 3)
+                    int8MultiHeadAttention(operands, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                           valueHeadDim: valueHeadDim, scoreScale: 1.0 / 4096, outputScale: 1.0 / 16_384,
+                                           outputRange: Int8OutputRange(zeroPoint: 0), output: output.baseAddress!, pool: pool)
+                }
+            } } }
+        }
+        let (fq, fk, fv) = (q.map { Float($0) / 64 }, k.map { Float($0) / 64 }, v.map { Float($0) / 64 })
+        var floatOutput = [Float](repeating: 0, count: queries * heads * valueHeadDim)
+        var scratch = [Float](repeating: 0, count: attentionScratchCount(queries: queries, keys: keys, heads: heads,
+                                                                         queryHeadDim: queryHeadDim, threads: threads))
+        let floatTime = measure {
+            multiHeadAttention(q: fq, qStride: heads * queryHeadDim, k: fk, kStride: heads * queryHeadDim, v: fv,
+                               vStride: heads * valueHeadDim, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                               valueHeadDim: valueHeadDim, scale: 1 / Float(queryHeadDim).squareRoot(), output: &floatOutput,
+                               scratch: &scratch, pool: pool)
         }
         return (int8Time, floatTime)
     }

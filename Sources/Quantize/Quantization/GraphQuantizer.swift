@@ -336,18 +336,28 @@ public struct GraphQuantizer {
             let q = (weights.pointer[index] / weightScales[index % channels]).rounded(.toNearestOrEven)
             quantizedWeights[index] = Int8(max(-127, min(127, q)))
         }
-        var quantizedBias = [Int32](repeating: 0, count: channels)
-        var scales = [Float](repeating: 0, count: channels)
-        for c in 0..<channels {
-            let biasScale = Double(inputScale) * Double(weightScales[c])
-            let q = (Double(bias.pointer[c]) / biasScale).rounded(.toNearestOrEven)
-            quantizedBias[c] = Int32(max(Double(Int32.min / 2), min(Double(Int32.max / 2), q)))
-            scales[c] = Float(biasScale / Double(outputQuantization.scale))
-        }
+        let (quantizedBias, scales) = Self.quantizeBias(bias, inputScale: inputScale, weightScales: weightScales,
+                                                        outputScale: outputQuantization.scale)
         let weightID = try graph.constant("\(node.name).weight.int8", shape: weightShape, storage: ConstantStorage(int8: quantizedWeights))
         let biasID = try graph.constant("\(node.name).bias.int32", shape: [channels], storage: ConstantStorage(int32: quantizedBias))
         let scaleID = try graph.constant("\(node.name).requantization_scales", shape: [channels], values: scales)
         return try graph.add(operation, [input, weightID, biasID, scaleID], name: node.name, quantization: outputQuantization)
+    }
+
+    /// An int8 layer's bias and requantization scales, per output channel c: the bias at s_in * s_w[c],
+    /// rounded half to even and clamped to half the int32 range (room for the accumulation), and the scale
+    /// s_in * s_w[c] / outputScale that takes the int32 accumulator to the output.
+    static func quantizeBias(_ bias: ConstantStorage, inputScale: Float, weightScales: [Float],
+                             outputScale: Float) -> (bias: [Int32], scales: [Float]) {
+        var quantizedBias = [Int32](repeating: 0, count: weightScales.count)
+        var scales = [Float](repeating: 0, count: weightScales.count)
+        for c in weightScales.indices {
+            let biasScale = Double(inputScale) * Double(weightScales[c])
+            let q = (Double(bias.pointer[c]) / biasScale).rounded(.toNearestOrEven)
+            quantizedBias[c] = Int32(max(Double(Int32.min / 2), min(Double(Int32.max / 2), q)))
+            scales[c] = Float(biasScale / Double(outputScale))
+        }
+        return (quantizedBias, scales)
     }
 
     private mutating func quantizedWeightOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {
@@ -362,15 +372,9 @@ public struct GraphQuantizer {
         let outputs = weightShape[0]
         let outputQuantization: Int8Quantization? = readAsInt8[node.output.index] ? outputQuantization(node.output) : nil
         let (quantizedWeights, weightScales) = Self.quantizePerChannel(source.constants[w], outputs: outputs)
-        var quantizedBias = [Int32](repeating: 0, count: outputs)
-        var scales = [Float](repeating: 0, count: outputs)
-        for o in 0..<outputs {
-            let biasScale = Double(inputScale) * Double(weightScales[o])
-            let q = (Double(bias.pointer[o]) / biasScale).rounded(.toNearestOrEven)
-            quantizedBias[o] = Int32(max(Double(Int32.min / 2), min(Double(Int32.max / 2), q)))
-            // Requantize to the output's scale, or dequantize (s_in * s_w) for a float output.
-            scales[o] = Float(biasScale / Double(outputQuantization?.scale ?? 1))
-        }
+        // Requantize to the output's scale, or dequantize (s_in * s_w) for a float output.
+        let (quantizedBias, scales) = Self.quantizeBias(bias, inputScale: inputScale, weightScales: weightScales,
+                                                        outputScale: outputQuantization?.scale ?? 1)
         let weightID = try graph.constant("\(node.name).weight.int8", shape: weightShape, storage: ConstantStorage(int8: quantizedWeights))
         let biasID = try graph.constant("\(node.name).bias.int32", shape: [outputs], storage: ConstantStorage(int32: quantizedBias))
         let scaleID = try graph.constant("\(node.name).requantization_scales", shape: [outputs], values: scales)
