@@ -7,14 +7,16 @@ import Kernels
 struct BenchKernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-kernels",
-        abstract: "Time the int8 and fp32 kernels (GEMM, conv, deformable core) against the measured peaks.",
+        abstract: "Time the int8 and fp32 kernels (GEMM, conv, deformable core, attention) against the measured peaks.",
         discussion: """
             Measures the int8 and fp32 peak of one core with register-only loops (the int8 loop runs the \
             instruction of the level's int8 tile: VPDPBUSD at avxvnni, vpmaddwd at avx2, where two ceilings \
             follow: vpmaddwd alone, and the GEMM tile's vpmaddwd + vpaddd mix), then times int8 and fp32 \
             GEMM (M=5440 K=256 N=256, M=5440 K=256 N=1024, M=300 K=256 N=2048), conv 3x3 256->256 and 1x1 \
             1024->256 at 32x32, and the deformable core for 5440 queries x 8 heads x 4 levels x 4 points \
-            (head dim 32, levels 64x64..8x8). After one warm-up, --threads 1 keeps the best of --runs by the \
+            (head dim 32, levels 64x64..8x8), multi-head attention at DETR shapes (256 and 1024 tokens, 300 \
+            queries against 300 or 256 keys, 8 heads, query head dim 32 or 64, value head dim 32), and \
+            depthwise convolutions at D-FINE-N's shapes. After one warm-up, --threads 1 keeps the best of --runs by the \
             thread's CPU time (a shared machine's waits for a core do not count); more threads keep the median \
             wall-clock time. Peaks are per core times --threads. EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni picks the \
             kernel level.
