@@ -1,4 +1,7 @@
 import CLibc
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
 
 /// Queries one attention task handles: one 16-wide GEMM panel of them.
 let attentionQueryBlock = floatTileColumns
@@ -88,7 +91,11 @@ private struct AttentionJob: ParallelJob {
                        bias: nil, residual: nil, residualStride: 0, activation: .none)
             key += floatTileRows
         }
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if level >= .avx2 { softmaxColumnsAVX2(probabilities, keys: keys, scale: scale) } else { softmaxColumns(probabilities, keys: keys, scale: scale) }
+        #else
         softmaxColumns(probabilities, keys: keys, scale: scale)
+        #endif
         for query in Swift.stride(from: 0, to: queryCount, by: floatTileRows) {
             let rowCount = min(floatTileRows, queryCount - query)
             let rows = FloatTileRowPointers(first: probabilities + query, stride: 1, count: rowCount)
@@ -114,40 +121,6 @@ private struct AttentionJob: ParallelJob {
             }
         }
     }
-}
-
-/// Softmax of scale·S down each of the 16 columns of S^T [keys, 16], in place, max-subtracted.
-@inline(__always)
-private func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, keys: Int, scale: Float) {
-    var maximum0 = SIMD8<Float>(repeating: -.infinity), maximum1 = maximum0
-    for key in 0..<keys {
-        let row = scores + key * attentionQueryBlock
-        maximum0 = laneMaximum(maximum0, scale * loadVector(row))
-        maximum1 = laneMaximum(maximum1, scale * loadVector(row + 8))
-    }
-    var sum0 = SIMD8<Float>(), sum1 = SIMD8<Float>()
-    for key in 0..<keys {
-        let row = scores + key * attentionQueryBlock
-        let exponential0 = exponential(scale * loadVector(row) - maximum0)
-        let exponential1 = exponential(scale * loadVector(row + 8) - maximum1)
-        storeVector(exponential0, row)
-        storeVector(exponential1, row + 8)
-        sum0 += exponential0
-        sum1 += exponential1
-    }
-    let inverse0 = 1 / sum0, inverse1 = 1 / sum1
-    for key in 0..<keys {
-        let row = scores + key * attentionQueryBlock
-        storeVector(loadVector(row) * inverse0, row)
-        storeVector(loadVector(row + 8) * inverse1, row + 8)
-    }
-}
-
-/// Lane-wise maximum as one compare and select. The standard library's `pointwiseMax` orders NaNs lane
-/// by lane and compiles to eight scalar compares and branches; scores here are finite.
-@inline(__always)
-private func laneMaximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-    a.replacing(with: b, where: b .> a)
 }
 
 /// The scalar reference of `multiHeadAttention`; it allocates its own row of scores.

@@ -1,5 +1,8 @@
 import Testing
-import Kernels
+@testable import Kernels
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
 
 /// Fast attention against the scalar reference. The fast one uses a polynomial exp (~2 ulp) and
 /// fused products, and both outputs are convex combinations of values in [-1, 1], so they must
@@ -73,4 +76,25 @@ import Kernels
                            queryHeadDim: 1, valueHeadDim: 1, scale: 1, output: &output, scratch: &scratch, pool: nil)
         #expect(output == [0, 0])
     }
+
+    #if arch(x86_64) && canImport(KernelsAVX2)
+    /// The AVX2 column softmax is the baseline one compiled from the same file: bit for bit the same, at
+    /// key counts below, at and past the vector width, with large negative and positive scores.
+    @Test func avx2ColumnSoftmaxGivesTheBaselineBits() {
+        guard KernelDispatch.best >= .avx2 else { return }
+        var state: UInt64 = 77
+        for keys in [1, 2, 7, 8, 9, 31, 300] {
+            for scale: Float in [0.125, 1, 3.5] {
+                let scores = (0..<(keys * 16)).map { _ -> Float in
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return (Float(state >> 40) / Float(1 << 24) - 0.5) * 60
+                }
+                var baseline = scores, avx2 = scores
+                baseline.withUnsafeMutableBufferPointer { softmaxColumns($0.baseAddress!, keys: keys, scale: scale) }
+                avx2.withUnsafeMutableBufferPointer { softmaxColumnsAVX2($0.baseAddress!, keys: keys, scale: scale) }
+                #expect(baseline.map(\.bitPattern) == avx2.map(\.bitPattern), "keys \(keys), scale \(scale)")
+            }
+        }
+    }
+    #endif
 }
