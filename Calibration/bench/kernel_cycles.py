@@ -112,21 +112,26 @@ def mca_cycles(body, cpu, iterations=400, triple="aarch64") -> float:
     return total / iterations
 
 
+def report(label, funcs, marker, keep, cpu, triple="aarch64"):
+    """Prints the loop (among the functions whose name `keep` accepts) with the most MACs, and its rate."""
+    loops = [(name, best_loop(code, marker)) for name, code in funcs.items() if keep(name)]
+    loops = [(name, body) for name, body in loops if body]
+    if not loops:
+        print(f"{label}: no loop found")
+        return
+    name, body = max(loops, key=lambda nb: sum(macs_of(t) for _, t in nb[1]))
+    macs = sum(macs_of(t) for _, t in body)
+    cycles = mca_cycles(body, cpu, triple=triple)
+    print(f"{label}: {cycles:.2f} cycles, {macs} MACs per iteration, {macs / cycles:.2f} MACs/cycle "
+          f"({len(body)} instructions, {name[:60]})")
+
+
 def host(binary, cpu):
     """The same figures for this x86-64 machine's release build (the method's check in docs/PERFORMANCE.md)."""
     funcs = functions(binary, "")
     for kernel, marker in (("int8_gemm", r"^vpdpbusd\b"), ("float_gemm", r"^vfmadd\d+ps\b")):
         # (The register-only peak loops of `bench-kernels` are not kernels.)
-        loops = [(name, best_loop(code, marker)) for name, code in funcs.items() if "PeakLoop" not in name]
-        loops = [(name, body) for name, body in loops if body]
-        if not loops:
-            print(f"host {cpu} {kernel}: no loop found")
-            continue
-        name, body = max(loops, key=lambda nb: sum(macs_of(t) for _, t in nb[1]))
-        macs = sum(macs_of(t) for _, t in body)
-        cycles = mca_cycles(body, cpu, triple="x86_64")
-        print(f"host {cpu} {kernel}: {cycles:.2f} cycles, {macs} MACs per iteration, {macs / cycles:.2f} MACs/cycle "
-              f"({len(body)} instructions, {name[:60]})")
+        report(f"host {cpu} {kernel}", funcs, marker, lambda name: "PeakLoop" not in name, cpu, triple="x86_64")
 
 
 def main():
@@ -146,16 +151,7 @@ def main():
             sys.exit(f"kernel_cycles: {binary}: {error} (run Targets/build.sh {board} first)")
         for kernel, (pattern, marker) in KERNELS.items():
             pattern = pattern or gemm_symbol
-            loops = [(name, best_loop(code, marker)) for name, code in funcs.items() if re.search(pattern, name)]
-            loops = [(name, body) for name, body in loops if body]
-            if not loops:
-                print(f"{board} {cpu} {kernel}: no loop found under /{pattern}/")
-                continue
-            name, body = max(loops, key=lambda nb: sum(macs_of(t) for _, t in nb[1]))
-            macs = sum(macs_of(t) for _, t in body)
-            cycles = mca_cycles(body, cpu)
-            print(f"{board} {cpu} {kernel}: {cycles:.2f} cycles, {macs} MACs per iteration, "
-                  f"{macs / cycles:.2f} MACs/cycle ({len(body)} instructions, {name[:60]})")
+            report(f"{board} {cpu} {kernel}", funcs, marker, lambda name: re.search(pattern, name), cpu)
 
 
 if __name__ == "__main__":
