@@ -84,9 +84,9 @@ public enum EstimateClass: String, Sendable, CaseIterable {
     case depthwise = "depthwise conv", sampling = "deformable sampling", exponential = "exp-based"
     case normalization = "normalization", arithmetic = "element-wise", copy = "layout/copy", free = "free"
 
-    /// Cycles per vector (`BoardModel.vectorBytes`) read or written, for the classes priced by their bytes: a NEON load,
-    /// op and store dual-issue for plain element-wise work; normalization makes two passes and a
-    /// reciprocal square root; exp-based ops run a ~12-instruction polynomial per vector.
+    /// Cycles per vector (`BoardModel.vectorBytes`) read or written, for the classes priced by their
+    /// bytes: a NEON load, op and store dual-issue for plain element-wise work; normalization makes two
+    /// passes and a reciprocal square root; exp-based ops run a ~12-instruction polynomial per vector.
     var cyclesPerVector: Double {
         switch self {
         case .copy: 0.5
