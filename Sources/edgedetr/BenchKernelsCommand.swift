@@ -78,11 +78,13 @@ struct BenchKernelsCommand: ParsableCommand {
                      int8Time * 1e3, floatTime * 1e3, floatTime / int8Time))
         // Attention at DETR shapes: an R50 encoder at 512x512 (256 tokens), a decoder's self- and
         // cross-attention (300 queries; DAB/Conditional concatenate content and position: d=64).
+        let valueHeadDim = 32
         for (queries, keys, heads, queryHeadDim) in [(256, 256, 8, 32), (300, 300, 8, 32), (300, 256, 8, 64), (1024, 1024, 8, 32)] {
-            let (int8Time, floatTime) = attention(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim, pool: pool)
-            let macs = Double(queries * keys * heads * (queryHeadDim + 32))
-            report("attention \(queries)q x \(keys)k x \(heads)h, d=\(queryHeadDim)/32", macs: macs, int8Time, floatTime, int8Peak,
-                   mixCeiling, floatPeak)
+            let (int8Time, floatTime) = attention(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                                  valueHeadDim: valueHeadDim, pool: pool)
+            let macs = Double(queries * keys * heads * (queryHeadDim + valueHeadDim))
+            report("attention \(queries)q x \(keys)k x \(heads)h, d=\(queryHeadDim)/\(valueHeadDim)", macs: macs, int8Time, floatTime,
+                   int8Peak, mixCeiling, floatPeak)
         }
         depthwiseTable(pool: pool)
     }
@@ -219,12 +221,18 @@ struct BenchKernelsCommand: ParsableCommand {
         return (int8Time, floatTime)
     }
 
-    /// int8MultiHeadAttention against the float multiHeadAttention on the same shapes (value head dim 32).
-    func attention(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, pool: ThreadPool?) -> (Double, Double) {
-        let valueHeadDim = 32
+    /// int8MultiHeadAttention against the float multiHeadAttention on the same shapes, each with its
+    /// scratch allocated before the timing, as the executor plans it.
+    func attention(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, valueHeadDim: Int, pool: ThreadPool?) -> (Double, Double) {
         let q = randomBytes(queries * heads * queryHeadDim, seed: 11), k = randomBytes(keys * heads * queryHeadDim, seed: 12)
         let v = randomBytes(keys * heads * valueHeadDim, seed: 13)
         var output = [Int8](repeating: 0, count: queries * heads * valueHeadDim)
+        let sharedBytes = int8AttentionScratchBytes(keys: keys, heads: heads, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim)
+        let shared = UnsafeMutableRawPointer.allocate(byteCount: max(sharedBytes, 1), alignment: 64)
+        defer { shared.deallocate() }
+        let taskScratch = KernelScratch(bytesPerThread: int8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim,
+                                                                                     valueHeadDim: valueHeadDim),
+                                        threads: pool?.threadCount ?? 1)
         let int8Time = measure {
             q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
                 output.withUnsafeMutableBufferPointer { output in
@@ -233,7 +241,8 @@ struct BenchKernelsCommand: ParsableCommand {
                                                          v: v.baseAddress!, vStride: heads * valueHeadDim, vZeroPoint: 3)
                     int8MultiHeadAttention(operands, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
                                            valueHeadDim: valueHeadDim, scoreScale: 1.0 / 4096, outputScale: 1.0 / 16_384,
-                                           outputRange: Int8OutputRange(zeroPoint: 0), output: output.baseAddress!, pool: pool)
+                                           outputRange: Int8OutputRange(zeroPoint: 0), output: output.baseAddress!, pool: pool,
+                                           scratch: shared, taskScratch: taskScratch)
                 }
             } } }
         }
