@@ -66,6 +66,11 @@ struct BenchKernelsCommand: ParsableCommand {
             let (int8Time, floatTime) = gemm(m: m, k: k, n: n, pool: pool)
             report("GEMM M=\(m) K=\(k) N=\(n)", macs: Double(m * k * n), int8Time, floatTime, int8Peak, mixCeiling, floatPeak)
         }
+        // The decoder's heads at 300 queries: rows quantized at run time (dynamicQuantizedLinear) against fp32.
+        for n in [256, 4] {
+            let (int8Time, floatTime) = dynamicLinear(m: 300, k: 256, n: n, pool: pool)
+            report("dynamic int8 linear M=300 K=256 N=\(n)", macs: Double(300 * 256 * n), int8Time, floatTime, int8Peak, mixCeiling, floatPeak)
+        }
         for (kernel, inputChannels) in [(3, 256), (1, 1024)] {
             let shape = Conv2DShape(inputHeight: 32, inputWidth: 32, inputChannels: inputChannels, outputChannels: 256,
                                     kernelHeight: kernel, kernelWidth: kernel, stride: 1, padding: kernel / 2)
@@ -192,6 +197,27 @@ struct BenchKernelsCommand: ParsableCommand {
         let floatTime = measure {
             linear(input: floatInput, rows: m, inputStride: k, weights: floatPacked, bias: nil, residual: nil,
                    activation: .none, output: &floatOutput, pool: pool)
+        }
+        return (int8Time, floatTime)
+    }
+
+    /// `dynamicInt8Linear` (float in and out, bias, rows quantized at run time) and the fp32 `linear` on the same values.
+    func dynamicLinear(m: Int, k: Int, n: Int, pool: ThreadPool?) -> (Double, Double) {
+        let input = randomBytes(m * k, seed: 1).map { Float($0) / 64 }, weights = randomBytes(n * k, seed: 2)
+        let scales = [Float](repeating: 1.0 / 4096, count: n), bias = [Float](repeating: 0.5, count: n)
+        let packed = PackedInt8Weights(weights: weights, outputs: n, inputs: k, bias: nil, scales: scales, inputZeroPoint: 0,
+                                       layout: .native)
+        var output = [Float](repeating: 0, count: m * n), codes = [Int8](repeating: 0, count: m * k)
+        var rowScales = [Float](repeating: 0, count: m)
+        let scratch = KernelScratch(bytesPerThread: int8GEMMTaskScratchBytes(packed), threads: pool?.threadCount ?? 1)
+        let int8Time = measure {
+            dynamicInt8Linear(input: input, rows: m, inputStride: k, weights: packed, bias: bias, residual: nil, activation: .none,
+                              output: &output, codes: &codes, rowScales: &rowScales, pool: pool, taskScratch: scratch)
+        }
+        let floatPacked = PackedLinearWeights(weights: weights.map { Float($0) / 4096 }, outputs: n, inputs: k)
+        let floatTime = measure {
+            linear(input: input, rows: m, inputStride: k, weights: floatPacked, bias: bias, residual: nil,
+                   activation: .none, output: &output, pool: pool)
         }
         return (int8Time, floatTime)
     }

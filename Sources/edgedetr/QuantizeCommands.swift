@@ -77,6 +77,10 @@ struct QuantizeOptionsGroup: ParsableArguments {
           help: "Store the weights of the layers kept float32 as int8 per output channel (weight-only: dequantized at load, the layers still run float32).")
     var weightOnlyInt8 = QuantizationOptions().weightOnlyInt8
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Run the linear layers kept float32 by name on the int8 GEMM instead, each input row quantized at run time at its own scale (dynamicQuantizedLinear).")
+    var dynamicInt8 = QuantizationOptions().dynamicInt8
+
     @Flag(name: .long, inversion: .prefixedNo, help: "Keep more layers float32 by measurement, on top of the named ones, until the output drift on the calibration images meets the targets below (searched only when missed).")
     var autoPrecision = true
 
@@ -114,6 +118,7 @@ struct QuantizeOptionsGroup: ParsableArguments {
         options.percentileTail = percentileTail
         options.keepFloat = (noDefaultFloat ? [] : QuantizationOptions.sensitiveLayers) + keepFloat
         options.weightOnlyInt8 = weightOnlyInt8
+        options.dynamicInt8 = dynamicInt8
         if autoPrecision {
             guard targetScoreDrift >= 0, targetScoreDrift.isFinite, targetBoxDrift >= 0, targetBoxDrift.isFinite else {
                 throw ValidationError("--target-score-drift and --target-box-drift must be finite and >= 0")

@@ -14,6 +14,7 @@ struct OperandTests {
             (.conv2d(stride: 1, padding: 0, activation: .none), [.x, .weight, .bias, .residual, nil]),
             (.linear(activation: .relu), [.x, .weight, .bias, .residual, nil]),
             (.quantizedLinear(activation: .none), [.x, .weight, .bias, .scales, .residual, nil]),
+            (.dynamicQuantizedLinear(activation: .relu), [.x, .weight, .bias, .scales, .residual, nil]),
             (.quantizedConv2d(stride: 2, padding: 1, activation: .relu), [.x, .weight, .bias, .scales, .residual, nil]),
             (.layerNorm(epsilon: 1e-5), [.x, .gamma, .beta, .residual, nil]),
             (.groupNorm(groups: 2, epsilon: 1e-5), [.x, .gamma, .beta, nil]),

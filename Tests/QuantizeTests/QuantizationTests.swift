@@ -112,4 +112,40 @@ import Testing
                                                 metadata: first.metadata)
         #expect(bytes.count < floatBytes.count / 2, "int8 \(bytes.count) bytes vs float \(floatBytes.count)")
     }
+    /// `dynamicInt8`: the linear layers kept float by name run as `dynamicQuantizedLinear` (wide ones with a
+    /// per-image input), stay as close to float as the static rewrite, and run bit-identically from a file in
+    /// every packed layout and on any thread count.
+    @Test func dynamicInt8RunsTheNamedFloatLinearsOnTheInt8GEMM() throws {
+        var options = QuantizationOptions()
+        options.dynamicInt8 = true
+        let q = try Self.quantized("deformable_base", options: options)
+        let dynamic = q.graph.nodes.filter { if case .dynamicQuantizedLinear = $0.operation { true } else { false } }
+        #expect(dynamic.contains { $0.name.contains("sampling_offsets") } && dynamic.contains { $0.name.contains("attention_weights") },
+                "\(dynamic.map(\.name))")
+        for node in dynamic {
+            #expect((q.graph.shape(of: node[.weight]!).first ?? 0) >= 16, "\(node.name) is narrower than a panel")
+        }
+        // What stays float: narrow layers (box coordinates) and the first decoder layer's, whose input is the
+        // learned query embeddings (constants).
+        let floatLinears = q.graph.nodes.filter { if case .linear = $0.operation { true } else { false } }
+        for node in floatLinears {
+            let narrow = (q.graph.shape(of: node[.weight]!).first ?? 0) < 16
+            #expect(narrow || node.name.hasPrefix("model.decoder.layers.0."), "\(node.name) stayed float")
+        }
+        let inputs = try q.quantizer.inputs(try Self.images())
+        let comparison = try LayerComparison.measure(float: q.quantizer.floatGraph, quantized: q.graph, counterpart: q.counterpart,
+                                                     inputs: inputs, threads: 1)
+        #expect(comparison.maxBoxDrift < 0.05, "box drift \(comparison.maxBoxDrift)")
+        #expect(comparison.meanScoreDrift < 0.02, "mean score drift \(comparison.meanScoreDrift)")
+        let expected = try GraphExecutor(graph: q.graph).run(input: inputs[0])
+        for layout in [nil] + Int8WeightLayout.allCases.map(Optional.some) {
+            let model = try ModelFile(bytes: ModelFileWriter.encode(graph: q.graph, plan: q.plan, metadata: q.metadata, weightLayout: layout))
+            for threads in [1, 3] {
+                let got = try GraphExecutor(graph: model.graph, plan: model.plan, threads: threads).run(input: inputs[0])
+                for (a, b) in zip(expected, got) {
+                    #expect(a.values.map(\.bitPattern) == b.values.map(\.bitPattern), "\(String(describing: layout)) \(threads) threads: \(a.name)")
+                }
+            }
+        }
+    }
 }

@@ -124,7 +124,7 @@ extension Graph {
         var parallel = true
         let kind: EstimateClass
         switch node.operation {
-        case .linear, .quantizedLinear, .conv2d, .quantizedConv2d:
+        case .linear, .quantizedLinear, .conv2d, .quantizedConv2d, .dynamicQuantizedLinear:
             let int8 = node.operation.isQuantized
             kind = int8 ? .int8GEMM : .floatGEMM
             let columns = outputShape.last ?? 1

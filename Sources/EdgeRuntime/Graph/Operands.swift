@@ -37,11 +37,12 @@ extension GraphOperation {
         if position == 0 { return .x }
         switch (self, position) {
         case (.conv2d, 1), (.linear, 1), (.quantizedConv2d, 1), (.quantizedLinear, 1), (.depthwiseConv2d, 1),
-             (.quantizedDepthwiseConv2d, 1): return .weight
+             (.quantizedDepthwiseConv2d, 1), (.dynamicQuantizedLinear, 1): return .weight
         case (.conv2d, 2), (.linear, 2), (.quantizedConv2d, 2), (.quantizedLinear, 2), (.depthwiseConv2d, 2),
-             (.quantizedDepthwiseConv2d, 2): return .bias
-        case (.quantizedConv2d, 3), (.quantizedLinear, 3), (.quantizedDepthwiseConv2d, 3): return .scales
-        case (.conv2d, 3), (.linear, 3), (.layerNorm, 3), (.quantizedConv2d, 4), (.quantizedLinear, 4): return .residual
+             (.quantizedDepthwiseConv2d, 2), (.dynamicQuantizedLinear, 2): return .bias
+        case (.quantizedConv2d, 3), (.quantizedLinear, 3), (.quantizedDepthwiseConv2d, 3), (.dynamicQuantizedLinear, 3): return .scales
+        case (.conv2d, 3), (.linear, 3), (.layerNorm, 3), (.quantizedConv2d, 4), (.quantizedLinear, 4),
+             (.dynamicQuantizedLinear, 4): return .residual
         case (.layerNorm, 1), (.groupNorm, 1), (.rmsNorm, 1): return .gamma
         case (.rmsNorm, 2): return .residual
         case (.layerNorm, 2), (.groupNorm, 2): return .beta
@@ -65,7 +66,7 @@ extension GraphOperation {
     public var isQuantized: Bool {
         switch self {
         case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary,
-             .quantizedDepthwiseConv2d: true
+             .quantizedDepthwiseConv2d, .dynamicQuantizedLinear: true
         default: false
         }
     }
@@ -75,7 +76,8 @@ extension GraphOperation {
     /// `edgedetr bench` counts the time outside these as the overhead of a quantized graph.
     public var runsInt8Kernel: Bool {
         switch self {
-        case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d: true
+        case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d,
+             .dynamicQuantizedLinear: true
         default: false
         }
     }
@@ -107,7 +109,7 @@ extension Graph {
         case .depthwiseConv2d, .quantizedDepthwiseConv2d:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 3 else { return 0 }
             return output * weight[0] * weight[1]
-        case .linear, .quantizedLinear:
+        case .linear, .quantizedLinear, .dynamicQuantizedLinear:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 2 else { return 0 }
             return output * weight[1]
         case .attention:

@@ -118,6 +118,12 @@ public enum GraphOperation: Equatable, Sendable {
     /// Inputs: x int8 `[H, W, C]`, weight int8 `[k, k, C]` (symmetric per channel), bias int32 `[C]`, scales
     /// float32 `[C]` (s_in * s_w[c] / s_out). Output int8 (the node's quantization): `int8DepthwiseConv2d`.
     case quantizedDepthwiseConv2d(stride: Int, padding: Int, activation: Activation)
+    /// Inputs: x float32 `[R, K]`, weight int8 `[N, K]` (symmetric per channel), bias float32 `[N]`, weight
+    /// scales float32 `[N]` (s_w[n]), optional residual float32 `[R, N]`. Output float32: each row of x
+    /// quantized at run time at its own symmetric scale, the product on the int8 GEMM, then
+    /// `activation(acc * s_w[n] * s_row + bias + residual)` (`dynamicInt8Linear`). For the layers whose
+    /// input a per-tensor calibrated range serves badly; needs no calibration of its input.
+    case dynamicQuantizedLinear(activation: Activation)
 }
 
 public enum Activation: UInt8, Equatable, Sendable {
@@ -220,6 +226,7 @@ extension GraphOperation {
         case .quantizedDeformableSampling: "quantizedDeformableSampling"
         case .quantizedUnary: "quantizedUnary"
         case .quantizedDepthwiseConv2d: "quantizedDepthwiseConv2d"
+        case .dynamicQuantizedLinear: "dynamicQuantizedLinear"
         }
     }
 }

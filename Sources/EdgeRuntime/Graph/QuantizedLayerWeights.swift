@@ -14,7 +14,9 @@ import Kernels
 ///   (its panels fold this layer's bias and zero point).
 public struct QuantizedLayerWeights {
     public let weight: ConstantStorage
-    public let bias: ConstantStorage
+    /// The int32 bias folded into the panels; nil for `dynamicQuantizedLinear`, whose float bias is added
+    /// after the row scales (its panels fold no bias and input zero point 0).
+    public let bias: ConstantStorage?
     public let scales: ConstantStorage
     /// `[N, K]` for a linear layer, `[O, C, kH, kW]` for a convolution.
     public let weightShape: [Int]
@@ -26,11 +28,13 @@ public struct QuantizedLayerWeights {
         case inPlace, repacked, packedAtLoad
     }
 
-    /// The layer's weights, or nil when `node` is not a quantized linear layer or convolution with
-    /// constant weight, bias and scales.
+    /// The layer's weights, or nil when `node` is not a quantized linear layer or convolution (or a
+    /// dynamic one) with constant weight, bias and scales.
     public init?(node: Node, in graph: Graph) {
+        let foldsBias: Bool
         switch node.operation {
-        case .quantizedLinear, .quantizedConv2d: break
+        case .quantizedLinear, .quantizedConv2d: foldsBias = true
+        case .dynamicQuantizedLinear: foldsBias = false
         default: return nil
         }
         func constant(_ operand: Operand) -> ConstantStorage? {
@@ -40,7 +44,7 @@ public struct QuantizedLayerWeights {
         guard let weight = constant(.weight), let bias = constant(.bias), let scales = constant(.scales),
               let weightValue = node[.weight] else { return nil }
         self.weight = weight
-        self.bias = bias
+        self.bias = foldsBias ? bias : nil
         self.scales = scales
         weightShape = graph.shape(of: weightValue)
         inputZeroPoint = graph.values[node.x.index].quantization?.zeroPoint ?? 0
@@ -64,11 +68,11 @@ public struct QuantizedLayerWeights {
     /// point folded in. Raw weights only (`placement == .packedAtLoad`).
     public func packedFromRaw(layout: Int8WeightLayout) -> PackedInt8Weights {
         if let convolution {
-            return PackedInt8Conv2DWeights(weights: weight.int8Pointer, shape: convolution, bias: bias.int32Pointer,
+            return PackedInt8Conv2DWeights(weights: weight.int8Pointer, shape: convolution, bias: bias?.int32Pointer,
                                            scales: scales.pointer, inputZeroPoint: inputZeroPoint, layout: layout).packed
         }
         return PackedInt8Weights(weights: weight.int8Pointer, outputs: weightShape[0], inputs: weightShape[1],
-                                 bias: bias.int32Pointer, scales: scales.pointer, inputZeroPoint: inputZeroPoint, layout: layout)
+                                 bias: bias?.int32Pointer, scales: scales.pointer, inputZeroPoint: inputZeroPoint, layout: layout)
     }
 
     /// The weights in this CPU's layout, following `placement`: the stored panels themselves, a repacked

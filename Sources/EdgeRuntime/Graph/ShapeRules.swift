@@ -32,7 +32,7 @@ extension GraphOperation {
             try arity(1...1)
             return shapes[0]
 
-        case .quantizedLinear(let activation):
+        case .quantizedLinear(let activation), .dynamicQuantizedLinear(let activation):
             guard shapes.count == 4 || shapes.count == 5 else { throw .arity(node: node, operation: name, expected: "4 or 5", got: shapes.count) }
             guard shapes[3] == [shapes[1].first ?? -1] else { throw mismatch("scales \(shapes[3]) do not match weight \(shapes[1])") }
             var linearShapes = Array(shapes[0..<3])
@@ -375,6 +375,10 @@ extension GraphOperation {
         case .quantizedLinear, .quantizedConv2d:
             try expect([.int8, .int8, .int32, .float32], optional: .int8)
             return quantized ? .int8 : .float32
+        case .dynamicQuantizedLinear:
+            try expect([.float32, .int8, .float32, .float32], optional: .float32)
+            guard !quantized else { throw wrong("produces float32 only") }
+            return .float32
         case .quantizedDeformableSampling:
             try expect([.int8, .float32, .float32])
             guard quantized else { throw wrong("needs an output quantization") }

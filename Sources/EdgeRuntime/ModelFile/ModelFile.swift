@@ -377,7 +377,7 @@ public final class ModelFile {
                 guard node.operation.isQuantized, node.operation.operand(at: position) == .weight else {
                     throw invalid("packed int8 weights read by '\(node.name)' as input \(position); only the weights of quantized linear layers and convolutions are packed")
                 }
-                guard let layer = QuantizedLayerWeights(node: node, in: graph), layer.bias.packedWeights == nil else {
+                guard let layer = QuantizedLayerWeights(node: node, in: graph), layer.bias?.packedWeights == nil else {
                     throw invalid("'\(node.name)' needs constant biases and scales beside packed weights")
                 }
                 guard packed.depthOrder == layer.depthOrder else {
@@ -386,7 +386,7 @@ public final class ModelFile {
                 guard packed.inputZeroPoint == layer.inputZeroPoint else {
                     throw invalid("packed for input zero point \(packed.inputZeroPoint), '\(node.name)' reads one of \(layer.inputZeroPoint)")
                 }
-                if let problem = packed.weights.foldingProblem(bias: layer.bias.int32Pointer, scales: layer.scales.pointer,
+                if let problem = packed.weights.foldingProblem(bias: layer.bias?.int32Pointer, scales: layer.scales.pointer,
                                                                inputZeroPoint: layer.inputZeroPoint) {
                     throw invalid("packed int8 weights of '\(node.name)': \(problem)")
                 }

@@ -10,7 +10,7 @@ public enum OperationCoding {
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
         case upsampleNearest, averagePool2d, quantizedUnary
         case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean, groupWeightedSum, quantizedDepthwiseConv2d
-        case rmsNorm, columnMeans
+        case rmsNorm, columnMeans, dynamicQuantizedLinear
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -96,6 +96,8 @@ public enum OperationCoding {
             return (.dequantize, [])
         case .quantizedLinear(let activation):
             return (.quantizedLinear, [UInt64(activation.rawValue)])
+        case .dynamicQuantizedLinear(let activation):
+            return (.dynamicQuantizedLinear, [UInt64(activation.rawValue)])
         case .quantizedConv2d(let stride, let padding, let activation):
             return (.quantizedConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
         case .quantizedDeformableSampling(let shapes, let heads, let points, let method):
@@ -263,6 +265,9 @@ public enum OperationCoding {
         case .quantizedLinear:
             try expect(1)
             return .quantizedLinear(activation: try activation(0))
+        case .dynamicQuantizedLinear:
+            try expect(1)
+            return .dynamicQuantizedLinear(activation: try activation(0))
         case .quantizedConv2d:
             try expect(3)
             return .quantizedConv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))

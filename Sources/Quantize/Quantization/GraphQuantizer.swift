@@ -21,6 +21,11 @@ public struct QuantizationOptions: Sendable {
     /// (a quarter of the bytes); the reader dequantizes them at load and the layer runs in float32 on
     /// exactly those values. Activations stay float32.
     public var weightOnlyInt8 = true
+    /// The linear layers kept float32 by name (`keepFloat`: heads, sampling offsets and weights, anchor
+    /// MLPs) run as `dynamicQuantizedLinear` instead: int8 weights per output channel and each input
+    /// row quantized at run time at its own scale, on the int8 GEMM. Layers of constant inputs and
+    /// those the automatic search keeps float stay float32.
+    public var dynamicInt8 = false
     /// Layers whose input depends on constants only stay float32 (with `weightOnlyInt8`, their weights
     /// are still stored in int8). These are the projections of the learned query embeddings and of
     /// the fixed-size position embeddings: Conditional DETR's `ref_point_head`, `ca_qpos_proj`,
@@ -179,6 +184,17 @@ public struct GraphQuantizer {
         return false
     }
 
+    /// Whether a linear layer kept float by name runs as `dynamicQuantizedLinear` (`QuantizationOptions.dynamicInt8`):
+    /// not one the search keeps float, not one of constant inputs, and not one narrower than an int8 tile panel
+    /// (box coordinates, anchors: 2 or 4 outputs), which costs less in float than quantizing its input rows.
+    private func runsDynamicInt8(_ node: Node) -> Bool {
+        guard options.dynamicInt8, !options.floatLayers.contains(node.name), let weight = node[.weight],
+              case .constant = source.values[weight.index].source, (source.shape(of: weight).first ?? 0) >= 16 else {
+            return false
+        }
+        return !(options.keepConstantSubgraphsFloat && constantDerived[node.x.index])
+    }
+
     private func activationQuantization(_ value: ValueID) -> Int8Quantization {
         statistics.quantization(of: value.index, method: options.method, tail: options.percentileTail)
     }
@@ -255,6 +271,8 @@ public struct GraphQuantizer {
             record(output, try quantizedWeightOp(node, operation: .quantizedConv2d(stride: stride, padding: padding, activation: activation)))
         case .linear(let activation) where !keepsFloat(node):
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
+        case .linear(let activation) where runsDynamicInt8(node):
+            floatVersion[output] = try dynamicQuantizedLinear(node, activation: activation)
         case .maxPool2d where producedInt8[node.x.index], .reshape where producedInt8[node.x.index],
              .upsampleNearest where producedInt8[node.x.index], .pad2d where producedInt8[node.x.index],
              .clamp where producedInt8[node.x.index]:
@@ -358,6 +376,21 @@ public struct GraphQuantizer {
             scales[c] = Float(biasScale / Double(outputScale))
         }
         return (quantizedBias, scales)
+    }
+
+    /// A linear layer whose input rows are quantized at run time: weights symmetric per output channel,
+    /// their scales s_w, the bias and any residual float32.
+    private mutating func dynamicQuantizedLinear(_ node: Node, activation: Activation) throws(GraphError) -> ValueID {
+        guard let weight = node[.weight], case .constant(let w) = source.values[weight.index].source, let bias = node[.bias] else {
+            throw .invalidAttribute(node: node.name, operation: node.operation.kindName, detail: "weights must be constants")
+        }
+        let weightShape = source.shape(of: weight)
+        let (quantizedWeights, weightScales) = Self.quantizePerChannel(source.constants[w], outputs: weightShape[0])
+        let weightID = try graph.constant("\(node.name).weight.int8", shape: weightShape, storage: ConstantStorage(int8: quantizedWeights))
+        let scaleID = try graph.constant("\(node.name).weight_scales", shape: [weightShape[0]], values: weightScales)
+        var inputs = [try floatOf(node.x), weightID, try floatOf(bias), scaleID]
+        if let residual = node[.residual] { inputs.append(try floatOf(residual)) }
+        return try graph.add(.dynamicQuantizedLinear(activation: activation), inputs, name: node.name)
     }
 
     private mutating func quantizedWeightOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {

@@ -110,6 +110,10 @@ public struct Quantizer {
                                 options.automaticPrecision!.target.score, options.automaticPrecision!.target.box,
                                 search.targetMet ? "" : " (not met: float layer limit reached)"))
         }
+        if options.dynamicInt8 {
+            let dynamic = rewritten.graph.nodes.filter { if case .dynamicQuantizedLinear = $0.operation { true } else { false } }.count
+            notes.append("dynamic int8: \(dynamic) linear layers kept float by name run int8 on rows quantized at run time")
+        }
         notes.append(options.weightOnlyInt8
                      ? "float32 layers: weights stored int8 per output channel (weight-only), dequantized at load"
                      : "float32 layers: weights stored float32")

@@ -1,8 +1,9 @@
 import Kernels
 
 // The GEMM family: linear layers and convolutions, float32 (`linear`, `conv2d`) and int8
-// (`quantizedLinear`, `quantizedConv2d`). A convolution is a GEMM over HWC patches, so each
-// precision is one op with the weights telling which.
+// (`quantizedLinear`, `quantizedConv2d`), and the linear layer quantized at run time
+// (`dynamicQuantizedLinear`). A convolution is a GEMM over HWC patches, so each precision is one op
+// with the weights telling which.
 
 /// A GEMM node's packed weights: a linear layer's, with its input rows and row stride, or a
 /// convolution's, which carry their kernel shape.
@@ -73,12 +74,7 @@ struct QuantizedGEMMOp {
         case .quantizedLinear(let a), .quantizedConv2d(_, _, let a): activation = a
         default: throw .malformedNode(node: node.name, detail: "not a quantized linear layer or convolution")
         }
-        guard let layer = QuantizedLayerWeights(node: node, in: preparation.graph) else { throw .weightNotConstant(node: node.name) }
-        switch layer.placement {
-        case .inPlace: preparation.inPlaceWeightBytes += layer.storedByteCount
-        case .repacked: preparation.repackedWeightBytes += layer.storedByteCount
-        case .packedAtLoad: break
-        }
+        let layer = try preparation.quantizedLayerWeights(of: node)
         let packed = layer.nativeWeights()
         if let shape = layer.convolution {
             guard let adopted = PackedInt8Conv2DWeights(packed: packed, shape: shape, inputZeroPoint: layer.inputZeroPoint) else {
@@ -127,6 +123,62 @@ struct QuantizedGEMMOp {
                        pool: context.pool, taskScratch: context.taskScratch)
         }
         if let floatReLU { relu(floatReLU.output, count: floatReLU.count) }
+    }
+}
+
+/// dynamicQuantizedLinear: each input row quantized at run time into the shared scratch (row scales
+/// first, then the int8 codes), the int8 GEMM with its float epilogue, then the row scales, float bias,
+/// residual and ReLU (`dynamicInt8Linear`).
+struct DynamicQuantizedLinearOp {
+    let x: UnsafePointer<Float>
+    let rows: Int
+    let inputStride: Int
+    let weights: PackedInt8Weights
+    let bias: UnsafePointer<Float>
+    let residual: UnsafePointer<Float>?
+    let activation: FloatActivation
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
+        guard case .dynamicQuantizedLinear(let activation) = node.operation else {
+            throw .malformedNode(node: node.name, detail: "not a dynamic quantized linear layer")
+        }
+        let layer = try preparation.quantizedLayerWeights(of: node)
+        weights = layer.nativeWeights()
+        guard weights.outputs == layer.weightShape[0], weights.inputs == layer.weightShape[1] else {
+            throw .packedWeightShape(node: node.name)
+        }
+        let inputShape = preparation.shape(node.x)
+        (rows, inputStride) = (inputShape[0], inputShape[1])
+        // rows x K codes fit in the input's element count (the shape rule ties K to it), so no product
+        // here can overflow; the scratch counts floats.
+        let codeElements = (preparation.elementCount(node.x) + 3) / 4
+        preparation.needScratch(elements: rows + codeElements, taskBytes: int8GEMMTaskScratchBytes(weights))
+        x = UnsafePointer(preparation.float(node.x))
+        bias = UnsafePointer(preparation.float(try preparation.operand(.bias, of: node)))
+        residual = node[.residual].map { UnsafePointer(preparation.float($0)) }
+        self.activation = activation.kernelActivation
+        output = preparation.float(node.output)
+    }
+
+    func run(_ context: RunContext) {
+        let codes = UnsafeMutableRawPointer(context.scratch + rows).assumingMemoryBound(to: Int8.self)
+        dynamicInt8Linear(input: x, rows: rows, inputStride: inputStride, weights: weights, bias: bias, residual: residual,
+                          activation: activation, output: output, codes: codes, rowScales: context.scratch,
+                          pool: context.pool, taskScratch: context.taskScratch)
+    }
+}
+
+extension NodePreparation {
+    /// The int8 weights of a quantized or dynamic GEMM node, their stored bytes counted by placement.
+    mutating func quantizedLayerWeights(of node: Node) throws(ExecutionError) -> QuantizedLayerWeights {
+        guard let layer = QuantizedLayerWeights(node: node, in: graph) else { throw .weightNotConstant(node: node.name) }
+        switch layer.placement {
+        case .inPlace: inPlaceWeightBytes += layer.storedByteCount
+        case .repacked: repackedWeightBytes += layer.storedByteCount
+        case .packedAtLoad: break
+        }
+        return layer
     }
 }
 

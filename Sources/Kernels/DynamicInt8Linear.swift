@@ -1,0 +1,111 @@
+/// A linear layer on the int8 tiles with its input quantized at run time, one symmetric scale per row:
+///
+///     s_r      = max_k |x[r, k]| / 127                    (`Int8Quantization.symmetric`; 1 for a zero row)
+///     q[r, k]  = quantize(x[r, k]) at (s_r, zero point 0)  (`Int8Quantization.quantize`)
+///     y[r, n]  = act((Float(sum_k q[r, k] * W[n, k]) * s_w[n]) * s_r + bias[n] [+ residual[r, n]])
+///
+/// Why: the layers a DETR keeps float under static int8 (box and class heads, the deformable sampling
+/// offsets and weights, DAB-DETR's anchor MLPs) read queries whose magnitudes differ row by row, so one
+/// calibrated range per tensor spends most of its codes on the largest query. A scale per row (per
+/// token, as LLM.int8 and SmoothQuant quantize activations) follows each query and needs no
+/// calibration, while the multiply-accumulates run on the same int8 GEMM tiles as every other layer.
+/// The row quantization and the epilogue are O(rows x (K + N)) against the GEMM's rows x K x N.
+///
+/// `weights` are packed with input zero point 0, no bias, and the weight scales s_w as their scales
+/// (the float epilogue of `int8Linear` gives Float(acc) * s_w[n]); `bias` is float32. `codes` holds
+/// rows x K int8 values and `rowScales` rows floats of scratch. The integer part is exact and the
+/// float steps are the same IEEE operations in the same order on every path, so the result equals
+/// `dynamicInt8LinearReference` bit for bit.
+public func dynamicInt8Linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, weights: PackedInt8Weights,
+                              bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, activation: FloatActivation,
+                              output: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<Int8>,
+                              rowScales: UnsafeMutablePointer<Float>, pool: ThreadPool?, taskScratch: KernelScratch? = nil) {
+    let (outputs, depth) = (weights.outputs, weights.inputs)
+    if rows <= 0 || outputs <= 0 { return }
+    quantizeRowsSymmetric(input, rows: rows, columns: depth, inputStride: inputStride, codes: codes, scales: rowScales)
+    int8Linear(input: codes, rows: rows, inputStride: depth, weights: weights, residual: nil, output: .float(output),
+               pool: pool, taskScratch: taskScratch)
+    for row in 0..<rows {
+        finishRow(output + row * outputs, count: outputs, scale: rowScales[row], bias: bias,
+                  residual: residual.map { $0 + row * outputs }, activation: activation)
+    }
+}
+
+/// One output row: line[n] = act(line[n] * scale + bias[n] [+ residual[n]]), eight lanes at a time with
+/// the scalar operations' order and rounding (the ReLU keeps x > 0, as `FloatActivation.apply`).
+@inline(__always)
+private func finishRow(_ line: UnsafeMutablePointer<Float>, count: Int, scale: Float, bias: UnsafePointer<Float>,
+                       residual: UnsafePointer<Float>?, activation: FloatActivation) {
+    let scales = SIMD8<Float>(repeating: scale)
+    var n = 0
+    while n + 8 <= count {
+        var value = loadFloats(line + n, count: 8) * scales + loadFloats(bias + n, count: 8)
+        if let residual { value = value + loadFloats(residual + n, count: 8) }
+        if activation == .relu { value = value.replacing(with: 0, where: .!(value .> 0)) }
+        UnsafeMutableRawPointer(line + n).storeBytes(of: value, as: SIMD8<Float>.self)
+        n += 8
+    }
+    while n < count {
+        var value = line[n] * scale + bias[n]
+        if let residual { value = value + residual[n] }
+        line[n] = activation.apply(value)
+        n += 1
+    }
+}
+
+/// The scalar reference of `dynamicInt8Linear`, from the definition on unpacked weights `[N, K]`
+/// (-128 read as -127, as the packers clamp it).
+public func dynamicInt8LinearReference(input: UnsafePointer<Float>, rows: Int, inputStride: Int,
+                                       weights: UnsafePointer<Int8>, outputs: Int, inputs: Int,
+                                       weightScales: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                       residual: UnsafePointer<Float>?, activation: FloatActivation,
+                                       output: UnsafeMutablePointer<Float>) {
+    if rows <= 0 || outputs <= 0 { return }
+    for row in 0..<rows {
+        let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(input + row * inputStride, count: inputs))
+        for n in 0..<outputs {
+            var accumulator: Int32 = 0
+            for k in 0..<max(inputs, 0) {
+                let q = Int32(quantization.quantize(input[row * inputStride + k]))
+                accumulator &+= q * Int32(max(weights[n * inputs + k], -127))
+            }
+            var value = (Float(accumulator) * weightScales[n]) * quantization.scale + bias[n]
+            if let residual { value = value + residual[row * outputs + n] }
+            output[row * outputs + n] = activation.apply(value)
+        }
+    }
+}
+
+/// Each row of `input` ([rows, columns], row stride `inputStride`) as int8 at its own symmetric scale:
+/// `scales[r]` = the row's `Int8Quantization.symmetric` scale, `codes` [rows, columns] contiguous.
+/// NaN counts as 0 (as `quantize` maps it); an infinite value gives the row scale 1.
+public func quantizeRowsSymmetric(_ input: UnsafePointer<Float>, rows: Int, columns: Int, inputStride: Int,
+                                  codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
+    for row in 0..<max(rows, 0) {
+        let line = input + row * inputStride
+        let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(line, count: columns))
+        scales[row] = quantization.scale
+        quantizeTensor(line, count: columns, quantization: quantization, output: codes + row * columns)
+    }
+}
+
+/// max |x| over `count` values, NaN skipped (0 for none): eight lanes, each keeping its largest, then
+/// the largest lane. A maximum is exact in any order, so this equals the one-by-one scan.
+@inline(__always)
+func largestMagnitude(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>(repeating: 0)
+    var index = 0
+    while index + 8 <= count {
+        let value = loadFloats(values + index, count: 8)
+        let magnitude = value.replacing(with: -value, where: value .< 0)
+        lanes = lanes.replacing(with: magnitude, where: magnitude .> lanes)
+        index += 8
+    }
+    var largest = lanes.max()
+    while index < count {
+        let magnitude = values[index].magnitude
+        if magnitude > largest { largest = magnitude }
+        index += 1
+    }
+    return largest
+}
