@@ -39,6 +39,7 @@ VAL="$OUT/data/val.json"
 VARIANTS=(
     "default|"
     "names only|--no-auto-precision"
+    "float heads|--no-dynamic-int8"
     "minmax|--method minmax"
     "entropy|--method entropy"
     "mse|--method mse"

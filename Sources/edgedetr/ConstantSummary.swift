@@ -43,7 +43,10 @@ struct ConstantSummary {
 
     /// The role of a constant read by `operation` as `operand`.
     static func kind(of operation: GraphOperation, operand: Operand?) -> String {
-        switch (operand, operation.isQuantized) {
+        let dynamic = if case .dynamicQuantizedLinear = operation { true } else { false }
+        return switch (operand, operation.isQuantized) {
+        case (.bias, true) where dynamic: "float32 biases"
+        case (.scales, true) where dynamic: "weight scales (dynamic int8)"
         case (.weight, true): "int8 weights"
         case (.bias, true): "int32 biases"
         case (.scales, _): "requantization scales"

@@ -78,7 +78,7 @@ struct QuantizeOptionsGroup: ParsableArguments {
     var weightOnlyInt8 = QuantizationOptions().weightOnlyInt8
 
     @Flag(name: .long, inversion: .prefixedNo,
-          help: "Run the linear layers kept float32 by name on the int8 GEMM instead, each input row quantized at run time at its own scale (dynamicQuantizedLinear).")
+          help: "Run the linear layers kept float32 by name on the int8 GEMM, each input row quantized at run time at its own scale (dynamicQuantizedLinear); --no-dynamic-int8 keeps them float32.")
     var dynamicInt8 = QuantizationOptions().dynamicInt8
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Keep more layers float32 by measurement, on top of the named ones, until the output drift on the calibration images meets the targets below (searched only when missed).")

@@ -23,9 +23,11 @@ public struct QuantizationOptions: Sendable {
     public var weightOnlyInt8 = true
     /// The linear layers kept float32 by name (`keepFloat`: heads, sampling offsets and weights, anchor
     /// MLPs) run as `dynamicQuantizedLinear` instead: int8 weights per output channel and each input
-    /// row quantized at run time at its own scale, on the int8 GEMM. Layers of constant inputs and
-    /// those the automatic search keeps float stay float32.
-    public var dynamicInt8 = false
+    /// row quantized at run time at its own scale, on the int8 GEMM. Layers of constant inputs, layers
+    /// narrower than 16 outputs and those the automatic search keeps float stay float32. On the trained
+    /// detectors (docs/ACCURACY.md) it loses no more than float32 heads: 0.01 AP instead of 0.16 on
+    /// Deformable DETR, within 0.07 AP of them on the other five families.
+    public var dynamicInt8 = true
     /// Layers whose input depends on constants only stay float32 (with `weightOnlyInt8`, their weights
     /// are still stored in int8). These are the projections of the learned query embeddings and of
     /// the fixed-size position embeddings: Conditional DETR's `ref_point_head`, `ca_qpos_proj`,
