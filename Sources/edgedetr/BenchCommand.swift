@@ -100,7 +100,9 @@ struct BenchCommand: ParsableCommand {
 
         let kinds = graph.nodes.map { $0.operation.kindName }
         let kindNames = Array(Set(kinds)).sorted()
-        let costs = graph.nodes.map { graph.multiplyAccumulates(of: $0) }
+        // The MACs every run does: the constant subgraphs ran once, at prepare.
+        let folded = Set(executor.foldedNodes)
+        let costs = graph.nodes.indices.map { folded.contains($0) ? 0 : graph.multiplyAccumulates(of: graph.nodes[$0]) }
         var latencies: [Double] = []
         var cpuSeconds = 0.0
         var kindSeconds: [String: Double] = [:]
@@ -132,8 +134,8 @@ struct BenchCommand: ParsableCommand {
         let sorted = latencies.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         print("model: \(model) (\(description)), \(threads) threads, kernels \(KernelDispatch.current.name), int8 GEMM \(Int8GEMMKernel.choose(for: .native).name)")
-        print(String(format: "graph: %d nodes, weights %.1f MB (%d bytes); build or load %.2f s, prepare %.2f s",
-                     graph.nodes.count, Double(weightBytes) / 1e6, weightBytes, built - start, packed - built))
+        print(String(format: "graph: %d nodes (%d of constant inputs run once at prepare), weights %.1f MB (%d bytes); build or load %.2f s, prepare %.2f s",
+                     graph.nodes.count, executor.foldedNodes.count, Double(weightBytes) / 1e6, weightBytes, built - start, packed - built))
         print(String(format: "latency: median %.3f s, min %.3f s, max %.3f s over %d runs after %d warm-up; CPU time %.3f s per run",
                      median, sorted.first!, sorted.last!, runs, warmup, cpuSeconds))
         print("")

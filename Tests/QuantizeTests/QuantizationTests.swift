@@ -148,4 +148,22 @@ import Testing
             }
         }
     }
+    /// Conditional DETR's position projections of the learned queries (a constant input plus the per-image
+    /// content projection as residual) become a product of constants and an add: the executor computes the
+    /// products once at load, and its runs give the same bits as one that computes them every time.
+    @Test func positionProjectionsOfTheQueriesRunOnceAtLoad() throws {
+        let q = try Self.quantized("conditional_detr")
+        let products = q.graph.nodes.filter { $0.name.hasSuffix("pos_proj.constant") }
+        #expect(products.contains { $0.name == "model.decoder.layers.1.sa_qpos_proj.constant" }, "\(products.map(\.name))")
+        let executor = try GraphExecutor(graph: q.graph, plan: q.plan)
+        let folded = Set(executor.foldedNodes.map { q.graph.nodes[$0].name })
+        #expect(products.allSatisfy { folded.contains($0.name) })
+        let plain = try GraphExecutor(graph: q.graph, plan: q.plan, foldsConstantSubgraphs: false)
+        for image in try Self.images() {
+            let input = try q.quantizer.inputs([image])[0]
+            for (a, b) in zip(try plain.run(input: input), try executor.run(input: input)) {
+                #expect(a.values.map(\.bitPattern) == b.values.map(\.bitPattern), "\(a.name)")
+            }
+        }
+    }
 }

@@ -58,6 +58,11 @@ public final class GraphExecutor {
     /// Base of each value's data: its constant's memory, or its place in the arena.
     private let pointers: [UnsafeMutableRawPointer]
     private let arena: UnsafeMutableRawPointer
+    /// The outputs of the constant subgraphs the rest of the graph reads, computed at init (`ConstantSubgraphs`).
+    private let folded: UnsafeMutableRawPointer
+    private let foldedBytes: Int
+    /// Indices of the nodes run once at init instead of in every run (constant subgraphs), in graph order.
+    public let foldedNodes: [Int]
     private let scratch: UnsafeMutablePointer<Float>
     /// Per-thread scratch of the kernels' tasks (conv edge rows, int8 GEMM staging, deformable taps).
     private let taskScratch: KernelScratch
@@ -65,9 +70,9 @@ public final class GraphExecutor {
     /// ordering space), so no node builds an array while running.
     private let nodeTables: [UnsafeMutableRawPointer]
 
-    /// Bytes of the activation arena plus the kernels' scratch: all the memory a run touches besides
-    /// the weights.
-    public var workingBytes: Int { plan.size + scratchCount * MemoryLayout<Float>.stride + taskScratch.byteCount }
+    /// Bytes of the activation arena, the constant subgraphs' outputs and the kernels' scratch: all the
+    /// memory a run touches besides the weights.
+    public var workingBytes: Int { plan.size + foldedBytes + scratchCount * MemoryLayout<Float>.stride + taskScratch.byteCount }
     private let scratchCount: Int
     /// Bytes of int8 weights a model file stores packed for this CPU, used in place from the mapping.
     public let inPlaceWeightBytes: Int
@@ -77,7 +82,10 @@ public final class GraphExecutor {
 
     /// - Parameter plan: where activations live; planned here (greedy) when nil. A plan read from a
     ///   file must have passed `ArenaPlanner.validate`.
-    public init(graph: Graph, plan: ArenaPlan? = nil, threads: Int = 1) throws(ExecutionError) {
+    /// - Parameter foldsConstantSubgraphs: run the nodes of constant inputs once here instead of in every
+    ///   run (the results are the same bits). Off for the tools that read every intermediate value during
+    ///   a run (calibration, `compare`): a folded node's intermediate values are not there then.
+    public init(graph: Graph, plan: ArenaPlan? = nil, threads: Int = 1, foldsConstantSubgraphs: Bool = true) throws(ExecutionError) {
         let plan = plan ?? ArenaPlanner.plan(graph)
         self.graph = graph
         self.plan = plan
@@ -87,13 +95,22 @@ public final class GraphExecutor {
         guard plan.size >= 0, plan.size <= RuntimeLimits.maximumWorkingBytes else {
             throw .workingMemoryTooLarge(bytes: plan.size >= 0 ? plan.size : nil)
         }
+        let constantSubgraphs = foldsConstantSubgraphs ? ConstantSubgraphs(graph) : nil
+        guard let foldedBytes = constantSubgraphs.map({ $0.bytes }) ?? 0,
+              let arenaAndFolded = checkedSum(plan.size, foldedBytes), arenaAndFolded <= RuntimeLimits.maximumWorkingBytes else {
+            throw .workingMemoryTooLarge(bytes: constantSubgraphs?.bytes.flatMap { checkedSum(plan.size, $0) })
+        }
         let arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.size, ArenaPlanner.alignment),
                                                      alignment: ArenaPlanner.alignment)
+        let folded = UnsafeMutableRawPointer.allocate(byteCount: max(foldedBytes, ArenaPlanner.alignment),
+                                                      alignment: ArenaPlanner.alignment)
         var pointers: [UnsafeMutableRawPointer] = []
         pointers.reserveCapacity(graph.values.count)
         for (index, value) in graph.values.enumerated() {
             if case .constant(let c) = value.source {
                 pointers.append(graph.constants[c].raw)
+            } else if let offset = constantSubgraphs?.offsets[index] {
+                pointers.append(folded + offset)
             } else {
                 pointers.append(arena + plan.offsets[index])
             }
@@ -105,7 +122,7 @@ public final class GraphExecutor {
             for node in graph.nodes {
                 prepared.append(try PreparedNode.prepare(node, &preparation))
             }
-            var total: Int? = plan.size
+            var total: Int? = arenaAndFolded
             for part in [checkedProduct(preparation.scratchElements, MemoryLayout<Float>.stride),
                          checkedProduct(preparation.taskScratchBytes, self.threads)] {
                 guard let sum = total, let part, !sum.addingReportingOverflow(part).overflow else { total = nil; break }
@@ -115,23 +132,35 @@ public final class GraphExecutor {
         } catch {
             for table in preparation.tables { table.deallocate() }
             arena.deallocate()
+            folded.deallocate()
             throw error
         }
         self.arena = arena
+        self.folded = folded
+        self.foldedBytes = foldedBytes
         self.pointers = pointers
-        self.prepared = prepared
         nodeTables = preparation.tables
         scratchCount = preparation.scratchElements
-        scratch = .allocate(capacity: max(preparation.scratchElements, 1))
-        taskScratch = KernelScratch(bytesPerThread: preparation.taskScratchBytes, threads: self.threads)
-        pool = self.threads > 1 ? ThreadPool(threadCount: self.threads) : nil
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(preparation.scratchElements, 1))
+        let taskScratch = KernelScratch(bytesPerThread: preparation.taskScratchBytes, threads: self.threads)
+        let pool = self.threads > 1 ? ThreadPool(threadCount: self.threads) : nil
+        (self.scratch, self.taskScratch, self.pool) = (scratch, taskScratch, pool)
         inPlaceWeightBytes = preparation.inPlaceWeightBytes
         repackedWeightBytes = preparation.repackedWeightBytes
+        // The constant subgraphs run once, now; their prepared state (packed float weights) goes with them.
+        let context = RunContext(pool: pool, scratch: scratch, taskScratch: taskScratch)
+        for index in constantSubgraphs?.nodes ?? [] {
+            prepared[index].run(context)
+            prepared[index] = .alias
+        }
+        self.prepared = prepared
+        foldedNodes = constantSubgraphs?.nodes ?? []
     }
 
     deinit {
         scratch.deallocate()
         arena.deallocate()
+        folded.deallocate()
         for table in nodeTables { table.deallocate() }
     }
 
@@ -154,7 +183,8 @@ public final class GraphExecutor {
 
     /// The data of any value as float32 (int8 dequantized) — only meaningful from inside an
     /// `afterNode` callback for values produced so far and still alive (the arena reuses memory), and
-    /// for constants and graph outputs after a run. Calibration and `compare` read activations this way.
+    /// for constants and graph outputs after a run. Calibration and `compare` read activations this way,
+    /// on executors that fold nothing (`foldsConstantSubgraphs: false`).
     public func floatValues(of value: ValueID) -> [Float] {
         let info = graph.values[value.index]
         switch info.elementType {

@@ -38,6 +38,14 @@ public func checkedProduct(_ a: Int, _ b: Int) -> Int? {
     return overflow ? nil : product
 }
 
+/// `a + b` for two sizes, or nil when one is negative or the sum overflows `Int`.
+@inlinable
+public func checkedSum(_ a: Int, _ b: Int) -> Int? {
+    guard a >= 0, b >= 0 else { return nil }
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    return overflow ? nil : sum
+}
+
 /// The element count of `shape` if it is at most `RuntimeLimits.maximumValueElements`, else nil.
 @inlinable
 public func checkedElementCount(_ shape: [Int]) -> Int? {

@@ -32,7 +32,7 @@ public struct ActivationStatistics: Sendable {
     /// output's range, then (for percentile) a histogram of each over that range.
     public static func collect(graph: Graph, inputs: [[Float]], method: CalibrationMethod, threads: Int,
                                progress: (Int, Int) -> Void = { _, _ in }) throws(ExecutionError) -> ActivationStatistics {
-        let executor = try GraphExecutor(graph: graph, threads: threads)
+        let executor = try GraphExecutor(graph: graph, threads: threads, foldsConstantSubgraphs: false)
         var statistics = ActivationStatistics(
             minimum: Array(repeating: .infinity, count: graph.values.count),
             maximum: Array(repeating: -.infinity, count: graph.values.count),

@@ -275,6 +275,9 @@ public struct GraphQuantizer {
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
         case .linear(let activation) where runsDynamicInt8(node):
             floatVersion[output] = try dynamicQuantizedLinear(node, activation: activation)
+        case .linear(let activation) where keepsFloat(node) && constantDerived[node.x.index]
+            && node[.residual].map({ !constantDerived[$0.index] }) == true:
+            floatVersion[output] = try constantLinearPlusResidual(node, activation: activation)
         case .maxPool2d where producedInt8[node.x.index], .reshape where producedInt8[node.x.index],
              .upsampleNearest where producedInt8[node.x.index], .pad2d where producedInt8[node.x.index],
              .clamp where producedInt8[node.x.index]:
@@ -378,6 +381,23 @@ public struct GraphQuantizer {
             scales[c] = Float(biasScale / Double(outputScale))
         }
         return (quantizedBias, scales)
+    }
+
+    /// A float linear layer of a constant input with a per-image residual (Conditional DETR's `sa_qpos_proj`
+    /// of the learned query positions plus the content projection): the product of constants is its own
+    /// node, which the executor then runs once at load (`GraphExecutor`'s constant subgraphs), and the
+    /// residual is added after it: (x W^T + b) + r, the same operations in the same order as the fused
+    /// kernel, so the same bits.
+    private mutating func constantLinearPlusResidual(_ node: Node, activation: Activation) throws(GraphError) -> ValueID {
+        guard let weight = node[.weight], let bias = node[.bias], let residual = node[.residual] else {
+            throw .arity(node: node.name, operation: node.operation.kindName, expected: "4", got: node.inputs.count)
+        }
+        let weightInput = options.weightOnlyInt8 ? try weightOnlyInt8Of(weight) : try floatOf(weight)
+        let product = try graph.add(.linear(activation: .none), [try floatOf(node.x), weightInput, try floatOf(bias)],
+                                    name: "\(node.name).constant")
+        let sum = try graph.add(.binary(.add), [product, try floatOf(residual)],
+                                name: activation == .none ? node.name : "\(node.name).residual")
+        return activation == .relu ? try graph.add(.unary(.relu), [sum], name: node.name) : sum
     }
 
     /// A linear layer whose input rows are quantized at run time: weights symmetric per output channel,

@@ -23,8 +23,8 @@ public struct LayerComparison: Sendable {
     /// Runs both graphs on `inputs`. `counterpart[v]` is the quantized graph's value for float value v.
     public static func measure(float: Graph, quantized: Graph, counterpart: [ValueID?], inputs: [[Float]],
                                threads: Int) throws(ExecutionError) -> LayerComparison {
-        let floatExecutor = try GraphExecutor(graph: float, threads: threads)
-        let quantizedExecutor = try GraphExecutor(graph: quantized, threads: threads)
+        let floatExecutor = try GraphExecutor(graph: float, threads: threads, foldsConstantSubgraphs: false)
+        let quantizedExecutor = try GraphExecutor(graph: quantized, threads: threads, foldsConstantSubgraphs: false)
         var signal = [Double](repeating: 0, count: float.values.count)
         var noise = [Double](repeating: 0, count: float.values.count)
         var dot = [Double](repeating: 0, count: float.values.count)
