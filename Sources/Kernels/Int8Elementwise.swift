@@ -26,6 +26,8 @@ public enum Int8UnaryFunction: Sendable {
     /// x itself: the table requantizes codes from one quantization to another (an int8 concatenation
     /// of inputs calibrated to different ranges).
     case identity
+    /// x < 0 ? slope * x : x with one learned slope (DAB-DETR's `nn.PReLU()`), the rule of `int8PReLU`.
+    case prelu(slope: Float)
 
     /// The float rule, as the float executor computes it.
     @inline(__always)
@@ -36,6 +38,7 @@ public enum Int8UnaryFunction: Sendable {
         case .gelu: 0.5 * x * (1 + erff(x * 0.70710678118654752))
         case .relu: max(x, 0)
         case .identity: x
+        case .prelu(let slope): x < 0 ? slope * x : x
         }
     }
 }

@@ -77,6 +77,17 @@ struct LatencyEstimateTests {
         #expect(abs(smallEstimate.memorySeconds - Double(3 * 256 * 4) / BoardModel.rpi4.cacheBytesPerSecond) < 1e-15)
     }
 
+    /// The constant subgraphs cost nothing: the executor runs them once at load.
+    @Test func constantSubgraphsAreFree() throws {
+        let graph = try ConstantSubgraphTests.graph()
+        let estimates = graph.estimatedLatency(on: .rpi5, threads: 4)
+        let folded = try GraphExecutor(graph: graph).foldedNodes
+        #expect(!folded.isEmpty)
+        for index in folded { #expect(estimates[index].estimateClass == .free && estimates[index].seconds == 0) }
+        let fc3 = try #require(graph.nodes.firstIndex { $0.name == "fc3" })
+        #expect(estimates[fc3].estimateClass == .floatGEMM && estimates[fc3].seconds > 0)
+    }
+
     @Test func boardsAreFoundByName() {
         #expect(BoardModel.named("rpi4")?.cores == 4 && BoardModel.named("rpi5")?.int8Tile.columns == 16)
         #expect(BoardModel.named("rpi3") == nil)

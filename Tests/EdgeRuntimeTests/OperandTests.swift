@@ -25,6 +25,7 @@ struct OperandTests {
             (.deformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .bilinear), [.x, .locations, .samplingWeights, nil]),
             (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete), [.x, .locations, .samplingWeights, nil]),
             (.quantizedUnary(.silu), [.x, nil]),
+            (.quantizedUnary(.prelu), [.x, .alpha, nil]),
             (.deformableLocations(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count)), [.x, .offsets, nil]),
             (.interleaveHeads(heads: 2), [.x, .other, nil]),
             (.topRows(count: 1, score: .column(0)), [.x, .rows, nil]),

@@ -22,9 +22,9 @@ import Testing
         return (-128...127).map { Int8($0) } + randomInt8(extra, using: &generator)
     }
 
-    /// SiLU, GELU and ReLU through the same table: equal to the reference at every level, within half
-    /// an output step of the exact value (clamped to the output range).
-    @Test(arguments: [Int8UnaryFunction.silu, .gelu, .relu, .identity])
+    /// SiLU, GELU, ReLU and one-slope PReLU through the same table: equal to the reference at every level,
+    /// within half an output step of the exact value (clamped to the output range).
+    @Test(arguments: [Int8UnaryFunction.silu, .gelu, .relu, .identity, .prelu(slope: 0.25), .prelu(slope: -1.5)])
     func unaryTableEqualsTheReference(_ function: Int8UnaryFunction) {
         let input = Self.everyCode(extra: 51, seed: 2)
         let outputs = [Int8Quantization(scale: 0.02, zeroPoint: -100), Int8Quantization(scale: 0.05, zeroPoint: 0)]
@@ -51,6 +51,13 @@ import Testing
                         #expect(block[row * 10 + 7..<row * 10 + 10].allSatisfy { $0 == 0x55 })
                     }
                 }
+                if case .prelu(let slope) = function {
+                    // The table is the int8 PReLU kernel's rule with one channel.
+                    var prelu = [Int8](repeating: 0x55, count: input.count)
+                    int8PReLUReference(input: input, count: input.count, inputQuantization: inputQuantization, alpha: [slope],
+                                       channels: 1, outputQuantization: outputQuantization, output: &prelu)
+                    #expect(prelu == expected)
+                }
                 for code in -128...127 {
                     let x = Double(inputQuantization.dequantize(Int8(code)))
                     let exact: Double = switch function {
@@ -59,6 +66,7 @@ import Testing
                     case .relu: max(x, 0)
                     case .sigmoid: 1 / (1 + exp(-x))
                     case .identity: x
+                    case .prelu(let slope): x < 0 ? Double(slope) * x : x
                     }
                     let clamped = min(max(Float(exact), outputQuantization.dequantize(-128)), outputQuantization.dequantize(127))
                     #expect(abs(outputQuantization.dequantize(expected[code + 128]) - clamped) <= 0.5001 * outputQuantization.scale)

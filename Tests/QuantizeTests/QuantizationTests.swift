@@ -166,4 +166,16 @@ import Testing
             }
         }
     }
+    /// DAB-DETR's FFN PReLU (one learned slope) runs as an int8 table between its two int8 linear layers:
+    /// fc1 writes int8, fc2 reads the table's codes, no float activation or quantize node between them.
+    @Test func dabDETRsPReLURunsAsAnInt8Table() throws {
+        let q = try Self.quantized("dab_detr")
+        let tables = q.graph.nodes.filter { $0.operation == .quantizedUnary(.prelu) }
+        #expect(!tables.isEmpty)
+        #expect(!q.graph.nodes.contains { $0.operation == .unary(.prelu) })
+        for table in tables {
+            let readers = q.graph.nodes.filter { $0.inputs.contains(table.output) }
+            #expect(!readers.isEmpty && readers.allSatisfy { $0.operation.kindName == "quantizedLinear" }, "\(table.name)")
+        }
+    }
 }

@@ -107,9 +107,14 @@ public struct NodeEstimate: Sendable {
 }
 
 extension Graph {
-    /// The estimated time of every node, in graph order.
+    /// The estimated time of every node, in graph order. The constant subgraphs cost nothing: the executor
+    /// runs them once at load (`ConstantSubgraphs`).
     public func estimatedLatency(on board: BoardModel, threads: Int) -> [NodeEstimate] {
-        nodes.map { estimatedLatency(of: $0, on: board, threads: threads) }
+        let folded = Set(ConstantSubgraphs(self).nodes)
+        return nodes.indices.map { index in
+            folded.contains(index) ? NodeEstimate(estimateClass: .free, computeSeconds: 0, memorySeconds: 0, seconds: 0)
+                : estimatedLatency(of: nodes[index], on: board, threads: threads)
+        }
     }
 
     /// One node's estimated time on `board` with `threads` worker threads (at most its cores).

@@ -47,7 +47,7 @@ extension GraphOperation {
         case (.rmsNorm, 2): return .residual
         case (.layerNorm, 2), (.groupNorm, 2): return .beta
         case (.binary, 1), (.interleaveHeads, 1): return .other
-        case (.unary(.prelu), 1): return .alpha
+        case (.unary(.prelu), 1), (.quantizedUnary(.prelu), 1): return .alpha
         case (.attention, 1): return .keys
         case (.attention, 2): return .values
         case (.deformableSampling, 1), (.quantizedDeformableSampling, 1): return .locations

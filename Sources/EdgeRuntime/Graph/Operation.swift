@@ -112,8 +112,8 @@ public enum GraphOperation: Equatable, Sendable {
     case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
     /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`). Output int8.
     case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod)
-    /// Inputs: x int8. Output int8 (the node's quantization): the unary function (sigmoid, SiLU, GELU or
-    /// ReLU; not PReLU) of each code, through a 256-entry table built at load (`Int8UnaryTable`).
+    /// Inputs: x int8 (and for PReLU its one slope, float32 `[1]`). Output int8 (the node's quantization): the
+    /// unary function of each code, through a 256-entry table built at load (`Int8UnaryTable`).
     case quantizedUnary(UnaryOperator)
     /// Inputs: x int8 `[H, W, C]`, weight int8 `[k, k, C]` (symmetric per channel), bias int32 `[C]`, scales
     /// float32 `[C]` (s_in * s_w[c] / s_out). Output int8 (the node's quantization): `int8DepthwiseConv2d`.

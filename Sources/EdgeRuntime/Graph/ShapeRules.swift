@@ -170,8 +170,13 @@ extension GraphOperation {
             throw mismatch("cannot broadcast \(b) onto \(a)")
 
         case .quantizedUnary(let op):
-            try arity(1...1)
-            guard op != .prelu else { throw attribute("PReLU has no int8 table form") }
+            // PReLU's table needs its one slope (a constant `[1]`; per-channel slopes have no table form).
+            if op == .prelu {
+                try arity(2...2)
+                guard shapes[1] == [1] else { throw mismatch("alpha \(shapes[1]): the int8 table form takes one slope [1]") }
+            } else {
+                try arity(1...1)
+            }
             return shapes[0]
 
         case .unary(let op):
@@ -387,8 +392,8 @@ extension GraphOperation {
             try expect([.int8, .int8, .int32, .float32])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
-        case .quantizedUnary:
-            try expect([.int8])
+        case .quantizedUnary(let op):
+            try expect(op == .prelu ? [.int8, .float32] : [.int8])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
         case .maxPool2d, .reshape, .upsampleNearest, .pad2d, .clamp:

@@ -148,7 +148,7 @@ public struct GraphQuantizer {
         case .maxPool2d, .reshape, .upsampleNearest, .pad2d, .clamp: position == 0
         case .depthwiseConv2d: !keepsFloat(node) && position == 0
         case .deformableSampling: !keepsFloat(node) && position == 0
-        case .unary(let op): op != .prelu && position == 0
+        case .unary: hasTableForm(node) && position == 0
         case .concatenateColumns, .concatenateRows: true
         default: false
         }
@@ -184,6 +184,15 @@ public struct GraphQuantizer {
             }
         }
         return false
+    }
+
+    /// Whether a unary op is a function of each code alone (a 256-entry table at load): all but PReLU,
+    /// and PReLU too when it has one constant slope (DAB-DETR's FFN activation).
+    private func hasTableForm(_ node: Node) -> Bool {
+        guard case .unary(let op) = node.operation else { return false }
+        guard op == .prelu else { return true }
+        guard let alpha = node[.alpha], case .constant = source.values[alpha.index].source else { return false }
+        return source.shape(of: alpha) == [1]
     }
 
     /// Whether a linear layer kept float by name runs as `dynamicQuantizedLinear` (`QuantizationOptions.dynamicInt8`):
@@ -293,9 +302,11 @@ public struct GraphQuantizer {
             for input in node.inputs { inputs.append(try int8Of(input)) }
             let id = try graph.add(node.operation, inputs, name: node.name, quantization: activationQuantization(node.output))
             record(output, int8: id)
-        case .unary(let op) where op != .prelu && producedInt8[node.x.index]:
+        case .unary(let op) where producedInt8[node.x.index] && hasTableForm(node):
             // A code-wise function of an int8 input is a 256-entry table: int8 in, int8 out.
-            let id = try graph.add(.quantizedUnary(op), [try int8Of(node.x)], name: node.name,
+            var inputs = [try int8Of(node.x)]
+            if let alpha = node[.alpha] { inputs.append(try floatOf(alpha)) }
+            let id = try graph.add(.quantizedUnary(op), inputs, name: node.name,
                                    quantization: activationQuantization(node.output))
             record(output, int8: id)
         case .deformableSampling(let levels, let heads, let points, let method) where producedInt8[node.x.index] && !keepsFloat(node):

@@ -97,7 +97,12 @@ struct QuantizedUnaryOp {
         case .silu: function = .silu
         case .gelu: function = .gelu
         case .relu: function = .relu
-        case .prelu: throw .malformedNode(node: node.name, detail: "PReLU has no int8 table form")
+        case .prelu:
+            let slope = try preparation.constant(.alpha, of: node)
+            guard slope.count == 1, slope.elementType == .float32 else {
+                throw .malformedNode(node: node.name, detail: "the int8 PReLU table takes one float32 slope")
+            }
+            function = .prelu(slope: slope.pointer[0])
         }
         table = Int8UnaryTable(function, input: try preparation.requireQuantization(node.x, of: node),
                                output: try preparation.requireQuantization(node.output, of: node))
