@@ -19,12 +19,9 @@ struct ConstantSubgraphs {
     let bytes: Int?
 
     init(_ graph: Graph) {
-        var derived = graph.values.map { if case .constant = $0.source { true } else { false } }
-        var folded = [Bool](repeating: false, count: graph.nodes.count)
-        for (index, node) in graph.nodes.enumerated() where node.inputs.allSatisfy({ derived[$0.index] }) {
-            derived[node.output.index] = true
-            folded[index] = true
-        }
+        let derived = graph.constantDerivedValues()
+        // A node's output is derived exactly when all its inputs are.
+        let folded = graph.nodes.map { derived[$0.output.index] }
         nodes = graph.nodes.indices.filter { folded[$0] }
         // Buffers read after folding: a folded node's output that a node still running reads, or a graph output.
         let owner = ArenaPlanner.owners(of: graph)
@@ -45,5 +42,18 @@ struct ConstantSubgraphs {
         }
         offsets = graph.values.indices.map { owner[$0] >= 0 ? bufferOffsets[owner[$0]] : nil }
         bytes = total
+    }
+}
+
+extension Graph {
+    /// For each value, whether it depends on constants only: a constant, or the output of a node whose
+    /// inputs all do. The executor folds those nodes (`ConstantSubgraphs`); the quantizer keeps layers
+    /// of such inputs float32.
+    public func constantDerivedValues() -> [Bool] {
+        var derived = values.map { if case .constant = $0.source { true } else { false } }
+        for node in nodes where node.inputs.allSatisfy({ derived[$0.index] }) {
+            derived[node.output.index] = true
+        }
+        return derived
     }
 }

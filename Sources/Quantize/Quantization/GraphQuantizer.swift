@@ -119,10 +119,7 @@ public struct GraphQuantizer {
         producedInt8 = Array(repeating: false, count: source.values.count)
         readAsInt8 = Array(repeating: false, count: source.values.count)
         clampedBy = Array(repeating: nil, count: source.values.count)
-        constantDerived = source.values.map { if case .constant = $0.source { true } else { false } }
-        for node in source.nodes where node.inputs.allSatisfy({ constantDerived[$0.index] }) {
-            constantDerived[node.output.index] = true
-        }
+        constantDerived = source.constantDerivedValues()
         for node in source.nodes {
             for (position, input) in node.inputs.enumerated() where readsInt8(node, position: position) {
                 readAsInt8[input.index] = true
