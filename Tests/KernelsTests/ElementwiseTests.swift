@@ -66,6 +66,31 @@ import Kernels
         #expect(data[4] == 0 && data[7] == 1)
     }
 
+    /// The quantizer hands a post-norm block's residual to the LayerNorm instead of an add node before
+    /// it (GraphQuantizer's `residualJoinsNorm`): the same bits as the LayerNorm of the sum, at every
+    /// level and pool size.
+    @Test(arguments: [(1, 1), (33, 7), (40, 256), (3, 1000)])
+    func layerNormOfAResidualEqualsLayerNormOfTheSum(rows: Int, columns: Int) {
+        var generator = SeededGenerator(seed: UInt64(rows * 100 + columns))
+        let x = randomFloats(rows * columns, in: -8...8, using: &generator)
+        let residual = randomFloats(rows * columns, in: -8...8, using: &generator)
+        let gamma = randomFloats(columns, using: &generator), beta = randomFloats(columns, using: &generator)
+        for level in [KernelLevel.scalar, .simd, .avx2] {
+            eachPool([nil, 3]) { pool in
+                var sum = [Float](repeating: 0, count: rows * columns)
+                var fromSum = sum, joined = sum
+                KernelDispatch.withLevel(level) {
+                    elementwiseBinary(.add, a: x, b: residual, rows: rows, columns: columns, broadcast: .same, output: &sum, pool: pool)
+                    layerNorm(input: sum, residual: nil, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: 1e-5,
+                              output: &fromSum, pool: pool)
+                    layerNorm(input: x, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: 1e-5,
+                              output: &joined, pool: pool)
+                }
+                #expect(joined.map(\.bitPattern) == fromSum.map(\.bitPattern), "\(level.name)")
+            }
+        }
+    }
+
     @Test func groupNormUsesEveryPixelOfTheGroup() {
         // 2 pixels, 4 channels, 2 groups of 2 channels.
         let input: [Float] = [1, 3, 5, 5, 3, 1, 7, 7]

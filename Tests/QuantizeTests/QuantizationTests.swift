@@ -166,6 +166,28 @@ import Testing
             }
         }
     }
+    /// Post-norm blocks, `LayerNorm(x + sublayer(x))`: an int8 layer with a float output writes its bare
+    /// product and the LayerNorm adds the residual (its residual operand, the same float addition:
+    /// `layerNormOfAResidualEqualsLayerNormOfTheSum`), so no `add` node feeds a LayerNorm; the sum has no
+    /// counterpart for `compare`, the LayerNorm's output does.
+    @Test(arguments: ["deformable_base", "dab_detr", "conditional_detr"])
+    func residualsJoinTheLayerNormThatReadsThem(_ name: String) throws {
+        let q = try Self.quantized(name)
+        var producer: [Int: Node] = [:]
+        for node in q.graph.nodes { producer[node.output.index] = node }
+        let norms = q.graph.nodes.filter { if case .layerNorm = $0.operation { true } else { false } }
+        let joined = norms.filter { $0[.residual] != nil && producer[$0.x.index]?.operation.kindName == "quantizedLinear" }
+        #expect(joined.count >= 4, "\(name): \(joined.map(\.name))")
+        for norm in norms {
+            let kind = producer[norm.x.index]?.operation.kindName
+            #expect(kind != "add", "\(name): \(norm.name) still reads an add")
+        }
+        let layers = Set(joined.compactMap { producer[$0.x.index]?.name })
+        let sums = q.quantizer.floatGraph.nodes.filter { layers.contains($0.name + ".int8") }
+        #expect(sums.count == joined.count, "\(name): \(layers.sorted())")
+        #expect(sums.allSatisfy { $0[.residual] != nil && q.counterpart[$0.output.index] == nil })
+    }
+
     /// DAB-DETR's FFN PReLU (one learned slope) runs as an int8 table between its two int8 linear layers:
     /// fc1 writes int8, fc2 reads the table's codes, no float activation or quantize node between them.
     @Test func dabDETRsPReLURunsAsAnInt8Table() throws {

@@ -108,6 +108,13 @@ public struct GraphQuantizer {
     /// the clamp in place of the ReLU), that clamp's output: the producer writes int8 at the clamped range,
     /// as a fused ReLU's producer does, instead of spending codes on values the clamp removes.
     private var clampedBy: [ValueID?]
+    /// Int8 layers with a float output and a float residual whose one reader is a LayerNorm: the layer
+    /// writes its bare product and the LayerNorm adds the residual as its own residual operand (the same
+    /// float addition, so the same bits), instead of an `add` node writing and reading the whole map once
+    /// more. These are every post-norm transformer block's `LayerNorm(x + sublayer(x))`.
+    private var residualJoinsNorm: [Bool]
+    /// For a value whose residual joins its LayerNorm, the float residual that LayerNorm adds.
+    private var normResidual: [ValueID?]
 
     public init(source: Graph, statistics: ActivationStatistics, options: QuantizationOptions) {
         self.source = source
@@ -119,6 +126,8 @@ public struct GraphQuantizer {
         producedInt8 = Array(repeating: false, count: source.values.count)
         readAsInt8 = Array(repeating: false, count: source.values.count)
         clampedBy = Array(repeating: nil, count: source.values.count)
+        residualJoinsNorm = Array(repeating: false, count: source.values.count)
+        normResidual = Array(repeating: nil, count: source.values.count)
         constantDerived = source.constantDerivedValues()
         for node in source.nodes {
             for (position, input) in node.inputs.enumerated() where readsInt8(node, position: position) {
@@ -130,6 +139,16 @@ public struct GraphQuantizer {
         for output in source.outputs { consumers[output.value.index] += 1 }
         for node in source.nodes where consumers[node.x.index] == 1 {
             if case .clamp = node.operation { clampedBy[node.x.index] = node.output }
+        }
+        var producer = [Node?](repeating: nil, count: source.values.count)
+        for node in source.nodes { producer[node.output.index] = node }
+        for node in source.nodes where consumers[node.x.index] == 1 && node[.residual] == nil {
+            guard case .layerNorm = node.operation, let layer = producer[node.x.index], layer[.residual] != nil,
+                  !readAsInt8[node.x.index], !keepsFloat(layer) else { continue }
+            switch layer.operation {
+            case .linear(let activation), .conv2d(_, _, let activation): residualJoinsNorm[node.x.index] = activation == .none
+            default: break
+            }
         }
     }
 
@@ -164,7 +183,10 @@ public struct GraphQuantizer {
         }
         for node in source.nodes { try lower(node) }
         for output in source.outputs { graph.markOutput(output.name, try floatOf(output.value)) }
-        let counterpart = (0..<source.values.count).map { producedInt8[$0] ? int8Version[$0] : (floatVersion[$0] ?? int8Version[$0]) }
+        // A layer whose residual joined its LayerNorm wrote only its product: its sum exists nowhere.
+        let counterpart = (0..<source.values.count).map {
+            residualJoinsNorm[$0] ? nil : producedInt8[$0] ? int8Version[$0] : (floatVersion[$0] ?? int8Version[$0])
+        }
         return (graph, counterpart)
     }
 
@@ -281,6 +303,12 @@ public struct GraphQuantizer {
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
         case .linear(let activation) where runsDynamicInt8(node):
             floatVersion[output] = try dynamicQuantizedLinear(node, activation: activation)
+        case .layerNorm where normResidual[node.x.index] != nil:
+            guard let gamma = node[.gamma], let beta = node[.beta], let residual = normResidual[node.x.index] else {
+                throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)
+            }
+            floatVersion[output] = try graph.add(node.operation, [try floatOf(node.x), try floatOf(gamma), try floatOf(beta), residual],
+                                                 name: node.name)
         case .linear(let activation) where keepsFloat(node) && constantDerived[node.x.index]
             && node[.residual].map({ !constantDerived[$0.index] }) == true:
             floatVersion[output] = try constantLinearPlusResidual(node, activation: activation)
@@ -446,7 +474,8 @@ public struct GraphQuantizer {
             if let residual = node[.residual] { inputs.append(try int8Of(residual)) }
             return try graph.add(operation, inputs, name: node.name, quantization: outputQuantization)
         }
-        // A float output keeps its residual in float: op (no activation), add, then the activation.
+        // A float output keeps its residual in float: op (no activation), add, then the activation; or the
+        // bare op, its residual added by the LayerNorm that reads it (`residualJoinsNorm`).
         let activation: Activation
         let bare: GraphOperation
         switch operation {
@@ -458,6 +487,10 @@ public struct GraphQuantizer {
             (activation, bare) = (.none, operation)
         }
         let product = try graph.add(bare, inputs, name: "\(node.name).int8")
+        if residualJoinsNorm[node.output.index] {
+            normResidual[node.output.index] = try floatOf(residual)
+            return product
+        }
         let sum = try graph.add(.binary(.add), [product, try floatOf(residual)],
                                 name: activation == .none ? node.name : "\(node.name).residual")
         return activation == .relu ? try graph.add(.unary(.relu), [sum], name: node.name) : sum
