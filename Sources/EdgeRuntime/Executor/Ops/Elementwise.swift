@@ -1,29 +1,50 @@
 import CLibc
 import Kernels
 
-// Element-wise ops: binary (with row, column and scalar broadcast), unary activations, inverse
-// sigmoid, grouped softmax. Float32 only. The small ones are not worth a SIMD kernel (each runs on
-// at most a few hundred thousand elements per image) and follow PyTorch's float32 order of
-// operations, so that the float engine reproduces transformers to within rounding.
+// Element-wise ops: binary (with row, column and scalar broadcast; a SIMD kernel over the pool, as
+// these include the encoder's full-map position additions), unary activations, inverse sigmoid,
+// grouped softmax. Float32 only. The small ones are not worth a SIMD kernel (each runs on at most a
+// few hundred thousand elements per image) and follow PyTorch's float32 order of operations, so
+// that the float engine reproduces transformers to within rounding.
 
-/// binary: a op b, `b` broadcast as `applyBinary` describes.
+/// binary: a op b, `b` broadcast as the shape rule allows: the same shape, a row `[C]`, a column
+/// `[R, 1]` or one value `[1]` (`elementwiseBinary`).
 struct BinaryOp {
-    let op: BinaryOperator
-    let a: UnsafePointer<Float>, aShape: [Int]
-    let b: UnsafePointer<Float>, bShape: [Int]
+    let op: FloatBinaryOperator
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>
+    let rows: Int, columns: Int
+    let broadcast: BinaryBroadcast
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
         guard case .binary(let op) = node.operation else { throw .malformedNode(node: node.name, detail: "not a binary op") }
         let other = try preparation.operand(.other, of: node)
-        self.op = op
-        (a, aShape) = (UnsafePointer(preparation.float(node.x)), preparation.shape(node.x))
-        (b, bShape) = (UnsafePointer(preparation.float(other)), preparation.shape(other))
+        switch op {
+        case .add: self.op = .add
+        case .subtract: self.op = .subtract
+        case .multiply: self.op = .multiply
+        case .divide: self.op = .divide
+        }
+        let (aShape, bShape) = (preparation.shape(node.x), preparation.shape(other))
+        let count = preparation.elementCount(node.x)
+        columns = aShape.last ?? 1
+        rows = columns > 0 ? count / columns : 0
+        // In the shape rule's order: equal counts are the same shape (or a row of a one-row matrix).
+        if preparation.elementCount(other) == count {
+            broadcast = .same
+        } else if bShape == [1] {
+            broadcast = .scalar
+        } else if aShape.count == 2, bShape == [aShape[0], 1] {
+            broadcast = .column
+        } else {
+            broadcast = .row
+        }
+        (a, b) = (UnsafePointer(preparation.float(node.x)), UnsafePointer(preparation.float(other)))
         output = preparation.float(node.output)
     }
 
     func run(_ context: RunContext) {
-        applyBinary(op, a: a, aShape: aShape, b: b, bShape: bShape, output: output)
+        elementwiseBinary(op, a: a, b: b, rows: rows, columns: columns, broadcast: broadcast, output: output, pool: context.pool)
     }
 }
 
@@ -113,28 +134,6 @@ struct QuantizedUnaryOp {
 
     func run(_ context: RunContext) {
         int8Unary(input: x, count: count, table: table, output: output)
-    }
-}
-
-/// a (op) b with b broadcast as the shape rule allows: same shape, a row `[C]`, a column `[R, 1]`, or `[1]`.
-func applyBinary(_ op: BinaryOperator, a: UnsafePointer<Float>, aShape: [Int],
-                 b: UnsafePointer<Float>, bShape: [Int], output: UnsafeMutablePointer<Float>) {
-    let count = aShape.reduce(1, *)
-    let columns = aShape.last ?? 1
-    let bCount = bShape.reduce(1, *)
-    // Index of b for element i of a.
-    let columnBroadcast = aShape.count == 2 && bShape == [aShape[0], 1] && aShape[1] != 1
-    @inline(__always) func bIndex(_ i: Int) -> Int {
-        if bCount == count { return i }
-        if bCount == 1 { return 0 }
-        if columnBroadcast { return i / columns }
-        return i % columns
-    }
-    switch op {
-    case .add: for i in 0..<count { output[i] = a[i] + b[bIndex(i)] }
-    case .subtract: for i in 0..<count { output[i] = a[i] - b[bIndex(i)] }
-    case .multiply: for i in 0..<count { output[i] = a[i] * b[bIndex(i)] }
-    case .divide: for i in 0..<count { output[i] = a[i] / b[bIndex(i)] }
     }
 }
 
