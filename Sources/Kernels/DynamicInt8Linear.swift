@@ -22,12 +22,29 @@ public func dynamicInt8Linear(input: UnsafePointer<Float>, rows: Int, inputStrid
                               rowScales: UnsafeMutablePointer<Float>, pool: ThreadPool?, taskScratch: KernelScratch? = nil) {
     let (outputs, depth) = (weights.outputs, weights.inputs)
     if rows <= 0 || outputs <= 0 { return }
-    quantizeRowsSymmetric(input, rows: rows, columns: depth, inputStride: inputStride, codes: codes, scales: rowScales)
+    quantizeRowsSymmetric(input, rows: rows, columns: depth, inputStride: inputStride, codes: codes, scales: rowScales, pool: pool)
     int8Linear(input: codes, rows: rows, inputStride: depth, weights: weights, residual: nil, output: .float(output),
                pool: pool, taskScratch: taskScratch)
-    for row in 0..<rows {
-        finishRow(output + row * outputs, count: outputs, scale: rowScales[row], bias: bias,
-                  residual: residual.map { $0 + row * outputs }, activation: activation)
+    let rowsPerTask = rowsPerNormalizationTask(columns: outputs)
+    runTasks((rows + rowsPerTask - 1) / rowsPerTask, pool: pool,
+             FinishRowsJob(output: output, rows: rows, outputs: outputs, rowsPerTask: rowsPerTask, rowScales: rowScales,
+                           bias: bias, residual: residual, activation: activation))
+}
+
+/// The epilogue of one `dynamicInt8Linear` call over the pool: `rowsPerTask` rows of `finishRow` each.
+private struct FinishRowsJob: ParallelJob {
+    let output: UnsafeMutablePointer<Float>, rows: Int, outputs: Int, rowsPerTask: Int, rowScales: UnsafePointer<Float>
+    let bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, activation: FloatActivation
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: FinishRowsJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
+        for row in task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask) {
+            finishRow(output + row * outputs, count: outputs, scale: rowScales[row], bias: bias,
+                      residual: residual.map { $0 + row * outputs }, activation: activation)
+        }
     }
 }
 
@@ -78,14 +95,38 @@ public func dynamicInt8LinearReference(input: UnsafePointer<Float>, rows: Int, i
 
 /// Each row of `input` ([rows, columns], row stride `inputStride`) as int8 at its own symmetric scale:
 /// `scales[r]` = the row's `Int8Quantization.symmetric` scale, `codes` [rows, columns] contiguous.
-/// NaN counts as 0 (as `quantize` maps it); an infinite value gives the row scale 1.
+/// NaN counts as 0 (as `quantize` maps it); an infinite value gives the row scale 1. Blocks of rows
+/// run over `pool`; each row's result depends on that row alone.
 public func quantizeRowsSymmetric(_ input: UnsafePointer<Float>, rows: Int, columns: Int, inputStride: Int,
-                                  codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
-    for row in 0..<max(rows, 0) {
-        let line = input + row * inputStride
-        let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(line, count: columns))
-        scales[row] = quantization.scale
-        quantizeTensor(line, count: columns, quantization: quantization, output: codes + row * columns)
+                                  codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                                  pool: ThreadPool? = nil) {
+    if rows <= 0 { return }
+    let rowsPerTask = rowsPerNormalizationTask(columns: columns)
+    runTasks((rows + rowsPerTask - 1) / rowsPerTask, pool: pool,
+             QuantizeRowsJob(input: input, rows: rows, columns: columns, inputStride: inputStride, rowsPerTask: rowsPerTask,
+                             codes: codes, scales: scales, level: KernelDispatch.current))
+}
+
+/// The tasks of one `quantizeRowsSymmetric` call: `rowsPerTask` rows each.
+private struct QuantizeRowsJob: ParallelJob {
+    let input: UnsafePointer<Float>, rows: Int, columns: Int, inputStride: Int, rowsPerTask: Int
+    let codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, level: KernelLevel
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: QuantizeRowsJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
+        for row in task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask) {
+            let line = input + row * inputStride
+            let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(line, count: columns))
+            scales[row] = quantization.scale
+            if level == .scalar || columns <= 0 {
+                quantizeTensorReference(line, count: columns, quantization: quantization, output: codes + row * columns)
+            } else {
+                quantizeTensor(line, count: columns, quantization: quantization, output: codes + row * columns, level: level)
+            }
+        }
     }
 }
 
