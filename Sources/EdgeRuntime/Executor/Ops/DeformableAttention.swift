@@ -98,12 +98,13 @@ struct QuantizedDeformableSamplingOp {
     }
 }
 
-/// deformableLocations: reference points plus scaled offsets.
+/// deformableLocations: reference points plus scaled offsets (`deformableLocations`, whose divisors,
+/// the sample level's W and H or its point count per column, are laid out here once).
 struct DeformableLocationsOp {
     let reference: UnsafePointer<Float>, referenceColumns: Int
     let offsets: UnsafePointer<Float>
-    let queries: Int
-    let levels: [LevelShape], heads: Int, points: [Int]
+    let queries: Int, columns: Int
+    let divisors: [Float]
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
@@ -113,43 +114,31 @@ struct DeformableLocationsOp {
         let shape = preparation.shape(node.x)
         (reference, referenceColumns, queries) = (UnsafePointer(preparation.float(node.x)), shape[1], shape[0])
         offsets = UnsafePointer(preparation.float(try preparation.operand(.offsets, of: node)))
-        (self.levels, self.heads, self.points) = (levels, heads, points)
+        // The shape rule checked that the offsets hold heads x sum(points) pairs per query.
+        columns = preparation.shape(node.output)[1]
+        var divisors: [Float] = []
+        divisors.reserveCapacity(columns)
+        for _ in 0..<heads {
+            for (level, levelPoints) in zip(levels, points) {
+                for _ in 0..<levelPoints {
+                    if referenceColumns == 2 {
+                        divisors += [Float(level.width), Float(level.height)]
+                    } else {
+                        divisors += [Float(levelPoints), Float(levelPoints)]
+                    }
+                }
+            }
+        }
+        guard divisors.count == columns else { throw .malformedNode(node: node.name, detail: "offsets do not match levels and points") }
+        self.divisors = divisors
         output = preparation.float(node.output)
     }
 
     func run(_ context: RunContext) {
-        applyDeformableLocations(reference: reference, referenceColumns: referenceColumns, offsets: offsets, queries: queries,
-                                 levels: levels, heads: heads, points: points, output: output)
-    }
-}
-
-/// MSDeformAttn's sampling locations, in transformers' order of operations.
-/// 2-d reference: ref + offset / (W_l, H_l). 4-d: ref_xy + offset / points_l * ref_wh * 0.5.
-func applyDeformableLocations(reference: UnsafePointer<Float>, referenceColumns: Int, offsets: UnsafePointer<Float>,
-                              queries: Int, levels: [LevelShape], heads: Int, points: [Int],
-                              output: UnsafeMutablePointer<Float>) {
-    let perQuery = heads * points.reduce(0, +) * 2
-    for query in 0..<queries {
-        let ref = reference + query * referenceColumns
-        var index = query * perQuery
-        for _ in 0..<heads {
-            for (level, levelPoints) in zip(levels, points) {
-                let width = Float(level.width)
-                let height = Float(level.height)
-                let pointCount = Float(levelPoints)
-                for _ in 0..<levelPoints {
-                    let dx = offsets[index]
-                    let dy = offsets[index + 1]
-                    if referenceColumns == 2 {
-                        output[index] = ref[0] + dx / width
-                        output[index + 1] = ref[1] + dy / height
-                    } else {
-                        output[index] = ref[0] + dx / pointCount * ref[2] * 0.5
-                        output[index + 1] = ref[1] + dy / pointCount * ref[3] * 0.5
-                    }
-                    index += 2
-                }
-            }
+        divisors.withUnsafeBufferPointer { divisors in
+            guard let divisors = divisors.baseAddress else { return }  // no columns: nothing to write
+            deformableLocations(reference: reference, referenceColumns: referenceColumns, offsets: offsets,
+                                divisors: divisors, queries: queries, columns: columns, output: output, pool: context.pool)
         }
     }
 }
