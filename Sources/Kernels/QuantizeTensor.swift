@@ -7,11 +7,41 @@ import KernelsAVX512VNNI
 /// `Int8Quantization.quantize` / `.dequantize` element by element; the fast paths do the same IEEE
 /// operations eight at a time (a true division by the scale, NaN to real 0, clamp, magic-number
 /// rounding; sixteen at a time on ZMM at the avx512vnni level), so they equal the references bit for bit.
+/// Large tensors are split into blocks over `pool` (each element depends on itself alone).
 public func quantizeTensor(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization,
-                           output: UnsafeMutablePointer<Int8>) {
+                           output: UnsafeMutablePointer<Int8>, pool: ThreadPool? = nil) {
     guard let level = boundaryFastPathLevel(count) else {
         return quantizeTensorReference(input, count: count, quantization: quantization, output: output)
     }
+    let blocks = (count + boundaryBlock - 1) / boundaryBlock
+    if pool == nil || blocks == 1 {
+        return quantizeTensor(input, count: count, quantization: quantization, output: output, level: level)
+    }
+    runTasks(blocks, pool: pool, QuantizeTensorJob(input: input, count: count, quantization: quantization, output: output, level: level))
+}
+
+/// Elements per task of the boundary ops over a pool: 128 KiB of floats, a multiple of every vector width.
+private let boundaryBlock = 32768
+
+/// The tasks of one pooled `quantizeTensor` call: `boundaryBlock` elements each.
+private struct QuantizeTensorJob: ParallelJob {
+    let input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization, output: UnsafeMutablePointer<Int8>
+    let level: KernelLevel
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: QuantizeTensorJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
+        let first = task * boundaryBlock
+        quantizeTensor(input + first, count: min(boundaryBlock, count - first), quantization: quantization, output: output + first,
+                       level: level)
+    }
+}
+
+/// `quantizeTensor`'s vector path at `level` (read once by the caller, on its thread, as every kernel does).
+func quantizeTensor(_ input: UnsafePointer<Float>, count: Int, quantization: Int8Quantization, output: UnsafeMutablePointer<Int8>,
+                    level: KernelLevel) {
     #if arch(x86_64) && canImport(KernelsAVX512VNNI)
     if level == .avx512VNNI {
         return quantizeTensorAVX512(input, count: count, scale: quantization.scale, zeroPoint: quantization.zeroPoint, output: output)

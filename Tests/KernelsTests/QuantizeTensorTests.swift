@@ -9,7 +9,7 @@ import Testing
         Int8Quantization(scale: 3.1, zeroPoint: 127), Int8Quantization(scale: 1, zeroPoint: 0),
     ]
 
-    @Test(arguments: [0, 1, 7, 8, 9, 31, 1001])
+    @Test(arguments: [0, 1, 7, 8, 9, 31, 1001, 32768 + 33, 3 * 32768])
     func quantizeEqualsTheRuleAtEveryLevel(count: Int) {
         var generator = SeededGenerator(seed: UInt64(count + 3))
         var input = Array(randomFloats(count, in: -20...20, using: &generator).prefix(count))
@@ -26,6 +26,14 @@ import Testing
                 var actual = [Int8](repeating: 0x55, count: count)
                 KernelDispatch.withLevel(level) { quantizeTensor(input, count: count, quantization: quantization, output: &actual) }
                 #expect(actual == expected, "\(quantization) \(level.name)")
+                // Over a pool, in blocks (the last one partial): the same codes.
+                eachPool([1, 3]) { pool in
+                    var pooled = [Int8](repeating: 0x55, count: count)
+                    KernelDispatch.withLevel(level) {
+                        quantizeTensor(input, count: count, quantization: quantization, output: &pooled, pool: pool)
+                    }
+                    #expect(pooled == expected, "\(quantization) \(level.name), \(pool?.threadCount ?? 0) threads")
+                }
             }
         }
     }

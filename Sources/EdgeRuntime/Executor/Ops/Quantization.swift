@@ -31,7 +31,7 @@ struct QuantizationOp {
 
     func run(_ context: RunContext) {
         switch direction {
-        case .quantize(let x, let output): quantizeTensor(x, count: count, quantization: quantization, output: output)
+        case .quantize(let x, let output): quantizeTensor(x, count: count, quantization: quantization, output: output, pool: context.pool)
         case .dequantize(let x, let output): dequantizeTensor(x, count: count, quantization: quantization, output: output)
         }
     }
