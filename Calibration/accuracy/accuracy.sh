@@ -40,6 +40,7 @@ VARIANTS=(
     "default|"
     "names only|--no-auto-precision"
     "float heads|--no-dynamic-int8"
+    "float attention|--no-dynamic-attention"
     "minmax|--method minmax"
     "entropy|--method entropy"
     "mse|--method mse"

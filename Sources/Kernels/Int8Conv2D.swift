@@ -58,7 +58,7 @@ public func int8Conv2d(input: UnsafePointer<Int8>, weights: PackedInt8Conv2DWeig
     let outputWidth = shape.outputWidth
     let pixels = shape.outputHeight * outputWidth
     if pixels <= 0 || shape.inputChannels <= 0 || shape.kernelHeight <= 0 || shape.kernelWidth <= 0 { return }
-    int8GEMM(rows: pixels, weights: weights.packed, residual: residual, output: output, pool: pool,
+    int8GEMM(rows: pixels, weights: weights.packed.panels, residual: residual, output: output, pool: pool,
              taskScratch: taskScratch, .patches(input, shape, zeroPoint: Int8(clamping: weights.inputZeroPoint)))
 }
 

@@ -168,7 +168,7 @@ struct Int8TileOutput {
 public func int8Linear(input: UnsafePointer<Int8>, rows: Int, inputStride: Int, weights: PackedInt8Weights,
                        residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
                        taskScratch: KernelScratch? = nil) {
-    int8GEMM(rows: rows, weights: weights, residual: residual, output: output, pool: pool,
+    int8GEMM(rows: rows, weights: weights.panels, residual: residual, output: output, pool: pool,
              taskScratch: taskScratch, .matrix(input, stride: inputStride))
 }
 
@@ -246,23 +246,22 @@ struct Int8GEMMTasks {
 /// conv's `packed`), whichever kernel runs: the staged tile at its largest (AVX2's 6 rows of int16,
 /// or AVX-512's 8 rows of bytes) plus one gathered row of K bytes.
 public func int8GEMMTaskScratchBytes(_ weights: PackedInt8Weights) -> Int {
-    max(int8GEMMStagedBytes(weights, tileRows: 6, staging: .int16), int8GEMMStagedBytes(weights, tileRows: 8, staging: .bytes))
-        + int8GEMMGatherBytes(weights)
+    int8GEMMTaskScratchBytes(layout: weights.layout, inputs: weights.inputs)
+}
+
+/// `int8GEMMTaskScratchBytes` for panels of depth `inputs` in `layout`.
+func int8GEMMTaskScratchBytes(layout: Int8WeightLayout, inputs: Int) -> Int {
+    max(int8GEMMStagedBytes(layout: layout, inputs: inputs, tileRows: 6, staging: .int16),
+        int8GEMMStagedBytes(layout: layout, inputs: inputs, tileRows: 8, staging: .bytes)) + max(inputs, 1) + 64
 }
 
 /// The staged A tile: `tileRows` rows of the depth padded to two groups.
 @inline(__always)
-private func int8GEMMStagedBytes(_ weights: PackedInt8Weights, tileRows: Int, staging: Int8TileStaging) -> Int {
-    let group = weights.layout.depthGroup
+func int8GEMMStagedBytes(layout: Int8WeightLayout, inputs: Int, tileRows: Int, staging: Int8TileStaging) -> Int {
+    let group = layout.depthGroup
     // Depth rounded up to two groups: the NEON kernels consume two groups per step.
-    let paddedDepth = max(roundedUp(weights.inputs, to: 2 * group), 2 * group)
+    let paddedDepth = max(roundedUp(inputs, to: 2 * group), 2 * group)
     return tileRows * paddedDepth * staging.bytesPerValue
-}
-
-/// A gathered row (K bytes) plus 64 bytes of slack after it.
-@inline(__always)
-private func int8GEMMGatherBytes(_ weights: PackedInt8Weights) -> Int {
-    max(weights.inputs, 1) + 64
 }
 
 /// The A operand of an int8 GEMM: `int8Linear`'s matrix or `int8Conv2d`'s patches.
@@ -287,89 +286,117 @@ enum Int8GEMMRows {
 /// The shared driver of `int8Linear` and `int8Conv2d`: for each task, each tile of MR rows is
 /// staged once (rows copied or gathered from `source`, padded to the layout's depth group with
 /// zeros, widened to int16 for AVX2) and then multiplied by every panel of the task's block.
-func int8GEMM(rows: Int, weights: PackedInt8Weights, residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
+func int8GEMM(rows: Int, weights: Int8Panels, residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
               taskScratch: KernelScratch?, _ source: Int8GEMMRows) {
-    let outputs = weights.outputs
-    if rows <= 0 || outputs <= 0 { return }
-    let kernel = Int8GEMMKernel.choose(for: weights.layout)
-    let tileRows = kernel.tileRows
-    let layout = weights.layout
-    let depth = weights.inputs
-    // Depth rounded up to two groups: the NEON kernels consume two groups per step.
-    let paddedDepth = max(roundedUp(depth, to: 2 * layout.depthGroup), 2 * layout.depthGroup)
-    let tasks = Int8GEMMTasks(rows: rows, tileRows: tileRows, panels: weights.panelCount,
+    if rows <= 0 || weights.outputs <= 0 { return }
+    let block = Int8GEMMBlock(weights: weights, source: source, residual: residual, output: output, outputStride: weights.outputs)
+    let tasks = Int8GEMMTasks(rows: rows, tileRows: block.tileRows, panels: weights.panelCount,
                               panelBytes: weights.panelStride, threads: pool?.threadCount ?? 1)
-    let columns = layout.panelColumns
-    let isFloat: Bool
-    let base: UnsafeMutableRawPointer
-    var range = Int8OutputRange(zeroPoint: 0)
-    switch output {
-    case .int8(let pointer, let outputRange):
-        isFloat = false
-        base = UnsafeMutableRawPointer(pointer)
-        range = outputRange
-    case .float(let pointer):
-        isFloat = true
-        base = UnsafeMutableRawPointer(pointer)
-    }
-    let elementSize = isFloat ? 4 : 1
-    let gatherLength = max(depth, 1)
-    let stagedBytes = int8GEMMStagedBytes(weights, tileRows: tileRows, staging: kernel.staging)
-    runTasks(tasks.count, pool: pool,
-             Int8GEMMJob(source: source, rows: rows, depth: depth, paddedDepth: paddedDepth, tileRows: tileRows,
-                         weights: weights, columns: columns, outputs: outputs, tasks: tasks, kernel: kernel,
-                         residual: residual, base: base, isFloat: isFloat, elementSize: elementSize, range: range,
-                         taskScratch: taskScratch, stagedBytes: stagedBytes, gatherLength: gatherLength))
+    runTasks(tasks.count, pool: pool, Int8GEMMJob(block: block, rows: rows, tasks: tasks, taskScratch: taskScratch))
 }
 
 /// The tasks of one `int8GEMM` call: a block of row tiles times a block of panels each.
 private struct Int8GEMMJob: ParallelJob {
-    let source: Int8GEMMRows, rows: Int, depth: Int, paddedDepth: Int, tileRows: Int
-    let weights: PackedInt8Weights, columns: Int, outputs: Int, tasks: Int8GEMMTasks, kernel: Int8GEMMKernel
-    let residual: Int8Residual?, base: UnsafeMutableRawPointer, isFloat: Bool, elementSize: Int, range: Int8OutputRange
-    let taskScratch: KernelScratch?, stagedBytes: Int, gatherLength: Int
+    let block: Int8GEMMBlock, rows: Int, tasks: Int8GEMMTasks, taskScratch: KernelScratch?
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: Int8GEMMJob.self).pointee.run(task: $1, thread: $2) }
     }
 
     func run(task: Int, thread: Int) {
-        withTaskScratch(taskScratch, thread: thread, bytes: stagedBytes + gatherLength + 64) { buffer in
+        withTaskScratch(taskScratch, thread: thread, bytes: block.scratchBytes) { buffer in
             let firstRow = (task / tasks.panelBlocks) * tasks.rowsPerTask
-            let lastRow = min(rows, firstRow + tasks.rowsPerTask)
             let firstPanel = (task % tasks.panelBlocks) * tasks.panelsPerTask
-            let lastPanel = min(weights.panelCount, firstPanel + tasks.panelsPerTask)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: stagedBytes)
-            let gather = (buffer + stagedBytes).assumingMemoryBound(to: Int8.self)
-            var row = firstRow
-            while row < lastRow {
-                let rowCount = min(tileRows, lastRow - row)
-                for tileRow in 0..<rowCount {
-                    let values = source.row(row + tileRow, scratch: gather)
-                    switch kernel.staging {
-                    case .bytes:
-                        (buffer + tileRow * paddedDepth).copyMemory(from: values, byteCount: depth)
-                    case .int16:
-                        widenToInt16(values, count: depth,
-                                     into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
-                    case .shiftedBytes:
-                        shiftToUnsigned(values, count: depth,
-                                        into: (buffer + tileRow * paddedDepth).assumingMemoryBound(to: UInt8.self))
-                    }
+            block.run(rows: firstRow..<min(rows, firstRow + tasks.rowsPerTask),
+                      panels: firstPanel..<min(block.weights.panelCount, firstPanel + tasks.panelsPerTask), buffer: buffer)
+        }
+    }
+}
+
+/// One int8 GEMM as blocks the caller's thread runs: the kernel chosen, the output laid out, and
+/// `run` for a range of rows times a range of panels. `int8GEMM` splits a product over the pool
+/// with it; a kernel whose own tasks each multiply a small block (attention: one head's queries by
+/// its keys) runs it inside them.
+struct Int8GEMMBlock {
+    let source: Int8GEMMRows, depth: Int, paddedDepth: Int, tileRows: Int
+    let weights: Int8Panels, columns: Int, outputs: Int, kernel: Int8GEMMKernel
+    let residual: Int8Residual?, base: UnsafeMutableRawPointer, outputStride: Int, isFloat: Bool, elementSize: Int
+    let range: Int8OutputRange, stagedBytes: Int
+
+    /// Results go to `output` with `outputStride` elements from one row to the next (at least N).
+    /// Reads the dispatch level: build it on the calling thread.
+    init(weights: Int8Panels, source: Int8GEMMRows, residual: Int8Residual?, output: Int8GEMMOutput, outputStride: Int) {
+        self.init(weights: weights, source: source, residual: residual, output: output, outputStride: outputStride,
+                  kernel: Int8GEMMKernel.choose(for: weights.layout))
+    }
+
+    /// The same on `kernel` (chosen by the caller for `weights.layout`, on its own thread): for tasks that
+    /// build their blocks on pool threads, where the dispatch level is not the caller's.
+    init(weights: Int8Panels, source: Int8GEMMRows, residual: Int8Residual?, output: Int8GEMMOutput, outputStride: Int,
+         kernel: Int8GEMMKernel) {
+        self.weights = weights
+        self.source = source
+        self.residual = residual
+        self.outputStride = outputStride
+        outputs = weights.outputs
+        self.kernel = kernel
+        tileRows = kernel.tileRows
+        let layout = weights.layout
+        depth = weights.inputs
+        // Depth rounded up to two groups: the NEON kernels consume two groups per step.
+        paddedDepth = max(roundedUp(depth, to: 2 * layout.depthGroup), 2 * layout.depthGroup)
+        columns = layout.panelColumns
+        var range = Int8OutputRange(zeroPoint: 0)
+        switch output {
+        case .int8(let pointer, let outputRange):
+            isFloat = false
+            base = UnsafeMutableRawPointer(pointer)
+            range = outputRange
+        case .float(let pointer):
+            isFloat = true
+            base = UnsafeMutableRawPointer(pointer)
+        }
+        self.range = range
+        elementSize = isFloat ? 4 : 1
+        stagedBytes = int8GEMMStagedBytes(layout: layout, inputs: depth, tileRows: tileRows, staging: kernel.staging)
+    }
+
+    /// Bytes of scratch `run` takes: the staged tile, a gathered row and slack.
+    var scratchBytes: Int { stagedBytes + max(depth, 1) + 64 }
+
+    /// Rows `rows` times panels `panels`: each tile of MR rows staged once (copied or gathered, padded with
+    /// zeros to the depth groups, widened or shifted for the kernel), then multiplied by every panel.
+    func run(rows: Range<Int>, panels: Range<Int>, buffer: UnsafeMutableRawPointer) {
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: stagedBytes)
+        let gather = (buffer + stagedBytes).assumingMemoryBound(to: Int8.self)
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let rowCount = min(tileRows, rows.upperBound - row)
+            for tileRow in 0..<rowCount {
+                let values = source.row(row + tileRow, scratch: gather)
+                switch kernel.staging {
+                case .bytes:
+                    (buffer + tileRow * paddedDepth).copyMemory(from: values, byteCount: depth)
+                case .int16:
+                    widenToInt16(values, count: depth,
+                                 into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
+                case .shiftedBytes:
+                    shiftToUnsigned(values, count: depth,
+                                    into: (buffer + tileRow * paddedDepth).assumingMemoryBound(to: UInt8.self))
                 }
-                for panel in firstPanel..<lastPanel {
-                    let firstColumn = panel * columns
-                    let tile = Int8TileOutput(
-                        base: base + (row * outputs + firstColumn) * elementSize, stride: outputs, isFloat: isFloat,
-                        range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
-                        residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
-                        residualScale: residual?.scale ?? 0)
-                    runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
-                                weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
-                                paddedDepth: paddedDepth, output: tile)
-                }
-                row += tileRows
             }
+            for panel in panels {
+                let firstColumn = panel * columns
+                let tile = Int8TileOutput(
+                    base: base + (row * outputStride + firstColumn) * elementSize, stride: outputStride, isFloat: isFloat,
+                    range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
+                    residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
+                    residualScale: residual?.scale ?? 0)
+                runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
+                            weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
+                            paddedDepth: paddedDepth, output: tile)
+            }
+            row += tileRows
         }
     }
 }
@@ -412,7 +439,7 @@ private func shiftToUnsigned(_ source: UnsafePointer<Int8>, count: Int, into des
 /// through memory on ARM (`storeInt8Tile`: the SDOT tile is reached through C).
 @inline(__always)
 private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, stagedStride: Int, rows: Int,
-                         weights: PackedInt8Weights, panel: Int, columns: Int, paddedDepth: Int, output: Int8TileOutput) {
+                         weights: Int8Panels, panel: Int, columns: Int, paddedDepth: Int, output: Int8TileOutput) {
     let panelBytes = weights.panel(panel)
     let panelBias = panelBytes.assumingMemoryBound(to: Int32.self)
     let depthGroups = paddedDepth / weights.layout.depthGroup
@@ -470,7 +497,7 @@ extension Int8TileOutput {
 #endif
 
 /// The scalar packed kernel: one dot product per element, reading W through the layout formula.
-private func int8TileScalar(_ staged: UnsafePointer<Int8>, stagedStride: Int, rows: Int, weights: PackedInt8Weights,
+private func int8TileScalar(_ staged: UnsafePointer<Int8>, stagedStride: Int, rows: Int, weights: Int8Panels,
                             panel: Int, columns: Int, output: Int8TileOutput) {
     let nr = weights.layout.panelColumns
     let depth = weights.inputs

@@ -282,29 +282,95 @@ public final class PackedInt8Weights {
         unsignedInputBias?.deallocate()
     }
 
+    /// These weights as the GEMM driver reads them.
+    @inline(__always)
+    public var panels: Int8Panels {
+        Int8Panels(layout: layout, outputs: outputs, inputs: inputs, bytes: UnsafeRawPointer(bytes),
+                   unsignedInputBias: unsignedInputBias.map { UnsafePointer($0) }, panelCount: panelCount,
+                   panelStride: panelStride)
+    }
+
+    /// The first byte of panel `panel`.
+    @inline(__always)
+    func panel(_ panel: Int) -> UnsafeRawPointer { panels.panel(panel) }
+
+    /// W[output, input] as stored (zero past the matrix).
+    @inline(__always)
+    public func weight(output: Int, input: Int) -> Int8 { panels.weight(output: output, input: input) }
+
+    /// The folded bias of `output`: bias - zp_in * sum_k W[output, k].
+    @inline(__always)
+    public func foldedBias(output: Int) -> Int32 { panels.foldedBias(output: output) }
+
+    /// The requantization scale of `output`.
+    @inline(__always)
+    public func scale(output: Int) -> Float { panels.scale(output: output) }
+}
+
+/// Packed int8 panels as the GEMM driver reads them, owning nothing: a `PackedInt8Weights`' (its
+/// `panels`), or panels a kernel packs into its scratch at run time (attention's keys, which change
+/// with every image and so cannot be a class instance that allocates).
+public struct Int8Panels {
+    public let layout: Int8WeightLayout
+    /// N: output channels.
+    public let outputs: Int
+    /// K: depth.
+    public let inputs: Int
+    /// The panels, `panelCount * panelStride` bytes, 64-byte aligned.
+    public let bytes: UnsafeRawPointer
+    /// As `PackedInt8Weights.unsignedInputBias`: NR per panel, present exactly when a VNNI tile reads these panels.
+    let unsignedInputBias: UnsafePointer<Int32>?
+    public let panelCount: Int
+    /// Bytes from one panel to the next.
+    public let panelStride: Int
+
+    /// `outputs` and `inputs` are not negative.
+    @inline(__always)
+    init(layout: Int8WeightLayout, outputs: Int, inputs: Int, bytes: UnsafeRawPointer, unsignedInputBias: UnsafePointer<Int32>?) {
+        self.layout = layout
+        self.outputs = outputs
+        self.inputs = inputs
+        self.bytes = bytes
+        self.unsignedInputBias = unsignedInputBias
+        panelCount = (outputs + layout.panelColumns - 1) / layout.panelColumns
+        panelStride = layout.panelByteCount(inputs: inputs)
+    }
+
+    @inline(__always)
+    init(layout: Int8WeightLayout, outputs: Int, inputs: Int, bytes: UnsafeRawPointer, unsignedInputBias: UnsafePointer<Int32>?,
+         panelCount: Int, panelStride: Int) {
+        self.layout = layout
+        self.outputs = outputs
+        self.inputs = inputs
+        self.bytes = bytes
+        self.unsignedInputBias = unsignedInputBias
+        self.panelCount = panelCount
+        self.panelStride = panelStride
+    }
+
     /// The first byte of panel `panel`.
     @inline(__always)
     func panel(_ panel: Int) -> UnsafeRawPointer {
-        UnsafeRawPointer(bytes + panel * panelStride)
+        bytes + panel * panelStride
     }
 
     /// W[output, input] as stored (zero past the matrix).
     @inline(__always)
-    public func weight(output: Int, input: Int) -> Int8 {
+    func weight(output: Int, input: Int) -> Int8 {
         let columns = layout.panelColumns
         let groupBytes = panel(output / columns) + layout.panelHeaderByteCount
         return groupBytes.load(fromByteOffset: layout.weightOffset(column: output % columns, depth: input), as: Int8.self)
     }
 
-    /// The folded bias of `output`: bias - zp_in * sum_k W[output, k].
+    /// The folded bias of `output`.
     @inline(__always)
-    public func foldedBias(output: Int) -> Int32 {
+    func foldedBias(output: Int) -> Int32 {
         panel(output / layout.panelColumns).load(fromByteOffset: 4 * (output % layout.panelColumns), as: Int32.self)
     }
 
-    /// The requantization scale of `output`.
+    /// The scale of `output`.
     @inline(__always)
-    public func scale(output: Int) -> Float {
+    func scale(output: Int) -> Float {
         let columns = layout.panelColumns
         return panel(output / columns).load(fromByteOffset: 4 * (columns + output % columns), as: Float.self)
     }

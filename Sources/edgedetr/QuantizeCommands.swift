@@ -81,6 +81,10 @@ struct QuantizeOptionsGroup: ParsableArguments {
           help: "Run the linear layers kept float32 by name on the int8 GEMM, each input row quantized at run time at its own scale (dynamicQuantizedLinear); --no-dynamic-int8 keeps them float32.")
     var dynamicInt8 = QuantizationOptions().dynamicInt8
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Run attention's scores Q K^T on the int8 GEMM, each head's queries and keys quantized per row at run time (dynamicQuantizedAttention); --no-dynamic-attention keeps attention float32.")
+    var dynamicAttention = QuantizationOptions().dynamicInt8Attention
+
     @Flag(name: .long, inversion: .prefixedNo, help: "Keep more layers float32 by measurement, on top of the named ones, until the output drift on the calibration images meets the targets below (searched only when missed).")
     var autoPrecision = true
 
@@ -119,6 +123,7 @@ struct QuantizeOptionsGroup: ParsableArguments {
         options.keepFloat = (noDefaultFloat ? [] : QuantizationOptions.sensitiveLayers) + keepFloat
         options.weightOnlyInt8 = weightOnlyInt8
         options.dynamicInt8 = dynamicInt8
+        options.dynamicInt8Attention = dynamicAttention
         if autoPrecision {
             guard targetScoreDrift >= 0, targetScoreDrift.isFinite, targetBoxDrift >= 0, targetBoxDrift.isFinite else {
                 throw ValidationError("--target-score-drift and --target-box-drift must be finite and >= 0")

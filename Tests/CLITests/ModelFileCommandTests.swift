@@ -94,9 +94,9 @@ import Testing
         let model = try ModelFile(path: file)
         let folded = Set(try GraphExecutor(graph: model.graph, plan: model.plan).foldedNodes)
         let costs = model.graph.nodes.indices.filter { !folded.contains($0) }.map {
-            (model.graph.multiplyAccumulates(of: model.graph.nodes[$0]), model.graph.nodes[$0].operation.runsInt8Kernel)
+            (model.graph.multiplyAccumulates(of: model.graph.nodes[$0]), model.graph.int8MultiplyAccumulates(of: model.graph.nodes[$0]))
         }
-        let total = costs.reduce(0) { $0 + $1.0 }, int8 = costs.filter { $0.1 }.reduce(0) { $0 + $1.0 }
+        let total = costs.reduce(0) { $0 + $1.0 }, int8 = costs.reduce(0) { $0 + $1.1 }
         #expect(int8 > 0 && int8 < total)
         #expect(abs(try #require(fields["int8_mac_share"]) - Double(int8) / Double(total)) < 1e-4, "\(line)")
         #expect(fields["arena_bytes"] == Double(model.plan.size), "\(line)")

@@ -69,7 +69,7 @@ enum PreparedNode {
         case .clamp: return .clamp(try ClampOp(node, &preparation))
         case .unary, .inverseSigmoid, .softmax: return .elementwise(try ElementwiseOp(node, &preparation))
         case .quantizedUnary: return .quantizedUnary(try QuantizedUnaryOp(node, &preparation))
-        case .attention: return .attention(try AttentionOp(node, &preparation))
+        case .attention, .dynamicQuantizedAttention: return .attention(try AttentionOp(node, &preparation))
         case .deformableSampling: return .deformableSampling(try DeformableSamplingOp(node, &preparation))
         case .quantizedDeformableSampling:
             return .quantizedDeformableSampling(try QuantizedDeformableSamplingOp(node, &preparation))

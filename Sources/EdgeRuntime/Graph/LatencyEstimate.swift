@@ -139,12 +139,15 @@ extension Graph {
             let macs = Double(multiplyAccumulates(of: node)) * Double(paddedRows * paddedColumns) / Double(rows * columns)
             let rate = (int8 ? board.int8MACsPerCycle : board.floatMACsPerCycle) * BoardModel.gemmEfficiency
             compute = macs / rate * cycle / min(workers, Double(max(1, paddedRows / tile.rows * (paddedColumns / tile.columns))))
-        case .attention(let heads, _):
+        case .attention(let heads, _), .dynamicQuantizedAttention(let heads, _):
             kind = .attention
-            let macs = Double(multiplyAccumulates(of: node))
+            let int8MACs = Double(int8MultiplyAccumulates(of: node))
+            let floatMACs = Double(multiplyAccumulates(of: node)) - int8MACs
             let scores = Double(shape(of: node.x).first ?? 0) * Double(node[.keys].map { shape(of: $0).first ?? 0 } ?? 0) * Double(heads)
-            // Q K^T and P V on the float tile, one exp-based pass over the float scores.
-            compute = (macs / (board.floatMACsPerCycle * BoardModel.gemmEfficiency)
+            // Q K^T on the float tile or the int8 one, P V on the float tile, one exp-based pass over the
+            // float scores.
+            compute = (floatMACs / (board.floatMACsPerCycle * BoardModel.gemmEfficiency)
+                       + int8MACs / (board.int8MACsPerCycle * BoardModel.gemmEfficiency)
                        + scores * 4 / Double(board.vectorBytes) * EstimateClass.exponential.cyclesPerVector) * cycle / workers
         case .depthwiseConv2d, .quantizedDepthwiseConv2d:
             kind = .depthwise

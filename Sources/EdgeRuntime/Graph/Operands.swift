@@ -48,8 +48,8 @@ extension GraphOperation {
         case (.layerNorm, 2), (.groupNorm, 2): return .beta
         case (.binary, 1), (.interleaveHeads, 1): return .other
         case (.unary(.prelu), 1), (.quantizedUnary(.prelu), 1): return .alpha
-        case (.attention, 1): return .keys
-        case (.attention, 2): return .values
+        case (.attention, 1), (.dynamicQuantizedAttention, 1): return .keys
+        case (.attention, 2), (.dynamicQuantizedAttention, 2): return .values
         case (.deformableSampling, 1), (.quantizedDeformableSampling, 1): return .locations
         case (.deformableSampling, 2), (.quantizedDeformableSampling, 2): return .samplingWeights
         case (.deformableLocations, 1): return .offsets
@@ -66,7 +66,7 @@ extension GraphOperation {
     public var isQuantized: Bool {
         switch self {
         case .quantize, .dequantize, .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary,
-             .quantizedDepthwiseConv2d, .dynamicQuantizedLinear: true
+             .quantizedDepthwiseConv2d, .dynamicQuantizedLinear, .dynamicQuantizedAttention: true
         default: false
         }
     }
@@ -77,7 +77,7 @@ extension GraphOperation {
     public var runsInt8Kernel: Bool {
         switch self {
         case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d,
-             .dynamicQuantizedLinear: true
+             .dynamicQuantizedLinear, .dynamicQuantizedAttention: true
         default: false
         }
     }
@@ -112,12 +112,24 @@ extension Graph {
         case .linear, .quantizedLinear, .dynamicQuantizedLinear:
             guard let weight = node[.weight].map(shape(of:)), weight.count == 2 else { return 0 }
             return output * weight[1]
-        case .attention:
+        case .attention, .dynamicQuantizedAttention:
             guard let keys = node[.keys], let values = node[.values] else { return 0 }
             let (q, k, v) = (shape(of: node.x), shape(of: keys), shape(of: values))
             return q[0] * k[0] * (q[1] + v[1])
         default:
             return 0
+        }
+    }
+
+    /// The part of `multiplyAccumulates(of:)` that runs on int8 kernels: all of an int8 GEMM-like node's,
+    /// the scores Q K^T of `dynamicQuantizedAttention` (its P V is float), none of a float node's.
+    public func int8MultiplyAccumulates(of node: Node) -> Int {
+        switch node.operation {
+        case .dynamicQuantizedAttention:
+            guard let keys = node[.keys] else { return 0 }
+            return shape(of: node.x)[0] * shape(of: keys)[0] * shape(of: node.x)[1]
+        default:
+            return node.operation.runsInt8Kernel ? multiplyAccumulates(of: node) : 0
         }
     }
 }

@@ -124,6 +124,10 @@ public enum GraphOperation: Equatable, Sendable {
     /// `activation(acc * s_w[n] * s_row + bias + residual)` (`dynamicInt8Linear`). For the layers whose
     /// input a per-tensor calibrated range serves badly; needs no calibration of its input.
     case dynamicQuantizedLinear(activation: Activation)
+    /// Inputs and output as `attention`, all float32: each head's queries and keys quantized at run time,
+    /// one symmetric scale per row, the scores Q K^T on the int8 GEMM tiles, then the float softmax and
+    /// P V (`dynamicInt8Attention`). Needs no calibration.
+    case dynamicQuantizedAttention(heads: Int, scale: Float)
 }
 
 public enum Activation: UInt8, Equatable, Sendable {
@@ -227,6 +231,7 @@ extension GraphOperation {
         case .quantizedUnary: "quantizedUnary"
         case .quantizedDepthwiseConv2d: "quantizedDepthwiseConv2d"
         case .dynamicQuantizedLinear: "dynamicQuantizedLinear"
+        case .dynamicQuantizedAttention: "dynamicQuantizedAttention"
         }
     }
 }

@@ -246,7 +246,7 @@ extension GraphOperation {
             }
             return [shapes[0][0], shapes[0][1] / groupSize * (count + 1)]
 
-        case .attention(let heads, _):
+        case .attention(let heads, _), .dynamicQuantizedAttention(let heads, _):
             try arity(3...3)
             try rank(0, 2)
             try rank(1, 2)

@@ -10,7 +10,7 @@ public enum OperationCoding {
         case quantize, dequantize, quantizedLinear, quantizedConv2d, quantizedDeformableSampling
         case upsampleNearest, averagePool2d, quantizedUnary
         case depthwiseConv2d, pad2d, clamp, distanceToBox, topValuesWithMean, groupWeightedSum, quantizedDepthwiseConv2d
-        case rmsNorm, columnMeans, dynamicQuantizedLinear
+        case rmsNorm, columnMeans, dynamicQuantizedLinear, dynamicQuantizedAttention
     }
 
     public static func encode(_ operation: GraphOperation) -> (opcode: Opcode, words: [UInt64]) {
@@ -66,6 +66,8 @@ public enum OperationCoding {
             return (.softmax, [int(groupSize)])
         case .attention(let heads, let scale):
             return (.attention, [int(heads), float(scale)])
+        case .dynamicQuantizedAttention(let heads, let scale):
+            return (.dynamicQuantizedAttention, [int(heads), float(scale)])
         case .deformableSampling(let shapes, let heads, let points, let method):
             return (.deformableSampling, sampling(heads, points, shapes) + (method.isDiscrete ? [1] : []))
         case .deformableLocations(let shapes, let heads, let points):
@@ -207,9 +209,11 @@ public enum OperationCoding {
         case .softmax:
             try expect(1)
             return .softmax(groupSize: try int(0))
-        case .attention:
+        case .attention, .dynamicQuantizedAttention:
             try expect(2)
-            return .attention(heads: try int(0, limit: 4096), scale: try float(1))
+            let (heads, scale) = (try int(0, limit: 4096), try float(1))
+            return opcode == .attention ? .attention(heads: heads, scale: scale)
+                : .dynamicQuantizedAttention(heads: heads, scale: scale)
         case .deformableSampling, .deformableLocations, .quantizedDeformableSampling:
             guard words.count >= 4 else { throw bad("\(words.count) attribute words, expected at least 4") }
             let heads = try int(0, limit: 4096)

@@ -28,6 +28,11 @@ public struct QuantizationOptions: Sendable {
     /// trained detectors (docs/ACCURACY.md) it loses within 0.05 AP of float32 heads (0.11 against 0.12
     /// on Deformable DETR), and their multiply-accumulates run on the int8 tiles.
     public var dynamicInt8 = true
+    /// Multi-head attention runs as `dynamicQuantizedAttention`: each head's queries and keys quantized at
+    /// run time per row, the scores Q K^T on the int8 GEMM, softmax and P V in float32. Attention whose
+    /// queries and keys both derive from constants (folded at load) and attention kept float by name
+    /// (`floatLayers`, `keepFloat`) stay float32. docs/ACCURACY.md has its measurement on the trained detectors.
+    public var dynamicInt8Attention = true
     /// Layers whose input depends on constants only stay float32 (with `weightOnlyInt8`, their weights
     /// are still stored in int8). These are the projections of the learned query embeddings and of
     /// the fixed-size position embeddings: Conditional DETR's `ref_point_head`, `ca_qpos_proj`,
@@ -225,6 +230,12 @@ public struct GraphQuantizer {
         return !(options.keepConstantSubgraphsFloat && constantDerived[node.x.index])
     }
 
+    /// Whether an attention runs as `dynamicQuantizedAttention` (`QuantizationOptions.dynamicInt8Attention`).
+    private func runsDynamicInt8Attention(_ node: Node) -> Bool {
+        guard options.dynamicInt8Attention, !keepsFloat(node), let keys = node[.keys] else { return false }
+        return !(constantDerived[node.x.index] && constantDerived[keys.index])
+    }
+
     private func activationQuantization(_ value: ValueID) -> Int8Quantization {
         statistics.quantization(of: value.index, method: options.method, tail: options.percentileTail)
     }
@@ -303,6 +314,12 @@ public struct GraphQuantizer {
             record(output, try quantizedWeightOp(node, operation: .quantizedLinear(activation: activation)))
         case .linear(let activation) where runsDynamicInt8(node):
             floatVersion[output] = try dynamicQuantizedLinear(node, activation: activation)
+        case .attention(let heads, let scale) where runsDynamicInt8Attention(node):
+            guard let keys = node[.keys], let values = node[.values] else {
+                throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)
+            }
+            floatVersion[output] = try graph.add(.dynamicQuantizedAttention(heads: heads, scale: scale),
+                                                 [try floatOf(node.x), try floatOf(keys), try floatOf(values)], name: node.name)
         case .layerNorm where normResidual[node.x.index] != nil:
             guard let gamma = node[.gamma], let beta = node[.beta], let residual = normResidual[node.x.index] else {
                 throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)

@@ -114,6 +114,10 @@ public struct Quantizer {
             let dynamic = rewritten.graph.nodes.filter { if case .dynamicQuantizedLinear = $0.operation { true } else { false } }.count
             notes.append("dynamic int8: \(dynamic) linear layers kept float by name run int8 on rows quantized at run time")
         }
+        if options.dynamicInt8Attention {
+            let attention = rewritten.graph.nodes.filter { if case .dynamicQuantizedAttention = $0.operation { true } else { false } }.count
+            notes.append("dynamic int8 attention: \(attention) attention ops take Q K^T on int8, queries and keys quantized per row at run time")
+        }
         notes.append(options.weightOnlyInt8
                      ? "float32 layers: weights stored int8 per output channel (weight-only), dequantized at load"
                      : "float32 layers: weights stored float32")

@@ -1,8 +1,9 @@
 import Kernels
 
-// Multi-head attention, float32: softmax(Q K^T * scale) V per head, probabilities in the shared scratch.
+// Multi-head attention: softmax(Q K^T * scale) V per head, in float32 (`attention`) or with the scores on
+// the int8 tiles (`dynamicQuantizedAttention`); both read and write float32 and differ only in the kernel.
 
-/// attention: q `[Nq, heads * dq]`, keys `[Nk, heads * dq]`, values `[Nk, heads * dv]`.
+/// attention, dynamicQuantizedAttention: q `[Nq, heads * dq]`, keys `[Nk, heads * dq]`, values `[Nk, heads * dv]`.
 struct AttentionOp {
     let q: UnsafePointer<Float>, qStride: Int
     let k: UnsafePointer<Float>, kStride: Int
@@ -10,10 +11,17 @@ struct AttentionOp {
     let queries: Int, keys: Int, heads: Int
     let queryHeadDim: Int, valueHeadDim: Int
     let scale: Float
+    /// Scores on the int8 tiles, queries and keys quantized per row in the shared scratch.
+    let dynamicInt8: Bool
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .attention(let heads, let scale) = node.operation, heads >= 1 else {
+        switch node.operation {
+        case .attention(let heads, let scale) where heads >= 1:
+            (self.heads, self.scale, dynamicInt8) = (heads, scale, false)
+        case .dynamicQuantizedAttention(let heads, let scale) where heads >= 1:
+            (self.heads, self.scale, dynamicInt8) = (heads, scale, true)
+        default:
             throw .malformedNode(node: node.name, detail: "not an attention with one or more heads")
         }
         let keysValue = try preparation.operand(.keys, of: node)
@@ -22,17 +30,31 @@ struct AttentionOp {
         (q, qStride) = (UnsafePointer(preparation.float(node.x)), qShape[1])
         (k, kStride) = (UnsafePointer(preparation.float(keysValue)), kShape[1])
         (v, vStride) = (UnsafePointer(preparation.float(valuesValue)), vShape[1])
-        (queries, keys, self.heads) = (qShape[0], kShape[0], heads)
+        (queries, keys) = (qShape[0], kShape[0])
         (queryHeadDim, valueHeadDim) = (qShape[1] / heads, vShape[1] / heads)
-        self.scale = scale
         output = preparation.float(node.output)
-        preparation.needScratch(elements: attentionScratchCount(queries: queries, keys: keys, heads: heads,
-                                                                queryHeadDim: queryHeadDim, threads: preparation.threads))
+        if dynamicInt8 {
+            // The byte counts are sums of products of the input's element counts (validated shapes) and
+            // small constants; the shared scratch is counted in floats.
+            let bytes = dynamicInt8AttentionScratchBytes(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim)
+            preparation.needScratch(elements: (bytes + 3) / 4,
+                                    taskBytes: dynamicInt8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim))
+        } else {
+            preparation.needScratch(elements: attentionScratchCount(queries: queries, keys: keys, heads: heads,
+                                                                    queryHeadDim: queryHeadDim, threads: preparation.threads))
+        }
     }
 
     func run(_ context: RunContext) {
-        multiHeadAttention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, queries: queries, keys: keys,
-                           heads: heads, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim, scale: scale, output: output,
-                           scratch: context.scratch, pool: context.pool)
+        if dynamicInt8 {
+            dynamicInt8Attention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, queries: queries,
+                                 keys: keys, heads: heads, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim, scale: scale,
+                                 output: output, scratch: UnsafeMutableRawPointer(context.scratch),
+                                 taskScratch: context.taskScratch, pool: context.pool)
+        } else {
+            multiHeadAttention(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, queries: queries, keys: keys,
+                               heads: heads, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim, scale: scale, output: output,
+                               scratch: context.scratch, pool: context.pool)
+        }
     }
 }
