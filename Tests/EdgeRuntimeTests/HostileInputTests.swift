@@ -76,12 +76,13 @@ import Testing
 
     /// A graph whose attention would need more than `RuntimeLimits.maximumWorkingBytes` of scratch
     /// (here 2^24 keys: 1 GiB of probabilities) is refused before the arena or scratch is allocated.
-    @Test func workingMemoryIsBoundedBeforeAllocation() throws {
+    @Test(arguments: [GraphOperation.attention(heads: 1, scale: 1), .dynamicQuantizedAttention(heads: 1, scale: 1)])
+    func workingMemoryIsBoundedBeforeAllocation(_ attention: GraphOperation) throws {
         let graph = Graph()
         let input = graph.input("x", shape: [4096, 4096, 3])
         let keys = try graph.add(.reshape([4096 * 4096, 3]), [input], name: "keys")
         let query = try graph.constant("q", shape: [16, 3], values: [Float](repeating: 0, count: 48))
-        let output = try graph.add(.attention(heads: 1, scale: 1), [query, keys, keys], name: "out")
+        let output = try graph.add(attention, [query, keys, keys], name: "out")
         graph.markOutput("out", output)
         #expect(throws: ExecutionError.self) { _ = try GraphExecutor(graph: graph) }
     }

@@ -22,6 +22,7 @@ struct OperandTests {
             (.unary(.prelu), [.x, .alpha, nil]),
             (.unary(.sigmoid), [.x, nil]),
             (.attention(heads: 2, scale: 1), [.x, .keys, .values, nil]),
+            (.dynamicQuantizedAttention(heads: 8, scale: 0.125), [.x, .keys, .values, nil]),
             (.deformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .bilinear), [.x, .locations, .samplingWeights, nil]),
             (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete), [.x, .locations, .samplingWeights, nil]),
             (.quantizedUnary(.silu), [.x, nil]),
@@ -190,6 +191,17 @@ struct AveragePoolOpTests {
 @Suite("Deformable sampling point counts") struct DeformablePointCountTests {
     /// Deformable sampling's point counts: one word when every level has the same (the layout files had
     /// before D-FINE), else a zero and one count per level after the levels; both decode to what was encoded.
+    /// The two attention opcodes keep their heads and scale and stay apart; a missing scale is refused.
+    @Test func attentionOpcodesRoundTrip() throws {
+        for operation: GraphOperation in [.attention(heads: 8, scale: 0.125), .dynamicQuantizedAttention(heads: 8, scale: 0.125),
+                                          .dynamicQuantizedAttention(heads: 1, scale: 1)] {
+            let (opcode, words) = OperationCoding.encode(operation)
+            #expect(try OperationCoding.decode(opcode: opcode.rawValue, words: words, node: "a") == operation)
+            #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: [words[0]], node: "a") }
+        }
+        #expect(OperationCoding.encode(.dynamicQuantizedAttention(heads: 8, scale: 1)).opcode.rawValue == 38)
+    }
+
     @Test func deformablePointCountsRoundTrip() throws {
         let levels = [LevelShape(height: 4, width: 6), LevelShape(height: 2, width: 3), LevelShape(height: 1, width: 2)]
         let operations: [GraphOperation] = [

@@ -148,6 +148,45 @@ import Testing
             }
         }
     }
+    /// `dynamicInt8Attention` (the default): every attention of a per-image input runs as
+    /// `dynamicQuantizedAttention`, stays as close to float as the float-attention rewrite, and runs
+    /// bit-identically from a file in every packed layout and on any thread count; turned off, none does.
+    @Test(arguments: ["dab_detr", "conditional_detr", "deformable_base"])
+    func attentionRunsItsScoresOnTheInt8GEMM(_ name: String) throws {
+        let q = try Self.quantized(name)
+        let dynamic = q.graph.nodes.filter { if case .dynamicQuantizedAttention = $0.operation { true } else { false } }
+        let float = q.graph.nodes.filter { if case .attention = $0.operation { true } else { false } }
+        #expect(!dynamic.isEmpty, "\(name)")
+        // What stays float: attention whose queries and keys both come from constants (folded at load).
+        let folded = Set(try GraphExecutor(graph: q.graph, plan: q.plan).foldedNodes.map { q.graph.nodes[$0].name })
+        #expect(float.allSatisfy { folded.contains($0.name) }, "\(name): \(float.map(\.name))")
+        var options = QuantizationOptions()
+        options.dynamicInt8Attention = false
+        let plain = try Self.quantized(name, options: options)
+        #expect(!plain.graph.nodes.contains { if case .dynamicQuantizedAttention = $0.operation { true } else { false } })
+        #expect(plain.graph.nodes.count == q.graph.nodes.count)
+        let inputs = try q.quantizer.inputs(try Self.images())
+        let withInt8 = try LayerComparison.measure(float: q.quantizer.floatGraph, quantized: q.graph, counterpart: q.counterpart,
+                                                   inputs: inputs, threads: 1)
+        let withFloat = try LayerComparison.measure(float: plain.quantizer.floatGraph, quantized: plain.graph,
+                                                    counterpart: plain.counterpart, inputs: inputs, threads: 1)
+        #expect(withInt8.meanScoreDrift <= withFloat.meanScoreDrift * 1.5 + 0.002,
+                "\(name): score drift \(withInt8.meanScoreDrift) against \(withFloat.meanScoreDrift) with float attention")
+        #expect(withInt8.maxBoxDrift <= withFloat.maxBoxDrift * 1.5 + 0.01,
+                "\(name): box drift \(withInt8.maxBoxDrift) against \(withFloat.maxBoxDrift) with float attention")
+        let expected = try GraphExecutor(graph: q.graph).run(input: inputs[0])
+        for layout in Int8WeightLayout.allCases {
+            let model = try ModelFile(bytes: ModelFileWriter.encode(graph: q.graph, plan: q.plan, metadata: q.metadata, weightLayout: layout))
+            #expect(model.graph.nodes.filter { $0.operation.kindName == "dynamicQuantizedAttention" }.count == dynamic.count)
+            for threads in [1, 3] {
+                let got = try GraphExecutor(graph: model.graph, plan: model.plan, threads: threads).run(input: inputs[0])
+                for (a, b) in zip(expected, got) {
+                    #expect(a.values.map(\.bitPattern) == b.values.map(\.bitPattern), "\(layout) \(threads) threads: \(a.name)")
+                }
+            }
+        }
+    }
+
     /// Conditional DETR's position projections of the learned queries (a constant input plus the per-image
     /// content projection as residual) become a product of constants and an add: the executor computes the
     /// products once at load, and its runs give the same bits as one that computes them every time.
