@@ -1,4 +1,7 @@
 import CLibc
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
 
 // LayerNorm and GroupNorm on float tensors: each a scalar reference that reads like PyTorch's
 // formula (sequential sums) and a SIMD8 path (NEON on arm64, SSE2 on x86-64) that sums in the
@@ -30,7 +33,7 @@ public func layerNorm(input: UnsafePointer<Float>, residual: UnsafePointer<Float
     let rowsPerTask = rowsPerNormalizationTask(columns: columns)
     runTasks((rows + rowsPerTask - 1) / rowsPerTask, pool: pool,
              LayerNormJob(input: input, residual: residual, rows: rows, columns: columns, rowsPerTask: rowsPerTask,
-                          gamma: gamma, beta: beta, epsilon: epsilon, output: output))
+                          gamma: gamma, beta: beta, epsilon: epsilon, output: output, level: KernelDispatch.current))
 }
 
 /// Rows per task of the row-wise kernels: about 8192 elements, so a task outweighs the pool's lock.
@@ -39,41 +42,28 @@ func rowsPerNormalizationTask(columns: Int) -> Int {
     max(1, 8192 / max(columns, 1))
 }
 
-/// The tasks of one `layerNorm` call: `rowsPerTask` rows each, eight columns at a time.
+/// The tasks of one `layerNorm` call: `rowsPerTask` rows each, eight columns at a time (`layerNormRows`, on
+/// YMM registers from `.avx2` up).
 private struct LayerNormJob: ParallelJob {
     let input: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, columns: Int, rowsPerTask: Int
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
-    let output: UnsafeMutablePointer<Float>
+    let output: UnsafeMutablePointer<Float>, level: KernelLevel
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: LayerNormJob.self).pointee.run(task: $1, thread: $2) }
     }
 
     func run(task: Int, thread: Int) {
-        for row in task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask) {
-            let source = input + row * columns
-            let added = residual.map { $0 + row * columns }
-            @inline(__always) func block(_ first: Int) -> SIMD8<Float> {
-                let count = columns - first
-                guard let added else { return loadFloats(source + first, count: count) }
-                return loadFloats(source + first, count: count) + loadFloats(added + first, count: count)
-            }
-            let mean = blockedSum(segments: 1, length: columns) { _, first in block(first) } / Float(columns)
-            let squares = blockedSum(segments: 1, length: columns) { _, first in
-                let centered = block(first) - mean
-                return centered * centered
-            }
-            let inverseDeviation = 1 / (squares / Float(columns) + epsilon).squareRoot()
-            let destination = output + row * columns
-            var first = 0
-            while first < columns {
-                let count = columns - first
-                let normalized = (block(first) - mean) * inverseDeviation * loadFloats(gamma + first, count: count)
-                    + loadFloats(beta + first, count: count)
-                storeFloats(normalized, destination + first, count: count)
-                first += 8
-            }
+        let taskRows = task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask)
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if level >= .avx2 {
+            layerNormRowsAVX2(input: input, residual: residual, rows: taskRows, columns: columns, gamma: gamma, beta: beta,
+                              epsilon: epsilon, output: output)
+            return
         }
+        #endif
+        layerNormRows(input: input, residual: residual, rows: taskRows, columns: columns, gamma: gamma, beta: beta,
+                      epsilon: epsilon, output: output)
     }
 }
 

@@ -162,17 +162,13 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let totalMACs = costs.reduce(0, +)
-        // Where an int8 model's time goes: nodes that run an int8 compute kernel, and everything else. A node
-        // that is int8 only in part (`dynamicQuantizedAttention`: Q K^T int8, P V float) counts that part of
-        // its MACs as int8 and the same part of its time as int8 kernel time.
-        let int8NodeMACs = graph.nodes.indices.map { costs[$0] > 0 ? graph.int8MultiplyAccumulates(of: graph.nodes[$0]) : 0 }
-        let int8MACs = int8NodeMACs.reduce(0, +)
-        let int8Seconds = graph.nodes.indices.reduce(0.0) { total, index in
-            let node = graph.nodes[index]
-            guard node.operation.runsInt8Kernel else { return total }
-            let part = costs[index] > 0 ? Double(int8NodeMACs[index]) / Double(costs[index]) : 1
-            return total + meanNodeSeconds[index] * part
-        }
+        // Where an int8 model's time goes: nodes that run an int8 compute kernel, and everything else. The
+        // MACs count by precision (`dynamicQuantizedAttention`'s Q K^T as int8, its P V as float); its time
+        // counts outside the int8 kernels, where its softmax and float P V put most of it.
+        let int8MACs = graph.nodes.indices.reduce(0) { $0 + (costs[$1] > 0 ? graph.int8MultiplyAccumulates(of: graph.nodes[$1]) : 0) }
+        let int8Kernel = graph.nodes.map { $0.operation.runsInt8Kernel }
+        let kernelMACs = zip(int8Kernel, costs).filter { $0.0 }.reduce(0) { $0 + $1.1 }
+        let int8Seconds = zip(int8Kernel, meanNodeSeconds).filter { $0.0 }.reduce(0) { $0 + $1.1 }
         let nodeSeconds = meanNodeSeconds.reduce(0, +)
         let int8MACShare = totalMACs > 0 ? Double(int8MACs) / Double(totalMACs) : 0
         let outsideShare = nodeSeconds > 0 ? 1 - int8Seconds / nodeSeconds : 1
@@ -180,7 +176,7 @@ struct BenchCommand: ParsableCommand {
             _ = Int8PeakLoops.int8(iterations: $0, seed: 3)
         }
         let endToEnd = Double(totalMACs) / median / 1e9
-        let inKernels = int8Seconds > 0 ? Double(int8MACs) / int8Seconds / 1e9 : 0
+        let inKernels = int8Seconds > 0 ? Double(kernelMACs) / int8Seconds / 1e9 : 0
         print("")
         if int8MACs > 0 {
             print(String(format: "int8: %.1f%% of %.2f GMAC in int8 kernels (float %.1f%%); %.1f%% of the run outside them",

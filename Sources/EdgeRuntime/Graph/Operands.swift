@@ -77,7 +77,7 @@ extension GraphOperation {
     public var runsInt8Kernel: Bool {
         switch self {
         case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d,
-             .dynamicQuantizedLinear, .dynamicQuantizedAttention: true
+             .dynamicQuantizedLinear: true
         default: false
         }
     }
@@ -122,7 +122,8 @@ extension Graph {
     }
 
     /// The part of `multiplyAccumulates(of:)` that runs on int8 kernels: all of an int8 GEMM-like node's,
-    /// the scores Q K^T of `dynamicQuantizedAttention` (its P V is float), none of a float node's.
+    /// the scores Q K^T of `dynamicQuantizedAttention` (its P V is float), none of a float node's. (Its
+    /// time is not an int8 kernel's: `runsInt8Kernel` is false, since the softmax and P V dominate it.)
     public func int8MultiplyAccumulates(of node: Node) -> Int {
         switch node.operation {
         case .dynamicQuantizedAttention:

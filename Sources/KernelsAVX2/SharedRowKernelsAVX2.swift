@@ -1,3 +1,8 @@
+// The row kernels Kernels shares with this module as files (symbolic links: ColumnSoftmax.swift,
+// RowSoftmax.swift, LayerNormRows.swift, Exponential.swift), compiled here for AVX2: one YMM register per
+// SIMD8 where the baseline x86-64 build uses two SSE halves, the same operations in the same order, so the
+// same bits. Kernels calls these entry points at `.avx2` and above.
+
 #if arch(x86_64)
 /// Attention's column softmax (Kernels' ColumnSoftmax.swift, compiled into this module from the same file)
 /// on AVX2: one YMM register per SIMD8 where the baseline build uses two SSE halves. Same operations in the
@@ -17,5 +22,17 @@ public func exponentiateRowsAVX2(_ scores: UnsafeMutablePointer<Float>, rows: In
                                  multiplierStride: Int, inverseSums: UnsafeMutablePointer<Float>) {
     exponentiateRows(scores, rows: rows, columns: columns, multipliers: multipliers, multiplierStride: multiplierStride,
                      inverseSums: inverseSums)
+}
+#endif
+
+#if arch(x86_64)
+/// `layerNormRows` (Kernels' LayerNormRows.swift, compiled into this module from the same file) on AVX2:
+/// the same bits as the baseline build's; `layerNorm` calls this at `.avx2` and above.
+@inline(never)
+public func layerNormRowsAVX2(input: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Range<Int>, columns: Int,
+                              gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
+                              output: UnsafeMutablePointer<Float>) {
+    layerNormRows(input: input, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: epsilon,
+                  output: output)
 }
 #endif
