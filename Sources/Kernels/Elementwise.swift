@@ -1,4 +1,7 @@
 import CLibc
+#if arch(x86_64) && canImport(KernelsAVX2)
+import KernelsAVX2
+#endif
 
 /// The activation a kernel can fuse into its output, applied after bias and residual.
 public enum FloatActivation: Sendable {
@@ -40,44 +43,28 @@ public func softmax(_ data: UnsafeMutablePointer<Float>, groups: Int, groupSize:
     }
     let groupsPerTask = rowsPerNormalizationTask(columns: groupSize)
     runTasks((groups + groupsPerTask - 1) / groupsPerTask, pool: pool,
-             SoftmaxJob(data: data, groups: groups, groupSize: groupSize, groupsPerTask: groupsPerTask))
+             SoftmaxJob(data: data, groups: groups, groupSize: groupSize, groupsPerTask: groupsPerTask,
+                        level: KernelDispatch.current))
 }
 
-/// The tasks of one `softmax` call: `groupsPerTask` groups each, eight elements at a time.
+/// The tasks of one `softmax` call: `groupsPerTask` groups each, eight elements at a time (`softmaxGroups`,
+/// on YMM registers from `.avx2` up).
 private struct SoftmaxJob: ParallelJob {
-    let data: UnsafeMutablePointer<Float>, groups: Int, groupSize: Int, groupsPerTask: Int
+    let data: UnsafeMutablePointer<Float>, groups: Int, groupSize: Int, groupsPerTask: Int, level: KernelLevel
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: SoftmaxJob.self).pointee.run(task: $1, thread: $2) }
     }
 
     func run(task: Int, thread: Int) {
-        for group in task * groupsPerTask..<min(groups, (task + 1) * groupsPerTask) {
-            let values = data + group * groupSize
-            var maximum = SIMD8<Float>(repeating: values[0])
-            var first = 0
-            while first < groupSize {
-                // A partial block repeats values[0] in its missing lanes, which cannot change the maximum.
-                var block = loadFloats(values + first, count: groupSize - first)
-                if groupSize - first < 8 {
-                    block = block.replacing(with: values[0], where: laneIndices .>= SIMD8(repeating: Int32(groupSize - first)))
-                }
-                maximum = maximum.replacing(with: block, where: block .> maximum)
-                first += 8
-            }
-            let groupMaximum = horizontalMaximum(maximum)
-            let sum = blockedSum(segments: 1, length: groupSize) { _, first in
-                let exponentials = exponential(loadFloats(values + first, count: groupSize - first) - groupMaximum)
-                storeFloats(exponentials, values + first, count: groupSize - first)
-                return exponentials
-            }
-            let inverseSum = 1 / sum
-            first = 0
-            while first < groupSize {
-                storeFloats(loadFloats(values + first, count: groupSize - first) * inverseSum, values + first, count: groupSize - first)
-                first += 8
-            }
+        let taskGroups = task * groupsPerTask..<min(groups, (task + 1) * groupsPerTask)
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if level >= .avx2 {
+            softmaxGroupsAVX2(data, groups: taskGroups, groupSize: groupSize)
+            return
         }
+        #endif
+        softmaxGroups(data, groups: taskGroups, groupSize: groupSize)
     }
 }
 

@@ -1,5 +1,5 @@
 // The row kernels Kernels shares with this module as files (symbolic links: ColumnSoftmax.swift,
-// RowSoftmax.swift, LayerNormRows.swift, Exponential.swift), compiled here for AVX2: one YMM register per
+// RowSoftmax.swift, GroupSoftmax.swift, LayerNormRows.swift, Exponential.swift), compiled here for AVX2: one YMM register per
 // SIMD8 where the baseline x86-64 build uses two SSE halves, the same operations in the same order, so the
 // same bits. Kernels calls these entry points at `.avx2` and above.
 
@@ -34,5 +34,14 @@ public func layerNormRowsAVX2(input: UnsafePointer<Float>, residual: UnsafePoint
                               output: UnsafeMutablePointer<Float>) {
     layerNormRows(input: input, residual: residual, rows: rows, columns: columns, gamma: gamma, beta: beta, epsilon: epsilon,
                   output: output)
+}
+#endif
+
+#if arch(x86_64)
+/// `softmaxGroups` (Kernels' GroupSoftmax.swift, compiled into this module from the same file) on AVX2: the
+/// same bits as the baseline build's; `softmax` calls this at `.avx2` and above.
+@inline(never)
+public func softmaxGroupsAVX2(_ data: UnsafeMutablePointer<Float>, groups: Range<Int>, groupSize: Int) {
+    softmaxGroups(data, groups: groups, groupSize: groupSize)
 }
 #endif
