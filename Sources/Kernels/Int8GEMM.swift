@@ -45,7 +45,8 @@ public enum Int8GEMMKernel: Sendable {
     case avx2
     /// 6x16, VPDPBUSD on four k at a time, activations shifted to unsigned (KernelsAVXVNNI).
     case avxVNNI
-    /// 8x16, the same on ZMM registers, one group of 16 columns per instruction (KernelsAVX512VNNI).
+    /// 8x16, the same on ZMM registers, one group of 16 columns per instruction (KernelsAVX512VNNI); the
+    /// driver runs panels two at a time on its 8x32 form, `int8GEMM8x32c4AVX512VNNI`.
     case avx512VNNI
     /// 2x8, SMULL/SMLAL + SADALP on 8 consecutive k (Int8GEMM2x8c8NEON.swift).
     case neon
@@ -385,16 +386,27 @@ struct Int8GEMMBlock {
                                     into: (buffer + tileRow * paddedDepth).assumingMemoryBound(to: UInt8.self))
                 }
             }
-            for panel in panels {
+            var panel = panels.lowerBound
+            while panel < panels.upperBound {
                 let firstColumn = panel * columns
                 let tile = Int8TileOutput(
                     base: base + (row * outputStride + firstColumn) * elementSize, stride: outputStride, isFloat: isFloat,
                     range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
                     residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
                     residualScale: residual?.scale ?? 0)
+                // The AVX-512 tile takes panels two at a time (the first of a pair is never the last panel,
+                // so it is whole); an odd one out runs alone.
+                if kernel == .avx512VNNI && panel + 1 < panels.upperBound {
+                    runInt8TilePair(staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount, weights: weights,
+                                    panel: panel, columns: min(columns, outputs - firstColumn - columns),
+                                    paddedDepth: paddedDepth, output: tile)
+                    panel += 2
+                    continue
+                }
                 runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
                             weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
                             paddedDepth: paddedDepth, output: tile)
+                panel += 1
             }
             row += tileRows
         }
@@ -482,6 +494,19 @@ private func runInt8Tile(_ kernel: Int8GEMMKernel, staged: UnsafeRawPointer, sta
         }
         #endif
     }
+}
+
+/// Panels `panel` and `panel + 1` on the AVX-512 VNNI 8x32 tile; `columns` are the second panel's.
+@inline(__always)
+private func runInt8TilePair(staged: UnsafeRawPointer, stagedStride: Int, rows: Int, weights: Int8Panels, panel: Int,
+                             columns: Int, paddedDepth: Int, output: Int8TileOutput) {
+    #if arch(x86_64) && canImport(KernelsAVX2) && canImport(KernelsAVX512VNNI)
+    guard let unsignedInputBias = weights.unsignedInputBias else { preconditionFailure("dotProduct weights without unsignedInputBias") }
+    var destination = output.destination
+    int8GEMM8x32c4AVX512VNNI(a: staged, aStride: stagedStride, depthGroups: paddedDepth / weights.layout.depthGroup,
+                             panel: weights.panel(panel), panelStride: weights.panelStride, bias: unsignedInputBias + panel * 16,
+                             rows: rows, columns: columns, destination: &destination)
+    #endif
 }
 
 #if arch(x86_64) && canImport(KernelsAVX2)

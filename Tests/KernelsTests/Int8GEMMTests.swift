@@ -50,6 +50,8 @@ struct Int8LinearCase {
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 16, 32), (7, 17, 33), (13, 40, 9), (6, 16, 64), (25, 8, 3), (2, 31, 100), (0, 5, 5), (5, 0, 5),
         (4, 5, 0), (37, 48, 130),
+        // The AVX-512 tile pairs panels: two whole ones, two pairs, a pair and an odd one out.
+        (9, 32, 20), (11, 64, 7), (17, 80, 4),
     ]
 
     @Test(arguments: shapes)
