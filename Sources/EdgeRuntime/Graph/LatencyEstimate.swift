@@ -197,7 +197,7 @@ extension Graph {
     /// Whether the executor splits the op across the thread pool (the rest run on one thread).
     private static func runsOnThreadPool(_ operation: GraphOperation) -> Bool {
         switch operation {
-        case .softmax, .layerNorm, .groupNorm, .maxPool2d, .binary, .quantize, .deformableLocations: true
+        case .softmax, .layerNorm, .groupNorm, .maxPool2d, .binary, .quantize, .deformableLocations, .sineEmbedding: true
         default: false
         }
     }

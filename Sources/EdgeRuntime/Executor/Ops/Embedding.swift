@@ -30,8 +30,30 @@ struct SineEmbeddingOp {
     }
 
     func run(_ context: RunContext) {
-        applySineEmbedding(x, rows: rows, columns: columns, features: features, frequencies: frequencies, scale: scale,
-                           order: order, output: output)
+        // Each row's values are libm's sinf/cosf of that row alone: any split over the pool gives the same bits.
+        let job = SineEmbeddingJob(op: self, rowsPerTask: max(1, 4096 / max(features * order.count, 1)))
+        let tasks = (rows + job.rowsPerTask - 1) / job.rowsPerTask
+        if let pool = context.pool {
+            pool.parallelFor(tasks, job)
+        } else {
+            for task in 0..<tasks { job.run(task: task, thread: 0) }
+        }
+    }
+}
+
+/// The tasks of one sine embedding: `rowsPerTask` rows each.
+private struct SineEmbeddingJob: ParallelJob {
+    let op: SineEmbeddingOp, rowsPerTask: Int
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: SineEmbeddingJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
+        let first = task * rowsPerTask, count = min(rowsPerTask, op.rows - first)
+        let width = op.features * op.order.count
+        applySineEmbedding(op.x + first * op.columns, rows: count, columns: op.columns, features: op.features,
+                           frequencies: op.frequencies, scale: op.scale, order: op.order, output: op.output + first * width)
     }
 }
 
