@@ -102,6 +102,42 @@ func int8ConvolutionPatch(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zero
     return UnsafePointer(scratch)
 }
 
+/// `int8ConvolutionPatch` of `pixel` plus 128, as unsigned bytes (x XOR 0x80), written to `destination`
+/// (K bytes) in one pass: what the VNNI tiles stage.
+@inline(__always)
+func int8ConvolutionPatchShifted(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zeroPoint: Int8, pixel: Int,
+                                 into destination: UnsafeMutablePointer<UInt8>, wide: Bool) {
+    let channels = shape.inputChannels
+    let outputWidth = shape.outputWidth
+    let outputY = pixel / outputWidth
+    let outputX = pixel - outputY * outputWidth
+    let firstY = outputY * shape.stride - shape.padding
+    let firstX = outputX * shape.stride - shape.padding
+    let runLength = shape.kernelWidth * channels
+    let padding = UInt8(bitPattern: zeroPoint) ^ 0x80
+    for kernelY in 0..<shape.kernelHeight {
+        let inputY = firstY + kernelY
+        let target = destination + kernelY * runLength
+        if inputY < 0 || inputY >= shape.inputHeight {
+            target.update(repeating: padding, count: runLength)
+            continue
+        }
+        let inputRow = input + inputY * shape.inputWidth * channels
+        if firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
+            shiftToUnsigned(inputRow + firstX * channels, count: runLength, into: target, wide: wide)
+            continue
+        }
+        for kernelX in 0..<shape.kernelWidth {
+            let inputX = firstX + kernelX
+            if inputX < 0 || inputX >= shape.inputWidth {
+                (target + kernelX * channels).update(repeating: padding, count: channels)
+            } else {
+                shiftToUnsigned(inputRow + inputX * channels, count: channels, into: target + kernelX * channels, wide: wide)
+            }
+        }
+    }
+}
+
 /// The scalar reference of `int8Conv2d`, read off the definition: padded taps are skipped
 /// (x - zp is 0 there), acc = bias[o] + sum (x - zp) * W[o, c, i, j], then `requantize`.
 public func int8Conv2dReference(input: UnsafePointer<Int8>, shape: Conv2DShape, inputZeroPoint: Int32,

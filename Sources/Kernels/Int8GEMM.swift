@@ -215,8 +215,9 @@ func storeReference(_ accumulator: Int32, row: Int, channel: Int, outputs: Int, 
     }
 }
 
-/// How an int8 GEMM is cut into pool tasks: blocks of row tiles times blocks of panels, a panel
-/// block sized to stay in a 256 KiB share of L2 while the task's row tiles stream past it.
+/// How an int8 GEMM is cut into pool tasks: blocks of row tiles times blocks of panels, every panel in
+/// one task unless the pool needs more tasks than the row blocks give (the cache blocking of panels is
+/// `Int8GEMMBlock.run`'s, inside a task, so that each row is staged once).
 struct Int8GEMMTasks {
     let rowsPerTask: Int
     let panelsPerTask: Int
@@ -224,8 +225,10 @@ struct Int8GEMMTasks {
     let panelBlocks: Int
     var count: Int { rowBlocks * panelBlocks }
 
-    init(rows: Int, tileRows: Int, panels: Int, panelBytes: Int, threads: Int) {
-        var panelsPerTask = max(1, min(panels, (256 * 1024) / max(panelBytes, 1)))
+    init(rows: Int, tileRows: Int, panels: Int, threads: Int) {
+        // Every panel, unless the pool needs more tasks than the row tiles give: `Int8GEMMBlock.run` blocks
+        // the panels for the cache itself, after staging each row once.
+        var panelsPerTask = max(1, panels)
         let rowTiles = (rows + tileRows - 1) / tileRows
         var tilesPerTask = max(1, 48 / tileRows)
         if threads > 1 {
@@ -244,25 +247,31 @@ struct Int8GEMMTasks {
 }
 
 /// Bytes of `KernelScratch` each thread needs for `int8Linear` or `int8Conv2d` on `weights` (a
-/// conv's `packed`), whichever kernel runs: the staged tile at its largest (AVX2's 6 rows of int16,
-/// or AVX-512's 8 rows of bytes) plus one gathered row of K bytes.
+/// conv's `packed`), whichever kernel runs: the staged chunk of rows at its largest (AVX2's int16 rows,
+/// or the byte rows of the other tiles) plus one gathered row of K bytes.
 public func int8GEMMTaskScratchBytes(_ weights: PackedInt8Weights) -> Int {
     int8GEMMTaskScratchBytes(layout: weights.layout, inputs: weights.inputs)
 }
 
-/// `int8GEMMTaskScratchBytes` for panels of depth `inputs` in `layout`.
+/// `int8GEMMTaskScratchBytes` for panels of depth `inputs` in `layout`. Allocates nothing (kernels size
+/// their task scratch with it while they run).
 func int8GEMMTaskScratchBytes(layout: Int8WeightLayout, inputs: Int) -> Int {
-    max(int8GEMMStagedBytes(layout: layout, inputs: inputs, tileRows: 6, staging: .int16),
-        int8GEMMStagedBytes(layout: layout, inputs: inputs, tileRows: 8, staging: .bytes)) + max(inputs, 1) + 64
+    @inline(__always) func staged(_ tileRows: Int, _ staging: Int8TileStaging) -> Int {
+        int8GEMMStagedBytes(layout: layout, inputs: inputs, tileRows: tileRows, staging: staging)
+    }
+    let bytes = max(max(staged(6, .int16), staged(8, .bytes)), max(max(staged(4, .bytes), staged(2, .bytes)), staged(6, .bytes)))
+    return bytes + max(inputs, 1) + 64
 }
 
-/// The staged A tile: `tileRows` rows of the depth padded to two groups.
+/// The staged chunk of A: whole tiles of `tileRows` rows, up to 48 rows and at most 128 KiB (it shares a
+/// core's L2 with a panel block), each row the depth padded to two groups.
 @inline(__always)
 func int8GEMMStagedBytes(layout: Int8WeightLayout, inputs: Int, tileRows: Int, staging: Int8TileStaging) -> Int {
     let group = layout.depthGroup
     // Depth rounded up to two groups: the NEON kernels consume two groups per step.
-    let paddedDepth = max(roundedUp(inputs, to: 2 * group), 2 * group)
-    return tileRows * paddedDepth * staging.bytesPerValue
+    let rowBytes = max(roundedUp(inputs, to: 2 * group), 2 * group) * staging.bytesPerValue
+    let fitting = min(48, (128 * 1024) / rowBytes)
+    return max(tileRows, fitting / tileRows * tileRows) * rowBytes
 }
 
 /// The A operand of an int8 GEMM: `int8Linear`'s matrix or `int8Conv2d`'s patches.
@@ -271,6 +280,17 @@ enum Int8GEMMRows {
     case matrix(UnsafePointer<Int8>, stride: Int)
     /// The patches of an HWC int8 map, one per output pixel (`int8ConvolutionPatch`).
     case patches(UnsafePointer<Int8>, Conv2DShape, zeroPoint: Int8)
+
+    /// The K values of row `row` plus 128 as unsigned bytes (x XOR 0x80), written to `destination`.
+    @inline(__always)
+    func stageShifted(_ row: Int, depth: Int, into destination: UnsafeMutablePointer<UInt8>, wide: Bool) {
+        switch self {
+        case .matrix(let input, let stride):
+            shiftToUnsigned(input + row * stride, count: depth, into: destination, wide: wide)
+        case .patches(let input, let shape, let zeroPoint):
+            int8ConvolutionPatchShifted(input, shape: shape, zeroPoint: zeroPoint, pixel: row, into: destination, wide: wide)
+        }
+    }
 
     /// The K int8 values of row `row`, in place or gathered into `scratch` (K bytes).
     @inline(__always)
@@ -292,7 +312,7 @@ func int8GEMM(rows: Int, weights: Int8Panels, residual: Int8Residual?, output: I
     if rows <= 0 || weights.outputs <= 0 { return }
     let block = Int8GEMMBlock(weights: weights, source: source, residual: residual, output: output, outputStride: weights.outputs)
     let tasks = Int8GEMMTasks(rows: rows, tileRows: block.tileRows, panels: weights.panelCount,
-                              panelBytes: weights.panelStride, threads: pool?.threadCount ?? 1)
+                              threads: pool?.threadCount ?? 1)
     runTasks(tasks.count, pool: pool, Int8GEMMJob(block: block, rows: rows, tasks: tasks, taskScratch: taskScratch))
 }
 
@@ -362,53 +382,83 @@ struct Int8GEMMBlock {
         stagedBytes = int8GEMMStagedBytes(layout: layout, inputs: depth, tileRows: tileRows, staging: kernel.staging)
     }
 
-    /// Bytes of scratch `run` takes: the staged tile, a gathered row and slack.
+
+    /// Bytes of scratch `run` takes: the staged chunk of rows, a gathered row and slack.
     var scratchBytes: Int { stagedBytes + max(depth, 1) + 64 }
 
-    /// Rows `rows` times panels `panels`: each tile of MR rows staged once (copied or gathered, padded with
-    /// zeros to the depth groups, widened or shifted for the kernel), then multiplied by every panel.
+    /// Rows `rows` times panels `panels`. Rows are staged once, a chunk at a time (copied or gathered,
+    /// padded with zeros to the depth groups, widened or shifted for the kernel); then, panel block by panel
+    /// block (256 KiB, so that a block stays in L2 while the chunk's tiles pass it), every MR-row tile of the
+    /// chunk is multiplied by the block's panels. A row is staged once however many panel blocks there are:
+    /// staging per block measured as long as the multiplies on 3x3 convolutions of 512 channels.
     func run(rows: Range<Int>, panels: Range<Int>, buffer: UnsafeMutableRawPointer) {
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: stagedBytes)
+        let rowBytes = paddedDepth * kernel.staging.bytesPerValue
+        let chunkRows = stagedBytes / rowBytes
         let gather = (buffer + stagedBytes).assumingMemoryBound(to: Int8.self)
-        var row = rows.lowerBound
-        while row < rows.upperBound {
-            let rowCount = min(tileRows, rows.upperBound - row)
-            for tileRow in 0..<rowCount {
-                let values = source.row(row + tileRow, scratch: gather)
-                switch kernel.staging {
-                case .bytes:
-                    (buffer + tileRow * paddedDepth).copyMemory(from: values, byteCount: depth)
-                case .int16:
-                    widenToInt16(values, count: depth,
-                                 into: (buffer + 2 * tileRow * paddedDepth).assumingMemoryBound(to: Int16.self))
-                case .shiftedBytes:
-                    shiftToUnsigned(values, count: depth,
-                                    into: (buffer + tileRow * paddedDepth).assumingMemoryBound(to: UInt8.self))
-                }
+        let panelBlock = max(2, (256 * 1024 / max(weights.panelStride, 1)) & ~1)
+        var chunk = rows.lowerBound
+        while chunk < rows.upperBound {
+            let chunkEnd = min(rows.upperBound, chunk + chunkRows)
+            for row in chunk..<chunkEnd {
+                stage(row, into: buffer + (row - chunk) * rowBytes, rowBytes: rowBytes, gather: gather)
             }
-            var panel = panels.lowerBound
-            while panel < panels.upperBound {
-                let firstColumn = panel * columns
-                let tile = Int8TileOutput(
-                    base: base + (row * outputStride + firstColumn) * elementSize, stride: outputStride, isFloat: isFloat,
-                    range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
-                    residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
-                    residualScale: residual?.scale ?? 0)
-                // The AVX-512 tile takes panels two at a time (the first of a pair is never the last panel,
-                // so it is whole); an odd one out runs alone.
-                if kernel == .avx512VNNI && panel + 1 < panels.upperBound {
-                    runInt8TilePair(staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount, weights: weights,
-                                    panel: panel, columns: min(columns, outputs - firstColumn - columns),
-                                    paddedDepth: paddedDepth, output: tile)
-                    panel += 2
-                    continue
+            var blockStart = panels.lowerBound
+            while blockStart < panels.upperBound {
+                let blockEnd = min(panels.upperBound, blockStart + panelBlock)
+                var row = chunk
+                while row < chunkEnd {
+                    multiply(row: row, rowCount: min(tileRows, chunkEnd - row), staged: buffer + (row - chunk) * rowBytes,
+                             panels: blockStart..<blockEnd)
+                    row += tileRows
                 }
-                runInt8Tile(kernel, staged: UnsafeRawPointer(buffer), stagedStride: paddedDepth, rows: rowCount,
-                            weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
-                            paddedDepth: paddedDepth, output: tile)
-                panel += 1
+                blockStart = blockEnd
             }
-            row += tileRows
+            chunk = chunkEnd
+        }
+    }
+
+    /// Row `row` of the source as the kernel reads it, `rowBytes` at `destination`: the depth's values, then zeros.
+    @inline(__always)
+    private func stage(_ row: Int, into destination: UnsafeMutableRawPointer, rowBytes: Int, gather: UnsafeMutablePointer<Int8>) {
+        switch kernel.staging {
+        case .shiftedBytes:
+            // The VNNI tiles' unsigned rows straight from the source: a patch is gathered and shifted in one
+            // pass instead of gathered, then copied shifted.
+            source.stageShifted(row, depth: depth, into: destination.assumingMemoryBound(to: UInt8.self),
+                                wide: kernel == .avx512VNNI)
+        case .bytes:
+            destination.copyMemory(from: source.row(row, scratch: gather), byteCount: depth)
+        case .int16:
+            widenToInt16(source.row(row, scratch: gather), count: depth, into: destination.assumingMemoryBound(to: Int16.self))
+        }
+        let filled = depth * kernel.staging.bytesPerValue
+        (destination + filled).initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes - filled)
+    }
+
+    /// One tile of `rowCount` staged rows (those past it in a partial tile are read, their results dropped)
+    /// times `panels`; the AVX-512 tile takes them two at a time.
+    @inline(__always)
+    private func multiply(row: Int, rowCount: Int, staged: UnsafeMutableRawPointer, panels: Range<Int>) {
+        var panel = panels.lowerBound
+        while panel < panels.upperBound {
+            let firstColumn = panel * columns
+            let tile = Int8TileOutput(
+                base: base + (row * outputStride + firstColumn) * elementSize, stride: outputStride, isFloat: isFloat,
+                range: range, residual: residual.map { $0.values + row * $0.stride + firstColumn },
+                residualStride: residual?.stride ?? 0, residualZeroPoint: residual?.zeroPoint ?? 0,
+                residualScale: residual?.scale ?? 0)
+            // The first of a pair is never the last panel, so it is whole; an odd one out runs alone.
+            if kernel == .avx512VNNI && panel + 1 < panels.upperBound {
+                runInt8TilePair(staged: UnsafeRawPointer(staged), stagedStride: paddedDepth, rows: rowCount, weights: weights,
+                                panel: panel, columns: min(columns, outputs - firstColumn - columns),
+                                paddedDepth: paddedDepth, output: tile)
+                panel += 2
+                continue
+            }
+            runInt8Tile(kernel, staged: UnsafeRawPointer(staged), stagedStride: paddedDepth, rows: rowCount,
+                        weights: weights, panel: panel, columns: min(columns, outputs - firstColumn),
+                        paddedDepth: paddedDepth, output: tile)
+            panel += 1
         }
     }
 }
@@ -429,9 +479,17 @@ private func widenToInt16(_ source: UnsafePointer<Int8>, count: Int, into destin
     }
 }
 
-/// x + 128 for `count` int8, as unsigned bytes (x XOR 0x80; vectors of 16).
+/// x + 128 for `count` int8, as unsigned bytes (x XOR 0x80; vectors of 16, or of 64 with `wide`, the
+/// avx512vnni level's).
 @inline(__always)
-private func shiftToUnsigned(_ source: UnsafePointer<Int8>, count: Int, into destination: UnsafeMutablePointer<UInt8>) {
+func shiftToUnsigned(_ source: UnsafePointer<Int8>, count: Int, into destination: UnsafeMutablePointer<UInt8>,
+                     wide: Bool = false) {
+    #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+    if wide {
+        shiftToUnsignedAVX512(source, count: count, into: destination)
+        return
+    }
+    #endif
     var index = 0
     while index + 16 <= count {
         let bytes = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD16<UInt8>.self)

@@ -31,3 +31,23 @@ public func quantizeTensorAVX512(_ input: UnsafePointer<Float>, count: Int, scal
     }
 }
 #endif
+
+#if arch(x86_64)
+/// x + 128 for `count` int8 as unsigned bytes (x XOR 0x80), 64 bytes a step, the tail masked: how the
+/// VNNI tiles' rows are staged (Kernels' `shiftToUnsigned` at the avx512vnni level; the same bytes).
+@inline(never)
+public func shiftToUnsignedAVX512(_ source: UnsafePointer<Int8>, count: Int, into destination: UnsafeMutablePointer<UInt8>) {
+    let flip = _mm512_set1_epi8(-128)
+    var index = 0
+    while index &+ 64 <= count {
+        let bytes = _mm512_loadu_si512(source + index)
+        _mm512_storeu_si512(destination + index, _mm512_xor_si512(bytes, flip))
+        index &+= 64
+    }
+    if index < count {
+        let mask: UInt64 = (1 << UInt64(count &- index)) &- 1
+        let bytes = _mm512_maskz_loadu_epi8(mask, source + index)
+        _mm512_mask_storeu_epi8(destination + index, mask, _mm512_xor_si512(bytes, flip))
+    }
+}
+#endif

@@ -40,6 +40,23 @@ struct NoAllocationTests {
         Self.expectNoAllocations(try Self.allocations(running: executor, on: try quantizer.inputs(images)[0]), threads: threads)
     }
 
+    /// DAB-DETR's int8 graph: dynamic int8 attention in the encoder and decoder, sine embeddings of the anchors
+    /// split over the pool, at the best level and the forced-scalar one.
+    @Test(arguments: [1, 3])
+    func dabDETRInt8RunAllocatesNothing(threads: Int) throws {
+        let fixture = try GoldenFixture("dab_detr")
+        let quantizer = try Quantizer(folder: fixture.folder, height: 96, width: 128)
+        let images = try PipelineGoldenTests.images.indices.map { try PipelineGoldenTests.loadImage($0) }
+        let result = try quantizer.quantize(images: images, options: QuantizationOptions(), threads: 1)
+        #expect(result.graph.nodes.contains { $0.operation.kindName == "dynamicQuantizedAttention" })
+        #expect(result.graph.nodes.contains { $0.operation.kindName == "sineEmbedding" })
+        let executor = try GraphExecutor(graph: result.graph, plan: result.plan, threads: threads)
+        let input = try quantizer.inputs(images)[0]
+        Self.expectNoAllocations(try Self.allocations(running: executor, on: input), threads: threads)
+        let scalar = try KernelDispatch.withLevel(.scalar) { try Self.allocations(running: executor, on: input) }
+        Self.expectNoAllocations(scalar, threads: threads)
+    }
+
     @Test(arguments: [1, 2])
     func scalarFloatRunAllocatesNothing(threads: Int) throws {
         let fixture = try GoldenFixture(Self.model)
