@@ -96,28 +96,40 @@ private struct AttentionJob: ParallelJob {
         #else
         softmaxColumns(probabilities, keys: keys, scale: scale)
         #endif
-        for query in Swift.stride(from: 0, to: queryCount, by: floatTileRows) {
-            let rowCount = min(floatTileRows, queryCount - query)
-            let rows = FloatTileRowPointers(first: probabilities + query, stride: 1, count: rowCount)
-            let destination = output + (firstQuery + query) * outputStride + head * valueHeadDim
-            let values = v + head * valueHeadDim
-            var column = 0
-            while column + floatTileColumns <= valueHeadDim {
-                var tile = FloatTile6x16()
-                tile.accumulate(rows, aStep: attentionQueryBlock, b: values + column, bStep: vStride, depth: keys, level: level)
-                tile.store(rowCount: rowCount, columnCount: floatTileColumns, output: destination + column,
-                           outputStride: outputStride, bias: nil, residual: nil, residualStride: 0, activation: .none)
-                column += floatTileColumns
-            }
-            // Value columns past the last whole panel: a 16-wide load would run past the head.
-            for row in 0..<rowCount {
-                for dimension in column..<valueHeadDim {
-                    var sum: Float = 0
-                    for key in 0..<keys {
-                        sum += probabilities[key * attentionQueryBlock + query + row] * values[key * vStride + dimension]
-                    }
-                    destination[row * outputStride + dimension] = sum
+        // P^T by columns: query q, key j at probabilities[j * 16 + q].
+        weighValueRows(probabilities, queryStep: 1, keyStep: attentionQueryBlock, queryCount: queryCount, keys: keys,
+                       values: v + head * valueHeadDim, vStride: vStride, valueHeadDim: valueHeadDim,
+                       output: output + firstQuery * outputStride + head * valueHeadDim, outputStride: outputStride, level: level)
+    }
+}
+
+/// out[q, :] = sum_j P[q, j] V[j, :] for `queryCount` rows on the float 6x16 tile, P[q, j] read at
+/// `probabilities[q * queryStep + j * keyStep]` (`multiHeadAttention`'s transposed block, or
+/// `dynamicInt8Attention`'s rows), V's rows `vStride` apart, the output's `outputStride` apart.
+@inline(__always)
+func weighValueRows(_ probabilities: UnsafePointer<Float>, queryStep: Int, keyStep: Int, queryCount: Int, keys: Int,
+                    values: UnsafePointer<Float>, vStride: Int, valueHeadDim: Int, output: UnsafeMutablePointer<Float>,
+                    outputStride: Int, level: KernelLevel) {
+    for query in Swift.stride(from: 0, to: queryCount, by: floatTileRows) {
+        let rowCount = min(floatTileRows, queryCount - query)
+        let rows = FloatTileRowPointers(first: probabilities + query * queryStep, stride: queryStep, count: rowCount)
+        let destination = output + query * outputStride
+        var column = 0
+        while column + floatTileColumns <= valueHeadDim {
+            var tile = FloatTile6x16()
+            tile.accumulate(rows, aStep: keyStep, b: values + column, bStep: vStride, depth: keys, level: level)
+            tile.store(rowCount: rowCount, columnCount: floatTileColumns, output: destination + column,
+                       outputStride: outputStride, bias: nil, residual: nil, residualStride: 0, activation: .none)
+            column += floatTileColumns
+        }
+        // Value columns past the last whole panel: a 16-wide load would run past the head.
+        for row in 0..<rowCount {
+            for dimension in column..<valueHeadDim {
+                var sum: Float = 0
+                for key in 0..<keys {
+                    sum += probabilities[(query + row) * queryStep + key * keyStep] * values[key * vStride + dimension]
                 }
+                destination[row * outputStride + dimension] = sum
             }
         }
     }

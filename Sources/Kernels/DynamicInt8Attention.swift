@@ -237,34 +237,12 @@ private struct DynamicAttentionJob: ParallelJob {
     /// out[row, :] = (sum_j E[row, j] V_h[j, :]) * inverseSums[row] on the float 6x16 tile, E's rows read in place.
     func weighValues(_ exponentials: UnsafePointer<Float>, queryCount: Int, head: Int, inverseSums: UnsafePointer<Float>,
                      destination: UnsafeMutablePointer<Float>) {
-        let values = v + head * valueHeadDim
-        for query in Swift.stride(from: 0, to: queryCount, by: floatTileRows) {
-            let rowCount = min(floatTileRows, queryCount - query)
-            let rows = FloatTileRowPointers(first: exponentials + query * keys, stride: keys, count: rowCount)
-            let target = destination + query * outputStride
-            var column = 0
-            while column + floatTileColumns <= valueHeadDim {
-                var tile = FloatTile6x16()
-                tile.accumulate(rows, aStep: 1, b: values + column, bStep: vStride, depth: keys, level: level)
-                tile.store(rowCount: rowCount, columnCount: floatTileColumns, output: target + column,
-                           outputStride: outputStride, bias: nil, residual: nil, residualStride: 0, activation: .none)
-                column += floatTileColumns
-            }
-            // Value columns past the last whole panel: a 16-wide load would run past the head.
-            for row in 0..<rowCount {
-                for dimension in column..<valueHeadDim {
-                    var sum: Float = 0
-                    for key in 0..<keys {
-                        sum += exponentials[(query + row) * keys + key] * values[key * vStride + dimension]
-                    }
-                    target[row * outputStride + dimension] = sum
-                }
-            }
-            for row in 0..<rowCount {
-                let line = target + row * outputStride
-                let inverse = inverseSums[query + row]
-                for dimension in 0..<valueHeadDim { line[dimension] *= inverse }
-            }
+        weighValueRows(exponentials, queryStep: keys, keyStep: 1, queryCount: queryCount, keys: keys, values: v + head * valueHeadDim,
+                       vStride: vStride, valueHeadDim: valueHeadDim, output: destination, outputStride: outputStride, level: level)
+        for row in 0..<queryCount {
+            let line = destination + row * outputStride
+            let inverse = inverseSums[row]
+            for dimension in 0..<valueHeadDim { line[dimension] *= inverse }
         }
     }
 }

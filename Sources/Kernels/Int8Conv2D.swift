@@ -63,40 +63,20 @@ public func int8Conv2d(input: UnsafePointer<Int8>, weights: PackedInt8Conv2DWeig
 }
 
 /// The patch of output pixel `pixel` in depth order (kernel row, kernel column, channel), K =
-/// kH*kW*inCh values: read in place for a 1x1 stride-1 conv, otherwise gathered into `scratch`
+/// kH*kW*inCh values: read in place for a 1x1 conv without padding, otherwise gathered into `scratch`
 /// (K bytes) with `zeroPoint` in the padding.
 @inline(__always)
 func int8ConvolutionPatch(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zeroPoint: Int8, pixel: Int,
                           scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8> {
-    let channels = shape.inputChannels
-    let outputWidth = shape.outputWidth
-    let outputY = pixel / outputWidth
-    let outputX = pixel - outputY * outputWidth
-    let firstY = outputY * shape.stride - shape.padding
-    let firstX = outputX * shape.stride - shape.padding
     if shape.kernelHeight == 1 && shape.kernelWidth == 1 && shape.padding == 0 {
-        return UnsafePointer(input + (firstY * shape.inputWidth + firstX) * channels)
+        let outputY = pixel / shape.outputWidth, outputX = pixel - pixel / shape.outputWidth * shape.outputWidth
+        return input + (outputY * shape.stride * shape.inputWidth + outputX * shape.stride) * shape.inputChannels
     }
-    let runLength = shape.kernelWidth * channels
-    for kernelY in 0..<shape.kernelHeight {
-        let inputY = firstY + kernelY
-        let destination = scratch + kernelY * runLength
-        if inputY < 0 || inputY >= shape.inputHeight {
-            destination.update(repeating: zeroPoint, count: runLength)
-            continue
-        }
-        let inputRow = input + inputY * shape.inputWidth * channels
-        if firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
-            destination.update(from: inputRow + firstX * channels, count: runLength)
-            continue
-        }
-        for kernelX in 0..<shape.kernelWidth {
-            let inputX = firstX + kernelX
-            if inputX < 0 || inputX >= shape.inputWidth {
-                (destination + kernelX * channels).update(repeating: zeroPoint, count: channels)
-            } else {
-                (destination + kernelX * channels).update(from: inputRow + inputX * channels, count: channels)
-            }
+    forEachPatchSegment(shape, pixel: pixel) { offset, source, count in
+        if let source {
+            (scratch + offset).update(from: input + source, count: count)
+        } else {
+            (scratch + offset).update(repeating: zeroPoint, count: count)
         }
     }
     return UnsafePointer(scratch)
@@ -107,33 +87,42 @@ func int8ConvolutionPatch(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zero
 @inline(__always)
 func int8ConvolutionPatchShifted(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zeroPoint: Int8, pixel: Int,
                                  into destination: UnsafeMutablePointer<UInt8>, wide: Bool) {
+    let padding = UInt8(bitPattern: zeroPoint) ^ 0x80
+    forEachPatchSegment(shape, pixel: pixel) { offset, source, count in
+        if let source {
+            shiftToUnsigned(input + source, count: count, into: destination + offset, wide: wide)
+        } else {
+            (destination + offset).update(repeating: padding, count: count)
+        }
+    }
+}
+
+/// The runs of output pixel `pixel`'s patch in depth order: `segment(offset, source, count)` for `count`
+/// values at depth `offset`, read from input element `source`, or padding where `source` is nil. A kernel
+/// row inside the image is one run, else one run per kernel column.
+@inline(__always)
+func forEachPatchSegment(_ shape: Conv2DShape, pixel: Int, _ segment: (_ offset: Int, _ source: Int?, _ count: Int) -> Void) {
     let channels = shape.inputChannels
-    let outputWidth = shape.outputWidth
-    let outputY = pixel / outputWidth
-    let outputX = pixel - outputY * outputWidth
+    let outputY = pixel / shape.outputWidth
+    let outputX = pixel - outputY * shape.outputWidth
     let firstY = outputY * shape.stride - shape.padding
     let firstX = outputX * shape.stride - shape.padding
     let runLength = shape.kernelWidth * channels
-    let padding = UInt8(bitPattern: zeroPoint) ^ 0x80
     for kernelY in 0..<shape.kernelHeight {
         let inputY = firstY + kernelY
-        let target = destination + kernelY * runLength
+        let offset = kernelY * runLength
         if inputY < 0 || inputY >= shape.inputHeight {
-            target.update(repeating: padding, count: runLength)
+            segment(offset, nil, runLength)
             continue
         }
-        let inputRow = input + inputY * shape.inputWidth * channels
+        let rowStart = inputY * shape.inputWidth * channels
         if firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
-            shiftToUnsigned(inputRow + firstX * channels, count: runLength, into: target, wide: wide)
+            segment(offset, rowStart + firstX * channels, runLength)
             continue
         }
         for kernelX in 0..<shape.kernelWidth {
             let inputX = firstX + kernelX
-            if inputX < 0 || inputX >= shape.inputWidth {
-                (target + kernelX * channels).update(repeating: padding, count: channels)
-            } else {
-                shiftToUnsigned(inputRow + inputX * channels, count: channels, into: target + kernelX * channels, wide: wide)
-            }
+            segment(offset + kernelX * channels, inputX >= 0 && inputX < shape.inputWidth ? rowStart + inputX * channels : nil, channels)
         }
     }
 }

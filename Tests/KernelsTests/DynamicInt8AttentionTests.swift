@@ -11,19 +11,10 @@ import KernelsAVX2
 /// result stays close to float attention, which it approximates. Shapes cover one key, keys past a
 /// 16-column panel, odd head depths, value dims past the 16-wide float tile, strides wider than the heads.
 @Suite struct DynamicInt8AttentionTests {
-    struct Case: Sendable, CustomStringConvertible {
-        var queries, keys, heads, queryHeadDim, valueHeadDim: Int
-        var description: String { "q=\(queries) k=\(keys) h=\(heads) dq=\(queryHeadDim) dv=\(valueHeadDim)" }
-    }
+    typealias Case = AttentionTests.Case
 
-    static let cases: [Case] = [
-        Case(queries: 1, keys: 1, heads: 1, queryHeadDim: 1, valueHeadDim: 1),
-        Case(queries: 17, keys: 23, heads: 2, queryHeadDim: 64, valueHeadDim: 32),
-        Case(queries: 5, keys: 40, heads: 3, queryHeadDim: 7, valueHeadDim: 19),
-        Case(queries: 33, keys: 6, heads: 8, queryHeadDim: 32, valueHeadDim: 32),
-        Case(queries: 16, keys: 13, heads: 1, queryHeadDim: 16, valueHeadDim: 48),
-        Case(queries: 40, keys: 300, heads: 2, queryHeadDim: 33, valueHeadDim: 8),
-    ]
+    /// The float attention's shapes, and keys past a 16-column panel with an odd head depth.
+    static let cases = AttentionTests.cases + [Case(queries: 40, keys: 300, heads: 2, queryHeadDim: 33, valueHeadDim: 8)]
 
     struct Inputs {
         var q, k, v: [Float]
