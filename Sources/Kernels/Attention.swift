@@ -34,13 +34,8 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
                                v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
                                queryHeadDim: Int, valueHeadDim: Int, scale: Float,
                                output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
-    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
+    if attentionIsTrivial(queries: queries, keys: keys, heads: heads, valueHeadDim: valueHeadDim, output: output) { return }
     let outputStride = heads * valueHeadDim
-    if keys <= 0 {
-        // An empty sum: zeros rather than the NaN of softmax over nothing.
-        output.update(repeating: 0, count: queries * outputStride)
-        return
-    }
     let level = KernelDispatch.current
     if level == .scalar {
         multiHeadAttentionReference(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride,
@@ -55,6 +50,16 @@ public func multiHeadAttention(q: UnsafePointer<Float>, qStride: Int, k: UnsafeP
              AttentionJob(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, queries: queries,
                           keys: keys, blocks: blocks, queryDepth: queryDepth, valueHeadDim: valueHeadDim, scale: scale,
                           output: output, outputStride: outputStride, scratch: scratch, level: level))
+}
+
+/// Whether an attention is done without its kernel: nothing to write (no query, head or value column), or
+/// no keys, where the output is zeros (an empty sum) rather than the NaN of softmax over nothing.
+@inline(__always)
+func attentionIsTrivial(queries: Int, keys: Int, heads: Int, valueHeadDim: Int, output: UnsafeMutablePointer<Float>) -> Bool {
+    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return true }
+    if keys > 0 { return false }
+    output.update(repeating: 0, count: queries * heads * valueHeadDim)
+    return true
 }
 
 /// The tasks of one `multiHeadAttention` call: one head and 16 queries each.

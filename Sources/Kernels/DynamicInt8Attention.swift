@@ -31,13 +31,8 @@ public func dynamicInt8Attention(q: UnsafePointer<Float>, qStride: Int, k: Unsaf
                                  v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
                                  queryHeadDim: Int, valueHeadDim: Int, scale: Float, output: UnsafeMutablePointer<Float>,
                                  scratch: UnsafeMutableRawPointer, taskScratch: KernelScratch?, pool: ThreadPool?) {
-    if queries <= 0 || heads <= 0 || valueHeadDim <= 0 { return }
+    if attentionIsTrivial(queries: queries, keys: keys, heads: heads, valueHeadDim: valueHeadDim, output: output) { return }
     let outputStride = heads * valueHeadDim
-    if keys <= 0 {
-        // An empty sum: zeros rather than the NaN of softmax over nothing.
-        output.update(repeating: 0, count: queries * outputStride)
-        return
-    }
     let level = KernelDispatch.current
     let depth = max(queryHeadDim, 0)
     if level == .scalar {
