@@ -116,7 +116,8 @@ public enum FuzzSeeds {
         let attended = try op("attn", .attention(heads: 2, scale: 0.5), [queries, ln, ln])
         let reference = try op("ref", .unary(.sigmoid), [try op("ref.logits", .sliceColumns(start: 0, count: 2), [attended])])
         let levels = [LevelShape(height: 4, width: 4), LevelShape(height: 4, width: 4), LevelShape(height: 8, width: 12)]
-        let value = try op("value", .concatenateRows, [ln, ln])
+        let selfAttended = try op("self_attn", .dynamicQuantizedAttention(heads: 2, scale: 0.5), [ln, ln, ln])
+        let value = try op("value", .concatenateRows, [selfAttended, ln])
         let offsets = try op("offsets", .linear(activation: .none), [attended, try weights("offsets.weight", [2 * 3 * 2 * 2, 8]), try weights("offsets.bias", [24])])
         let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: [2, 1, 3]), [reference, offsets])
         let attentionWeights = try op("aw", .softmax(groupSize: 6),

@@ -15,7 +15,8 @@ struct BenchKernelsCommand: ParsableCommand {
             GEMM (M=5440 K=256 N=256, M=5440 K=256 N=1024, M=300 K=256 N=2048), conv 3x3 256->256 and 1x1 \
             1024->256 at 32x32, and the deformable core for 5440 queries x 8 heads x 4 levels x 4 points \
             (head dim 32, levels 64x64..8x8), multi-head attention at DETR shapes (256 and 1024 tokens, 300 \
-            queries against 300 or 256 keys, 8 heads, query head dim 32 or 64, value head dim 32), and \
+            queries against 300 or 256 keys, 8 heads, query head dim 32 or 64, value head dim 32; int8 is the dynamic int8 \
+            attention the quantizer emits: Q K^T on the int8 tiles, softmax and P V float), and \
             depthwise convolutions at D-FINE-N's shapes. After one warm-up, --threads 1 keeps the best of --runs by the \
             thread's CPU time (a shared machine's waits for a core do not count); more threads keep the median \
             wall-clock time. Peaks are per core times --threads. EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni picks the \
@@ -88,7 +89,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let (int8Time, floatTime) = attention(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
                                                   valueHeadDim: valueHeadDim, pool: pool)
             let macs = Double(queries * keys * heads * (queryHeadDim + valueHeadDim))
-            report("attention \(queries)q x \(keys)k x \(heads)h, d=\(queryHeadDim)/\(valueHeadDim)", macs: macs, int8Time, floatTime,
+            report("dynamic int8 attention \(queries)q x \(keys)k x \(heads)h, d=\(queryHeadDim)/\(valueHeadDim)", macs: macs, int8Time, floatTime,
                    int8Peak, mixCeiling, floatPeak)
         }
         depthwiseTable(pool: pool)
@@ -247,39 +248,33 @@ struct BenchKernelsCommand: ParsableCommand {
         return (int8Time, floatTime)
     }
 
-    /// int8MultiHeadAttention against the float multiHeadAttention on the same shapes, each with its
-    /// scratch allocated before the timing, as the executor plans it.
+    /// dynamicInt8Attention (what `dynamicQuantizedAttention` runs: Q K^T on the int8 tiles, softmax and P V
+    /// float) against the float multiHeadAttention on the same shapes and values, each with its scratch
+    /// allocated before the timing, as the executor plans it.
     func attention(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, valueHeadDim: Int, pool: ThreadPool?) -> (Double, Double) {
         let q = randomBytes(queries * heads * queryHeadDim, seed: 11), k = randomBytes(keys * heads * queryHeadDim, seed: 12)
         let v = randomBytes(keys * heads * valueHeadDim, seed: 13)
-        var output = [Int8](repeating: 0, count: queries * heads * valueHeadDim)
-        let sharedBytes = int8AttentionScratchBytes(keys: keys, heads: heads, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim)
+        let (fq, fk, fv) = (q.map { Float($0) / 64 }, k.map { Float($0) / 64 }, v.map { Float($0) / 64 })
+        let scale = 1 / Float(queryHeadDim).squareRoot()
+        var output = [Float](repeating: 0, count: queries * heads * valueHeadDim)
+        let sharedBytes = dynamicInt8AttentionScratchBytes(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim)
         let shared = UnsafeMutableRawPointer.allocate(byteCount: max(sharedBytes, 1), alignment: 64)
         defer { shared.deallocate() }
-        let taskScratch = KernelScratch(bytesPerThread: int8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim,
-                                                                                     valueHeadDim: valueHeadDim),
+        let taskScratch = KernelScratch(bytesPerThread: dynamicInt8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim),
                                         threads: pool?.threadCount ?? 1)
         let int8Time = measure {
-            q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
-                output.withUnsafeMutableBufferPointer { output in
-                    let operands = Int8AttentionOperands(q: q.baseAddress!, qStride: heads * queryHeadDim, qZeroPoint: 1,
-                                                         k: k.baseAddress!, kStride: heads * queryHeadDim, kZeroPoint: -2,
-                                                         v: v.baseAddress!, vStride: heads * valueHeadDim, vZeroPoint: 3)
-                    int8MultiHeadAttention(operands, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
-                                           valueHeadDim: valueHeadDim, scoreScale: 1.0 / 4096, outputScale: 1.0 / 16_384,
-                                           outputRange: Int8OutputRange(zeroPoint: 0), output: output.baseAddress!, pool: pool,
-                                           scratch: shared, taskScratch: taskScratch)
-                }
-            } } }
+            dynamicInt8Attention(q: fq, qStride: heads * queryHeadDim, k: fk, kStride: heads * queryHeadDim, v: fv,
+                                 vStride: heads * valueHeadDim, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                 valueHeadDim: valueHeadDim, scale: scale, output: &output, scratch: shared,
+                                 taskScratch: taskScratch, pool: pool)
         }
-        let (fq, fk, fv) = (q.map { Float($0) / 64 }, k.map { Float($0) / 64 }, v.map { Float($0) / 64 })
         var floatOutput = [Float](repeating: 0, count: queries * heads * valueHeadDim)
         var scratch = [Float](repeating: 0, count: attentionScratchCount(queries: queries, keys: keys, heads: heads,
                                                                          queryHeadDim: queryHeadDim, threads: threads))
         let floatTime = measure {
             multiHeadAttention(q: fq, qStride: heads * queryHeadDim, k: fk, kStride: heads * queryHeadDim, v: fv,
                                vStride: heads * valueHeadDim, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
-                               valueHeadDim: valueHeadDim, scale: 1 / Float(queryHeadDim).squareRoot(), output: &floatOutput,
+                               valueHeadDim: valueHeadDim, scale: scale, output: &floatOutput,
                                scratch: &scratch, pool: pool)
         }
         return (int8Time, floatTime)
