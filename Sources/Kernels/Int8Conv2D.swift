@@ -1,3 +1,7 @@
+#if arch(x86_64) && canImport(KernelsAVX512VNNI)
+import KernelsAVX512VNNI
+#endif
+
 /// Int8 convolution weights: [outCh, inCh, kH, kW] (PyTorch layout) reordered to the depth order
 /// of an HWC patch (kernel row, kernel column, input channel), then packed like linear weights.
 public final class PackedInt8Conv2DWeights {
@@ -69,8 +73,8 @@ public func int8Conv2d(input: UnsafePointer<Int8>, weights: PackedInt8Conv2DWeig
 func int8ConvolutionPatch(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zeroPoint: Int8, pixel: Int,
                           scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8> {
     if shape.kernelHeight == 1 && shape.kernelWidth == 1 && shape.padding == 0 {
-        let outputY = pixel / shape.outputWidth, outputX = pixel - pixel / shape.outputWidth * shape.outputWidth
-        return input + (outputY * shape.stride * shape.inputWidth + outputX * shape.stride) * shape.inputChannels
+        let (y, x) = patchOrigin(shape, pixel: pixel)
+        return input + (y * shape.inputWidth + x) * shape.inputChannels
     }
     forEachPatchSegment(shape, pixel: pixel) { offset, source, count in
         if let source {
@@ -87,6 +91,17 @@ func int8ConvolutionPatch(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zero
 @inline(__always)
 func int8ConvolutionPatchShifted(_ input: UnsafePointer<Int8>, shape: Conv2DShape, zeroPoint: Int8, pixel: Int,
                                  into destination: UnsafeMutablePointer<UInt8>, wide: Bool) {
+    #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+    if wide {
+        let (firstY, firstX) = patchOrigin(shape, pixel: pixel)
+        if firstY >= 0 && firstY + shape.kernelHeight <= shape.inputHeight && firstX >= 0 && firstX + shape.kernelWidth <= shape.inputWidth {
+            let channels = shape.inputChannels
+            shiftRunsToUnsignedAVX512(input + (firstY * shape.inputWidth + firstX) * channels, sourceStride: shape.inputWidth * channels,
+                                      runs: shape.kernelHeight, runLength: shape.kernelWidth * channels, into: destination)
+            return
+        }
+    }
+    #endif
     let padding = UInt8(bitPattern: zeroPoint) ^ 0x80
     forEachPatchSegment(shape, pixel: pixel) { offset, source, count in
         if let source {
@@ -97,16 +112,21 @@ func int8ConvolutionPatchShifted(_ input: UnsafePointer<Int8>, shape: Conv2DShap
     }
 }
 
+/// The input row and column of output pixel `pixel`'s top-left tap (negative in the padding).
+@inline(__always)
+func patchOrigin(_ shape: Conv2DShape, pixel: Int) -> (y: Int, x: Int) {
+    let outputY = pixel / shape.outputWidth
+    let outputX = pixel - outputY * shape.outputWidth
+    return (outputY * shape.stride - shape.padding, outputX * shape.stride - shape.padding)
+}
+
 /// The runs of output pixel `pixel`'s patch in depth order: `segment(offset, source, count)` for `count`
 /// values at depth `offset`, read from input element `source`, or padding where `source` is nil. A kernel
 /// row inside the image is one run, else one run per kernel column.
 @inline(__always)
 func forEachPatchSegment(_ shape: Conv2DShape, pixel: Int, _ segment: (_ offset: Int, _ source: Int?, _ count: Int) -> Void) {
     let channels = shape.inputChannels
-    let outputY = pixel / shape.outputWidth
-    let outputX = pixel - outputY * shape.outputWidth
-    let firstY = outputY * shape.stride - shape.padding
-    let firstX = outputX * shape.stride - shape.padding
+    let (firstY, firstX) = patchOrigin(shape, pixel: pixel)
     let runLength = shape.kernelWidth * channels
     for kernelY in 0..<shape.kernelHeight {
         let inputY = firstY + kernelY

@@ -51,3 +51,28 @@ public func shiftToUnsignedAVX512(_ source: UnsafePointer<Int8>, count: Int, int
     }
 }
 #endif
+
+#if arch(x86_64)
+/// `runs` runs of `runLength` int8 plus 128 as unsigned bytes (x XOR 0x80): run r read at
+/// `source + r * sourceStride`, written at `destination + r * runLength`. One call stages a whole patch of an
+/// interior pixel (a kernel row a run), where a call per run cost more than the bytes on short runs (the
+/// 7x7 stem's 21-byte rows).
+@inline(never)
+public func shiftRunsToUnsignedAVX512(_ source: UnsafePointer<Int8>, sourceStride: Int, runs: Int, runLength: Int,
+                                      into destination: UnsafeMutablePointer<UInt8>) {
+    let flip = _mm512_set1_epi8(-128)
+    let tail = runLength & 63
+    let tailMask: UInt64 = tail == 0 ? 0 : (1 << UInt64(tail)) &- 1
+    for run in 0..<runs {
+        let from = source + run &* sourceStride, to = destination + run &* runLength
+        var index = 0
+        while index &+ 64 <= runLength {
+            _mm512_storeu_si512(to + index, _mm512_xor_si512(_mm512_loadu_si512(from + index), flip))
+            index &+= 64
+        }
+        if tail > 0 {
+            _mm512_mask_storeu_epi8(to + index, tailMask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(tailMask, from + index), flip))
+        }
+    }
+}
+#endif

@@ -10,6 +10,9 @@ import Kernels
         Conv2DShape(inputHeight: 5, inputWidth: 5, inputChannels: 33, outputChannels: 9, kernelHeight: 1, kernelWidth: 1, stride: 1, padding: 0),
         Conv2DShape(inputHeight: 7, inputWidth: 7, inputChannels: 12, outputChannels: 20, kernelHeight: 1, kernelWidth: 1, stride: 2, padding: 0),
         Conv2DShape(inputHeight: 1, inputWidth: 1, inputChannels: 4, outputChannels: 3, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        // Interior patches staged a kernel row a run: 120-byte runs (a 64-byte step and a tail), 64-byte runs (no tail).
+        Conv2DShape(inputHeight: 6, inputWidth: 5, inputChannels: 40, outputChannels: 33, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        Conv2DShape(inputHeight: 5, inputWidth: 6, inputChannels: 32, outputChannels: 16, kernelHeight: 2, kernelWidth: 2, stride: 1, padding: 0),
     ]
 
     @Test(arguments: shapes)
