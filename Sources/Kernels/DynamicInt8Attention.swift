@@ -60,7 +60,8 @@ public func dynamicInt8Attention(q: UnsafePointer<Float>, qStride: Int, k: Unsaf
              DynamicAttentionJob(v: v, vStride: vStride, queries: queries, keys: keys, heads: heads, depth: depth,
                                  valueHeadDim: valueHeadDim, blocks: blocks, output: output, outputStride: outputStride,
                                  layout: layout, plan: plan, shared: shared, kernel: Int8GEMMKernel.choose(for: layout), level: level,
-                                 taskScratch: taskScratch))
+                                 scoreBytes: roundedUp(4 * attentionQueryBlock * keys, to: 64),
+                                 gemmBytes: int8GEMMTaskScratchBytes(layout: layout, inputs: depth), taskScratch: taskScratch))
 }
 
 /// Bytes of shared scratch `dynamicInt8Attention` needs: the query codes and scales and every head's
@@ -81,12 +82,12 @@ public func dynamicInt8AttentionTaskScratchBytes(keys: Int, queryHeadDim: Int) -
 
 /// Where the parts of the shared scratch lie, each 64-byte aligned.
 private struct DynamicAttentionScratch {
-    let codesBytes: Int, scalesOffset: Int, panelsOffset: Int, headPanelBytes: Int, biasOffset: Int, headBiasCount: Int
+    /// The query codes come first, at offset 0.
+    let scalesOffset: Int, panelsOffset: Int, headPanelBytes: Int, biasOffset: Int, headBiasCount: Int
     let byteCount: Int
 
     init(queries: Int, keys: Int, heads: Int, depth: Int, layout: Int8WeightLayout) {
-        codesBytes = roundedUp(queries * heads * depth, to: 64)
-        scalesOffset = codesBytes
+        scalesOffset = roundedUp(queries * heads * depth, to: 64)
         panelsOffset = scalesOffset + roundedUp(4 * queries * heads, to: 64)
         headPanelBytes = (keys + layout.panelColumns - 1) / layout.panelColumns * layout.panelByteCount(inputs: depth)
         biasOffset = panelsOffset + heads * headPanelBytes
@@ -101,7 +102,7 @@ private struct DynamicAttentionShared {
     let panels: UnsafeMutableRawPointer, unsignedBias: UnsafeMutablePointer<Int32>
 
     init(plan: DynamicAttentionScratch, base: UnsafeMutableRawPointer) {
-        queryCodes = base.bindMemory(to: Int8.self, capacity: plan.codesBytes)
+        queryCodes = base.bindMemory(to: Int8.self, capacity: plan.scalesOffset)
         queryScales = (base + plan.scalesOffset).assumingMemoryBound(to: Float.self)
         panels = base + plan.panelsOffset
         unsignedBias = (base + plan.biasOffset).assumingMemoryBound(to: Int32.self)
@@ -130,17 +131,9 @@ private struct DynamicAttentionPackingJob: ParallelJob {
         let first = (task - heads) * rowsPerTask
         for row in first..<min(queries * heads, first + rowsPerTask) {
             let (query, head) = row.quotientAndRemainder(dividingBy: heads)
-            quantizeRow(q + query * qStride + head * depth, into: shared.queryCodes + row * depth,
-                        scale: shared.queryScales + row)
+            shared.queryScales[row] = quantizeRowSymmetric(q + query * qStride + head * depth, count: depth,
+                                                           codes: shared.queryCodes + row * depth, level: level)
         }
-    }
-
-    /// One row of `depth` floats as int8 codes at its own symmetric scale, stored at `scale`.
-    @inline(__always)
-    func quantizeRow(_ line: UnsafePointer<Float>, into codes: UnsafeMutablePointer<Int8>, scale: UnsafeMutablePointer<Float>) {
-        let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(line, count: depth))
-        scale.pointee = quantization.scale
-        if depth > 0 { quantizeTensor(line, count: depth, quantization: quantization, output: codes, level: level) }
     }
 
     /// Head `head`'s keys as the panels of a [keys, depth] weight matrix with no bias, each key's
@@ -152,9 +145,8 @@ private struct DynamicAttentionPackingJob: ParallelJob {
         panels.initializeMemory(as: UInt8.self, repeating: 0, count: plan.headPanelBytes)
         let unsignedBias = shared.unsignedBias + head * plan.headBiasCount
         unsignedBias.initialize(repeating: 0, count: plan.headBiasCount)
-        var keyScale: Float = 0
         for key in 0..<keys {
-            quantizeRow(k + key * kStride + head * depth, into: codes, scale: &keyScale)
+            let keyScale = quantizeRowSymmetric(k + key * kStride + head * depth, count: depth, codes: codes, level: level)
             let panel = panels + (key / columns) * panelStride
             let column = key % columns
             panel.storeBytes(of: keyScale * scale, toByteOffset: 4 * (columns + column), as: Float.self)
@@ -186,6 +178,8 @@ private struct DynamicAttentionJob: ParallelJob {
     let v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int, depth: Int, valueHeadDim: Int
     let blocks: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, layout: Int8WeightLayout
     let plan: DynamicAttentionScratch, shared: DynamicAttentionShared, kernel: Int8GEMMKernel, level: KernelLevel
+    /// Each task's scratch: a block's scores, then the GEMM's staging.
+    let scoreBytes: Int, gemmBytes: Int
     let taskScratch: KernelScratch?
 
     static var taskFunction: ParallelTaskFunction {
@@ -196,13 +190,11 @@ private struct DynamicAttentionJob: ParallelJob {
         let head = task / blocks
         let firstQuery = (task % blocks) * attentionQueryBlock
         let queryCount = min(attentionQueryBlock, queries - firstQuery)
-        let scoreBytes = roundedUp(4 * attentionQueryBlock * keys, to: 64)
         // Every head's keys come with their VNNI bias row, so whichever tile `kernel` is can read them.
         let panels = Int8Panels(layout: layout, outputs: keys, inputs: depth,
                                 bytes: UnsafeRawPointer(shared.panels + head * plan.headPanelBytes),
                                 unsignedInputBias: UnsafePointer(shared.unsignedBias + head * plan.headBiasCount))
         let source = Int8GEMMRows.matrix(shared.queryCodes + (firstQuery * heads + head) * depth, stride: heads * depth)
-        let gemmBytes = int8GEMMTaskScratchBytes(layout: layout, inputs: depth)
         withTaskScratch(taskScratch, thread: thread, bytes: scoreBytes + gemmBytes) { memory in
             let scores = memory.bindMemory(to: Float.self, capacity: attentionQueryBlock * keys)
             Int8GEMMBlock(weights: panels, source: source, residual: nil, output: .float(scores), outputStride: keys,

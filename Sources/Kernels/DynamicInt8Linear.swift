@@ -118,16 +118,22 @@ private struct QuantizeRowsJob: ParallelJob {
 
     func run(task: Int, thread: Int) {
         for row in task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask) {
-            let line = input + row * inputStride
-            let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(line, count: columns))
-            scales[row] = quantization.scale
-            if level == .scalar || columns <= 0 {
-                quantizeTensorReference(line, count: columns, quantization: quantization, output: codes + row * columns)
-            } else {
-                quantizeTensor(line, count: columns, quantization: quantization, output: codes + row * columns, level: level)
-            }
+            scales[row] = quantizeRowSymmetric(input + row * inputStride, count: columns, codes: codes + row * columns, level: level)
         }
     }
+}
+
+/// One row of `count` floats as int8 codes at its own symmetric scale (`Int8Quantization.symmetric` of its
+/// largest magnitude), which it returns: the row step of `quantizeRowsSymmetric` and of `dynamicInt8Attention`.
+@inline(__always)
+func quantizeRowSymmetric(_ line: UnsafePointer<Float>, count: Int, codes: UnsafeMutablePointer<Int8>, level: KernelLevel) -> Float {
+    let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(line, count: count))
+    if level == .scalar || count <= 0 {
+        quantizeTensorReference(line, count: count, quantization: quantization, output: codes)
+    } else {
+        quantizeTensor(line, count: count, quantization: quantization, output: codes, level: level)
+    }
+    return quantization.scale
 }
 
 /// max |x| over `count` values, NaN skipped (0 for none): eight lanes, each keeping its largest, then

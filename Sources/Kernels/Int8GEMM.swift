@@ -259,6 +259,7 @@ func int8GEMMTaskScratchBytes(layout: Int8WeightLayout, inputs: Int) -> Int {
     @inline(__always) func staged(_ tileRows: Int, _ staging: Int8TileStaging) -> Int {
         int8GEMMStagedBytes(layout: layout, inputs: inputs, tileRows: tileRows, staging: staging)
     }
+    // Every kernel's tile rows and staging: AVX2 6 int16, AVX-512 8, NEON dot and scalar 4, NEON 2, AVX-VNNI 6 bytes.
     let bytes = max(max(staged(6, .int16), staged(8, .bytes)), max(max(staged(4, .bytes), staged(2, .bytes)), staged(6, .bytes)))
     return bytes + max(inputs, 1) + 64
 }
@@ -304,9 +305,8 @@ enum Int8GEMMRows {
     }
 }
 
-/// The shared driver of `int8Linear` and `int8Conv2d`: for each task, each tile of MR rows is
-/// staged once (rows copied or gathered from `source`, padded to the layout's depth group with
-/// zeros, widened to int16 for AVX2) and then multiplied by every panel of the task's block.
+/// The shared driver of `int8Linear` and `int8Conv2d`: the product split into pool tasks
+/// (`Int8GEMMTasks`), each a block of rows times a block of panels run by `Int8GEMMBlock.run`.
 func int8GEMM(rows: Int, weights: Int8Panels, residual: Int8Residual?, output: Int8GEMMOutput, pool: ThreadPool?,
               taskScratch: KernelScratch?, _ source: Int8GEMMRows) {
     if rows <= 0 || weights.outputs <= 0 { return }
@@ -381,7 +381,6 @@ struct Int8GEMMBlock {
         elementSize = isFloat ? 4 : 1
         stagedBytes = int8GEMMStagedBytes(layout: layout, inputs: depth, tileRows: tileRows, staging: kernel.staging)
     }
-
 
     /// Bytes of scratch `run` takes: the staged chunk of rows, a gathered row and slack.
     var scratchBytes: Int { stagedBytes + max(depth, 1) + 64 }
