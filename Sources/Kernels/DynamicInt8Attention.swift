@@ -2,36 +2,46 @@ import CLibc
 #if arch(x86_64) && canImport(KernelsAVX2)
 import KernelsAVX2
 #endif
+#if arch(x86_64) && canImport(KernelsAVX512VNNI)
+import KernelsAVX512VNNI
+#endif
 
-/// Multi-head attention whose scores run on the int8 GEMM tiles, each query and key quantized at run
-/// time at its own symmetric scale (as `dynamicInt8Linear` quantizes its rows), batch 1, no mask:
+/// Multi-head attention whose two products run on the int8 GEMM tiles, batch 1, no mask. Queries and keys
+/// are quantized at run time at a scale per row (as `dynamicInt8Linear` quantizes its rows), values at a
+/// scale per channel of each head, the probabilities as two-level codes (`exponentiateRowsAsCodes`):
 ///
-///     s_q[i, h] = max_d |Q_h[i, d]| / 127,  s_k[j, h] = max_d |K_h[j, d]| / 127    (`Int8Quantization.symmetric`)
-///     acc[i, j] = sum_d q8[i, d] * k8[j, d]                                         exact int32
-///     x[i, j]   = (Float(acc) * (s_k[j, h] * scale)) * s_q[i, h]
-///     E[i, j]   = exp(x[i, j] - max_j x[i, j]),  out_h[i] = (sum_j E[i, j] V_h[j]) / sum_j E[i, j]   float
+///     s_q[i] = max_d |Q_h[i, d]| / 127,  s_k[j] = max_d |K_h[j, d]| / 127,  s_v[c] = max_j |V_h[j, c]| / 127
+///     x[i, j] = (Float(sum_d q8[i, d] k8[j, d]) * (s_k[j] * scale)) * s_q[i]          Q K^T exact in int32
+///     E[i, j] = exp(x[i, j] - max_j x[i, j]),  hi = round(127 E),  lo = round(127 (127 E - hi))
+///     A_hi[i, c] = sum_j hi[i, j] v8[j, c],  A_lo likewise,  T[i] = sum_j (127 hi[i, j] + lo[i, j])    exact in int32
+///     out_h[i, c] = (127 (Float(A_hi) * s_v[c]) + Float(A_lo) * s_v[c]) * (1 / Float(T[i]))
 ///
-/// Why: DAB-DETR and Conditional DETR spend a seventh of an int8 run in float attention, and their
-/// query-key products (64-wide heads: content and position concatenated) are two thirds of its
-/// multiply-accumulates. A scale per query and per key follows every token with no calibration (the
-/// encoder's tokens and the decoder's queries differ in magnitude by orders), so the scores keep the
-/// precision a per-tensor range would spend on the largest token. The probabilities and P V stay float:
-/// a probability row spans far more than the 7 bits a symmetric int8 code holds (a key at 1/300 of the
-/// largest weight rounds to zero, and hundreds of them are most of the mass).
+/// that is, sum_j E'[i, j] V[j, c] / sum_j E'[i, j] with E' = (127 hi + lo) / 127^2, E to within 3.1e-5.
 ///
-/// How: each head's keys are quantized and packed once as GEMM panels (N = keys, K = head depth), the
-/// panel scales s_k * scale, into `scratch`; every query row is quantized once. Then each task takes
-/// one head and 16 queries: their scores on the int8 tile (float epilogue), exp(s_q x - max) eight lanes
-/// at a time (`exponentiateRows`), E V on the float 6x16 tile into the head's output columns, then each
-/// row divided by its sum of exponentials (on the head's values, not on every key). The integer part is
-/// exact and every float step is one fixed sequence of IEEE operations, so any thread count and any int8
-/// tile give the same bits; against `dynamicInt8AttentionReference` (libm `expf`, sequential sums) the
-/// differences are those of the vector exponential, the blocked sums and the tile's summation order.
+/// Why: attention was a sixth of DAB-DETR's and Conditional DETR's int8 runs in float, and on the Pi's
+/// cores an int8 multiply-accumulate costs a quarter to a half of a float one. A scale per query and per
+/// key follows every token with no calibration (the encoder's tokens and the decoder's queries differ in
+/// magnitude by orders). A probability row spans more than one 7-bit code holds: round(127 E) drops every
+/// key below 1/254 of the row's largest weight, and a peaked row of hundreds of keys keeps much of its mass
+/// there, so each probability is two codes, the second the first's rounding error times 127 (two int8
+/// products, still fewer instructions than one float product). The row's sum comes from the same codes, so
+/// the weights the output averages with sum to exactly one.
+///
+/// How: each head's keys are quantized and packed once as GEMM panels (N = keys, K = head depth, panel
+/// scales s_k * scale), its values as panels of V^T (N = value channels, K = keys, scales s_v), every
+/// query row quantized once, all into `scratch`. Then each task takes one head and 16 queries: their scores
+/// on the int8 tile (float epilogue), their codes eight keys at a time, the hi rows and lo rows through one
+/// int8 GEMM against the value panels (float epilogue), the two combined and divided by T. The integer
+/// parts are exact and every float step is one fixed sequence of IEEE operations, so any thread count and
+/// any int8 tile give the same bits; against `dynamicInt8AttentionReference` (libm `expf`) a code can
+/// differ by one where the vector exponential rounds differently. Keys are at most
+/// `dynamicInt8AttentionMaximumKeys`, which keeps T and the accumulators inside int32.
 public func dynamicInt8Attention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
                                  v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
                                  queryHeadDim: Int, valueHeadDim: Int, scale: Float, output: UnsafeMutablePointer<Float>,
                                  scratch: UnsafeMutableRawPointer, taskScratch: KernelScratch?, pool: ThreadPool?) {
     if attentionIsTrivial(queries: queries, keys: keys, heads: heads, valueHeadDim: valueHeadDim, output: output) { return }
+    precondition(keys <= dynamicInt8AttentionMaximumKeys, "dynamicInt8Attention: more keys than its int32 sums hold")
     let outputStride = heads * valueHeadDim
     let level = KernelDispatch.current
     let depth = max(queryHeadDim, 0)
@@ -45,75 +55,113 @@ public func dynamicInt8Attention(q: UnsafePointer<Float>, qStride: Int, k: Unsaf
         return
     }
     let layout = Int8WeightLayout.native
-    let plan = DynamicAttentionScratch(queries: queries, keys: keys, heads: heads, depth: depth, layout: layout)
+    let plan = DynamicAttentionScratch(queries: queries, keys: keys, heads: heads, depth: depth, valueHeadDim: valueHeadDim,
+                                       layout: layout)
     // The panels are read as 64-byte aligned; the caller's scratch need not be (hence the 64 spare bytes).
     let aligned = scratch + (64 - Int(bitPattern: scratch) % 64) % 64
     let shared = DynamicAttentionShared(plan: plan, base: aligned)
     let rowsPerTask = rowsPerNormalizationTask(columns: depth)
     let queryTasks = (queries * heads + rowsPerTask - 1) / rowsPerTask
-    runTasks(heads + queryTasks, pool: pool,
-             DynamicAttentionPackingJob(q: q, qStride: qStride, k: k, kStride: kStride, queries: queries, keys: keys,
-                                        heads: heads, depth: depth, scale: scale, layout: layout, plan: plan,
-                                        shared: shared, rowsPerTask: rowsPerTask, level: level, taskScratch: taskScratch))
+    runTasks(2 * heads + queryTasks, pool: pool,
+             DynamicAttentionPackingJob(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, queries: queries,
+                                        keys: keys, heads: heads, depth: depth, valueHeadDim: valueHeadDim, scale: scale,
+                                        layout: layout, plan: plan, shared: shared, rowsPerTask: rowsPerTask, level: level,
+                                        taskScratch: taskScratch))
     let blocks = (queries + attentionQueryBlock - 1) / attentionQueryBlock
     runTasks(heads * blocks, pool: pool,
-             DynamicAttentionJob(v: v, vStride: vStride, queries: queries, keys: keys, heads: heads, depth: depth,
-                                 valueHeadDim: valueHeadDim, blocks: blocks, output: output, outputStride: outputStride,
-                                 layout: layout, plan: plan, shared: shared, kernel: Int8GEMMKernel.choose(for: layout), level: level,
-                                 scoreBytes: roundedUp(4 * attentionQueryBlock * keys, to: 64),
-                                 gemmBytes: int8GEMMTaskScratchBytes(layout: layout, inputs: depth), taskScratch: taskScratch))
+             DynamicAttentionJob(queries: queries, keys: keys, heads: heads, depth: depth, valueHeadDim: valueHeadDim,
+                                 blocks: blocks, output: output, outputStride: outputStride, layout: layout, plan: plan,
+                                 shared: shared, kernel: Int8GEMMKernel.choose(for: layout), level: level,
+                                 work: DynamicAttentionTaskScratch(keys: keys, depth: depth, valueHeadDim: valueHeadDim, layout: layout),
+                                 taskScratch: taskScratch))
 }
 
-/// Bytes of shared scratch `dynamicInt8Attention` needs: the query codes and scales and every head's
-/// packed keys, sized for whichever panel layout the machine packs, and 64 to align them.
-public func dynamicInt8AttentionScratchBytes(queries: Int, keys: Int, heads: Int, queryHeadDim: Int) -> Int {
+/// The most keys `dynamicInt8Attention` takes: a row's total T and the value products' accumulators add up
+/// to 16193 and 127 * 127 a key, which int32 holds for 2^16 keys (the shape rule refuses more).
+public let dynamicInt8AttentionMaximumKeys = 1 << 16
+
+/// Bytes of shared scratch `dynamicInt8Attention` needs: the query codes and scales, every head's packed keys
+/// and values, sized for whichever panel layout the machine packs, and 64 to align them.
+public func dynamicInt8AttentionScratchBytes(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, valueHeadDim: Int) -> Int {
     64 + (Int8WeightLayout.allCases.map {
-        DynamicAttentionScratch(queries: max(queries, 0), keys: max(keys, 0), heads: max(heads, 0),
-                                depth: max(queryHeadDim, 0), layout: $0).byteCount
+        DynamicAttentionScratch(queries: max(queries, 0), keys: max(keys, 0), heads: max(heads, 0), depth: max(queryHeadDim, 0),
+                                valueHeadDim: max(valueHeadDim, 0), layout: $0).byteCount
     }.max() ?? 0)
 }
 
-/// Bytes of `KernelScratch` each thread needs for `dynamicInt8Attention`: one block's scores (16 rows of
-/// `keys` floats) and the int8 tile's staging, or one key row's codes while packing.
-public func dynamicInt8AttentionTaskScratchBytes(keys: Int, queryHeadDim: Int) -> Int {
-    let staging = Int8WeightLayout.allCases.map { int8GEMMTaskScratchBytes(layout: $0, inputs: max(queryHeadDim, 0)) }.max() ?? 0
-    return roundedUp(4 * attentionQueryBlock * max(keys, 1), to: 64) + max(staging, roundedUp(max(queryHeadDim, 1), to: 64))
+/// Bytes of `KernelScratch` each thread needs for `dynamicInt8Attention`: one block's scores, codes, totals
+/// and value products and the int8 tiles' staging (`DynamicAttentionTaskScratch`), or one key row's codes
+/// while packing.
+public func dynamicInt8AttentionTaskScratchBytes(keys: Int, queryHeadDim: Int, valueHeadDim: Int) -> Int {
+    let block = Int8WeightLayout.allCases.map {
+        DynamicAttentionTaskScratch(keys: max(keys, 0), depth: max(queryHeadDim, 0), valueHeadDim: max(valueHeadDim, 0),
+                                    layout: $0).byteCount
+    }.max() ?? 0
+    return max(block, roundedUp(max(queryHeadDim, 1), to: 64))
 }
 
 /// Where the parts of the shared scratch lie, each 64-byte aligned.
 private struct DynamicAttentionScratch {
     /// The query codes come first, at offset 0.
-    let scalesOffset: Int, panelsOffset: Int, headPanelBytes: Int, biasOffset: Int, headBiasCount: Int
+    let scalesOffset: Int, keyPanelsOffset: Int, headKeyPanelBytes: Int, keyBiasOffset: Int, headKeyBiasCount: Int
+    let valuePanelsOffset: Int, headValuePanelBytes: Int, valueBiasOffset: Int, headValueBiasCount: Int
     let byteCount: Int
 
-    init(queries: Int, keys: Int, heads: Int, depth: Int, layout: Int8WeightLayout) {
+    init(queries: Int, keys: Int, heads: Int, depth: Int, valueHeadDim: Int, layout: Int8WeightLayout) {
+        let columns = layout.panelColumns
         scalesOffset = roundedUp(queries * heads * depth, to: 64)
-        panelsOffset = scalesOffset + roundedUp(4 * queries * heads, to: 64)
-        headPanelBytes = (keys + layout.panelColumns - 1) / layout.panelColumns * layout.panelByteCount(inputs: depth)
-        biasOffset = panelsOffset + heads * headPanelBytes
-        headBiasCount = roundedUp(keys, to: layout.panelColumns)
-        byteCount = biasOffset + roundedUp(4 * heads * headBiasCount, to: 64)
+        keyPanelsOffset = scalesOffset + roundedUp(4 * queries * heads, to: 64)
+        headKeyPanelBytes = (keys + columns - 1) / columns * layout.panelByteCount(inputs: depth)
+        keyBiasOffset = keyPanelsOffset + heads * headKeyPanelBytes
+        headKeyBiasCount = roundedUp(keys, to: columns)
+        valuePanelsOffset = keyBiasOffset + roundedUp(4 * heads * headKeyBiasCount, to: 64)
+        headValuePanelBytes = (valueHeadDim + columns - 1) / columns * layout.panelByteCount(inputs: keys)
+        valueBiasOffset = valuePanelsOffset + heads * headValuePanelBytes
+        headValueBiasCount = roundedUp(valueHeadDim, to: columns)
+        byteCount = valueBiasOffset + roundedUp(4 * heads * headValueBiasCount, to: 64)
     }
 }
 
 /// The shared scratch's parts as pointers.
 private struct DynamicAttentionShared {
     let queryCodes: UnsafeMutablePointer<Int8>, queryScales: UnsafeMutablePointer<Float>
-    let panels: UnsafeMutableRawPointer, unsignedBias: UnsafeMutablePointer<Int32>
+    let keyPanels: UnsafeMutableRawPointer, keyBias: UnsafeMutablePointer<Int32>
+    let valuePanels: UnsafeMutableRawPointer, valueBias: UnsafeMutablePointer<Int32>
 
     init(plan: DynamicAttentionScratch, base: UnsafeMutableRawPointer) {
         queryCodes = base.bindMemory(to: Int8.self, capacity: plan.scalesOffset)
         queryScales = (base + plan.scalesOffset).assumingMemoryBound(to: Float.self)
-        panels = base + plan.panelsOffset
-        unsignedBias = (base + plan.biasOffset).assumingMemoryBound(to: Int32.self)
+        keyPanels = base + plan.keyPanelsOffset
+        keyBias = (base + plan.keyBiasOffset).assumingMemoryBound(to: Int32.self)
+        valuePanels = base + plan.valuePanelsOffset
+        valueBias = (base + plan.valueBiasOffset).assumingMemoryBound(to: Int32.self)
     }
 }
 
-/// The first pass: tasks 0..<heads quantize and pack one head's keys each, the rest quantize
-/// `rowsPerTask` query rows (one query of one head a row) each.
+/// Where the parts of one task's scratch lie, each 64-byte aligned: the block's scores (16 rows of `keys`
+/// floats), its codes (16 hi rows, then 16 lo rows, `codeStride` apart), its totals, its value products (the
+/// hi rows, then the lo rows, of `valueHeadDim` floats) and the int8 tiles' staging for either product.
+private struct DynamicAttentionTaskScratch {
+    let codesOffset: Int, codeStride: Int, totalsOffset: Int, productsOffset: Int, stagingOffset: Int
+    let byteCount: Int
+
+    init(keys: Int, depth: Int, valueHeadDim: Int, layout: Int8WeightLayout) {
+        let rows = attentionQueryBlock
+        codesOffset = roundedUp(4 * rows * keys, to: 64)
+        codeStride = roundedUp(max(keys, 1), to: 64)
+        totalsOffset = codesOffset + 2 * rows * codeStride
+        productsOffset = totalsOffset + roundedUp(4 * rows, to: 64)
+        stagingOffset = productsOffset + roundedUp(4 * 2 * rows * valueHeadDim, to: 64)
+        byteCount = stagingOffset + max(int8GEMMTaskScratchBytes(layout: layout, inputs: depth),
+                                        int8GEMMTaskScratchBytes(layout: layout, inputs: keys))
+    }
+}
+
+/// The first pass: tasks 0..<heads quantize and pack one head's keys each, tasks heads..<2 heads one head's
+/// values each, the rest quantize `rowsPerTask` query rows (one query of one head a row) each.
 private struct DynamicAttentionPackingJob: ParallelJob {
-    let q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int
-    let queries: Int, keys: Int, heads: Int, depth: Int, scale: Float, layout: Int8WeightLayout
+    let q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int
+    let queries: Int, keys: Int, heads: Int, depth: Int, valueHeadDim: Int, scale: Float, layout: Int8WeightLayout
     let plan: DynamicAttentionScratch, shared: DynamicAttentionShared, rowsPerTask: Int, level: KernelLevel
     let taskScratch: KernelScratch?
 
@@ -128,7 +176,11 @@ private struct DynamicAttentionPackingJob: ParallelJob {
             }
             return
         }
-        let first = (task - heads) * rowsPerTask
+        if task < 2 * heads {
+            packValues(head: task - heads)
+            return
+        }
+        let first = (task - 2 * heads) * rowsPerTask
         for row in first..<min(queries * heads, first + rowsPerTask) {
             let (query, head) = row.quotientAndRemainder(dividingBy: heads)
             shared.queryScales[row] = quantizeRowSymmetric(q + query * qStride + head * depth, count: depth,
@@ -137,14 +189,14 @@ private struct DynamicAttentionPackingJob: ParallelJob {
     }
 
     /// Head `head`'s keys as the panels of a [keys, depth] weight matrix with no bias, each key's
-    /// scale s_k * scale in the header, and the VNNI tiles' bias row when one will read them.
+    /// scale s_k * scale in the header, and the VNNI tiles' bias row, whichever tile will read them.
     func packKeys(head: Int, codes: UnsafeMutablePointer<Int8>) {
         let columns = layout.panelColumns, group = layout.depthGroup
         let header = layout.panelHeaderByteCount, panelStride = layout.panelByteCount(inputs: depth)
-        let panels = shared.panels + head * plan.headPanelBytes
-        panels.initializeMemory(as: UInt8.self, repeating: 0, count: plan.headPanelBytes)
-        let unsignedBias = shared.unsignedBias + head * plan.headBiasCount
-        unsignedBias.initialize(repeating: 0, count: plan.headBiasCount)
+        let panels = shared.keyPanels + head * plan.headKeyPanelBytes
+        panels.initializeMemory(as: UInt8.self, repeating: 0, count: plan.headKeyPanelBytes)
+        let unsignedBias = shared.keyBias + head * plan.headKeyBiasCount
+        unsignedBias.initialize(repeating: 0, count: plan.headKeyBiasCount)
         for key in 0..<keys {
             let keyScale = quantizeRowSymmetric(k + key * kStride + head * depth, count: depth, codes: codes, level: level)
             let panel = panels + (key / columns) * panelStride
@@ -171,15 +223,81 @@ private struct DynamicAttentionPackingJob: ParallelJob {
             unsignedBias[key] = -128 &* sum
         }
     }
+
+    /// Head `head`'s values as the panels of V^T, a [valueHeadDim, keys] weight matrix with no bias: each
+    /// channel quantized symmetrically over the keys (its scale s_v in the header), eight channels at a time
+    /// where eight remain (the same division and rounding as `Int8Quantization.quantize`), and the VNNI
+    /// tiles' bias row.
+    func packValues(head: Int) {
+        let columns = layout.panelColumns, header = layout.panelHeaderByteCount
+        let panelStride = layout.panelByteCount(inputs: keys)
+        let panels = shared.valuePanels + head * plan.headValuePanelBytes
+        panels.initializeMemory(as: UInt8.self, repeating: 0, count: plan.headValuePanelBytes)
+        let unsignedBias = shared.valueBias + head * plan.headValueBiasCount
+        unsignedBias.initialize(repeating: 0, count: plan.headValueBiasCount)
+        let values = v + head * valueHeadDim
+        let lower = SIMD8<Float>(repeating: -128), upper = SIMD8<Float>(repeating: 127)
+        var channel = 0
+        while channel < valueHeadDim {
+            // Channels past a multiple of eight go one at a time; a block of eight never straddles two panels
+            // (every layout's NR is a multiple of eight).
+            let lanes = min(8, valueHeadDim - channel)
+            let panel = panels + (channel / columns) * panelStride
+            let column = channel % columns
+            let scales = (panel + 4 * (columns + column)).assumingMemoryBound(to: Float.self)
+            if lanes == 8 {
+                var largest = SIMD8<Float>(repeating: 0)
+                for key in 0..<keys {
+                    let value = loadFloats(values + key * vStride + channel, count: 8)
+                    let magnitude = value.replacing(with: -value, where: value .< 0)
+                    largest = largest.replacing(with: magnitude, where: magnitude .> largest)
+                }
+                var scale = SIMD8<Float>()
+                for lane in 0..<8 { scale[lane] = Int8Quantization.symmetric(absoluteMaximum: largest[lane]).scale }
+                var sums = SIMD8<Int32>()
+                for key in 0..<keys {
+                    var scaled = loadFloats(values + key * vStride + channel, count: 8) / scale
+                    scaled = scaled.replacing(with: 0, where: scaled .!= scaled)
+                    let codes = requantize(scaled, lower: lower, upper: upper, zeroPoint: SIMD8<Int32>())
+                    sums &+= codes
+                    let target = panel + header + layout.weightOffset(column: column, depth: key)
+                    for lane in 0..<8 {
+                        target.storeBytes(of: Int8(truncatingIfNeeded: codes[lane]), toByteOffset: lane * layout.depthGroup, as: Int8.self)
+                    }
+                }
+                for lane in 0..<8 {
+                    scales[lane] = scale[lane]
+                    unsignedBias[channel + lane] = -128 &* sums[lane]
+                }
+            } else {
+                for lane in 0..<lanes {
+                    var largest: Float = 0
+                    for key in 0..<keys {
+                        let magnitude = values[key * vStride + channel + lane].magnitude
+                        if magnitude > largest { largest = magnitude }
+                    }
+                    let quantization = Int8Quantization.symmetric(absoluteMaximum: largest)
+                    var sum: Int32 = 0
+                    for key in 0..<keys {
+                        let code = quantization.quantize(values[key * vStride + channel + lane])
+                        sum &+= Int32(code)
+                        (panel + header + layout.weightOffset(column: column + lane, depth: key)).storeBytes(of: code, as: Int8.self)
+                    }
+                    scales[lane] = quantization.scale
+                    unsignedBias[channel + lane] = -128 &* sum
+                }
+            }
+            channel += lanes
+        }
+    }
 }
 
 /// The second pass: one head and 16 queries a task.
 private struct DynamicAttentionJob: ParallelJob {
-    let v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int, depth: Int, valueHeadDim: Int
+    let queries: Int, keys: Int, heads: Int, depth: Int, valueHeadDim: Int
     let blocks: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, layout: Int8WeightLayout
     let plan: DynamicAttentionScratch, shared: DynamicAttentionShared, kernel: Int8GEMMKernel, level: KernelLevel
-    /// Each task's scratch: a block's scores, then the GEMM's staging.
-    let scoreBytes: Int, gemmBytes: Int
+    let work: DynamicAttentionTaskScratch
     let taskScratch: KernelScratch?
 
     static var taskFunction: ParallelTaskFunction {
@@ -190,51 +308,77 @@ private struct DynamicAttentionJob: ParallelJob {
         let head = task / blocks
         let firstQuery = (task % blocks) * attentionQueryBlock
         let queryCount = min(attentionQueryBlock, queries - firstQuery)
-        // Every head's keys come with their VNNI bias row, so whichever tile `kernel` is can read them.
-        let panels = Int8Panels(layout: layout, outputs: keys, inputs: depth,
-                                bytes: UnsafeRawPointer(shared.panels + head * plan.headPanelBytes),
-                                unsignedInputBias: UnsafePointer(shared.unsignedBias + head * plan.headBiasCount))
-        let source = Int8GEMMRows.matrix(shared.queryCodes + (firstQuery * heads + head) * depth, stride: heads * depth)
-        withTaskScratch(taskScratch, thread: thread, bytes: scoreBytes + gemmBytes) { memory in
+        // Every head's panels come with their VNNI bias row, so whichever tile `kernel` is can read them.
+        let keyPanels = Int8Panels(layout: layout, outputs: keys, inputs: depth,
+                                   bytes: UnsafeRawPointer(shared.keyPanels + head * plan.headKeyPanelBytes),
+                                   unsignedInputBias: UnsafePointer(shared.keyBias + head * plan.headKeyBiasCount))
+        let valuePanels = Int8Panels(layout: layout, outputs: valueHeadDim, inputs: keys,
+                                     bytes: UnsafeRawPointer(shared.valuePanels + head * plan.headValuePanelBytes),
+                                     unsignedInputBias: UnsafePointer(shared.valueBias + head * plan.headValueBiasCount))
+        let queryRows = Int8GEMMRows.matrix(shared.queryCodes + (firstQuery * heads + head) * depth, stride: heads * depth)
+        withTaskScratch(taskScratch, thread: thread, bytes: work.byteCount) { memory in
             let scores = memory.bindMemory(to: Float.self, capacity: attentionQueryBlock * keys)
-            Int8GEMMBlock(weights: panels, source: source, residual: nil, output: .float(scores), outputStride: keys,
+            let codes = (memory + work.codesOffset).bindMemory(to: Int8.self, capacity: 2 * attentionQueryBlock * work.codeStride)
+            let totals = (memory + work.totalsOffset).bindMemory(to: Int32.self, capacity: attentionQueryBlock)
+            let products = (memory + work.productsOffset).bindMemory(to: Float.self, capacity: 2 * attentionQueryBlock * valueHeadDim)
+            let staging = memory + work.stagingOffset
+            Int8GEMMBlock(weights: keyPanels, source: queryRows, residual: nil, output: .float(scores), outputStride: keys,
                           kernel: kernel)
-                .run(rows: 0..<queryCount, panels: 0..<panels.panelCount, buffer: memory + scoreBytes)
+                .run(rows: 0..<queryCount, panels: 0..<keyPanels.panelCount, buffer: staging)
             let multipliers = shared.queryScales + firstQuery * heads + head
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: attentionQueryBlock) { inverseSums in
-                let inverse = inverseSums.baseAddress!
-                #if arch(x86_64) && canImport(KernelsAVX2)
-                if level >= .avx2 {
-                    exponentiateRowsAVX2(scores, rows: queryCount, columns: keys, multipliers: multipliers,
-                                         multiplierStride: heads, inverseSums: inverse)
-                } else {
-                    exponentiateRows(scores, rows: queryCount, columns: keys, multipliers: multipliers,
-                                     multiplierStride: heads, inverseSums: inverse)
-                }
-                #else
-                exponentiateRows(scores, rows: queryCount, columns: keys, multipliers: multipliers, multiplierStride: heads,
-                                 inverseSums: inverse)
-                #endif
-                weighValues(scores, queryCount: queryCount, head: head, inverseSums: inverse,
-                            destination: output + firstQuery * outputStride + head * valueHeadDim)
+            exponentiateRowsAsCodes(scores, rows: queryCount, multipliers: multipliers, codes: codes, totals: totals)
+            // The hi rows and the lo rows are one GEMM's 2 * queryCount rows.
+            Int8GEMMBlock(weights: valuePanels, source: .matrix(UnsafePointer(codes), stride: work.codeStride), residual: nil,
+                          output: .float(products), outputStride: valueHeadDim, kernel: kernel)
+                .run(rows: 0..<(2 * queryCount), panels: 0..<valuePanels.panelCount, buffer: staging)
+            let destination = output + firstQuery * outputStride + head * valueHeadDim
+            for row in 0..<queryCount {
+                combineProbabilityLevels(high: products + row * valueHeadDim, low: products + (queryCount + row) * valueHeadDim,
+                                         count: valueHeadDim, inverseTotal: 1 / Float(totals[row]),
+                                         output: destination + row * outputStride)
             }
-        }
-    }
-
-    /// out[row, :] = (sum_j E[row, j] V_h[j, :]) * inverseSums[row] on the float 6x16 tile, E's rows read in place.
-    func weighValues(_ exponentials: UnsafePointer<Float>, queryCount: Int, head: Int, inverseSums: UnsafePointer<Float>,
-                     destination: UnsafeMutablePointer<Float>) {
-        weighValueRows(exponentials, queryStep: keys, keyStep: 1, queryCount: queryCount, keys: keys, values: v + head * valueHeadDim,
-                       vStride: vStride, valueHeadDim: valueHeadDim, output: destination, outputStride: outputStride, level: level)
-        for row in 0..<queryCount {
-            let line = destination + row * outputStride
-            let inverse = inverseSums[row]
-            for dimension in 0..<valueHeadDim { line[dimension] *= inverse }
         }
     }
 }
 
-/// The scalar reference of `dynamicInt8Attention`, from its definition: each query and key row
+extension DynamicAttentionJob {
+    /// The block's scores as two-level probability codes and totals, on the widest registers `level` has.
+    @inline(__always)
+    func exponentiateRowsAsCodes(_ scores: UnsafePointer<Float>, rows: Int, multipliers: UnsafePointer<Float>,
+                                 codes: UnsafeMutablePointer<Int8>, totals: UnsafeMutablePointer<Int32>) {
+        #if arch(x86_64) && canImport(KernelsAVX512VNNI)
+        if level == .avx512VNNI {
+            return exponentiateRowsAsCodesAVX512(scores, rows: rows, columns: keys, multipliers: multipliers, multiplierStride: heads,
+                                                 codes: codes, codeStride: work.codeStride, totals: totals)
+        }
+        #endif
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if level >= .avx2 {
+            return exponentiateRowsAsCodesAVX2(scores, rows: rows, columns: keys, multipliers: multipliers, multiplierStride: heads,
+                                               codes: codes, codeStride: work.codeStride, totals: totals)
+        }
+        #endif
+        Kernels.exponentiateRowsAsCodes(scores, rows: rows, columns: keys, multipliers: multipliers, multiplierStride: heads,
+                                        codes: codes, codeStride: work.codeStride, totals: totals)
+    }
+}
+
+/// out[c] = (127 * high[c] + low[c]) * inverseTotal: the value products of a row's two code levels, weighed
+/// by their steps and divided by the row's total. Eight lanes at a time, the same operations per element.
+@inline(__always)
+private func combineProbabilityLevels(high: UnsafePointer<Float>, low: UnsafePointer<Float>, count: Int, inverseTotal: Float,
+                                      output: UnsafeMutablePointer<Float>) {
+    var index = 0
+    while index < count {
+        let lanes = min(8, count - index)
+        let combined = (loadFloats(high + index, count: lanes) * 127 + loadFloats(low + index, count: lanes))
+            * SIMD8<Float>(repeating: inverseTotal)
+        storeFloats(combined, output + index, count: lanes)
+        index += 8
+    }
+}
+
+/// The scalar reference of `dynamicInt8Attention`, from its definition: each query, key and value channel
 /// quantized where it is read, libm `expf`, sequential sums. `scores` holds `keys` floats.
 public func dynamicInt8AttentionReference(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
                                           v: UnsafePointer<Float>, vStride: Int, queries: Int, keys: Int, heads: Int,
@@ -249,10 +393,10 @@ public func dynamicInt8AttentionReference(q: UnsafePointer<Float>, qStride: Int,
             for dimension in 0..<valueHeadDim { destination[dimension] = 0 }
             if keys <= 0 { continue }
             let queryRow = q + query * qStride + head * depth
-            let queryQuantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitudeReference(queryRow, count: depth))
+            let queryQuantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitudeReference(queryRow, count: depth, stride: 1))
             for key in 0..<keys {
                 let keyRow = k + key * kStride + head * depth
-                let keyQuantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitudeReference(keyRow, count: depth))
+                let keyQuantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitudeReference(keyRow, count: depth, stride: 1))
                 var accumulator: Int32 = 0
                 for d in 0..<depth {
                     accumulator &+= Int32(queryQuantization.quantize(queryRow[d])) * Int32(max(keyQuantization.quantize(keyRow[d]), -127))
@@ -261,24 +405,40 @@ public func dynamicInt8AttentionReference(q: UnsafePointer<Float>, qStride: Int,
             }
             var maximum = scores[0]
             for key in 1..<keys where scores[key] > maximum { maximum = scores[key] }
-            var sum: Float = 0
+            var total: Int32 = 0
             for key in 0..<keys {
                 scores[key] = expf(scores[key] - maximum)
-                sum += scores[key]
+                let (high, low) = probabilityCodesReference(scores[key])
+                total &+= 127 &* high &+ low
             }
-            for key in 0..<keys {
-                let valueRow = v + key * vStride + head * valueHeadDim
-                for dimension in 0..<valueHeadDim { destination[dimension] += scores[key] * valueRow[dimension] }
+            for dimension in 0..<valueHeadDim {
+                let column = v + head * valueHeadDim + dimension
+                let valueQuantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitudeReference(column, count: keys, stride: vStride))
+                var highSum: Int32 = 0, lowSum: Int32 = 0
+                for key in 0..<keys {
+                    let (high, low) = probabilityCodesReference(scores[key])
+                    let value = Int32(valueQuantization.quantize(column[key * vStride]))
+                    highSum &+= high &* value
+                    lowSum &+= low &* value
+                }
+                let weighed = (Float(highSum) * valueQuantization.scale) * 127 + Float(lowSum) * valueQuantization.scale
+                destination[dimension] = weighed * (1 / Float(total))
             }
-            let inverse = 1 / sum
-            for dimension in 0..<valueHeadDim { destination[dimension] *= inverse }
         }
     }
 }
 
-/// max |x| over `count` values one by one, NaN skipped (0 for none).
-private func largestMagnitudeReference(_ values: UnsafePointer<Float>, count: Int) -> Float {
+/// hi = round(127 e) and lo = round(127 (127 e - hi)), each half to even, of e = expf(x <= 0) in [0, 1].
+private func probabilityCodesReference(_ e: Float) -> (high: Int32, low: Int32) {
+    let scaled = e * 127
+    let high = scaled.rounded(.toNearestOrEven)
+    let low = ((scaled - high) * 127).rounded(.toNearestOrEven)
+    return (Int32(high), Int32(low))
+}
+
+/// max |x| over `count` values `stride` apart, one by one, NaN skipped (0 for none).
+private func largestMagnitudeReference(_ values: UnsafePointer<Float>, count: Int, stride: Int) -> Float {
     var largest: Float = 0
-    for index in 0..<max(count, 0) where values[index].magnitude > largest { largest = values[index].magnitude }
+    for index in 0..<max(count, 0) where values[index * stride].magnitude > largest { largest = values[index * stride].magnitude }
     return largest
 }

@@ -15,15 +15,17 @@ import KernelsAVX2
 ///
 /// value: [sum_l H_l*W_l, heads*headDim] int8 with zero point `valueZeroPoint`; levelShapes,
 /// levelStarts, levelPoints, locations [queries, heads, samples, 2] and weights [queries, heads, samples]
-/// (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim].
+/// (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim]. With `weightsAreLogits`
+/// the weights are their logits and each task first takes the softmax of its queries' heads (`softmax`'s
+/// kernel on the same level, `softmaxReference` at the scalar one: the bits of a `softmax` node before).
 /// `discrete` samples RT-DETRv2's way (one pixel, full weight: `BilinearTaps(discreteX:y:width:height:)`).
 /// `taskScratch` holds `int8DeformableAttentionTaskScratchBytes(...)` per thread; when nil each
 /// task allocates its own.
 public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                     levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
                                     levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                                    outputScale: Float, outputRange: Int8OutputRange, discrete: Bool = false,
-                                    output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
+                                    weightsAreLogits: Bool = false, outputScale: Float, outputRange: Int8OutputRange,
+                                    discrete: Bool = false, output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
                                     taskScratch: KernelScratch? = nil) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
     let level = KernelDispatch.current
@@ -31,25 +33,41 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
         int8DeformableAttentionReference(value: value, valueZeroPoint: valueZeroPoint, levelShapes: levelShapes,
                                          levelStarts: levelStarts, levels: levels, heads: heads, headDim: headDim,
                                          levelPoints: levelPoints, queries: queries, locations: locations, weights: weights,
-                                         outputScale: outputScale, outputRange: outputRange, discrete: discrete,
-                                         output: output)
+                                         weightsAreLogits: weightsAreLogits, outputScale: outputScale, outputRange: outputRange,
+                                         discrete: discrete, output: output)
         return
     }
     let valueStride = heads * headDim
     let levelCount = max(levels, 0), samples = samplesPerHead(levelPoints, levels: levelCount)
-    // Tap pairs (north-west, north-east) and (south-west, south-east) of every sample.
-    let pairCapacity = max(2 * samples, 1)
     let queriesPerTask = 16
     let taskCount = (queries + queriesPerTask - 1) / queriesPerTask
-    let scratchBytes = int8DeformableAttentionTaskScratchBytes(samplesPerHead: samples, headDim: headDim)
     runTasks(taskCount, pool: pool,
              Int8DeformableAttentionJob(value: value, valueZeroPoint: valueZeroPoint, valueStride: valueStride, levelShapes: levelShapes,
                                         levelStarts: levelStarts, levelCount: levelCount, heads: heads, headDim: headDim,
-                                        levelPoints: levelPoints, samplesPerHead: samples, pairCapacity: pairCapacity, queries: queries,
+                                        levelPoints: levelPoints, samplesPerHead: samples, queries: queries,
                                         queriesPerTask: queriesPerTask, locations: locations, weights: weights,
-                                        outputScale: outputScale, outputRange: outputRange, discrete: discrete,
-                                        output: output, level: level,
-                                        taskScratch: taskScratch, scratchBytes: scratchBytes))
+                                        weightsAreLogits: weightsAreLogits, outputScale: outputScale, outputRange: outputRange,
+                                        discrete: discrete, output: output, level: level, taskScratch: taskScratch,
+                                        work: Int8DeformableTaskScratch(samplesPerHead: samples, headDim: headDim, heads: heads,
+                                                                        weightsAreLogits: weightsAreLogits)))
+}
+
+/// Where the parts of one task's scratch lie: the tap rows and Q14 weights of every sample of one query and
+/// head (tap pairs (north-west, north-east) and (south-west, south-east)), one head's accumulators, a row of
+/// zeros, and with logits one query's probabilities (every head's samples).
+private struct Int8DeformableTaskScratch {
+    let pairCapacity: Int, weightsOffset: Int, accumulatorsOffset: Int, zerosOffset: Int, probabilitiesOffset: Int
+    let byteCount: Int
+
+    init(samplesPerHead: Int, headDim: Int, heads: Int, weightsAreLogits: Bool) {
+        let dimensions = max(headDim, 0)
+        pairCapacity = max(2 * max(samplesPerHead, 0), 1)
+        weightsOffset = 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride
+        accumulatorsOffset = weightsOffset + roundedUp(4 * pairCapacity, to: 8)
+        zerosOffset = accumulatorsOffset + 4 * dimensions
+        probabilitiesOffset = roundedUp(zerosOffset + dimensions, to: 64)
+        byteCount = probabilitiesOffset + (weightsAreLogits ? 4 * max(heads, 0) * max(samplesPerHead, 0) : 0) + 64
+    }
 }
 
 /// The tasks of one `int8DeformableAttention` call: `queriesPerTask` queries each.
@@ -57,30 +75,31 @@ private struct Int8DeformableAttentionJob: ParallelJob {
     let value: UnsafePointer<Int8>, valueZeroPoint: Int32, valueStride: Int
     let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
     let levelCount: Int, heads: Int, headDim: Int, levelPoints: UnsafePointer<Int>, samplesPerHead: Int
-    let pairCapacity: Int, queries: Int, queriesPerTask: Int
-    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
+    let queries: Int, queriesPerTask: Int
+    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, weightsAreLogits: Bool
     let outputScale: Float, outputRange: Int8OutputRange, discrete: Bool, output: UnsafeMutablePointer<Int8>
-    let level: KernelLevel, taskScratch: KernelScratch?, scratchBytes: Int
+    let level: KernelLevel, taskScratch: KernelScratch?, work: Int8DeformableTaskScratch
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: Int8DeformableAttentionJob.self).pointee.run(task: $1, thread: $2) }
     }
 
     func run(task: Int, thread: Int) {
-        withTaskScratch(taskScratch, thread: thread, bytes: scratchBytes) { scratch in
-            let pairRows = scratch.bindMemory(to: UnsafePointer<Int8>.self, capacity: 2 * pairCapacity)
-            let pairWeights = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride)
-                .bindMemory(to: Int16.self, capacity: 2 * pairCapacity)
-            let accumulators = (scratch + 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity)
-                .bindMemory(to: Int32.self, capacity: headDim)
-            let zeros = (UnsafeMutableRawPointer(accumulators + headDim)).bindMemory(to: Int8.self, capacity: headDim)
+        withTaskScratch(taskScratch, thread: thread, bytes: work.byteCount) { scratch in
+            let pairRows = scratch.bindMemory(to: UnsafePointer<Int8>.self, capacity: 2 * work.pairCapacity)
+            let pairWeights = (scratch + work.weightsOffset).bindMemory(to: Int16.self, capacity: 2 * work.pairCapacity)
+            let accumulators = (scratch + work.accumulatorsOffset).bindMemory(to: Int32.self, capacity: headDim)
+            let zeros = (scratch + work.zerosOffset).bindMemory(to: Int8.self, capacity: headDim)
             zeros.initialize(repeating: 0, count: headDim)
+            let probabilities = (scratch + work.probabilitiesOffset).bindMemory(to: Float.self, capacity: heads * samplesPerHead)
             let firstQuery = task * queriesPerTask
             for query in firstQuery..<min(queries, firstQuery + queriesPerTask) {
+                let queryWeights = sampleWeights(query: query, probabilities: probabilities)
                 for head in 0..<heads {
                     var pairCount = 0
                     var weightSum: Int32 = 0
-                    var sample = (query * heads + head) * samplesPerHead
+                    let firstSample = (query * heads + head) * samplesPerHead
+                    var sample = firstSample
                     for levelIndex in 0..<levelCount {
                         let height = levelShapes[2 * levelIndex], width = levelShapes[2 * levelIndex + 1]
                         let levelValue = value + levelStarts[levelIndex] * valueStride + head * headDim
@@ -88,7 +107,7 @@ private struct Int8DeformableAttentionJob: ParallelJob {
                             defer { sample += 1 }
                             guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
                                                          width: width, height: height, discrete: discrete) else { continue }
-                            let q = Int8SampleWeights(tap, attention: weights[sample])
+                            let q = Int8SampleWeights(tap, attention: queryWeights[head * samplesPerHead + sample - firstSample])
                             let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
                             pairRows[2 * pairCount] = rows.northWest ?? UnsafePointer(zeros)
                             pairRows[2 * pairCount + 1] = rows.northEast ?? UnsafePointer(zeros)
@@ -115,15 +134,31 @@ private struct Int8DeformableAttentionJob: ParallelJob {
             }
         }
     }
+
+    /// Query `query`'s sample weights, every head's: the input's row, or with logits its softmax per head,
+    /// written to `probabilities` by the `softmax` op's kernel for this level.
+    @inline(__always)
+    func sampleWeights(query: Int, probabilities: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let row = weights + query * heads * samplesPerHead
+        guard weightsAreLogits else { return row }
+        probabilities.update(from: row, count: heads * samplesPerHead)
+        #if arch(x86_64) && canImport(KernelsAVX2)
+        if level >= .avx2 {
+            softmaxGroupsAVX2(probabilities, groups: 0..<heads, groupSize: samplesPerHead)
+            return UnsafePointer(probabilities)
+        }
+        #endif
+        softmaxGroups(probabilities, groups: 0..<heads, groupSize: samplesPerHead)
+        return UnsafePointer(probabilities)
+    }
 }
 
 /// Bytes of `KernelScratch` each thread needs for `int8DeformableAttention`: the tap rows and
-/// weights of every sample of one query and head, one head's accumulators and a row of zeros.
-public func int8DeformableAttentionTaskScratchBytes(samplesPerHead: Int, headDim: Int) -> Int {
-    // Tap pairs (north-west, north-east) and (south-west, south-east) of every sample.
-    let pairCapacity = max(2 * max(samplesPerHead, 0), 1)
-    let dimensions = max(headDim, 0)
-    return 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride + 4 * pairCapacity + 4 * dimensions + dimensions + 64
+/// weights of every sample of one query and head, one head's accumulators, a row of zeros, and with
+/// logits one query's probabilities.
+public func int8DeformableAttentionTaskScratchBytes(samplesPerHead: Int, headDim: Int, heads: Int = 1,
+                                                   weightsAreLogits: Bool = false) -> Int {
+    Int8DeformableTaskScratch(samplesPerHead: samplesPerHead, headDim: headDim, heads: heads, weightsAreLogits: weightsAreLogits).byteCount
 }
 
 /// acc[d] = sum over pairs j of w[2j] * row[2j][d] + w[2j+1] * row[2j+1][d] (exact int32).
@@ -214,7 +249,7 @@ struct Int8TapRows {
 public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                              levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
                                              levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>,
-                                             weights: UnsafePointer<Float>, outputScale: Float,
+                                             weights: UnsafePointer<Float>, weightsAreLogits: Bool = false, outputScale: Float,
                                              outputRange: Int8OutputRange, discrete: Bool = false,
                                              output: UnsafeMutablePointer<Int8>) {
     if queries <= 0 || heads <= 0 || headDim <= 0 { return }
@@ -222,30 +257,35 @@ public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZe
     let samples = samplesPerHead(levelPoints, levels: levels)
     for query in 0..<queries {
         for head in 0..<heads {
-            for dimension in 0..<headDim {
-                var accumulator: Int32 = 0
-                var sample = (query * heads + head) * samples
-                for level in 0..<max(levels, 0) {
-                    let height = levelShapes[2 * level], width = levelShapes[2 * level + 1]
-                    let levelValue = value + levelStarts[level] * valueStride + head * headDim
-                    for _ in 0..<max(levelPoints[level], 0) {
-                        defer { sample += 1 }
-                        guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
-                                                     width: width, height: height, discrete: discrete) else { continue }
-                        let q = Int8SampleWeights(tap, attention: weights[sample])
-                        let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
-                        @inline(__always) func add(_ row: UnsafePointer<Int8>?, _ weight: Int16) {
-                            guard let row else { return }
-                            accumulator &+= Int32(weight) * (Int32(row[dimension]) - valueZeroPoint)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(samples, 1)) { buffer in
+                let probabilities = buffer.baseAddress!
+                probabilities.update(from: weights + (query * heads + head) * samples, count: samples)
+                if weightsAreLogits { softmaxReference(probabilities, groups: 1, groupSize: samples) }
+                for dimension in 0..<headDim {
+                    var accumulator: Int32 = 0
+                    var sample = (query * heads + head) * samples
+                    for level in 0..<max(levels, 0) {
+                        let height = levelShapes[2 * level], width = levelShapes[2 * level + 1]
+                        let levelValue = value + levelStarts[level] * valueStride + head * headDim
+                        for _ in 0..<max(levelPoints[level], 0) {
+                            defer { sample += 1 }
+                            guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
+                                                         width: width, height: height, discrete: discrete) else { continue }
+                            let q = Int8SampleWeights(tap, attention: probabilities[sample - (query * heads + head) * samples])
+                            let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
+                            @inline(__always) func add(_ row: UnsafePointer<Int8>?, _ weight: Int16) {
+                                guard let row else { return }
+                                accumulator &+= Int32(weight) * (Int32(row[dimension]) - valueZeroPoint)
+                            }
+                            add(rows.northWest, q.northWest)
+                            add(rows.northEast, q.northEast)
+                            add(rows.southWest, q.southWest)
+                            add(rows.southEast, q.southEast)
                         }
-                        add(rows.northWest, q.northWest)
-                        add(rows.northEast, q.northEast)
-                        add(rows.southWest, q.southWest)
-                        add(rows.southEast, q.southEast)
                     }
+                    output[query * valueStride + head * headDim + dimension] =
+                        requantize(accumulator: accumulator, scale: outputScale, outputRange)
                 }
-                output[query * valueStride + head * headDim + dimension] =
-                    requantize(accumulator: accumulator, scale: outputScale, outputRange)
             }
         }
     }

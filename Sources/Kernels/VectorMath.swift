@@ -93,6 +93,12 @@ func loadInt8s(_ pointer: UnsafePointer<Int8>, count: Int) -> SIMD8<Int32> {
     return values
 }
 
+/// Eight values already in [-128, 127] as bytes (RowSoftmax.swift's narrowing; KernelsAVX2 has its own).
+@inline(__always)
+func narrowedToBytes(_ values: SIMD8<Int32>) -> SIMD8<Int8> {
+    SIMD8<Int8>(truncatingIfNeeded: values)
+}
+
 /// Stores eight int8 values (already in [-128, 127]), or the first `count` (< 8).
 @inline(__always)
 func storeInt8s(_ values: SIMD8<Int32>, _ pointer: UnsafeMutablePointer<Int8>, count: Int) {

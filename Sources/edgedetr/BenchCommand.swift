@@ -162,11 +162,10 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let totalMACs = costs.reduce(0, +)
-        // Where an int8 model's time goes: nodes that run an int8 compute kernel, and everything else. The
-        // MACs count by precision (`dynamicQuantizedAttention`'s Q K^T as int8, its P V as float); its time
-        // counts outside the int8 kernels, where its softmax and float P V put most of it.
+        // Where an int8 model's time goes: nodes that run an int8 compute kernel (`dynamicQuantizedAttention`
+        // among them: both its products run on the int8 tiles, its softmax between them), and everything else.
         let int8MACs = graph.nodes.indices.reduce(0) { $0 + (costs[$1] > 0 ? graph.int8MultiplyAccumulates(of: graph.nodes[$1]) : 0) }
-        let int8Kernel = graph.nodes.map { $0.operation.runsInt8Kernel }
+        let int8Kernel = graph.nodes.map { graph.runsInt8Kernel($0) }
         let kernelMACs = zip(int8Kernel, costs).filter { $0.0 }.reduce(0) { $0 + $1.1 }
         let int8Seconds = zip(int8Kernel, meanNodeSeconds).filter { $0.0 }.reduce(0) { $0 + $1.1 }
         let nodeSeconds = meanNodeSeconds.reduce(0, +)

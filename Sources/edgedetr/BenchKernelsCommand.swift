@@ -16,7 +16,7 @@ struct BenchKernelsCommand: ParsableCommand {
             1024->256 at 32x32, and the deformable core for 5440 queries x 8 heads x 4 levels x 4 points \
             (head dim 32, levels 64x64..8x8), multi-head attention at DETR shapes (256 and 1024 tokens, 300 \
             queries against 300 or 256 keys, 8 heads, query head dim 32 or 64, value head dim 32; int8 is the dynamic int8 \
-            attention the quantizer emits: Q K^T on the int8 tiles, softmax and P V float), and \
+            attention the quantizer emits: Q K^T and P V on the int8 tiles), and \
             depthwise convolutions at D-FINE-N's shapes. After one warm-up, --threads 1 keeps the best of --runs by the \
             thread's CPU time (a shared machine's waits for a core do not count); more threads keep the median \
             wall-clock time. Peaks are per core times --threads. EDGEDETR_KERNELS=scalar|simd|avx2|avxvnni picks the \
@@ -248,8 +248,7 @@ struct BenchKernelsCommand: ParsableCommand {
         return (int8Time, floatTime)
     }
 
-    /// dynamicInt8Attention (what `dynamicQuantizedAttention` runs: Q K^T on the int8 tiles, softmax and P V
-    /// float) against the float multiHeadAttention on the same shapes and values, each with its scratch
+    /// dynamicInt8Attention (what `dynamicQuantizedAttention` runs: Q K^T and P V on the int8 tiles) against the float multiHeadAttention on the same shapes and values, each with its scratch
     /// allocated before the timing, as the executor plans it.
     func attention(queries: Int, keys: Int, heads: Int, queryHeadDim: Int, valueHeadDim: Int, pool: ThreadPool?) -> (Double, Double) {
         let q = randomBytes(queries * heads * queryHeadDim, seed: 11), k = randomBytes(keys * heads * queryHeadDim, seed: 12)
@@ -257,11 +256,12 @@ struct BenchKernelsCommand: ParsableCommand {
         let (fq, fk, fv) = (q.map { Float($0) / 64 }, k.map { Float($0) / 64 }, v.map { Float($0) / 64 })
         let scale = 1 / Float(queryHeadDim).squareRoot()
         var output = [Float](repeating: 0, count: queries * heads * valueHeadDim)
-        let sharedBytes = dynamicInt8AttentionScratchBytes(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim)
+        let sharedBytes = dynamicInt8AttentionScratchBytes(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                                           valueHeadDim: valueHeadDim)
         let shared = UnsafeMutableRawPointer.allocate(byteCount: max(sharedBytes, 1), alignment: 64)
         defer { shared.deallocate() }
-        let taskScratch = KernelScratch(bytesPerThread: dynamicInt8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim),
-                                        threads: pool?.threadCount ?? 1)
+        let taskBytes = dynamicInt8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim, valueHeadDim: valueHeadDim)
+        let taskScratch = KernelScratch(bytesPerThread: taskBytes, threads: pool?.threadCount ?? 1)
         let int8Time = measure {
             dynamicInt8Attention(q: fq, qStride: heads * queryHeadDim, k: fk, kStride: heads * queryHeadDim, v: fv,
                                  vStride: heads * valueHeadDim, queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,

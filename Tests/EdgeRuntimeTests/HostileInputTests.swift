@@ -75,13 +75,22 @@ import Testing
     }
 
     /// A graph whose attention would need more than `RuntimeLimits.maximumWorkingBytes` of scratch
-    /// (here 2^24 keys: 1 GiB of probabilities) is refused before the arena or scratch is allocated.
+    /// (here 2^24 keys: 1 GiB of probabilities) is refused before the arena or scratch is allocated: the
+    /// float attention by the executor's plan, the dynamic int8 one already by its shape rule (at most
+    /// 2^16 keys, which its int32 sums hold).
     @Test(arguments: [GraphOperation.attention(heads: 1, scale: 1), .dynamicQuantizedAttention(heads: 1, scale: 1)])
     func workingMemoryIsBoundedBeforeAllocation(_ attention: GraphOperation) throws {
         let graph = Graph()
         let input = graph.input("x", shape: [4096, 4096, 3])
         let keys = try graph.add(.reshape([4096 * 4096, 3]), [input], name: "keys")
         let query = try graph.constant("q", shape: [16, 3], values: [Float](repeating: 0, count: 48))
+        if case .dynamicQuantizedAttention = attention {
+            #expect(throws: GraphError.self) { try graph.add(attention, [query, keys, keys], name: "out") }
+            let fewer = try graph.add(.reshape([1 << 16, 768]), [input], name: "fewer")
+            #expect(try graph.add(attention, [query, try graph.add(.sliceColumns(start: 0, count: 3), [fewer], name: "k"), fewer],
+                                  name: "allowed").index > 0)
+            return
+        }
         let output = try graph.add(attention, [query, keys, keys], name: "out")
         graph.markOutput("out", output)
         #expect(throws: ExecutionError.self) { _ = try GraphExecutor(graph: graph) }

@@ -24,7 +24,7 @@ struct OperandTests {
             (.attention(heads: 2, scale: 1), [.x, .keys, .values, nil]),
             (.dynamicQuantizedAttention(heads: 8, scale: 0.125), [.x, .keys, .values, nil]),
             (.deformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .bilinear), [.x, .locations, .samplingWeights, nil]),
-            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete), [.x, .locations, .samplingWeights, nil]),
+            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete, weights: .logits), [.x, .locations, .samplingWeights, nil]),
             (.quantizedUnary(.silu), [.x, nil]),
             (.quantizedUnary(.prelu), [.x, .alpha, nil]),
             (.deformableLocations(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count)), [.x, .offsets, nil]),
@@ -207,8 +207,10 @@ struct AveragePoolOpTests {
         let operations: [GraphOperation] = [
             .deformableSampling(levels: levels, heads: 4, points: [4, 4, 4], method: .bilinear),
             .deformableSampling(levels: levels, heads: 4, points: [3, 6, 3], method: .bilinear),
-            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .discrete),
-            .quantizedDeformableSampling(levels: Array(levels[0..<2]), heads: 2, points: [6, 6], method: .discrete),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .discrete, weights: .probabilities),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .bilinear, weights: .logits),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [4, 4, 4], method: .discrete, weights: .logits),
+            .quantizedDeformableSampling(levels: Array(levels[0..<2]), heads: 2, points: [6, 6], method: .discrete, weights: .probabilities),
             .deformableLocations(levels: levels, heads: 8, points: [1, 2, 3]),
         ]
         for operation in operations {
@@ -220,6 +222,15 @@ struct AveragePoolOpTests {
         // A level whose point count is missing, or a count of zero, is refused.
         let (opcode, words) = OperationCoding.encode(operations[1])
         #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: Array(words.dropLast()), node: "s") }
+        // The flag word: 1 discrete, 2 logits (the quantized op only), both 3; absent when neither; no other value.
+        #expect(OperationCoding.encode(operations[4]).words.last == 3 && OperationCoding.encode(operations[4]).words.count == 2 + 6 + 1)
+        #expect(OperationCoding.encode(operations[3]).words.last == 2)
+        let float = OperationCoding.encode(operations[0])
+        #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: float.opcode.rawValue, words: float.words + [2], node: "s") }
+        let quantized = OperationCoding.encode(operations[4])
+        #expect(throws: ModelFileError.self) {
+            try OperationCoding.decode(opcode: quantized.opcode.rawValue, words: Array(quantized.words.dropLast()) + [4], node: "s")
+        }
         let graph = Graph()
         let value = graph.input("value", shape: [32, 8])
         let locations = graph.input("locations", shape: [5, 4 * 12 * 2])

@@ -149,8 +149,9 @@ import Testing
         }
     }
     /// `dynamicInt8Attention` (the default): every attention of a per-image input runs as
-    /// `dynamicQuantizedAttention`, stays as close to float as the float-attention rewrite, and runs
-    /// bit-identically from a file in every packed layout and on any thread count; turned off, none does.
+    /// `dynamicQuantizedAttention` (Q K^T and P V on the int8 tiles), stays as close to float as the
+    /// float-attention rewrite, and runs bit-identically from a file in every packed layout and on any
+    /// thread count; turned off, none does.
     @Test(arguments: ["dab_detr", "conditional_detr", "deformable_base"])
     func attentionRunsItsScoresOnTheInt8GEMM(_ name: String) throws {
         let q = try Self.quantized(name)
@@ -185,6 +186,33 @@ import Testing
                 }
             }
         }
+    }
+
+    /// The softmax of a deformable sampling's weights folds into the int8 sampling (`SamplingWeights.logits`):
+    /// no softmax is left feeding one, every int8 sampling of the encoder takes logits straight from the
+    /// attention-weights projection, and a float sampling keeps its softmax. (The kernel test shows the
+    /// folded op gives the bits of softmax then sampling; the file round trip above covers its flag.)
+    @Test(arguments: ["deformable_base", "deformable_refine_two_stage"])
+    func samplingWeightsSoftmaxFoldsIntoTheInt8Sampling(_ name: String) throws {
+        let q = try Self.quantized(name)
+        var producer: [Int: Node] = [:]
+        for node in q.graph.nodes { producer[node.output.index] = node }
+        var folded = 0
+        for node in q.graph.nodes {
+            guard let weights = node[.samplingWeights], let source = producer[weights.index] else { continue }
+            switch node.operation {
+            case .quantizedDeformableSampling(_, _, _, _, let kind):
+                if case .softmax = source.operation { Issue.record("\(name): \(node.name) reads a softmax") }
+                if kind == .logits {
+                    folded += 1
+                    #expect(source.name.hasSuffix("attention_weights"), "\(name): \(node.name) reads \(source.name)")
+                }
+            case .deformableSampling:
+                if case .softmax = source.operation {} else { Issue.record("\(name): float \(node.name) lost its softmax") }
+            default: break
+            }
+        }
+        #expect(folded >= 1, "\(name)")
     }
 
     /// Conditional DETR's position projections of the learned queries (a constant input plus the per-image

@@ -141,11 +141,15 @@ extension Graph {
             compute = macs / rate * cycle / min(workers, Double(max(1, paddedRows / tile.rows * (paddedColumns / tile.columns))))
         case .attention(let heads, _), .dynamicQuantizedAttention(let heads, _):
             kind = .attention
-            let int8MACs = Double(int8MultiplyAccumulates(of: node))
+            var int8MACs = Double(int8MultiplyAccumulates(of: node))
             let floatMACs = Double(multiplyAccumulates(of: node)) - int8MACs
+            if int8MACs > 0, let values = node[.values] {
+                // P V once more for the second code level.
+                int8MACs += Double(shape(of: node.x).first ?? 0) * Double(shape(of: values).first ?? 0) * Double(shape(of: values).last ?? 0)
+            }
             let scores = Double(shape(of: node.x).first ?? 0) * Double(node[.keys].map { shape(of: $0).first ?? 0 } ?? 0) * Double(heads)
-            // Q K^T on the float tile or the int8 one, P V on the float tile, one exp-based pass over the
-            // float scores.
+            // Both products on the float tile (`attention`) or the int8 one (`dynamicQuantizedAttention`,
+            // whose P V runs twice: the probabilities' two code levels), one exp-based pass over the scores.
             compute = (floatMACs / (board.floatMACsPerCycle * BoardModel.gemmEfficiency)
                        + int8MACs / (board.int8MACsPerCycle * BoardModel.gemmEfficiency)
                        + scores * 4 / Double(board.vectorBytes) * EstimateClass.exponential.cyclesPerVector) * cycle / workers
@@ -155,7 +159,7 @@ extension Graph {
             // many int16 lanes for int8 (assumed, not from llvm-mca).
             let lanes = Double(board.vectorBytes / (node.operation.isQuantized ? 2 : 4))
             compute = Double(multiplyAccumulates(of: node)) / lanes * cycle / workers
-        case .deformableSampling(_, let heads, let points, _), .quantizedDeformableSampling(_, let heads, let points, _):
+        case .deformableSampling(_, let heads, let points, _), .quantizedDeformableSampling(_, let heads, let points, _, _):
             kind = .sampling
             // Per sample: four corner rows of one head gathered and weighted (a vector per 4 floats or
             // 8 int8 values of each row), plus ~20 cycles of index arithmetic.

@@ -73,11 +73,12 @@ extension GraphOperation {
 
     /// Whether the op computes on an int8 kernel (GEMM, convolution, deformable sampling, table), as
     /// opposed to converting at a float/int8 boundary (`quantize`, `dequantize`) or running in float:
-    /// `edgedetr bench` counts the time outside these as the overhead of a quantized graph.
+    /// `edgedetr bench` counts the time outside these (and `Graph.runsInt8Kernel`'s int8 max-pools) as the
+    /// overhead of a quantized graph.
     public var runsInt8Kernel: Bool {
         switch self {
         case .quantizedLinear, .quantizedConv2d, .quantizedDeformableSampling, .quantizedUnary, .quantizedDepthwiseConv2d,
-             .dynamicQuantizedLinear: true
+             .dynamicQuantizedLinear, .dynamicQuantizedAttention: true
         default: false
         }
     }
@@ -121,16 +122,18 @@ extension Graph {
         }
     }
 
-    /// The part of `multiplyAccumulates(of:)` that runs on int8 kernels: all of an int8 GEMM-like node's,
-    /// the scores Q K^T of `dynamicQuantizedAttention` (its P V is float), none of a float node's. (Its
-    /// time is not an int8 kernel's: `runsInt8Kernel` is false, since the softmax and P V dominate it.)
+    /// Whether `node` computes on an int8 kernel: an op that always does (`GraphOperation.runsInt8Kernel`), or
+    /// a max-pool of an int8 map (the stem's, after an int8 convolution), which compares int8 codes. What
+    /// `edgedetr bench` counts as inside the int8 kernels.
+    public func runsInt8Kernel(_ node: Node) -> Bool {
+        if node.operation.runsInt8Kernel { return true }
+        if case .maxPool2d = node.operation { return values[node.x.index].elementType == .int8 }
+        return false
+    }
+
+    /// The part of `multiplyAccumulates(of:)` that runs on int8 kernels: all of an int8 GEMM-like node's
+    /// (`dynamicQuantizedAttention`'s Q K^T and P V both), none of a float node's.
     public func int8MultiplyAccumulates(of node: Node) -> Int {
-        switch node.operation {
-        case .dynamicQuantizedAttention:
-            guard let keys = node[.keys] else { return 0 }
-            return shape(of: node.x)[0] * shape(of: keys)[0] * shape(of: node.x)[1]
-        default:
-            return node.operation.runsInt8Kernel ? multiplyAccumulates(of: node) : 0
-        }
+        node.operation.runsInt8Kernel ? multiplyAccumulates(of: node) : 0
     }
 }

@@ -110,8 +110,9 @@ public enum GraphOperation: Equatable, Sendable {
     /// Inputs: x int8 `[H, W, Cin]`, weight int8 `[Cout, Cin, kH, kW]`, bias int32, scales float32,
     /// optional residual int8. Output as `quantizedLinear`.
     case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
-    /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`). Output int8.
-    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod)
+    /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`, or their logits:
+    /// `SamplingWeights.logits`). Output int8.
+    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod, weights: SamplingWeights)
     /// Inputs: x int8 (and for PReLU its one slope, float32 `[1]`). Output int8 (the node's quantization): the
     /// unary function of each code, through a 256-entry table built at load (`Int8UnaryTable`).
     case quantizedUnary(UnaryOperator)
@@ -125,8 +126,9 @@ public enum GraphOperation: Equatable, Sendable {
     /// input a per-tensor calibrated range serves badly; needs no calibration of its input.
     case dynamicQuantizedLinear(activation: Activation)
     /// Inputs and output as `attention`, all float32: each head's queries and keys quantized at run time,
-    /// one symmetric scale per row, the scores Q K^T on the int8 GEMM tiles, then the float softmax and
-    /// P V (`dynamicInt8Attention`). Needs no calibration.
+    /// one symmetric scale per row, its values one per channel, the scores Q K^T on the int8 GEMM tiles,
+    /// the softmax's exponentials as two-level int8 codes, P V on the int8 tiles (`dynamicInt8Attention`).
+    /// Needs no calibration; at most `dynamicInt8AttentionMaximumKeys` keys.
     case dynamicQuantizedAttention(heads: Int, scale: Float)
 }
 
@@ -144,6 +146,16 @@ public enum SamplingMethod: Equatable, Sendable {
 
     /// The kernels' switch.
     public var isDiscrete: Bool { self == .discrete }
+}
+
+/// What a deformable sampling's weights input holds.
+public enum SamplingWeights: Equatable, Sendable {
+    /// Each head's sample weights, already a softmax over its samples (`deformableSampling`'s input).
+    case probabilities
+    /// Their logits: the op takes the softmax over each head's samples itself, with `softmax`'s kernel and
+    /// so its bits, where the quantizer folded the `softmax` node that fed it (a pass over the weights in
+    /// memory saved; the softmax runs on each task's queries while they are in cache).
+    case logits
 }
 
 /// What ranks a row in `topRows`.

@@ -52,7 +52,7 @@ extension GraphOperation {
             return try GraphOperation.depthwiseConv2d(stride: stride, padding: padding, activation: activation)
                 .outputShape(inputs: Array(shapes[0..<3]), node: node)
 
-        case .quantizedDeformableSampling(let levels, let heads, let points, let method):
+        case .quantizedDeformableSampling(let levels, let heads, let points, let method, _):
             return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points, method: method)
                 .outputShape(inputs: shapes, node: node)
 
@@ -254,6 +254,9 @@ extension GraphOperation {
             let (q, k, v) = (shapes[0], shapes[1], shapes[2])
             guard heads >= 1, q[1] % heads == 0, v[1] % heads == 0 else { throw attribute("\(heads) heads do not divide \(q[1]) and \(v[1])") }
             guard k[1] == q[1], k[0] == v[0] else { throw mismatch("q \(q), k \(k), v \(v) do not agree") }
+            if case .dynamicQuantizedAttention = self, k[0] > dynamicInt8AttentionMaximumKeys {
+                throw attribute("\(k[0]) keys, more than the \(dynamicInt8AttentionMaximumKeys) its int32 sums hold")
+            }
             return [q[0], v[1]]
 
         case .deformableSampling(let levels, let heads, let points, _):

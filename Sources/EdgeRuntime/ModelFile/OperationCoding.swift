@@ -102,8 +102,10 @@ public enum OperationCoding {
             return (.dynamicQuantizedLinear, [UInt64(activation.rawValue)])
         case .quantizedConv2d(let stride, let padding, let activation):
             return (.quantizedConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
-        case .quantizedDeformableSampling(let shapes, let heads, let points, let method):
-            return (.quantizedDeformableSampling, sampling(heads, points, shapes) + (method.isDiscrete ? [1] : []))
+        case .quantizedDeformableSampling(let shapes, let heads, let points, let method, let weights):
+            // The final flag word: 1 discrete sampling, 2 weights given as logits; absent when 0.
+            let flags = UInt64(method.isDiscrete ? 1 : 0) | UInt64(weights == .logits ? 2 : 0)
+            return (.quantizedDeformableSampling, sampling(heads, points, shapes) + (flags != 0 ? [flags] : []))
         }
     }
 
@@ -218,12 +220,15 @@ public enum OperationCoding {
             guard words.count >= 4 else { throw bad("\(words.count) attribute words, expected at least 4") }
             let heads = try int(0, limit: 4096)
             let uniformPoints = try int(1, limit: 4096)
-            // Sampling ops append a 1 for the discrete method. Per-level point counts (point word 0) follow
-            // the level list: 3 words per level, else 2.
+            // Sampling ops append a flag word when a flag is set: 1 for the discrete method, and for the
+            // quantized op 2 for weights given as logits. Per-level point counts (point word 0) follow the level
+            // list: 3 words per level, else 2.
             let wordsPerLevel = uniformPoints == 0 ? 3 : 2
-            let flag = (words.count - 2) % wordsPerLevel
-            guard flag == 0 || (flag == 1 && opcode != .deformableLocations && words[words.count - 1] == 1) else {
-                throw bad("\(words.count) attribute words do not hold whole levels")
+            let hasFlags = (words.count - 2) % wordsPerLevel
+            let flags = hasFlags == 1 ? words[words.count - 1] : 0
+            let allowed: ClosedRange<UInt64> = opcode == .quantizedDeformableSampling ? 1...3 : 1...1
+            guard hasFlags == 0 || (hasFlags == 1 && opcode != .deformableLocations && allowed.contains(flags)) else {
+                throw bad("\(words.count) attribute words do not hold whole levels and known flags")
             }
             let levelCount = (words.count - 2) / wordsPerLevel
             let shapes = try levels(from: 2, to: 2 + 2 * levelCount)
@@ -231,11 +236,13 @@ public enum OperationCoding {
             if uniformPoints == 0 {
                 for level in 0..<levelCount { points[level] = try int(2 + 2 * levelCount + level, limit: 4096) }
             }
-            let method: SamplingMethod = flag == 1 ? .discrete : .bilinear
+            let method: SamplingMethod = flags & 1 != 0 ? .discrete : .bilinear
             switch opcode {
             case .deformableSampling: return .deformableSampling(levels: shapes, heads: heads, points: points, method: method)
             case .deformableLocations: return .deformableLocations(levels: shapes, heads: heads, points: points)
-            default: return .quantizedDeformableSampling(levels: shapes, heads: heads, points: points, method: method)
+            default:
+                return .quantizedDeformableSampling(levels: shapes, heads: heads, points: points, method: method,
+                                                    weights: flags & 2 != 0 ? .logits : .probabilities)
             }
         case .concatenateColumns:
             try expect(0)

@@ -29,7 +29,8 @@ public struct QuantizationOptions: Sendable {
     /// on Deformable DETR), and their multiply-accumulates run on the int8 tiles.
     public var dynamicInt8 = true
     /// Multi-head attention runs as `dynamicQuantizedAttention`: each head's queries and keys quantized at
-    /// run time per row, the scores Q K^T on the int8 GEMM, softmax and P V in float32. Attention whose
+    /// run time per row, its values per channel, Q K^T and P V on the int8 GEMM (the probabilities as
+    /// two-level codes). Attention whose
     /// queries and keys both derive from constants (folded at load) and attention kept float by name
     /// (`floatLayers`, `keepFloat`) stay float32. docs/ACCURACY.md has its measurement on the trained detectors.
     public var dynamicInt8Attention = true
@@ -120,6 +121,10 @@ public struct GraphQuantizer {
     private var residualJoinsNorm: [Bool]
     /// For a value whose residual joins its LayerNorm, the float residual that LayerNorm adds.
     private var normResidual: [ValueID?]
+    /// A `softmax` whose one reader is a deformable sampling's weights, over each head's samples: emitted
+    /// only if something reads it in float (`floatOf`); an int8 sampling takes its logits instead
+    /// (`SamplingWeights.logits`), which gives the same bits.
+    private var deferredSoftmax: [Node?]
 
     public init(source: Graph, statistics: ActivationStatistics, options: QuantizationOptions) {
         self.source = source
@@ -133,6 +138,7 @@ public struct GraphQuantizer {
         clampedBy = Array(repeating: nil, count: source.values.count)
         residualJoinsNorm = Array(repeating: false, count: source.values.count)
         normResidual = Array(repeating: nil, count: source.values.count)
+        deferredSoftmax = Array(repeating: nil, count: source.values.count)
         constantDerived = source.constantDerivedValues()
         for node in source.nodes {
             for (position, input) in node.inputs.enumerated() where readsInt8(node, position: position) {
@@ -147,6 +153,12 @@ public struct GraphQuantizer {
         }
         var producer = [Node?](repeating: nil, count: source.values.count)
         for node in source.nodes { producer[node.output.index] = node }
+        for node in source.nodes {
+            guard case .deformableSampling(_, _, let points, _) = node.operation, let weights = node[.samplingWeights],
+                  consumers[weights.index] == 1, let softmax = producer[weights.index],
+                  case .softmax(let groupSize) = softmax.operation, groupSize == points.reduce(0, +) else { continue }
+            deferredSoftmax[weights.index] = softmax
+        }
         for node in source.nodes where consumers[node.x.index] == 1 && node[.residual] == nil {
             guard case .layerNorm = node.operation, let layer = producer[node.x.index], layer[.residual] != nil,
                   !readAsInt8[node.x.index], !keepsFloat(layer) else { continue }
@@ -244,6 +256,11 @@ public struct GraphQuantizer {
 
     private mutating func floatOf(_ value: ValueID) throws(GraphError) -> ValueID {
         if let existing = floatVersion[value.index] { return existing }
+        if let softmax = deferredSoftmax[value.index] {
+            let id = try graph.add(softmax.operation, [try floatOf(softmax.x)], name: softmax.name)
+            floatVersion[value.index] = id
+            return id
+        }
         let info = source.values[value.index]
         if case .constant(let c) = info.source {
             let id = try graph.constant(info.name, shape: info.shape, storage: source.constants[c])
@@ -308,6 +325,8 @@ public struct GraphQuantizer {
     private mutating func lower(_ node: Node) throws(GraphError) {
         let output = node.output.index
         switch node.operation {
+        case .softmax where deferredSoftmax[output] != nil:
+            break
         case .conv2d(let stride, let padding, let activation) where !keepsFloat(node):
             record(output, try quantizedWeightOp(node, operation: .quantizedConv2d(stride: stride, padding: padding, activation: activation)))
         case .linear(let activation) where !keepsFloat(node):
@@ -355,8 +374,12 @@ public struct GraphQuantizer {
             guard let locations = node[.locations], let samplingWeights = node[.samplingWeights] else {
                 throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)
             }
-            let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points, method: method),
-                                   [try int8Of(node.x), try floatOf(locations), try floatOf(samplingWeights)],
+            // The softmax that feeds the weights runs inside the sampling, on each task's queries.
+            let logits = floatVersion[samplingWeights.index] == nil ? deferredSoftmax[samplingWeights.index]?.x : nil
+            let weights = try floatOf(logits ?? samplingWeights)
+            let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points, method: method,
+                                                                weights: logits == nil ? .probabilities : .logits),
+                                   [try int8Of(node.x), try floatOf(locations), weights],
                                    name: node.name, quantization: activationQuantization(node.output))
             record(output, int8: id)
         default:

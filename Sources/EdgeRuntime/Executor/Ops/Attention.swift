@@ -1,6 +1,6 @@
 import Kernels
 
-// Multi-head attention: softmax(Q K^T * scale) V per head, in float32 (`attention`) or with the scores on
+// Multi-head attention: softmax(Q K^T * scale) V per head, in float32 (`attention`) or with both products on
 // the int8 tiles (`dynamicQuantizedAttention`); both read and write float32 and differ only in the kernel.
 
 /// attention, dynamicQuantizedAttention: q `[Nq, heads * dq]`, keys `[Nk, heads * dq]`, values `[Nk, heads * dv]`.
@@ -11,7 +11,7 @@ struct AttentionOp {
     let queries: Int, keys: Int, heads: Int
     let queryHeadDim: Int, valueHeadDim: Int
     let scale: Float
-    /// Scores on the int8 tiles, queries and keys quantized per row in the shared scratch.
+    /// Both products on the int8 tiles, queries, keys and values quantized in the shared scratch.
     let dynamicInt8: Bool
     let output: UnsafeMutablePointer<Float>
 
@@ -36,9 +36,11 @@ struct AttentionOp {
         if dynamicInt8 {
             // The byte counts are sums of products of the input's element counts (validated shapes) and
             // small constants; the shared scratch is counted in floats.
-            let bytes = dynamicInt8AttentionScratchBytes(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim)
+            let bytes = dynamicInt8AttentionScratchBytes(queries: queries, keys: keys, heads: heads, queryHeadDim: queryHeadDim,
+                                                         valueHeadDim: valueHeadDim)
             preparation.needScratch(elements: (bytes + 3) / 4,
-                                    taskBytes: dynamicInt8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim))
+                                    taskBytes: dynamicInt8AttentionTaskScratchBytes(keys: keys, queryHeadDim: queryHeadDim,
+                                                                                    valueHeadDim: valueHeadDim))
         } else {
             preparation.needScratch(elements: attentionScratchCount(queries: queries, keys: keys, heads: heads,
                                                                     queryHeadDim: queryHeadDim, threads: preparation.threads))

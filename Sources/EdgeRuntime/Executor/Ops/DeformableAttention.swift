@@ -24,12 +24,16 @@ struct SamplingGeometry {
     let levels: Int, heads: Int, headDim: Int, samplesPerHead: Int, queries: Int
     let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let discrete: Bool
+    /// The weights are logits, each head's softmax taken by the kernel (`SamplingWeights.logits`).
+    let weightsAreLogits: Bool
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
         let levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod
         switch node.operation {
-        case .deformableSampling(let l, let h, let p, let m), .quantizedDeformableSampling(let l, let h, let p, let m):
-            (levels, heads, points, method) = (l, h, p, m)
+        case .deformableSampling(let l, let h, let p, let m):
+            (levels, heads, points, method, weightsAreLogits) = (l, h, p, m, false)
+        case .quantizedDeformableSampling(let l, let h, let p, let m, let weights):
+            (levels, heads, points, method, weightsAreLogits) = (l, h, p, m, weights == .logits)
         default: throw .malformedNode(node: node.name, detail: "not a deformable sampling")
         }
         guard heads >= 1, points.count == levels.count else {
@@ -67,7 +71,7 @@ struct DeformableSamplingOp {
     }
 }
 
-/// quantizedDeformableSampling: int8 value map, float locations and weights, int8 output.
+/// quantizedDeformableSampling: int8 value map, float locations and weights (or their logits), int8 output.
 struct QuantizedDeformableSamplingOp {
     let value: UnsafePointer<Int8>
     let valueZeroPoint: Int32
@@ -86,15 +90,17 @@ struct QuantizedDeformableSamplingOp {
         outputRange = Int8OutputRange(zeroPoint: outputQuantization.zeroPoint)
         output = preparation.int8(node.output)
         preparation.needScratch(taskBytes: int8DeformableAttentionTaskScratchBytes(
-            samplesPerHead: geometry.samplesPerHead, headDim: geometry.headDim))
+            samplesPerHead: geometry.samplesPerHead, headDim: geometry.headDim, heads: geometry.heads,
+            weightsAreLogits: geometry.weightsAreLogits))
     }
 
     func run(_ context: RunContext) {
         let g = geometry
         int8DeformableAttention(value: value, valueZeroPoint: valueZeroPoint, levelShapes: g.levelShapes, levelStarts: g.levelStarts,
                                 levels: g.levels, heads: g.heads, headDim: g.headDim, levelPoints: g.levelPoints, queries: g.queries,
-                                locations: g.locations, weights: g.weights, outputScale: outputScale, outputRange: outputRange,
-                                discrete: g.discrete, output: output, pool: context.pool, taskScratch: context.taskScratch)
+                                locations: g.locations, weights: g.weights, weightsAreLogits: g.weightsAreLogits,
+                                outputScale: outputScale, outputRange: outputRange, discrete: g.discrete, output: output,
+                                pool: context.pool, taskScratch: context.taskScratch)
     }
 }
 
