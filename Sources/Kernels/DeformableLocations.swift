@@ -36,28 +36,49 @@ private struct DeformableLocationsJob: ParallelJob {
 
     func run(task: Int, thread: Int) {
         for query in task * queriesPerTask..<min(queries, (task + 1) * queriesPerTask) {
-            let ref = reference + query * referenceColumns
-            let origin = SIMD8<Float>(ref[0], ref[1], ref[0], ref[1], ref[0], ref[1], ref[0], ref[1])
-            let row = offsets + query * columns, destination = output + query * columns
-            var first = 0
-            if referenceColumns == 2 {
-                while first < columns {
-                    let count = columns - first
-                    storeFloats(origin + loadFloats(row + first, count: count) / loadFloats(divisors + first, count: count),
-                                destination + first, count: count)
-                    first += 8
-                }
-            } else {
-                let size = SIMD8<Float>(ref[2], ref[3], ref[2], ref[3], ref[2], ref[3], ref[2], ref[3])
-                let half = SIMD8<Float>(repeating: 0.5)
-                while first < columns {
-                    let count = columns - first
-                    let step = loadFloats(row + first, count: count) / loadFloats(divisors + first, count: count) * size * half
-                    storeFloats(origin + step, destination + first, count: count)
-                    first += 8
-                }
-            }
+            deformableLocationsRow(reference: reference + query * referenceColumns, referenceColumns: referenceColumns,
+                                   offsets: offsets + query * columns, divisors: divisors, columns: columns,
+                                   output: output + query * columns)
         }
+    }
+}
+
+/// One query's row of `deformableLocations` (an even `columns`), eight values at a time: what the job runs
+/// per query and what an int8 sampling that computes its locations runs per query (`DeformableLocationSource`).
+@inline(__always)
+func deformableLocationsRow(reference ref: UnsafePointer<Float>, referenceColumns: Int, offsets row: UnsafePointer<Float>,
+                            divisors: UnsafePointer<Float>, columns: Int, output destination: UnsafeMutablePointer<Float>) {
+    let origin = SIMD8<Float>(ref[0], ref[1], ref[0], ref[1], ref[0], ref[1], ref[0], ref[1])
+    var first = 0
+    if referenceColumns == 2 {
+        while first < columns {
+            let count = columns - first
+            storeFloats(origin + loadFloats(row + first, count: count) / loadFloats(divisors + first, count: count),
+                        destination + first, count: count)
+            first += 8
+        }
+    } else {
+        let size = SIMD8<Float>(ref[2], ref[3], ref[2], ref[3], ref[2], ref[3], ref[2], ref[3])
+        let half = SIMD8<Float>(repeating: 0.5)
+        while first < columns {
+            let count = columns - first
+            let step = loadFloats(row + first, count: count) / loadFloats(divisors + first, count: count) * size * half
+            storeFloats(origin + step, destination + first, count: count)
+            first += 8
+        }
+    }
+}
+
+/// Where an int8 deformable sampling that computes its own locations reads them from: `deformableLocations`'
+/// reference points ([queries, referenceColumns], 2 or 4 columns) and its per-column divisors, the offsets
+/// being the sampling's `locations` argument.
+public struct DeformableLocationSource {
+    public let reference: UnsafePointer<Float>, referenceColumns: Int, divisors: UnsafePointer<Float>
+
+    public init(reference: UnsafePointer<Float>, referenceColumns: Int, divisors: UnsafePointer<Float>) {
+        self.reference = reference
+        self.referenceColumns = referenceColumns
+        self.divisors = divisors
     }
 }
 

@@ -15,14 +15,16 @@
 /// (the float epilogue of `int8Linear` gives Float(acc) * s_w[n]); `bias` is float32. `codes` holds
 /// rows x K int8 values and `rowScales` rows floats of scratch. The integer part is exact and the
 /// float steps are the same IEEE operations in the same order on every path, so the result equals
-/// `dynamicInt8LinearReference` bit for bit.
-public func dynamicInt8Linear(input: UnsafePointer<Float>, rows: Int, inputStride: Int, weights: PackedInt8Weights,
-                              bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, activation: FloatActivation,
-                              output: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<Int8>,
+/// `dynamicInt8LinearReference` bit for bit. With an `addend` (x's shape and stride) the layer reads x + addend,
+/// each row summed into task scratch (`dynamicInt8LinearRowBytes`) just before it is quantized.
+public func dynamicInt8Linear(input: UnsafePointer<Float>, addend: UnsafePointer<Float>? = nil, rows: Int, inputStride: Int,
+                              weights: PackedInt8Weights, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
+                              activation: FloatActivation, output: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<Int8>,
                               rowScales: UnsafeMutablePointer<Float>, pool: ThreadPool?, taskScratch: KernelScratch? = nil) {
     let (outputs, depth) = (weights.outputs, weights.inputs)
     if rows <= 0 || outputs <= 0 { return }
-    quantizeRowsSymmetric(input, rows: rows, columns: depth, inputStride: inputStride, codes: codes, scales: rowScales, pool: pool)
+    quantizeRowsSymmetric(input, addend: addend, rows: rows, columns: depth, inputStride: inputStride, codes: codes, scales: rowScales,
+                          pool: pool, taskScratch: taskScratch)
     int8Linear(input: codes, rows: rows, inputStride: depth, weights: weights, residual: nil, output: .float(output),
                pool: pool, taskScratch: taskScratch)
     let rowsPerTask = rowsPerNormalizationTask(columns: outputs)
@@ -72,18 +74,23 @@ private func finishRow(_ line: UnsafeMutablePointer<Float>, count: Int, scale: F
 
 /// The scalar reference of `dynamicInt8Linear`, from the definition on unpacked weights `[N, K]`
 /// (-128 read as -127, as the packers clamp it).
-public func dynamicInt8LinearReference(input: UnsafePointer<Float>, rows: Int, inputStride: Int,
+public func dynamicInt8LinearReference(input: UnsafePointer<Float>, addend: UnsafePointer<Float>? = nil, rows: Int, inputStride: Int,
                                        weights: UnsafePointer<Int8>, outputs: Int, inputs: Int,
                                        weightScales: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                        residual: UnsafePointer<Float>?, activation: FloatActivation,
                                        output: UnsafeMutablePointer<Float>) {
     if rows <= 0 || outputs <= 0 { return }
+    @inline(__always) func x(_ row: Int, _ k: Int) -> Float {
+        addend.map { input[row * inputStride + k] + $0[row * inputStride + k] } ?? input[row * inputStride + k]
+    }
     for row in 0..<rows {
-        let quantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitude(input + row * inputStride, count: inputs))
+        var largest: Float = 0
+        for k in 0..<max(inputs, 0) where x(row, k).magnitude > largest { largest = x(row, k).magnitude }
+        let quantization = Int8Quantization.symmetric(absoluteMaximum: largest)
         for n in 0..<outputs {
             var accumulator: Int32 = 0
             for k in 0..<max(inputs, 0) {
-                let q = Int32(quantization.quantize(input[row * inputStride + k]))
+                let q = Int32(quantization.quantize(x(row, k)))
                 accumulator &+= q * Int32(max(weights[n * inputs + k], -127))
             }
             var value = (Float(accumulator) * weightScales[n]) * quantization.scale + bias[n]
@@ -96,30 +103,60 @@ public func dynamicInt8LinearReference(input: UnsafePointer<Float>, rows: Int, i
 /// Each row of `input` ([rows, columns], row stride `inputStride`) as int8 at its own symmetric scale:
 /// `scales[r]` = the row's `Int8Quantization.symmetric` scale, `codes` [rows, columns] contiguous.
 /// NaN counts as 0 (as `quantize` maps it); an infinite value gives the row scale 1. Blocks of rows
-/// run over `pool`; each row's result depends on that row alone.
-public func quantizeRowsSymmetric(_ input: UnsafePointer<Float>, rows: Int, columns: Int, inputStride: Int,
-                                  codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
-                                  pool: ThreadPool? = nil) {
+/// run over `pool`; each row's result depends on that row alone. With an `addend` (same shape and stride)
+/// the rows are of input + addend, each summed into `taskScratch` (`dynamicInt8LinearRowBytes` a thread).
+public func quantizeRowsSymmetric(_ input: UnsafePointer<Float>, addend: UnsafePointer<Float>? = nil, rows: Int, columns: Int,
+                                  inputStride: Int, codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                                  pool: ThreadPool? = nil, taskScratch: KernelScratch? = nil) {
     if rows <= 0 { return }
     let rowsPerTask = rowsPerNormalizationTask(columns: columns)
     runTasks((rows + rowsPerTask - 1) / rowsPerTask, pool: pool,
-             QuantizeRowsJob(input: input, rows: rows, columns: columns, inputStride: inputStride, rowsPerTask: rowsPerTask,
-                             codes: codes, scales: scales, level: KernelDispatch.current))
+             QuantizeRowsJob(input: input, addend: addend, rows: rows, columns: columns, inputStride: inputStride,
+                             rowsPerTask: rowsPerTask, codes: codes, scales: scales, level: KernelDispatch.current,
+                             taskScratch: taskScratch))
+}
+
+/// Bytes of `KernelScratch` a thread needs to sum one row of `columns` values (`dynamicInt8Linear` with an addend).
+public func dynamicInt8LinearRowBytes(columns: Int) -> Int {
+    roundedUp(4 * max(columns, 1), to: 64)
 }
 
 /// The tasks of one `quantizeRowsSymmetric` call: `rowsPerTask` rows each.
 private struct QuantizeRowsJob: ParallelJob {
-    let input: UnsafePointer<Float>, rows: Int, columns: Int, inputStride: Int, rowsPerTask: Int
+    let input: UnsafePointer<Float>, addend: UnsafePointer<Float>?, rows: Int, columns: Int, inputStride: Int, rowsPerTask: Int
     let codes: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, level: KernelLevel
+    let taskScratch: KernelScratch?
 
     static var taskFunction: ParallelTaskFunction {
         { $0.assumingMemoryBound(to: QuantizeRowsJob.self).pointee.run(task: $1, thread: $2) }
     }
 
     func run(task: Int, thread: Int) {
-        for row in task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask) {
-            scales[row] = quantizeRowSymmetric(input + row * inputStride, count: columns, codes: codes + row * columns, level: level)
+        let taskRows = task * rowsPerTask..<min(rows, (task + 1) * rowsPerTask)
+        guard let addend else {
+            for row in taskRows {
+                scales[row] = quantizeRowSymmetric(input + row * inputStride, count: columns, codes: codes + row * columns, level: level)
+            }
+            return
         }
+        withTaskScratch(taskScratch, thread: thread, bytes: dynamicInt8LinearRowBytes(columns: columns)) { memory in
+            let sum = memory.bindMemory(to: Float.self, capacity: max(columns, 1))
+            for row in taskRows {
+                addRow(input + row * inputStride, addend + row * inputStride, count: columns, into: sum)
+                scales[row] = quantizeRowSymmetric(sum, count: columns, codes: codes + row * columns, level: level)
+            }
+        }
+    }
+}
+
+/// sum[k] = a[k] + b[k], eight at a time (one IEEE addition each, as the `add` op).
+@inline(__always)
+private func addRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, into sum: UnsafeMutablePointer<Float>) {
+    var k = 0
+    while k < count {
+        let lanes = min(8, count - k)
+        storeFloats(loadFloats(a + k, count: lanes) + loadFloats(b + k, count: lanes), sum + k, count: lanes)
+        k += 8
     }
 }
 

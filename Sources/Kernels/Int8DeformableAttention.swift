@@ -18,12 +18,15 @@ import KernelsAVX2
 /// (float, softmaxed) as in `deformableAttention`; output [queries, heads*headDim]. With `weightsAreLogits`
 /// the weights are their logits and each task first takes the softmax of its queries' heads (`softmax`'s
 /// kernel on the same level, `softmaxReference` at the scalar one: the bits of a `softmax` node before).
+/// With a `locationSource` the `locations` argument holds `deformableLocations`' offsets, and each task computes
+/// its queries' locations as that op does (`deformableLocationsRow`, or its reference at the scalar level).
 /// `discrete` samples RT-DETRv2's way (one pixel, full weight: `BilinearTaps(discreteX:y:width:height:)`).
 /// `taskScratch` holds `int8DeformableAttentionTaskScratchBytes(...)` per thread; when nil each
 /// task allocates its own.
 public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                     levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
-                                    levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                    levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>,
+                                    locationSource: DeformableLocationSource? = nil, weights: UnsafePointer<Float>,
                                     weightsAreLogits: Bool = false, outputScale: Float, outputRange: Int8OutputRange,
                                     discrete: Bool = false, output: UnsafeMutablePointer<Int8>, pool: ThreadPool?,
                                     taskScratch: KernelScratch? = nil) {
@@ -32,7 +35,8 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
     if level == .scalar {
         int8DeformableAttentionReference(value: value, valueZeroPoint: valueZeroPoint, levelShapes: levelShapes,
                                          levelStarts: levelStarts, levels: levels, heads: heads, headDim: headDim,
-                                         levelPoints: levelPoints, queries: queries, locations: locations, weights: weights,
+                                         levelPoints: levelPoints, queries: queries, locations: locations,
+                                         locationSource: locationSource, weights: weights,
                                          weightsAreLogits: weightsAreLogits, outputScale: outputScale, outputRange: outputRange,
                                          discrete: discrete, output: output)
         return
@@ -45,28 +49,33 @@ public func int8DeformableAttention(value: UnsafePointer<Int8>, valueZeroPoint: 
              Int8DeformableAttentionJob(value: value, valueZeroPoint: valueZeroPoint, valueStride: valueStride, levelShapes: levelShapes,
                                         levelStarts: levelStarts, levelCount: levelCount, heads: heads, headDim: headDim,
                                         levelPoints: levelPoints, samplesPerHead: samples, queries: queries,
-                                        queriesPerTask: queriesPerTask, locations: locations, weights: weights,
-                                        weightsAreLogits: weightsAreLogits, outputScale: outputScale, outputRange: outputRange,
-                                        discrete: discrete, output: output, level: level, taskScratch: taskScratch,
+                                        queriesPerTask: queriesPerTask, locations: locations, locationSource: locationSource,
+                                        weights: weights, weightsAreLogits: weightsAreLogits, outputScale: outputScale,
+                                        outputRange: outputRange, discrete: discrete, output: output, level: level,
+                                        taskScratch: taskScratch,
                                         work: Int8DeformableTaskScratch(samplesPerHead: samples, headDim: headDim, heads: heads,
-                                                                        weightsAreLogits: weightsAreLogits)))
+                                                                        weightsAreLogits: weightsAreLogits,
+                                                                        computesLocations: locationSource != nil)))
 }
 
 /// Where the parts of one task's scratch lie: the tap rows and Q14 weights of every sample of one query and
 /// head (tap pairs (north-west, north-east) and (south-west, south-east)), one head's accumulators, a row of
-/// zeros, and with logits one query's probabilities (every head's samples).
+/// zeros, with logits one query's probabilities (every head's samples), and when it computes its locations
+/// one query's locations.
 private struct Int8DeformableTaskScratch {
     let pairCapacity: Int, weightsOffset: Int, accumulatorsOffset: Int, zerosOffset: Int, probabilitiesOffset: Int
+    let locationsOffset: Int
     let byteCount: Int
 
-    init(samplesPerHead: Int, headDim: Int, heads: Int, weightsAreLogits: Bool) {
-        let dimensions = max(headDim, 0)
+    init(samplesPerHead: Int, headDim: Int, heads: Int, weightsAreLogits: Bool, computesLocations: Bool) {
+        let dimensions = max(headDim, 0), querySamples = max(heads, 0) * max(samplesPerHead, 0)
         pairCapacity = max(2 * max(samplesPerHead, 0), 1)
         weightsOffset = 2 * pairCapacity * MemoryLayout<UnsafePointer<Int8>>.stride
         accumulatorsOffset = weightsOffset + roundedUp(4 * pairCapacity, to: 8)
         zerosOffset = accumulatorsOffset + 4 * dimensions
         probabilitiesOffset = roundedUp(zerosOffset + dimensions, to: 64)
-        byteCount = probabilitiesOffset + (weightsAreLogits ? 4 * max(heads, 0) * max(samplesPerHead, 0) : 0) + 64
+        locationsOffset = probabilitiesOffset + (weightsAreLogits ? roundedUp(4 * querySamples, to: 64) : 0)
+        byteCount = locationsOffset + (computesLocations ? 8 * querySamples : 0) + 64
     }
 }
 
@@ -76,7 +85,8 @@ private struct Int8DeformableAttentionJob: ParallelJob {
     let levelShapes: UnsafePointer<Int>, levelStarts: UnsafePointer<Int>
     let levelCount: Int, heads: Int, headDim: Int, levelPoints: UnsafePointer<Int>, samplesPerHead: Int
     let queries: Int, queriesPerTask: Int
-    let locations: UnsafePointer<Float>, weights: UnsafePointer<Float>, weightsAreLogits: Bool
+    let locations: UnsafePointer<Float>, locationSource: DeformableLocationSource?
+    let weights: UnsafePointer<Float>, weightsAreLogits: Bool
     let outputScale: Float, outputRange: Int8OutputRange, discrete: Bool, output: UnsafeMutablePointer<Int8>
     let level: KernelLevel, taskScratch: KernelScratch?, work: Int8DeformableTaskScratch
 
@@ -92,9 +102,11 @@ private struct Int8DeformableAttentionJob: ParallelJob {
             let zeros = (scratch + work.zerosOffset).bindMemory(to: Int8.self, capacity: headDim)
             zeros.initialize(repeating: 0, count: headDim)
             let probabilities = (scratch + work.probabilitiesOffset).bindMemory(to: Float.self, capacity: heads * samplesPerHead)
+            let computed = (scratch + work.locationsOffset).bindMemory(to: Float.self, capacity: 2 * heads * samplesPerHead)
             let firstQuery = task * queriesPerTask
             for query in firstQuery..<min(queries, firstQuery + queriesPerTask) {
                 let queryWeights = sampleWeights(query: query, probabilities: probabilities)
+                let queryLocations = sampleLocations(query: query, computed: computed)
                 for head in 0..<heads {
                     var pairCount = 0
                     var weightSum: Int32 = 0
@@ -105,9 +117,10 @@ private struct Int8DeformableAttentionJob: ParallelJob {
                         let levelValue = value + levelStarts[levelIndex] * valueStride + head * headDim
                         for _ in 0..<max(levelPoints[levelIndex], 0) {
                             defer { sample += 1 }
-                            guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
+                            let local = head * samplesPerHead + sample - firstSample
+                            guard let tap = BilinearTaps(x: queryLocations[2 * local], y: queryLocations[2 * local + 1],
                                                          width: width, height: height, discrete: discrete) else { continue }
-                            let q = Int8SampleWeights(tap, attention: queryWeights[head * samplesPerHead + sample - firstSample])
+                            let q = Int8SampleWeights(tap, attention: queryWeights[local])
                             let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
                             pairRows[2 * pairCount] = rows.northWest ?? UnsafePointer(zeros)
                             pairRows[2 * pairCount + 1] = rows.northEast ?? UnsafePointer(zeros)
@@ -135,6 +148,17 @@ private struct Int8DeformableAttentionJob: ParallelJob {
         }
     }
 
+    /// Query `query`'s sample locations, every head's: the input's row, or computed from the reference points
+    /// and offsets into `computed` as `deformableLocations` computes them.
+    @inline(__always)
+    func sampleLocations(query: Int, computed: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let columns = 2 * heads * samplesPerHead
+        guard let source = locationSource else { return locations + query * columns }
+        deformableLocationsRow(reference: source.reference + query * source.referenceColumns, referenceColumns: source.referenceColumns,
+                               offsets: locations + query * columns, divisors: source.divisors, columns: columns, output: computed)
+        return UnsafePointer(computed)
+    }
+
     /// Query `query`'s sample weights, every head's: the input's row, or with logits its softmax per head,
     /// written to `probabilities` by the `softmax` op's kernel for this level.
     @inline(__always)
@@ -155,10 +179,11 @@ private struct Int8DeformableAttentionJob: ParallelJob {
 
 /// Bytes of `KernelScratch` each thread needs for `int8DeformableAttention`: the tap rows and
 /// weights of every sample of one query and head, one head's accumulators, a row of zeros, and with
-/// logits one query's probabilities.
+/// logits one query's probabilities, and when it computes its locations one query's locations.
 public func int8DeformableAttentionTaskScratchBytes(samplesPerHead: Int, headDim: Int, heads: Int = 1,
-                                                   weightsAreLogits: Bool = false) -> Int {
-    Int8DeformableTaskScratch(samplesPerHead: samplesPerHead, headDim: headDim, heads: heads, weightsAreLogits: weightsAreLogits).byteCount
+                                                   weightsAreLogits: Bool = false, computesLocations: Bool = false) -> Int {
+    Int8DeformableTaskScratch(samplesPerHead: samplesPerHead, headDim: headDim, heads: heads, weightsAreLogits: weightsAreLogits,
+                              computesLocations: computesLocations).byteCount
 }
 
 /// acc[d] = sum over pairs j of w[2j] * row[2j][d] + w[2j+1] * row[2j+1][d] (exact int32).
@@ -249,6 +274,7 @@ struct Int8TapRows {
 public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZeroPoint: Int32, levelShapes: UnsafePointer<Int>,
                                              levelStarts: UnsafePointer<Int>, levels: Int, heads: Int, headDim: Int,
                                              levelPoints: UnsafePointer<Int>, queries: Int, locations: UnsafePointer<Float>,
+                                             locationSource: DeformableLocationSource? = nil,
                                              weights: UnsafePointer<Float>, weightsAreLogits: Bool = false, outputScale: Float,
                                              outputRange: Int8OutputRange, discrete: Bool = false,
                                              output: UnsafeMutablePointer<Int8>) {
@@ -257,10 +283,24 @@ public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZe
     let samples = samplesPerHead(levelPoints, levels: levels)
     for query in 0..<queries {
         for head in 0..<heads {
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(samples, 1)) { buffer in
-                let probabilities = buffer.baseAddress!
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(3 * samples, 1)) { buffer in
+                let probabilities = buffer.baseAddress!, headLocations = probabilities + samples
                 probabilities.update(from: weights + (query * heads + head) * samples, count: samples)
                 if weightsAreLogits { softmaxReference(probabilities, groups: 1, groupSize: samples) }
+                let columns = 2 * heads * samples, first = 2 * head * samples
+                if let source = locationSource {
+                    // This head's columns of `deformableLocationsReference`'s row.
+                    let ref = source.reference + query * source.referenceColumns
+                    for column in 0..<(2 * samples) {
+                        let offset = locations[query * columns + first + column], axis = column % 2
+                        let divisor = source.divisors[first + column]
+                        headLocations[column] = source.referenceColumns == 2
+                            ? ref[axis] + offset / divisor
+                            : ref[axis] + offset / divisor * ref[2 + axis] * 0.5
+                    }
+                } else {
+                    headLocations.update(from: locations + query * columns + first, count: 2 * samples)
+                }
                 for dimension in 0..<headDim {
                     var accumulator: Int32 = 0
                     var sample = (query * heads + head) * samples
@@ -269,9 +309,10 @@ public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZe
                         let levelValue = value + levelStarts[level] * valueStride + head * headDim
                         for _ in 0..<max(levelPoints[level], 0) {
                             defer { sample += 1 }
-                            guard let tap = BilinearTaps(x: locations[2 * sample], y: locations[2 * sample + 1],
+                            let local = sample - (query * heads + head) * samples
+                            guard let tap = BilinearTaps(x: headLocations[2 * local], y: headLocations[2 * local + 1],
                                                          width: width, height: height, discrete: discrete) else { continue }
-                            let q = Int8SampleWeights(tap, attention: probabilities[sample - (query * heads + head) * samples])
+                            let q = Int8SampleWeights(tap, attention: probabilities[local])
                             let rows = Int8TapRows(tap, level: levelValue, stride: valueStride, width: width, height: height)
                             @inline(__always) func add(_ row: UnsafePointer<Int8>?, _ weight: Int16) {
                                 guard let row else { return }

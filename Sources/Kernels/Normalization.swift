@@ -99,10 +99,10 @@ public func layerNormReference(input: UnsafePointer<Float>, residual: UnsafePoin
 /// over every pixel of the group (Deformable DETR's input projections use 32 groups of 8).
 /// `output` may equal `input`.
 ///
-/// The SIMD8 path takes up to 32 groups at a time: their statistics in one walk over the pixels on
-/// the calling thread (each pixel's channels are adjacent in memory, so the walk streams; per-group
-/// walks down a column measured twice as slow), then the normalization split over `pool` by blocks
-/// of pixels. Each statistic is computed the same way whatever the pool.
+/// The SIMD8 path takes up to 32 groups at a time: their statistics in one walk over the pixels per task,
+/// the groups split over `pool` (each pixel's channels of a task's groups are adjacent in memory, so the
+/// walk streams; per-group walks down a column measured twice as slow), then the normalization split over
+/// `pool` by blocks of pixels. Each statistic is computed the same way whatever the pool.
 public func groupNorm(input: UnsafePointer<Float>, pixels: Int, channels: Int, groups: Int,
                       gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
                       output: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
@@ -118,16 +118,41 @@ public func groupNorm(input: UnsafePointer<Float>, pixels: Int, channels: Int, g
         while firstGroup < groups {
             let groupCount = min(groupNormGroupsPerWalk, groups - firstGroup)
             let firstChannel = firstGroup * channelsPerGroup
-            groupNormStatistics(pixels: pixels, groupCount: groupCount, channelsPerGroup: channelsPerGroup, epsilon: epsilon,
-                                means: means, inverseDeviations: inverseDeviations) { pixel, group, first in
-                loadFloats(input + pixel * channels + firstChannel + group * channelsPerGroup + first, count: channelsPerGroup - first)
-            }
+            // The statistics split by groups, one walk of the map per task (each group summed in its one order).
+            let statisticsTasks = min(groupCount, pool?.threadCount ?? 1)
+            let groupsPerTask = (groupCount + statisticsTasks - 1) / statisticsTasks
+            runTasks((groupCount + groupsPerTask - 1) / groupsPerTask, pool: pool,
+                     GroupNormStatisticsJob(input: input + firstChannel, pixels: pixels, channels: channels, groupCount: groupCount,
+                                            groupsPerTask: groupsPerTask, channelsPerGroup: channelsPerGroup, epsilon: epsilon,
+                                            means: means, inverseDeviations: inverseDeviations))
             let pixelsPerTask = rowsPerNormalizationTask(columns: groupCount * channelsPerGroup)
             runTasks((pixels + pixelsPerTask - 1) / pixelsPerTask, pool: pool,
                      GroupNormJob(input: input, pixels: pixels, pixelsPerTask: pixelsPerTask, channels: channels,
                                   firstChannel: firstChannel, groupCount: groupCount, channelsPerGroup: channelsPerGroup,
                                   means: means, inverseDeviations: inverseDeviations, gamma: gamma, beta: beta, output: output))
             firstGroup += groupCount
+        }
+    }
+}
+
+/// The statistics of one `groupNorm` chunk of groups: `groupsPerTask` groups each, every pixel walked for
+/// them (`groupNormStatistics`, whose order per group does not depend on which groups share the walk).
+private struct GroupNormStatisticsJob: ParallelJob {
+    /// The chunk's first channel of pixel 0.
+    let input: UnsafePointer<Float>
+    let pixels: Int, channels: Int, groupCount: Int, groupsPerTask: Int, channelsPerGroup: Int, epsilon: Float
+    let means: UnsafeMutablePointer<Float>, inverseDeviations: UnsafeMutablePointer<Float>
+
+    static var taskFunction: ParallelTaskFunction {
+        { $0.assumingMemoryBound(to: GroupNormStatisticsJob.self).pointee.run(task: $1, thread: $2) }
+    }
+
+    func run(task: Int, thread: Int) {
+        let firstGroup = task * groupsPerTask
+        let origin = input + firstGroup * channelsPerGroup
+        groupNormStatistics(pixels: pixels, groupCount: min(groupsPerTask, groupCount - firstGroup), channelsPerGroup: channelsPerGroup,
+                            epsilon: epsilon, means: means + firstGroup, inverseDeviations: inverseDeviations + firstGroup) { pixel, group, first in
+            loadFloats(origin + pixel * channels + group * channelsPerGroup + first, count: channelsPerGroup - first)
         }
     }
 }

@@ -15,6 +15,7 @@ struct OperandTests {
             (.linear(activation: .relu), [.x, .weight, .bias, .residual, nil]),
             (.quantizedLinear(activation: .none), [.x, .weight, .bias, .scales, .residual, nil]),
             (.dynamicQuantizedLinear(activation: .relu), [.x, .weight, .bias, .scales, .residual, nil]),
+            (.dynamicQuantizedLinear(activation: .none, sumsInput: true), [.x, .addend, .weight, .bias, .scales, .residual, nil]),
             (.quantizedConv2d(stride: 2, padding: 1, activation: .relu), [.x, .weight, .bias, .scales, .residual, nil]),
             (.layerNorm(epsilon: 1e-5), [.x, .gamma, .beta, .residual, nil]),
             (.groupNorm(groups: 2, epsilon: 1e-5), [.x, .gamma, .beta, nil]),
@@ -24,7 +25,8 @@ struct OperandTests {
             (.attention(heads: 2, scale: 1), [.x, .keys, .values, nil]),
             (.dynamicQuantizedAttention(heads: 8, scale: 0.125), [.x, .keys, .values, nil]),
             (.deformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .bilinear), [.x, .locations, .samplingWeights, nil]),
-            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete, weights: .logits), [.x, .locations, .samplingWeights, nil]),
+            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .discrete, inputs: .weightLogits), [.x, .locations, .samplingWeights, nil]),
+            (.quantizedDeformableSampling(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count), method: .bilinear, inputs: .locationOffsets), [.x, .reference, .offsets, .samplingWeights, nil]),
             (.quantizedUnary(.silu), [.x, nil]),
             (.quantizedUnary(.prelu), [.x, .alpha, nil]),
             (.deformableLocations(levels: Self.levels, heads: 1, points: Array(repeating: 1, count: Self.levels.count)), [.x, .offsets, nil]),
@@ -202,15 +204,42 @@ struct AveragePoolOpTests {
         #expect(OperationCoding.encode(.dynamicQuantizedAttention(heads: 8, scale: 1)).opcode.rawValue == 38)
     }
 
+    /// A dynamic linear layer that sums its first two inputs writes a second word 1 (none otherwise, as files
+    /// before it); any other second word or a third is refused. Its shape rule wants the addend of x's shape.
+    @Test func dynamicLinearAddendRoundTrips() throws {
+        for operation: GraphOperation in [.dynamicQuantizedLinear(activation: .relu), .dynamicQuantizedLinear(activation: .none, sumsInput: true)] {
+            let (opcode, words) = OperationCoding.encode(operation)
+            #expect(try OperationCoding.decode(opcode: opcode.rawValue, words: words, node: "d") == operation)
+        }
+        let opcode = OperationCoding.encode(.dynamicQuantizedLinear(activation: .none)).opcode.rawValue
+        #expect(OperationCoding.encode(.dynamicQuantizedLinear(activation: .none, sumsInput: true)).words == [0, 1])
+        for words: [UInt64] in [[0, 2], [0, 1, 1], []] {
+            #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode, words: words, node: "d") }
+        }
+        let graph = Graph()
+        let x = graph.input("x", shape: [3, 4])
+        let weight = try graph.constant("w", shape: [16, 4], storage: ConstantStorage(int8: [Int8](repeating: 1, count: 64)))
+        let bias = try graph.constant("b", shape: [16], values: [Float](repeating: 0, count: 16))
+        let scales = try graph.constant("s", shape: [16], values: [Float](repeating: 0.1, count: 16))
+        let addend = graph.input("a", shape: [3, 4]), wrong = graph.input("w2", shape: [3, 5])
+        let sum = try graph.add(.dynamicQuantizedLinear(activation: .none, sumsInput: true), [x, addend, weight, bias, scales], name: "sum")
+        #expect(graph.shape(of: sum) == [3, 16])
+        #expect(throws: GraphError.self) {
+            try graph.add(.dynamicQuantizedLinear(activation: .none, sumsInput: true), [x, wrong, weight, bias, scales], name: "bad")
+        }
+    }
+
     @Test func deformablePointCountsRoundTrip() throws {
         let levels = [LevelShape(height: 4, width: 6), LevelShape(height: 2, width: 3), LevelShape(height: 1, width: 2)]
         let operations: [GraphOperation] = [
             .deformableSampling(levels: levels, heads: 4, points: [4, 4, 4], method: .bilinear),
             .deformableSampling(levels: levels, heads: 4, points: [3, 6, 3], method: .bilinear),
-            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .discrete, weights: .probabilities),
-            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .bilinear, weights: .logits),
-            .quantizedDeformableSampling(levels: levels, heads: 2, points: [4, 4, 4], method: .discrete, weights: .logits),
-            .quantizedDeformableSampling(levels: Array(levels[0..<2]), heads: 2, points: [6, 6], method: .discrete, weights: .probabilities),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .discrete, inputs: []),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .bilinear, inputs: .weightLogits),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [4, 4, 4], method: .discrete, inputs: .weightLogits),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [4, 4, 4], method: .discrete, inputs: [.weightLogits, .locationOffsets]),
+            .quantizedDeformableSampling(levels: levels, heads: 2, points: [3, 6, 3], method: .bilinear, inputs: .locationOffsets),
+            .quantizedDeformableSampling(levels: Array(levels[0..<2]), heads: 2, points: [6, 6], method: .discrete, inputs: []),
             .deformableLocations(levels: levels, heads: 8, points: [1, 2, 3]),
         ]
         for operation in operations {
@@ -222,14 +251,15 @@ struct AveragePoolOpTests {
         // A level whose point count is missing, or a count of zero, is refused.
         let (opcode, words) = OperationCoding.encode(operations[1])
         #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: opcode.rawValue, words: Array(words.dropLast()), node: "s") }
-        // The flag word: 1 discrete, 2 logits (the quantized op only), both 3; absent when neither; no other value.
+        // The flag word: 1 discrete, 2 logits and 4 offsets (the quantized op only), or'd; absent when none; no other value.
         #expect(OperationCoding.encode(operations[4]).words.last == 3 && OperationCoding.encode(operations[4]).words.count == 2 + 6 + 1)
         #expect(OperationCoding.encode(operations[3]).words.last == 2)
+        #expect(OperationCoding.encode(operations[5]).words.last == 7 && OperationCoding.encode(operations[6]).words.last == 4)
         let float = OperationCoding.encode(operations[0])
         #expect(throws: ModelFileError.self) { try OperationCoding.decode(opcode: float.opcode.rawValue, words: float.words + [2], node: "s") }
         let quantized = OperationCoding.encode(operations[4])
         #expect(throws: ModelFileError.self) {
-            try OperationCoding.decode(opcode: quantized.opcode.rawValue, words: Array(quantized.words.dropLast()) + [4], node: "s")
+            try OperationCoding.decode(opcode: quantized.opcode.rawValue, words: Array(quantized.words.dropLast()) + [8], node: "s")
         }
         let graph = Graph()
         let value = graph.input("value", shape: [32, 8])

@@ -54,6 +54,48 @@ import Kernels
         }
     }
 
+    /// With an addend the layer reads x + addend: the bits of the sum computed first (the `add` op's one IEEE
+    /// addition per element) and fed to the layer, at every level, layout and pool size, with task scratch of
+    /// exactly the size the op plans, and the reference agrees.
+    @Test(arguments: [(7, 17, 33), (37, 48, 130), (1, 16, 8), (3, 5, 0)])
+    func anAddendGivesTheBitsOfTheSum(rows: Int, outputs: Int, inputs: Int) {
+        var generator = SeededGenerator(seed: UInt64(rows * 31 + outputs * 7 + inputs))
+        let stride = inputs + 2
+        let x = (0..<max(rows * stride, 1)).map { _ in Float.random(in: -4...4, using: &generator) }
+        let addend = (0..<max(rows * stride, 1)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let sum = zip(x, addend).map { $0 + $1 }
+        let weights = randomInt8(outputs * inputs, using: &generator)
+        let weightScales = (0..<max(outputs, 1)).map { _ in Float.random(in: 0.001...0.02, using: &generator) }
+        let bias = (0..<max(outputs, 1)).map { _ in Float.random(in: -2...2, using: &generator) }
+        let count = max(rows * outputs, 1)
+        var expected = [Float](repeating: .nan, count: count), reference = expected
+        dynamicInt8LinearReference(input: sum, rows: rows, inputStride: stride, weights: weights, outputs: outputs, inputs: inputs,
+                                   weightScales: weightScales, bias: bias, residual: nil, activation: .relu, output: &expected)
+        dynamicInt8LinearReference(input: x, addend: addend, rows: rows, inputStride: stride, weights: weights, outputs: outputs,
+                                   inputs: inputs, weightScales: weightScales, bias: bias, residual: nil, activation: .relu,
+                                   output: &reference)
+        #expect(reference.map(\.bitPattern) == expected.map(\.bitPattern))
+        for layout in Int8WeightLayout.allCases {
+            let packed = PackedInt8Weights(weights: weights, outputs: outputs, inputs: inputs, bias: nil, scales: weightScales,
+                                           inputZeroPoint: 0, layout: layout)
+            for level in int8Levels {
+                eachPool([nil, 3]) { pool in
+                    var actual = [Float](repeating: .nan, count: count)
+                    var codes = [Int8](repeating: 0, count: max(rows * inputs, 1))
+                    var rowScales = [Float](repeating: 0, count: max(rows, 1))
+                    let scratch = KernelScratch(bytesPerThread: max(int8GEMMTaskScratchBytes(packed), dynamicInt8LinearRowBytes(columns: inputs)),
+                                                threads: pool?.threadCount ?? 1)
+                    KernelDispatch.withLevel(level) {
+                        dynamicInt8Linear(input: x, addend: addend, rows: rows, inputStride: stride, weights: packed, bias: bias,
+                                          residual: nil, activation: .relu, output: &actual, codes: &codes, rowScales: &rowScales,
+                                          pool: pool, taskScratch: scratch)
+                    }
+                    #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "\(layout) \(level) pool \(pool?.threadCount ?? 0)")
+                }
+            }
+        }
+    }
+
     /// The per-row scale keeps each row's relative error at int8's, however the rows' magnitudes differ:
     /// the product is within half a code of each row's largest input per term of the exact float one.
     @Test func rowsOfAnyMagnitudeKeepTheirPrecision() {

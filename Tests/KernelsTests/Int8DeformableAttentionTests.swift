@@ -64,37 +64,59 @@ import Kernels
         }
     }
 
-    /// Weights given as logits: at every level, pool size and point layout, the bits of the `softmax` kernel
-    /// of that level followed by the sampling on the probabilities (what the graph ran before the quantizer
-    /// folded its softmax), with task scratch of exactly the advertised size. Groups of 8 and of 12 samples
-    /// (a partial vector block), logits of both signs and a large spread.
-    @Test(arguments: [[2, 5, 1], [4, 4, 4]])
-    func logitsEqualTheSoftmaxThenTheSampling(levelPoints: [Int]) {
-        var generator = SeededGenerator(seed: UInt64(levelPoints.reduce(0, +) * 77))
+    /// Weights given as logits and locations as reference points and offsets: at every level, pool size and
+    /// point layout, the bits of the `softmax` and `deformableLocations` kernels of that level followed by the
+    /// sampling (what the graph ran before the quantizer folded them), with task scratch of exactly the
+    /// advertised size. Groups of 8 and of 12 samples (a partial vector block), 2-d and 4-d reference points,
+    /// logits of both signs and a large spread.
+    @Test(arguments: [([2, 5, 1], 2), ([4, 4, 4], 4), ([4, 4, 4], 2)])
+    func foldedInputsEqualTheirOpsThenTheSampling(levelPoints: [Int], referenceColumns: Int) {
+        var generator = SeededGenerator(seed: UInt64(levelPoints.reduce(0, +) * 77 + referenceColumns))
         let (heads, headDim, queries) = (3, 24, 37)
-        let samples = levelPoints.reduce(0, +)
+        let samples = levelPoints.reduce(0, +), columns = 2 * heads * samples
         let value = randomInt8(21 * heads * headDim, using: &generator)
-        let locations = randomFloats(queries * heads * samples * 2, in: -0.3...1.3, using: &generator)
+        let reference = randomFloats(queries * referenceColumns, in: 0...1, using: &generator)
+        let offsets = randomFloats(queries * columns, in: -3...3, using: &generator)
+        var divisors: [Float] = []
+        for _ in 0..<heads {
+            for (level, points) in levelPoints.enumerated() {
+                for _ in 0..<points {
+                    divisors += referenceColumns == 2
+                        ? [Float(Self.levelShapes[2 * level + 1]), Float(Self.levelShapes[2 * level])] : [Float(points), Float(points)]
+                }
+            }
+        }
         let logits = randomFloats(queries * heads * samples, in: -12...12, using: &generator)
         let range = Int8OutputRange(zeroPoint: 2)
         for level in int8Levels {
             eachPool([nil, 2]) { pool in
                 var probabilities = logits
+                var locations = [Float](repeating: 0, count: queries * columns)
                 var expected = [Int8](repeating: 0x55, count: queries * heads * headDim)
                 var actual = expected
                 let scratch = KernelScratch(bytesPerThread: int8DeformableAttentionTaskScratchBytes(samplesPerHead: samples, headDim: headDim,
-                                                                                                     heads: heads, weightsAreLogits: true),
+                                                                                                     heads: heads, weightsAreLogits: true,
+                                                                                                     computesLocations: true),
                                             threads: pool?.threadCount ?? 1)
                 KernelDispatch.withLevel(level) {
                     softmax(&probabilities, groups: queries * heads, groupSize: samples, pool: pool)
+                    deformableLocations(reference: reference, referenceColumns: referenceColumns, offsets: offsets, divisors: divisors,
+                                        queries: queries, columns: columns, output: &locations, pool: pool)
                     int8DeformableAttention(value: value, valueZeroPoint: 7, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
                                             levels: 3, heads: heads, headDim: headDim, levelPoints: levelPoints, queries: queries,
                                             locations: locations, weights: probabilities, outputScale: 0.8 / 16_384, outputRange: range,
                                             output: &expected, pool: pool)
-                    int8DeformableAttention(value: value, valueZeroPoint: 7, levelShapes: Self.levelShapes, levelStarts: Self.levelStarts,
-                                            levels: 3, heads: heads, headDim: headDim, levelPoints: levelPoints, queries: queries,
-                                            locations: locations, weights: logits, weightsAreLogits: true, outputScale: 0.8 / 16_384,
-                                            outputRange: range, output: &actual, pool: pool, taskScratch: scratch)
+                    reference.withUnsafeBufferPointer { reference in
+                        divisors.withUnsafeBufferPointer { divisors in
+                            let source = DeformableLocationSource(reference: reference.baseAddress!, referenceColumns: referenceColumns,
+                                                                  divisors: divisors.baseAddress!)
+                            int8DeformableAttention(value: value, valueZeroPoint: 7, levelShapes: Self.levelShapes,
+                                                    levelStarts: Self.levelStarts, levels: 3, heads: heads, headDim: headDim,
+                                                    levelPoints: levelPoints, queries: queries, locations: offsets, locationSource: source,
+                                                    weights: logits, weightsAreLogits: true, outputScale: 0.8 / 16_384,
+                                                    outputRange: range, output: &actual, pool: pool, taskScratch: scratch)
+                        }
+                    }
                 }
                 #expect(actual == expected, "\(level), \(pool?.threadCount ?? 0) threads")
                 #expect(Set(actual).count > 8)

@@ -188,12 +188,13 @@ import Testing
         }
     }
 
-    /// The softmax of a deformable sampling's weights folds into the int8 sampling (`SamplingWeights.logits`):
-    /// no softmax is left feeding one, every int8 sampling of the encoder takes logits straight from the
-    /// attention-weights projection, and a float sampling keeps its softmax. (The kernel test shows the
-    /// folded op gives the bits of softmax then sampling; the file round trip above covers its flag.)
+    /// The softmax of a deformable sampling's weights and the `deformableLocations` of its locations fold into
+    /// the int8 sampling (`SamplingInputs`): no softmax or locations op is left feeding one, every int8 sampling
+    /// of the encoder takes logits straight from the attention-weights projection and offsets from the
+    /// sampling-offsets one, and a float sampling keeps both. (The kernel tests show the folded op gives the
+    /// bits of the three ops; the file round trip above covers its flags.)
     @Test(arguments: ["deformable_base", "deformable_refine_two_stage"])
-    func samplingWeightsSoftmaxFoldsIntoTheInt8Sampling(_ name: String) throws {
+    func samplingFoldsItsSoftmaxAndLocations(_ name: String) throws {
         let q = try Self.quantized(name)
         var producer: [Int: Node] = [:]
         for node in q.graph.nodes { producer[node.output.index] = node }
@@ -201,18 +202,29 @@ import Testing
         for node in q.graph.nodes {
             guard let weights = node[.samplingWeights], let source = producer[weights.index] else { continue }
             switch node.operation {
-            case .quantizedDeformableSampling(_, _, _, _, let kind):
-                if case .softmax = source.operation { Issue.record("\(name): \(node.name) reads a softmax") }
-                if kind == .logits {
+            case .quantizedDeformableSampling(_, _, _, _, let inputs):
+                #expect(node[.locations] == nil && node[.reference] != nil, "\(name): \(node.name)")
+                if inputs == [.weightLogits, .locationOffsets] {
                     folded += 1
                     #expect(source.name.hasSuffix("attention_weights"), "\(name): \(node.name) reads \(source.name)")
+                    #expect(node[.offsets].flatMap { producer[$0.index] }?.name.hasSuffix("sampling_offsets") == true, "\(name)")
+                } else {
+                    Issue.record("\(name): \(node.name) folds \(inputs.rawValue)")
                 }
             case .deformableSampling:
                 if case .softmax = source.operation {} else { Issue.record("\(name): float \(node.name) lost its softmax") }
+                if let locations = node[.locations], case .deformableLocations = producer[locations.index]?.operation {} else {
+                    Issue.record("\(name): float \(node.name) lost its locations")
+                }
             default: break
             }
         }
         #expect(folded >= 1, "\(name)")
+        // The encoder's query (its input plus the position embedding) feeds only the two dynamic projections:
+        // each sums it row by row, and no add is left for it.
+        let summing = q.graph.nodes.filter { if case .dynamicQuantizedLinear(_, true) = $0.operation { true } else { false } }
+        #expect(summing.contains { $0.name == "model.encoder.layers.0.self_attn.sampling_offsets" }, "\(name)")
+        #expect(!q.graph.nodes.contains { $0.name == "model.encoder.layers.0.query" }, "\(name)")
     }
 
     /// Conditional DETR's position projections of the learned queries (a constant input plus the per-image

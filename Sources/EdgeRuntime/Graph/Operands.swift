@@ -23,8 +23,13 @@ public enum Operand: String, Equatable, Sendable {
     case keys, values
     /// Deformable sampling's sampling locations and attention weights.
     case locations, samplingWeights
-    /// Deformable locations' offsets.
+    /// Deformable locations' offsets, and an int8 deformable sampling's that computes its locations.
     case offsets
+    /// The second summand of a `dynamicQuantizedLinear` that reads the sum of two inputs (`sumsInput`).
+    case addend
+    /// The reference points of an int8 deformable sampling that computes its locations
+    /// (`SamplingInputs.locationOffsets`; `deformableLocations` reads them as its `x`).
+    case reference
     /// `topRows`: the rows it selects from.
     case rows
     /// `distanceToBox`: the edge distances from the reference box.
@@ -35,6 +40,10 @@ extension GraphOperation {
     /// The operand at input `position`, or nil past the op's inputs (optional operands included).
     public func operand(at position: Int) -> Operand? {
         if position == 0 { return .x }
+        if case .dynamicQuantizedLinear(let activation, true) = self {
+            // The addend at 1, then the layer's operands one position later.
+            return position == 1 ? .addend : GraphOperation.dynamicQuantizedLinear(activation: activation).operand(at: position - 1)
+        }
         switch (self, position) {
         case (.conv2d, 1), (.linear, 1), (.quantizedConv2d, 1), (.quantizedLinear, 1), (.depthwiseConv2d, 1),
              (.quantizedDepthwiseConv2d, 1), (.dynamicQuantizedLinear, 1): return .weight
@@ -50,8 +59,11 @@ extension GraphOperation {
         case (.unary(.prelu), 1), (.quantizedUnary(.prelu), 1): return .alpha
         case (.attention, 1), (.dynamicQuantizedAttention, 1): return .keys
         case (.attention, 2), (.dynamicQuantizedAttention, 2): return .values
-        case (.deformableSampling, 1), (.quantizedDeformableSampling, 1): return .locations
-        case (.deformableSampling, 2), (.quantizedDeformableSampling, 2): return .samplingWeights
+        case (.quantizedDeformableSampling(_, _, _, _, let inputs), 1): return inputs.contains(.locationOffsets) ? .reference : .locations
+        case (.quantizedDeformableSampling(_, _, _, _, let inputs), 2): return inputs.contains(.locationOffsets) ? .offsets : .samplingWeights
+        case (.quantizedDeformableSampling(_, _, _, _, let inputs), 3) where inputs.contains(.locationOffsets): return .samplingWeights
+        case (.deformableSampling, 1): return .locations
+        case (.deformableSampling, 2): return .samplingWeights
         case (.deformableLocations, 1): return .offsets
         case (.topRows, 1): return .rows
         case (.distanceToBox, 1): return .distances

@@ -110,9 +110,10 @@ public enum GraphOperation: Equatable, Sendable {
     /// Inputs: x int8 `[H, W, Cin]`, weight int8 `[Cout, Cin, kH, kW]`, bias int32, scales float32,
     /// optional residual int8. Output as `quantizedLinear`.
     case quantizedConv2d(stride: Int, padding: Int, activation: Activation)
-    /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`, or their logits:
-    /// `SamplingWeights.logits`). Output int8.
-    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod, weights: SamplingWeights)
+    /// Inputs: value int8, locations float32, weights float32 (as `deformableSampling`); with
+    /// `SamplingInputs.locationOffsets` value, reference points, offsets (as `deformableLocations`), weights.
+    /// With `.weightLogits` the weights are their logits. Output int8.
+    case quantizedDeformableSampling(levels: [LevelShape], heads: Int, points: [Int], method: SamplingMethod, inputs: SamplingInputs)
     /// Inputs: x int8 (and for PReLU its one slope, float32 `[1]`). Output int8 (the node's quantization): the
     /// unary function of each code, through a 256-entry table built at load (`Int8UnaryTable`).
     case quantizedUnary(UnaryOperator)
@@ -123,8 +124,10 @@ public enum GraphOperation: Equatable, Sendable {
     /// scales float32 `[N]` (s_w[n]), optional residual float32 `[R, N]`. Output float32: each row of x
     /// quantized at run time at its own symmetric scale, the product on the int8 GEMM, then
     /// `activation(acc * s_w[n] * s_row + bias + residual)` (`dynamicInt8Linear`). For the layers whose
-    /// input a per-tensor calibrated range serves badly; needs no calibration of its input.
-    case dynamicQuantizedLinear(activation: Activation)
+    /// input a per-tensor calibrated range serves badly; needs no calibration of its input. With
+    /// `sumsInput` a second float32 `[R, K]` input follows x and the layer reads x + it (an `add` the
+    /// quantizer folded, each row summed where it is quantized: the same values, no sum in memory).
+    case dynamicQuantizedLinear(activation: Activation, sumsInput: Bool = false)
     /// Inputs and output as `attention`, all float32: each head's queries and keys quantized at run time,
     /// one symmetric scale per row, its values one per channel, the scores Q K^T on the int8 GEMM tiles,
     /// the softmax's exponentials as two-level int8 codes, P V on the int8 tiles (`dynamicInt8Attention`).
@@ -148,14 +151,17 @@ public enum SamplingMethod: Equatable, Sendable {
     public var isDiscrete: Bool { self == .discrete }
 }
 
-/// What a deformable sampling's weights input holds.
-public enum SamplingWeights: Equatable, Sendable {
-    /// Each head's sample weights, already a softmax over its samples (`deformableSampling`'s input).
-    case probabilities
-    /// Their logits: the op takes the softmax over each head's samples itself, with `softmax`'s kernel and
-    /// so its bits, where the quantizer folded the `softmax` node that fed it (a pass over the weights in
-    /// memory saved; the softmax runs on each task's queries while they are in cache).
-    case logits
+/// Which inputs of an int8 deformable sampling are those of ops the quantizer folded into it, so that the
+/// sampling computes what they computed, per query while it is in cache, with their arithmetic and bits.
+public struct SamplingInputs: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// The weights are logits: the op takes the softmax over each head's samples (`softmax`'s kernel).
+    public static let weightLogits = SamplingInputs(rawValue: 2)
+    /// Inputs 1 and 2 are `deformableLocations`' reference points and offsets (same levels, heads and
+    /// points): the op computes each query's locations as that op does.
+    public static let locationOffsets = SamplingInputs(rawValue: 4)
 }
 
 /// What ranks a row in `topRows`.

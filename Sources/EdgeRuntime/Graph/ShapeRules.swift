@@ -32,7 +32,13 @@ extension GraphOperation {
             try arity(1...1)
             return shapes[0]
 
-        case .quantizedLinear(let activation), .dynamicQuantizedLinear(let activation):
+        case .dynamicQuantizedLinear(let activation, true):
+            // x and its addend, then a dynamic linear layer's inputs.
+            guard shapes.count >= 2, shapes[1] == shapes[0] else { throw mismatch("addend \(shapes.count > 1 ? shapes[1] : []) is not x's \(shapes[0])") }
+            return try GraphOperation.dynamicQuantizedLinear(activation: activation)
+                .outputShape(inputs: [shapes[0]] + shapes[2...], node: node)
+
+        case .quantizedLinear(let activation), .dynamicQuantizedLinear(let activation, false):
             guard shapes.count == 4 || shapes.count == 5 else { throw .arity(node: node, operation: name, expected: "4 or 5", got: shapes.count) }
             guard shapes[3] == [shapes[1].first ?? -1] else { throw mismatch("scales \(shapes[3]) do not match weight \(shapes[1])") }
             var linearShapes = Array(shapes[0..<3])
@@ -52,9 +58,17 @@ extension GraphOperation {
             return try GraphOperation.depthwiseConv2d(stride: stride, padding: padding, activation: activation)
                 .outputShape(inputs: Array(shapes[0..<3]), node: node)
 
-        case .quantizedDeformableSampling(let levels, let heads, let points, let method, _):
+        case .quantizedDeformableSampling(let levels, let heads, let points, let method, let inputs):
+            guard inputs.contains(.locationOffsets) else {
+                return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points, method: method)
+                    .outputShape(inputs: shapes, node: node)
+            }
+            // Value, reference, offsets, weights: the locations are those `deformableLocations` makes of the two.
+            try arity(4...4)
+            let locations = try GraphOperation.deformableLocations(levels: levels, heads: heads, points: points)
+                .outputShape(inputs: [shapes[1], shapes[2]], node: node)
             return try GraphOperation.deformableSampling(levels: levels, heads: heads, points: points, method: method)
-                .outputShape(inputs: shapes, node: node)
+                .outputShape(inputs: [shapes[0], locations, shapes[3]], node: node)
 
         case .conv2d(let stride, let padding, _):
             try arity(3...4)
@@ -383,12 +397,12 @@ extension GraphOperation {
         case .quantizedLinear, .quantizedConv2d:
             try expect([.int8, .int8, .int32, .float32], optional: .int8)
             return quantized ? .int8 : .float32
-        case .dynamicQuantizedLinear:
-            try expect([.float32, .int8, .float32, .float32], optional: .float32)
+        case .dynamicQuantizedLinear(_, let sumsInput):
+            try expect((sumsInput ? [.float32, .float32] : [.float32]) + [.int8, .float32, .float32], optional: .float32)
             guard !quantized else { throw wrong("produces float32 only") }
             return .float32
-        case .quantizedDeformableSampling:
-            try expect([.int8, .float32, .float32])
+        case .quantizedDeformableSampling(_, _, _, _, let inputs):
+            try expect(inputs.contains(.locationOffsets) ? [.int8, .float32, .float32, .float32] : [.int8, .float32, .float32])
             guard quantized else { throw wrong("needs an output quantization") }
             return .int8
         case .quantizedDepthwiseConv2d:

@@ -98,13 +98,15 @@ public enum OperationCoding {
             return (.dequantize, [])
         case .quantizedLinear(let activation):
             return (.quantizedLinear, [UInt64(activation.rawValue)])
-        case .dynamicQuantizedLinear(let activation):
-            return (.dynamicQuantizedLinear, [UInt64(activation.rawValue)])
+        case .dynamicQuantizedLinear(let activation, let sumsInput):
+            // A second word 1 when the layer reads the sum of its first two inputs.
+            return (.dynamicQuantizedLinear, [UInt64(activation.rawValue)] + (sumsInput ? [1] : []))
         case .quantizedConv2d(let stride, let padding, let activation):
             return (.quantizedConv2d, [int(stride), int(padding), UInt64(activation.rawValue)])
-        case .quantizedDeformableSampling(let shapes, let heads, let points, let method, let weights):
-            // The final flag word: 1 discrete sampling, 2 weights given as logits; absent when 0.
-            let flags = UInt64(method.isDiscrete ? 1 : 0) | UInt64(weights == .logits ? 2 : 0)
+        case .quantizedDeformableSampling(let shapes, let heads, let points, let method, let inputs):
+            // The final flag word: 1 discrete sampling, 2 weights as logits, 4 locations as reference points and
+            // offsets (`SamplingInputs`' raw values); absent when 0.
+            let flags = UInt64(method.isDiscrete ? 1 : 0) | UInt64(inputs.rawValue)
             return (.quantizedDeformableSampling, sampling(heads, points, shapes) + (flags != 0 ? [flags] : []))
         }
     }
@@ -221,12 +223,12 @@ public enum OperationCoding {
             let heads = try int(0, limit: 4096)
             let uniformPoints = try int(1, limit: 4096)
             // Sampling ops append a flag word when a flag is set: 1 for the discrete method, and for the
-            // quantized op 2 for weights given as logits. Per-level point counts (point word 0) follow the level
-            // list: 3 words per level, else 2.
+            // quantized op 2 for weights given as logits, 4 for locations as reference points and offsets.
+            // Per-level point counts (point word 0) follow the level list: 3 words per level, else 2.
             let wordsPerLevel = uniformPoints == 0 ? 3 : 2
             let hasFlags = (words.count - 2) % wordsPerLevel
             let flags = hasFlags == 1 ? words[words.count - 1] : 0
-            let allowed: ClosedRange<UInt64> = opcode == .quantizedDeformableSampling ? 1...3 : 1...1
+            let allowed: ClosedRange<UInt64> = opcode == .quantizedDeformableSampling ? 1...7 : 1...1
             guard hasFlags == 0 || (hasFlags == 1 && opcode != .deformableLocations && allowed.contains(flags)) else {
                 throw bad("\(words.count) attribute words do not hold whole levels and known flags")
             }
@@ -242,7 +244,7 @@ public enum OperationCoding {
             case .deformableLocations: return .deformableLocations(levels: shapes, heads: heads, points: points)
             default:
                 return .quantizedDeformableSampling(levels: shapes, heads: heads, points: points, method: method,
-                                                    weights: flags & 2 != 0 ? .logits : .probabilities)
+                                                    inputs: SamplingInputs(rawValue: UInt8(flags & 6)))
             }
         case .concatenateColumns:
             try expect(0)
@@ -277,8 +279,10 @@ public enum OperationCoding {
             try expect(1)
             return .quantizedLinear(activation: try activation(0))
         case .dynamicQuantizedLinear:
-            try expect(1)
-            return .dynamicQuantizedLinear(activation: try activation(0))
+            guard words.count == 1 || (words.count == 2 && words[1] == 1) else {
+                throw bad("\(words.count) attribute words, expected the activation and an optional 1")
+            }
+            return .dynamicQuantizedLinear(activation: try activation(0), sumsInput: words.count == 2)
         case .quantizedConv2d:
             try expect(3)
             return .quantizedConv2d(stride: try int(0, limit: 64), padding: try int(1, limit: 64), activation: try activation(2))

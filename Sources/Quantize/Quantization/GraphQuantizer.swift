@@ -121,10 +121,12 @@ public struct GraphQuantizer {
     private var residualJoinsNorm: [Bool]
     /// For a value whose residual joins its LayerNorm, the float residual that LayerNorm adds.
     private var normResidual: [ValueID?]
-    /// A `softmax` whose one reader is a deformable sampling's weights, over each head's samples: emitted
-    /// only if something reads it in float (`floatOf`); an int8 sampling takes its logits instead
-    /// (`SamplingWeights.logits`), which gives the same bits.
-    private var deferredSoftmax: [Node?]
+    /// The `softmax` of a deformable sampling's weights (over each head's samples) and the
+    /// `deformableLocations` of its locations, where the sampling is their one reader, and an `add` whose
+    /// every reader is a `dynamicQuantizedLinear`'s x: emitted only if something reads them in float
+    /// (`floatOf`); an int8 sampling or a dynamic linear layer takes their inputs instead (`SamplingInputs`,
+    /// `sumsInput`) and computes them itself, with the same bits.
+    private var deferred: [Node?]
 
     public init(source: Graph, statistics: ActivationStatistics, options: QuantizationOptions) {
         self.source = source
@@ -138,7 +140,7 @@ public struct GraphQuantizer {
         clampedBy = Array(repeating: nil, count: source.values.count)
         residualJoinsNorm = Array(repeating: false, count: source.values.count)
         normResidual = Array(repeating: nil, count: source.values.count)
-        deferredSoftmax = Array(repeating: nil, count: source.values.count)
+        deferred = Array(repeating: nil, count: source.values.count)
         constantDerived = source.constantDerivedValues()
         for node in source.nodes {
             for (position, input) in node.inputs.enumerated() where readsInt8(node, position: position) {
@@ -154,10 +156,27 @@ public struct GraphQuantizer {
         var producer = [Node?](repeating: nil, count: source.values.count)
         for node in source.nodes { producer[node.output.index] = node }
         for node in source.nodes {
-            guard case .deformableSampling(_, _, let points, _) = node.operation, let weights = node[.samplingWeights],
-                  consumers[weights.index] == 1, let softmax = producer[weights.index],
-                  case .softmax(let groupSize) = softmax.operation, groupSize == points.reduce(0, +) else { continue }
-            deferredSoftmax[weights.index] = softmax
+            guard case .deformableSampling(let levels, let heads, let points, _) = node.operation else { continue }
+            if let weights = node[.samplingWeights], consumers[weights.index] == 1, let softmax = producer[weights.index],
+               case .softmax(let groupSize) = softmax.operation, groupSize == points.reduce(0, +) {
+                deferred[weights.index] = softmax
+            }
+            if let locations = node[.locations], consumers[locations.index] == 1, let maker = producer[locations.index],
+               maker.operation == .deformableLocations(levels: levels, heads: heads, points: points) {
+                deferred[locations.index] = maker
+            }
+        }
+        var readers = [[Node]](repeating: [], count: source.values.count)
+        for node in source.nodes { for input in Set(node.inputs.map(\.index)) { readers[input].append(node) } }
+        for node in source.nodes {
+            let sum = node.output.index
+            guard node.operation == .binary(.add), node.inputs.count == 2, !constantDerived[sum],
+                  source.shape(of: node.inputs[0]) == source.shape(of: node.inputs[1]), readers[sum].count == consumers[sum],
+                  readers[sum].allSatisfy({ reader in
+                      guard case .linear = reader.operation, keepsFloat(reader), runsDynamicInt8(reader) else { return false }
+                      return reader.x.index == sum && reader.inputs.dropFirst().allSatisfy { $0.index != sum }
+                  }) else { continue }
+            deferred[sum] = node
         }
         for node in source.nodes where consumers[node.x.index] == 1 && node[.residual] == nil {
             guard case .layerNorm = node.operation, let layer = producer[node.x.index], layer[.residual] != nil,
@@ -256,8 +275,10 @@ public struct GraphQuantizer {
 
     private mutating func floatOf(_ value: ValueID) throws(GraphError) -> ValueID {
         if let existing = floatVersion[value.index] { return existing }
-        if let softmax = deferredSoftmax[value.index] {
-            let id = try graph.add(softmax.operation, [try floatOf(softmax.x)], name: softmax.name)
+        if let node = deferred[value.index] {
+            var inputs: [ValueID] = []
+            for input in node.inputs { inputs.append(try floatOf(input)) }
+            let id = try graph.add(node.operation, inputs, name: node.name)
             floatVersion[value.index] = id
             return id
         }
@@ -325,7 +346,8 @@ public struct GraphQuantizer {
     private mutating func lower(_ node: Node) throws(GraphError) {
         let output = node.output.index
         switch node.operation {
-        case .softmax where deferredSoftmax[output] != nil:
+        case .softmax where deferred[output] != nil, .deformableLocations where deferred[output] != nil,
+             .binary(.add) where deferred[output] != nil:
             break
         case .conv2d(let stride, let padding, let activation) where !keepsFloat(node):
             record(output, try quantizedWeightOp(node, operation: .quantizedConv2d(stride: stride, padding: padding, activation: activation)))
@@ -374,13 +396,24 @@ public struct GraphQuantizer {
             guard let locations = node[.locations], let samplingWeights = node[.samplingWeights] else {
                 throw .arity(node: node.name, operation: node.operation.kindName, expected: "3", got: node.inputs.count)
             }
-            // The softmax that feeds the weights runs inside the sampling, on each task's queries.
-            let logits = floatVersion[samplingWeights.index] == nil ? deferredSoftmax[samplingWeights.index]?.x : nil
-            let weights = try floatOf(logits ?? samplingWeights)
+            // The softmax of the weights and the locations run inside the sampling, on each task's queries.
+            var inputs: SamplingInputs = []
+            var operands = [try int8Of(node.x)]
+            if floatVersion[locations.index] == nil, let maker = deferred[locations.index], let offsets = maker[.offsets] {
+                inputs.insert(.locationOffsets)
+                operands += [try floatOf(maker.x), try floatOf(offsets)]
+            } else {
+                operands.append(try floatOf(locations))
+            }
+            if floatVersion[samplingWeights.index] == nil, let softmax = deferred[samplingWeights.index] {
+                inputs.insert(.weightLogits)
+                operands.append(try floatOf(softmax.x))
+            } else {
+                operands.append(try floatOf(samplingWeights))
+            }
             let id = try graph.add(.quantizedDeformableSampling(levels: levels, heads: heads, points: points, method: method,
-                                                                weights: logits == nil ? .probabilities : .logits),
-                                   [try int8Of(node.x), try floatOf(locations), weights],
-                                   name: node.name, quantization: activationQuantization(node.output))
+                                                                inputs: inputs),
+                                   operands, name: node.name, quantization: activationQuantization(node.output))
             record(output, int8: id)
         default:
             // A convolution or linear layer here is kept float32; its weights may still be stored int8.
@@ -486,9 +519,17 @@ public struct GraphQuantizer {
         let (quantizedWeights, weightScales) = Self.quantizePerChannel(source.constants[w], outputs: weightShape[0])
         let weightID = try graph.constant("\(node.name).weight.int8", shape: weightShape, storage: ConstantStorage(int8: quantizedWeights))
         let scaleID = try graph.constant("\(node.name).weight_scales", shape: [weightShape[0]], values: weightScales)
-        var inputs = [try floatOf(node.x), weightID, try floatOf(bias), scaleID]
+        // An `add` that feeds only dynamic layers is summed row by row inside each of them.
+        let folded = floatVersion[node.x.index] == nil && deferred[node.x.index].map { $0.operation == .binary(.add) } == true
+        var inputs: [ValueID] = []
+        if folded, let sum = deferred[node.x.index] {
+            inputs = [try floatOf(sum.inputs[0]), try floatOf(sum.inputs[1])]
+        } else {
+            inputs = [try floatOf(node.x)]
+        }
+        inputs += [weightID, try floatOf(bias), scaleID]
         if let residual = node[.residual] { inputs.append(try floatOf(residual)) }
-        return try graph.add(.dynamicQuantizedLinear(activation: activation), inputs, name: node.name)
+        return try graph.add(.dynamicQuantizedLinear(activation: activation, sumsInput: folded), inputs, name: node.name)
     }
 
     private mutating func quantizedWeightOp(_ node: Node, operation: GraphOperation) throws(GraphError) -> ValueID {

@@ -131,6 +131,8 @@ struct QuantizedGEMMOp {
 /// residual and ReLU (`dynamicInt8Linear`).
 struct DynamicQuantizedLinearOp {
     let x: UnsafePointer<Float>
+    /// Added to x as its rows are quantized (`sumsInput`).
+    let addend: UnsafePointer<Float>?
     let rows: Int
     let inputStride: Int
     let weights: PackedInt8Weights
@@ -140,7 +142,7 @@ struct DynamicQuantizedLinearOp {
     let output: UnsafeMutablePointer<Float>
 
     init(_ node: Node, _ preparation: inout NodePreparation) throws(ExecutionError) {
-        guard case .dynamicQuantizedLinear(let activation) = node.operation else {
+        guard case .dynamicQuantizedLinear(let activation, _) = node.operation else {
             throw .malformedNode(node: node.name, detail: "not a dynamic quantized linear layer")
         }
         let layer = try preparation.quantizedLayerWeights(of: node)
@@ -153,8 +155,10 @@ struct DynamicQuantizedLinearOp {
         // rows x K codes fit in the input's element count (the shape rule ties K to it), so no product
         // here can overflow; the scratch counts floats.
         let codeElements = (preparation.elementCount(node.x) + 3) / 4
-        preparation.needScratch(elements: rows + codeElements, taskBytes: int8GEMMTaskScratchBytes(weights))
+        preparation.needScratch(elements: rows + codeElements,
+                                taskBytes: max(int8GEMMTaskScratchBytes(weights), dynamicInt8LinearRowBytes(columns: weights.inputs)))
         x = UnsafePointer(preparation.float(node.x))
+        addend = node[.addend].map { UnsafePointer(preparation.float($0)) }
         bias = UnsafePointer(preparation.float(try preparation.operand(.bias, of: node)))
         residual = node[.residual].map { UnsafePointer(preparation.float($0)) }
         self.activation = activation.kernelActivation
@@ -163,7 +167,7 @@ struct DynamicQuantizedLinearOp {
 
     func run(_ context: RunContext) {
         let codes = UnsafeMutableRawPointer(context.scratch + rows).assumingMemoryBound(to: Int8.self)
-        dynamicInt8Linear(input: x, rows: rows, inputStride: inputStride, weights: weights, bias: bias, residual: residual,
+        dynamicInt8Linear(input: x, addend: addend, rows: rows, inputStride: inputStride, weights: weights, bias: bias, residual: residual,
                           activation: activation, output: output, codes: codes, rowScales: context.scratch,
                           pool: context.pool, taskScratch: context.taskScratch)
     }
