@@ -82,7 +82,7 @@ struct QuantizeOptionsGroup: ParsableArguments {
     var dynamicInt8 = QuantizationOptions().dynamicInt8
 
     @Flag(name: .long, inversion: .prefixedNo,
-          help: "Run attention's scores Q K^T on the int8 GEMM, each head's queries and keys quantized per row at run time (dynamicQuantizedAttention); --no-dynamic-attention keeps attention float32.")
+          help: "Run attention's Q K^T and P V on the int8 GEMM, each head's queries and keys quantized per row, its values per channel and its probabilities as two int8 codes at run time (dynamicQuantizedAttention); --no-dynamic-attention keeps attention float32.")
     var dynamicAttention = QuantizationOptions().dynamicInt8Attention
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Keep more layers float32 by measurement, on top of the named ones, until the output drift on the calibration images meets the targets below (searched only when missed).")

@@ -147,20 +147,24 @@ import KernelsAVX512VNNI
                 #expect(codes[(row * codeStride)..<(row * codeStride + columns)].max() == 127)
                 #expect(totals[row] == total)
             }
+            // The builds of the same file for wider registers: the same bytes.
+            func expectBaselineCodes(needs level: KernelLevel,
+                                     _ variant: (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Int32>) -> Void) {
+                guard KernelDispatch.best >= level else { return }
+                var other = [Int8](repeating: 99, count: 2 * rows * codeStride), otherTotals = [Int32](repeating: -1, count: rows)
+                variant(&other, &otherTotals)
+                #expect(other == codes && otherTotals == totals, "\(columns) columns at \(level.name)")
+            }
             #if arch(x86_64) && canImport(KernelsAVX2)
-            if KernelDispatch.best >= .avx2 {
-                var avx2 = [Int8](repeating: 99, count: 2 * rows * codeStride), avx2Totals = [Int32](repeating: -1, count: rows)
+            expectBaselineCodes(needs: .avx2) {
                 exponentiateRowsAsCodesAVX2(scores, rows: rows, columns: columns, multipliers: multipliers, multiplierStride: 2,
-                                            codes: &avx2, codeStride: codeStride, totals: &avx2Totals)
-                #expect(avx2 == codes && avx2Totals == totals, "\(columns) columns")
+                                            codes: $0, codeStride: codeStride, totals: $1)
             }
             #endif
             #if arch(x86_64) && canImport(KernelsAVX512VNNI)
-            if KernelDispatch.best >= .avx512VNNI {
-                var zmm = [Int8](repeating: 99, count: 2 * rows * codeStride), zmmTotals = [Int32](repeating: -1, count: rows)
+            expectBaselineCodes(needs: .avx512VNNI) {
                 exponentiateRowsAsCodesAVX512(scores, rows: rows, columns: columns, multipliers: multipliers, multiplierStride: 2,
-                                              codes: &zmm, codeStride: codeStride, totals: &zmmTotals)
-                #expect(zmm == codes && zmmTotals == totals, "\(columns) columns at avx512vnni")
+                                              codes: $0, codeStride: codeStride, totals: $1)
             }
             #endif
         }

@@ -30,9 +30,9 @@ public struct QuantizationOptions: Sendable {
     public var dynamicInt8 = true
     /// Multi-head attention runs as `dynamicQuantizedAttention`: each head's queries and keys quantized at
     /// run time per row, its values per channel, Q K^T and P V on the int8 GEMM (the probabilities as
-    /// two-level codes). Attention whose
-    /// queries and keys both derive from constants (folded at load) and attention kept float by name
-    /// (`floatLayers`, `keepFloat`) stay float32. docs/ACCURACY.md has its measurement on the trained detectors.
+    /// two-level codes). Attention whose queries and keys both derive from constants (folded at load) and
+    /// attention kept float by name (`floatLayers`, `keepFloat`) stay float32. docs/ACCURACY.md has its
+    /// measurement on the trained detectors.
     public var dynamicInt8Attention = true
     /// Layers whose input depends on constants only stay float32 (with `weightOnlyInt8`, their weights
     /// are still stored in int8). These are the projections of the learned query embeddings and of
