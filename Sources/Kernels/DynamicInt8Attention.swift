@@ -105,6 +105,8 @@ private struct DynamicAttentionScratch {
     /// The query codes come first, at offset 0.
     let scalesOffset: Int, keyPanelsOffset: Int, headKeyPanelBytes: Int, keyBiasOffset: Int, headKeyBiasCount: Int
     let valuePanelsOffset: Int, headValuePanelBytes: Int, valueBiasOffset: Int, headValueBiasCount: Int
+    /// Each value channel's s_v * zp_v, [heads, valueHeadDim] floats.
+    let valueShiftsOffset: Int
     let byteCount: Int
 
     init(queries: Int, keys: Int, heads: Int, depth: Int, valueHeadDim: Int, layout: Int8WeightLayout) {
@@ -118,7 +120,8 @@ private struct DynamicAttentionScratch {
         headValuePanelBytes = (valueHeadDim + columns - 1) / columns * layout.panelByteCount(inputs: keys)
         valueBiasOffset = valuePanelsOffset + heads * headValuePanelBytes
         headValueBiasCount = roundedUp(valueHeadDim, to: columns)
-        byteCount = valueBiasOffset + roundedUp(4 * heads * headValueBiasCount, to: 64)
+        valueShiftsOffset = valueBiasOffset + roundedUp(4 * heads * headValueBiasCount, to: 64)
+        byteCount = valueShiftsOffset + roundedUp(4 * heads * valueHeadDim, to: 64)
     }
 }
 
@@ -126,7 +129,7 @@ private struct DynamicAttentionScratch {
 private struct DynamicAttentionShared {
     let queryCodes: UnsafeMutablePointer<Int8>, queryScales: UnsafeMutablePointer<Float>
     let keyPanels: UnsafeMutableRawPointer, keyBias: UnsafeMutablePointer<Int32>
-    let valuePanels: UnsafeMutableRawPointer, valueBias: UnsafeMutablePointer<Int32>
+    let valuePanels: UnsafeMutableRawPointer, valueBias: UnsafeMutablePointer<Int32>, valueShifts: UnsafeMutablePointer<Float>
 
     init(plan: DynamicAttentionScratch, base: UnsafeMutableRawPointer) {
         queryCodes = base.bindMemory(to: Int8.self, capacity: plan.scalesOffset)
@@ -135,6 +138,7 @@ private struct DynamicAttentionShared {
         keyBias = (base + plan.keyBiasOffset).assumingMemoryBound(to: Int32.self)
         valuePanels = base + plan.valuePanelsOffset
         valueBias = (base + plan.valueBiasOffset).assumingMemoryBound(to: Int32.self)
+        valueShifts = (base + plan.valueShiftsOffset).assumingMemoryBound(to: Float.self)
     }
 }
 
@@ -225,9 +229,9 @@ private struct DynamicAttentionPackingJob: ParallelJob {
     }
 
     /// Head `head`'s values as the panels of V^T, a [valueHeadDim, keys] weight matrix with no bias: each
-    /// channel quantized symmetrically over the keys (its scale s_v in the header), eight channels at a time
-    /// where eight remain (the same division and rounding as `Int8Quantization.quantize`), and the VNNI
-    /// tiles' bias row.
+    /// channel quantized over the keys at its own scale and zero point (`valueQuantization`: its range in 254
+    /// steps, the codes in -127...127 as the packers require), eight channels at a time where eight remain,
+    /// the scale in the header, s_v * zp_v in `valueShifts`, and the VNNI tiles' bias row.
     func packValues(head: Int) {
         let columns = layout.panelColumns, header = layout.panelHeaderByteCount
         let panelStride = layout.panelByteCount(inputs: keys)
@@ -235,8 +239,8 @@ private struct DynamicAttentionPackingJob: ParallelJob {
         panels.initializeMemory(as: UInt8.self, repeating: 0, count: plan.headValuePanelBytes)
         let unsignedBias = shared.valueBias + head * plan.headValueBiasCount
         unsignedBias.initialize(repeating: 0, count: plan.headValueBiasCount)
+        let shifts = shared.valueShifts + head * valueHeadDim
         let values = v + head * valueHeadDim
-        let lower = SIMD8<Float>(repeating: -128), upper = SIMD8<Float>(repeating: 127)
         var channel = 0
         while channel < valueHeadDim {
             // Channels past a multiple of eight go one at a time; a block of eight never straddles two panels
@@ -246,19 +250,23 @@ private struct DynamicAttentionPackingJob: ParallelJob {
             let column = channel % columns
             let scales = (panel + 4 * (columns + column)).assumingMemoryBound(to: Float.self)
             if lanes == 8 {
-                var largest = SIMD8<Float>(repeating: 0)
-                for key in 0..<keys {
+                var lowest = loadFloats(values + channel, count: 8), highest = lowest
+                for key in 1..<keys {
                     let value = loadFloats(values + key * vStride + channel, count: 8)
-                    let magnitude = value.replacing(with: -value, where: value .< 0)
-                    largest = largest.replacing(with: magnitude, where: magnitude .> largest)
+                    lowest = lowest.replacing(with: value, where: value .< lowest)
+                    highest = highest.replacing(with: value, where: value .> highest)
                 }
-                var scale = SIMD8<Float>()
-                for lane in 0..<8 { scale[lane] = Int8Quantization.symmetric(absoluteMaximum: largest[lane]).scale }
+                var scale = SIMD8<Float>(), zeroPoint = SIMD8<Int32>()
+                for lane in 0..<8 {
+                    let quantization = valueQuantization(lowest: lowest[lane], highest: highest[lane])
+                    (scale[lane], zeroPoint[lane]) = (quantization.scale, quantization.zeroPoint)
+                }
+                let lower = SIMD8<Float>(-127 &- zeroPoint), upper = SIMD8<Float>(127 &- zeroPoint)
                 var sums = SIMD8<Int32>()
                 for key in 0..<keys {
                     var scaled = loadFloats(values + key * vStride + channel, count: 8) / scale
                     scaled = scaled.replacing(with: 0, where: scaled .!= scaled)
-                    let codes = requantize(scaled, lower: lower, upper: upper, zeroPoint: SIMD8<Int32>())
+                    let codes = requantize(scaled, lower: lower, upper: upper, zeroPoint: zeroPoint)
                     sums &+= codes
                     let target = panel + header + layout.weightOffset(column: column, depth: key)
                     for lane in 0..<8 {
@@ -267,29 +275,57 @@ private struct DynamicAttentionPackingJob: ParallelJob {
                 }
                 for lane in 0..<8 {
                     scales[lane] = scale[lane]
+                    shifts[channel + lane] = scale[lane] * Float(zeroPoint[lane])
                     unsignedBias[channel + lane] = -128 &* sums[lane]
                 }
             } else {
                 for lane in 0..<lanes {
-                    var largest: Float = 0
-                    for key in 0..<keys {
-                        let magnitude = values[key * vStride + channel + lane].magnitude
-                        if magnitude > largest { largest = magnitude }
+                    var lowest = values[channel + lane], highest = lowest
+                    for key in 1..<keys {
+                        let value = values[key * vStride + channel + lane]
+                        if value < lowest { lowest = value }
+                        if value > highest { highest = value }
                     }
-                    let quantization = Int8Quantization.symmetric(absoluteMaximum: largest)
+                    let quantization = valueQuantization(lowest: lowest, highest: highest)
                     var sum: Int32 = 0
                     for key in 0..<keys {
-                        let code = quantization.quantize(values[key * vStride + channel + lane])
+                        let code = valueCode(values[key * vStride + channel + lane], quantization)
                         sum &+= Int32(code)
                         (panel + header + layout.weightOffset(column: column + lane, depth: key)).storeBytes(of: code, as: Int8.self)
                     }
                     scales[lane] = quantization.scale
+                    shifts[channel + lane] = quantization.scale * Float(quantization.zeroPoint)
                     unsignedBias[channel + lane] = -128 &* sum
                 }
             }
             channel += lanes
         }
     }
+}
+
+/// A value channel's quantization: [lowest, highest], widened to contain 0, in 254 steps, the zero point
+/// placing the low end at code -127; a channel of zeros, or of non-finite values, gets the symmetric scale
+/// of its largest magnitude. The channel's values then sit in -127...127, which the packers require.
+@inline(__always)
+func valueQuantization(lowest: Float, highest: Float) -> Int8Quantization {
+    let lowest = lowest < 0 ? lowest : 0, highest = highest > 0 ? highest : 0
+    let range = highest - lowest
+    guard range > 0, range.isFinite else {
+        return Int8Quantization.symmetric(absoluteMaximum: max(lowest.magnitude, highest.magnitude))
+    }
+    let scale = range / 254
+    let zeroPoint = (-127 - lowest / scale).rounded(.toNearestOrEven)
+    return Int8Quantization(scale: scale, zeroPoint: Int32(min(max(zeroPoint, -127), 127)))
+}
+
+/// round(x / s) + zp clamped to -127...127 (NaN as 0), in `requantize`'s order: divide, clamp, round, shift.
+@inline(__always)
+func valueCode(_ value: Float, _ quantization: Int8Quantization) -> Int8 {
+    var scaled = value / quantization.scale
+    if scaled != scaled { scaled = 0 }
+    let lower = Float(-127 - quantization.zeroPoint), upper = Float(127 - quantization.zeroPoint)
+    let clamped = scaled < lower ? lower : (scaled > upper ? upper : scaled)
+    return Int8(Int32(clamped.rounded(.toNearestOrEven)) + quantization.zeroPoint)
 }
 
 /// The second pass: one head and 16 queries a task.
@@ -335,7 +371,7 @@ private struct DynamicAttentionJob: ParallelJob {
             for row in 0..<queryCount {
                 combineProbabilityLevels(high: products + row * valueHeadDim, low: products + (queryCount + row) * valueHeadDim,
                                          count: valueHeadDim, inverseTotal: 1 / Float(totals[row]),
-                                         output: destination + row * outputStride)
+                                         shifts: shared.valueShifts + head * valueHeadDim, output: destination + row * outputStride)
             }
         }
     }
@@ -363,16 +399,17 @@ extension DynamicAttentionJob {
     }
 }
 
-/// out[c] = (127 * high[c] + low[c]) * inverseTotal: the value products of a row's two code levels, weighed
-/// by their steps and divided by the row's total. Eight lanes at a time, the same operations per element.
+/// out[c] = (127 * high[c] + low[c]) * inverseTotal - shifts[c]: the value products of a row's two code
+/// levels, weighed by their steps, divided by the row's total, less the channel's zero point (the weights sum
+/// to one, so it comes off whole). Eight lanes at a time, the same operations per element.
 @inline(__always)
 private func combineProbabilityLevels(high: UnsafePointer<Float>, low: UnsafePointer<Float>, count: Int, inverseTotal: Float,
-                                      output: UnsafeMutablePointer<Float>) {
+                                      shifts: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
     var index = 0
     while index < count {
         let lanes = min(8, count - index)
         let combined = (loadFloats(high + index, count: lanes) * 127 + loadFloats(low + index, count: lanes))
-            * SIMD8<Float>(repeating: inverseTotal)
+            * SIMD8<Float>(repeating: inverseTotal) - loadFloats(shifts + index, count: lanes)
         storeFloats(combined, output + index, count: lanes)
         index += 8
     }
@@ -413,16 +450,21 @@ public func dynamicInt8AttentionReference(q: UnsafePointer<Float>, qStride: Int,
             }
             for dimension in 0..<valueHeadDim {
                 let column = v + head * valueHeadDim + dimension
-                let valueQuantization = Int8Quantization.symmetric(absoluteMaximum: largestMagnitudeReference(column, count: keys, stride: vStride))
+                var lowest = column[0], highest = column[0]
+                for key in 1..<keys {
+                    lowest = min(lowest, column[key * vStride])
+                    highest = max(highest, column[key * vStride])
+                }
+                let quantization = valueQuantization(lowest: lowest, highest: highest)
                 var highSum: Int32 = 0, lowSum: Int32 = 0
                 for key in 0..<keys {
                     let (high, low) = probabilityCodesReference(scores[key])
-                    let value = Int32(valueQuantization.quantize(column[key * vStride]))
+                    let value = Int32(valueCode(column[key * vStride], quantization))
                     highSum &+= high &* value
                     lowSum &+= low &* value
                 }
-                let weighed = (Float(highSum) * valueQuantization.scale) * 127 + Float(lowSum) * valueQuantization.scale
-                destination[dimension] = weighed * (1 / Float(total))
+                let weighed = (Float(highSum) * quantization.scale) * 127 + Float(lowSum) * quantization.scale
+                destination[dimension] = weighed * (1 / Float(total)) - quantization.scale * Float(quantization.zeroPoint)
             }
         }
     }
