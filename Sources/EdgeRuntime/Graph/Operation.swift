@@ -129,7 +129,7 @@ public enum GraphOperation: Equatable, Sendable {
     /// quantizer folded, each row summed where it is quantized: the same values, no sum in memory).
     case dynamicQuantizedLinear(activation: Activation, sumsInput: Bool = false)
     /// Inputs and output as `attention`, all float32: each head's queries and keys quantized at run time,
-    /// one symmetric scale per row, its values one per channel, the scores Q K^T on the int8 GEMM tiles,
+    /// one symmetric scale per row, its values a scale and zero point per channel, Q K^T on the int8 GEMM tiles,
     /// the softmax's exponentials as two-level int8 codes, P V on the int8 tiles (`dynamicInt8Attention`).
     /// Needs no calibration; at most `dynamicInt8AttentionMaximumKeys` keys.
     case dynamicQuantizedAttention(heads: Int, scale: Float)

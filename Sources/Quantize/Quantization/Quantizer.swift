@@ -116,7 +116,7 @@ public struct Quantizer {
         }
         if options.dynamicInt8Attention {
             let attention = rewritten.graph.nodes.filter { if case .dynamicQuantizedAttention = $0.operation { true } else { false } }.count
-            notes.append("dynamic int8 attention: \(attention) attention ops take Q K^T on int8, queries and keys quantized per row at run time")
+            notes.append("dynamic int8 attention: \(attention) attention ops run Q K^T and P V on int8, quantized at run time (queries and keys per row, values per channel, probabilities in two codes)")
         }
         notes.append(options.weightOnlyInt8
                      ? "float32 layers: weights stored int8 per output channel (weight-only), dequantized at load"
