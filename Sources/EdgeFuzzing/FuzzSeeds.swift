@@ -20,7 +20,7 @@ public enum FuzzSeeds {
         let images = (0..<2).map { _ in (0..<(16 * 16 * 3)).map { _ in Float(generator.unit()) * 4 - 2 } }
         let statistics = try ActivationStatistics.collect(graph: float, inputs: images, method: .minMax, threads: 1)
         var options = QuantizationOptions()
-        options.keepFloat = []
+        options.keepFloat = ["offsets"]
         let int8 = try GraphQuantizer.quantize(float, statistics: statistics, options: options).graph
         let plan = ArenaPlanner.plan(int8)
         seeds.append(("modelfile/every-op-int8-raw.edq", Data(ModelFileWriter.encode(graph: int8, plan: plan, metadata: metadata))))
@@ -117,8 +117,13 @@ public enum FuzzSeeds {
         let reference = try op("ref", .unary(.sigmoid), [try op("ref.logits", .sliceColumns(start: 0, count: 2), [attended])])
         let levels = [LevelShape(height: 4, width: 4), LevelShape(height: 4, width: 4), LevelShape(height: 8, width: 12)]
         let selfAttended = try op("self_attn", .dynamicQuantizedAttention(heads: 2, scale: 0.5), [ln, ln, ln])
-        let value = try op("value", .concatenateRows, [selfAttended, ln])
-        let offsets = try op("offsets", .linear(activation: .none), [attended, try weights("offsets.weight", [2 * 3 * 2 * 2, 8]), try weights("offsets.bias", [24])])
+        // An int8 value map (the projection writes int8 for the sampling), so the int8 seeds carry the sampling that
+        // computes its own locations and weights' softmax; the offsets read an add of the queries and a
+        // position, which their dynamic int8 layer sums row by row (the seeds keep "offsets" float by name).
+        let value = try op("value_proj", .linear(activation: .none), [try op("value", .concatenateRows, [selfAttended, ln]),
+                                                                      try weights("value_proj.weight", [8, 8]), try weights("value_proj.bias", [8])])
+        let query = try op("query", .binary(.add), [attended, try weights("query_pos", [4, 8])])
+        let offsets = try op("offsets", .linear(activation: .none), [query, try weights("offsets.weight", [2 * 3 * 2 * 2, 8]), try weights("offsets.bias", [24])])
         let locations = try op("locations", .deformableLocations(levels: levels, heads: 2, points: [2, 1, 3]), [reference, offsets])
         let attentionWeights = try op("aw", .softmax(groupSize: 6),
                                       [try op("aw.logits", .linear(activation: .none), [attended, try weights("aw.weight", [12, 8]), try weights("aw.bias", [12])])])
