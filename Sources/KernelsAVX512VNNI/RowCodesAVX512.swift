@@ -87,8 +87,7 @@ private func probabilityCodes16(_ e: __m512) -> (high: __m512i, low: __m512i) {
 }
 
 @inline(__always)
-private func largestLane(_ vector: __m512) -> Float {
-    let lanes = unsafeBitCast(vector, to: SIMD16<Float>.self)
+private func largestLane(_ lanes: __m512) -> Float {
     var largest = lanes[0]
     for lane in 1..<16 where lanes[lane] > largest { largest = lanes[lane] }
     return largest
