@@ -58,6 +58,17 @@ extension String {
 }
 
 struct InspectCommand: ParsableCommand {
+    /// What a node computes of the ops the quantizer folded into it, for the op listing.
+    static func foldedWork(_ operation: GraphOperation) -> [String] {
+        switch operation {
+        case .quantizedDeformableSampling(_, _, _, _, let inputs):
+            (inputs.contains(.locationOffsets) ? ["locations from reference points and offsets"] : [])
+                + (inputs.contains(.weightLogits) ? ["softmax of the weights"] : [])
+        case .dynamicQuantizedLinear(_, true): ["x + addend, summed row by row"]
+        default: []
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Show a model file: metadata, ops with their shapes, weight and arena bytes, the arena plan."
@@ -136,7 +147,8 @@ struct InspectCommand: ParsableCommand {
         print("ops: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         for node in graph.nodes {
             let inputs = node.inputs.map { "\(graph.shape(of: $0))" }.joined(separator: " ")
-            print("  \(precision(node).padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.operation.kindName.padding(toLength: 27, withPad: " ", startingAt: 0)) \(node.name)  \(inputs) -> \(graph.shape(of: node.output))")
+            print("  \(precision(node).padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.operation.kindName.padding(toLength: 27, withPad: " ", startingAt: 0)) \(node.name)  \(inputs) -> \(graph.shape(of: node.output))"
+                  + (Self.foldedWork(node.operation).isEmpty ? "" : "  (" + Self.foldedWork(node.operation).joined(separator: "; ") + ")"))
         }
         if plan { print(ArenaPlanner.describe(file.plan, for: graph)) }
     }

@@ -57,6 +57,9 @@ import Testing
         let inspect = try CLI.edgedetr(["inspect", file])
         #expect(inspect.standardOutput.contains("quantizedConv2d"))
         #expect(inspect.standardOutput.contains("calibration: 3 images"))
+        // The ops the quantizer folded into the int8 sampling and the dynamic layers are named on their lines.
+        #expect(inspect.standardOutput.contains("(locations from reference points and offsets; softmax of the weights)"))
+        #expect(inspect.standardOutput.contains("(x + addend, summed row by row)"))
         let detect = try CLI.edgedetr(["detect", "--model", file, "--threshold", "0", "--top-k", "5", CLI.image])
         #expect(detect.status == 0 && detect.standardOutput.split(separator: "\n").count == 5)
         let compare = try CLI.edgedetr(["compare", "--float", CLI.fixture, "--images", Self.images, "--input-size", "96x128",
