@@ -236,8 +236,8 @@ private struct DynamicAttentionPackingJob: ParallelJob {
 
     /// Head `head`'s values as the panels of V^T, a [valueHeadDim, keys] weight matrix with no bias: each
     /// channel quantized over the keys at its own scale and zero point (`valueQuantization`: its range in 254
-    /// steps, the codes in -127...127 as the packers require), eight channels at a time where eight remain,
-    /// the scale in the header, s_v * zp_v in `valueShifts`, and the VNNI tiles' bias row.
+    /// steps, the codes in -127...127 as the packers require), eight channels at a time, the scale in the
+    /// header, s_v * zp_v in `valueShifts`, and the VNNI tiles' bias row.
     func packValues(head: Int) {
         let columns = layout.panelColumns, header = layout.panelHeaderByteCount
         let panelStride = layout.panelByteCount(inputs: keys)
@@ -249,60 +249,40 @@ private struct DynamicAttentionPackingJob: ParallelJob {
         let values = v + head * valueHeadDim
         var channel = 0
         while channel < valueHeadDim {
-            // Channels past a multiple of eight go one at a time; a block of eight never straddles two panels
-            // (every layout's NR is a multiple of eight).
+            // Eight channels at a time, the last block partial: its missing lanes load as 0, which the range
+            // contains anyway, and are not stored. A block never straddles two panels (NR is a multiple of 8).
             let lanes = min(8, valueHeadDim - channel)
             let panel = panels + (channel / columns) * panelStride
             let column = channel % columns
             let scales = (panel + 4 * (columns + column)).assumingMemoryBound(to: Float.self)
-            if lanes == 8 {
-                var lowest = loadFloats(values + channel, count: 8), highest = lowest
-                for key in 1..<keys {
-                    let value = loadFloats(values + key * vStride + channel, count: 8)
-                    lowest = lowest.replacing(with: value, where: value .< lowest)
-                    highest = highest.replacing(with: value, where: value .> highest)
-                }
-                var scale = SIMD8<Float>(), zeroPoint = SIMD8<Int32>()
-                for lane in 0..<8 {
-                    let quantization = valueQuantization(lowest: lowest[lane], highest: highest[lane])
-                    (scale[lane], zeroPoint[lane]) = (quantization.scale, quantization.zeroPoint)
-                }
-                let lower = SIMD8<Float>(-127 &- zeroPoint), upper = SIMD8<Float>(127 &- zeroPoint)
-                var sums = SIMD8<Int32>()
-                for key in 0..<keys {
-                    var scaled = loadFloats(values + key * vStride + channel, count: 8) / scale
-                    scaled = scaled.replacing(with: 0, where: scaled .!= scaled)
-                    let codes = requantize(scaled, lower: lower, upper: upper, zeroPoint: zeroPoint)
-                    sums &+= codes
-                    let target = panel + header + layout.weightOffset(column: column, depth: key)
-                    for lane in 0..<8 {
-                        target.storeBytes(of: Int8(truncatingIfNeeded: codes[lane]), toByteOffset: lane * layout.depthGroup, as: Int8.self)
-                    }
-                }
-                for lane in 0..<8 {
-                    scales[lane] = scale[lane]
-                    shifts[channel + lane] = scale[lane] * Float(zeroPoint[lane])
-                    unsignedBias[channel + lane] = -128 &* sums[lane]
-                }
-            } else {
+            var lowest = loadFloats(values + channel, count: lanes), highest = lowest
+            for key in 1..<max(keys, 1) {
+                let value = loadFloats(values + key * vStride + channel, count: lanes)
+                lowest = lowest.replacing(with: value, where: value .< lowest)
+                highest = highest.replacing(with: value, where: value .> highest)
+            }
+            var scale = SIMD8<Float>(), zeroPoint = SIMD8<Int32>()
+            for lane in 0..<8 {
+                let quantization = valueQuantization(lowest: lowest[lane], highest: highest[lane])
+                (scale[lane], zeroPoint[lane]) = (quantization.scale, quantization.zeroPoint)
+            }
+            // `requantize`'s clamp, round and shift: `valueCode`'s operations, lane by lane.
+            let lower = SIMD8<Float>(-127 &- zeroPoint), upper = SIMD8<Float>(127 &- zeroPoint)
+            var sums = SIMD8<Int32>()
+            for key in 0..<keys {
+                var scaled = loadFloats(values + key * vStride + channel, count: lanes) / scale
+                scaled = scaled.replacing(with: 0, where: scaled .!= scaled)
+                let codes = requantize(scaled, lower: lower, upper: upper, zeroPoint: zeroPoint)
+                sums &+= codes
+                let target = panel + header + layout.weightOffset(column: column, depth: key)
                 for lane in 0..<lanes {
-                    var lowest = values[channel + lane], highest = lowest
-                    for key in 1..<keys {
-                        let value = values[key * vStride + channel + lane]
-                        if value < lowest { lowest = value }
-                        if value > highest { highest = value }
-                    }
-                    let quantization = valueQuantization(lowest: lowest, highest: highest)
-                    var sum: Int32 = 0
-                    for key in 0..<keys {
-                        let code = valueCode(values[key * vStride + channel + lane], quantization)
-                        sum &+= Int32(code)
-                        (panel + header + layout.weightOffset(column: column + lane, depth: key)).storeBytes(of: code, as: Int8.self)
-                    }
-                    scales[lane] = quantization.scale
-                    shifts[channel + lane] = quantization.scale * Float(quantization.zeroPoint)
-                    unsignedBias[channel + lane] = -128 &* sum
+                    target.storeBytes(of: Int8(truncatingIfNeeded: codes[lane]), toByteOffset: lane * layout.depthGroup, as: Int8.self)
                 }
+            }
+            for lane in 0..<lanes {
+                scales[lane] = scale[lane]
+                shifts[channel + lane] = scale[lane] * Float(zeroPoint[lane])
+                unsignedBias[channel + lane] = -128 &* sums[lane]
             }
             channel += lanes
         }

@@ -142,23 +142,13 @@ private struct QuantizeRowsJob: ParallelJob {
         withTaskScratch(taskScratch, thread: thread, bytes: dynamicInt8LinearRowBytes(columns: columns)) { memory in
             let sum = memory.bindMemory(to: Float.self, capacity: max(columns, 1))
             for row in taskRows {
-                addRow(input + row * inputStride, addend + row * inputStride, count: columns, into: sum)
+                applyBinaryRun(.add, input + row * inputStride, addend + row * inputStride, count: columns, sum)
                 scales[row] = quantizeRowSymmetric(sum, count: columns, codes: codes + row * columns, level: level)
             }
         }
     }
 }
 
-/// sum[k] = a[k] + b[k], eight at a time (one IEEE addition each, as the `add` op).
-@inline(__always)
-private func addRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, into sum: UnsafeMutablePointer<Float>) {
-    var k = 0
-    while k < count {
-        let lanes = min(8, count - k)
-        storeFloats(loadFloats(a + k, count: lanes) + loadFloats(b + k, count: lanes), sum + k, count: lanes)
-        k += 8
-    }
-}
 
 /// One row of `count` floats as int8 codes at its own symmetric scale (`Int8Quantization.symmetric` of its
 /// largest magnitude), which it returns: the row step of `quantizeRowsSymmetric` and of `dynamicInt8Attention`.

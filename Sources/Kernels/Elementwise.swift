@@ -57,15 +57,21 @@ private struct SoftmaxJob: ParallelJob {
     }
 
     func run(task: Int, thread: Int) {
-        let taskGroups = task * groupsPerTask..<min(groups, (task + 1) * groupsPerTask)
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        if level >= .avx2 {
-            softmaxGroupsAVX2(data, groups: taskGroups, groupSize: groupSize)
-            return
-        }
-        #endif
-        softmaxGroups(data, groups: taskGroups, groupSize: groupSize)
+        softmaxGroups(data, groups: task * groupsPerTask..<min(groups, (task + 1) * groupsPerTask), groupSize: groupSize, level: level)
     }
+}
+
+/// `softmaxGroups` on YMM registers from `.avx2` up (the same bits): what the `softmax` op runs, and the
+/// int8 deformable sampling on its weights' logits.
+@inline(__always)
+func softmaxGroups(_ data: UnsafeMutablePointer<Float>, groups: Range<Int>, groupSize: Int, level: KernelLevel) {
+    #if arch(x86_64) && canImport(KernelsAVX2)
+    if level >= .avx2 {
+        softmaxGroupsAVX2(data, groups: groups, groupSize: groupSize)
+        return
+    }
+    #endif
+    softmaxGroups(data, groups: groups, groupSize: groupSize)
 }
 
 /// The scalar reference of `softmax`: libm `expf`, sequential sums.

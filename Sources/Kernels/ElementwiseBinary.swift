@@ -70,10 +70,10 @@ private struct ElementwiseBinaryJob: ParallelJob {
         case .same:
             // Contiguous rows: one run over the block, so narrow rows still fill the vectors.
             let first = firstRow * columns
-            apply(a + first, b + first, count: (lastRow - firstRow) * columns, output + first)
+            applyBinaryRun(op, a + first, b + first, count: (lastRow - firstRow) * columns, output + first)
         case .row:
             for row in firstRow..<lastRow {
-                apply(a + row * columns, b, count: columns, output + row * columns)
+                applyBinaryRun(op, a + row * columns, b, count: columns, output + row * columns)
             }
         case .column, .scalar:
             for row in firstRow..<lastRow {
@@ -88,15 +88,18 @@ private struct ElementwiseBinaryJob: ParallelJob {
             }
         }
     }
+}
 
-    @inline(__always)
-    private func apply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, _ output: UnsafeMutablePointer<Float>) {
-        var first = 0
-        while first < count {
-            storeFloats(op.apply(loadFloats(a + first, count: count - first), loadFloats(b + first, count: count - first)),
-                        output + first, count: count - first)
-            first += 8
-        }
+/// output[i] = op(a[i], b[i]) for `count` elements, eight at a time (one IEEE operation each): a run of the
+/// `binary` op, and the row sum of a `dynamicInt8Linear` with an addend.
+@inline(__always)
+func applyBinaryRun(_ op: FloatBinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,
+                    _ output: UnsafeMutablePointer<Float>) {
+    var first = 0
+    while first < count {
+        storeFloats(op.apply(loadFloats(a + first, count: count - first), loadFloats(b + first, count: count - first)),
+                    output + first, count: count - first)
+        first += 8
     }
 }
 

@@ -166,13 +166,7 @@ private struct Int8DeformableAttentionJob: ParallelJob {
         let row = weights + query * heads * samplesPerHead
         guard weightsAreLogits else { return row }
         probabilities.update(from: row, count: heads * samplesPerHead)
-        #if arch(x86_64) && canImport(KernelsAVX2)
-        if level >= .avx2 {
-            softmaxGroupsAVX2(probabilities, groups: 0..<heads, groupSize: samplesPerHead)
-            return UnsafePointer(probabilities)
-        }
-        #endif
-        softmaxGroups(probabilities, groups: 0..<heads, groupSize: samplesPerHead)
+        softmaxGroups(probabilities, groups: 0..<heads, groupSize: samplesPerHead, level: level)
         return UnsafePointer(probabilities)
     }
 }
@@ -289,15 +283,11 @@ public func int8DeformableAttentionReference(value: UnsafePointer<Int8>, valueZe
                 if weightsAreLogits { softmaxReference(probabilities, groups: 1, groupSize: samples) }
                 let columns = 2 * heads * samples, first = 2 * head * samples
                 if let source = locationSource {
-                    // This head's columns of `deformableLocationsReference`'s row.
-                    let ref = source.reference + query * source.referenceColumns
-                    for column in 0..<(2 * samples) {
-                        let offset = locations[query * columns + first + column], axis = column % 2
-                        let divisor = source.divisors[first + column]
-                        headLocations[column] = source.referenceColumns == 2
-                            ? ref[axis] + offset / divisor
-                            : ref[axis] + offset / divisor * ref[2 + axis] * 0.5
-                    }
+                    // This head's columns of the query's row (an even first column keeps x and y in place).
+                    deformableLocationsReference(reference: source.reference + query * source.referenceColumns,
+                                                 referenceColumns: source.referenceColumns, offsets: locations + query * columns + first,
+                                                 divisors: source.divisors + first, queries: 1, columns: 2 * samples,
+                                                 output: headLocations)
                 } else {
                     headLocations.update(from: locations + query * columns + first, count: 2 * samples)
                 }
